@@ -1,0 +1,373 @@
+package policy
+
+import (
+	"time"
+
+	"github.com/cenkalti/backoff/v4"
+)
+
+// maxLocalRetries bounds how many local failures in a row (a busy port, a
+// denied reserved port) are retried at once on another port. Past it the
+// range is evidently crowded, and further retries take backoff steps, so a
+// full port range cannot turn the transport into a busy loop.
+const maxLocalRetries = 8
+
+// lostConnection reports whether c says an established connection ended, as
+// opposed to a dial that failed.
+func lostConnection(c Cause) bool {
+	switch c {
+	case CauseClosed, CauseReset, CauseDeadPeer, CauseMajorTimeout:
+		return true
+	}
+	return false
+}
+
+// localFailure reports whether c is a failure to bind the local port, which
+// says nothing about the server or the path to it.
+func localFailure(c Cause) bool {
+	return c == CauseAddrInUse || c == CausePermission
+}
+
+// pacer decides the wait before each dial, and so which attempts take a
+// backoff step. Every stock policy paces the same way:
+//
+//   - The first dial after construction or Reset is immediate and takes no
+//     step, if its Cause is CauseInitial or a lost connection (CauseClosed,
+//     CauseReset, CauseDeadPeer, CauseMajorTimeout). It also restarts the
+//     BackOff, so that elapsed time counts from the start of this outage.
+//   - A local failure (CauseAddrInUse, or CausePermission where the policy
+//     does not give up) is retried at once without a step, if the policy
+//     now asks for a different port, at most maxLocalRetries times in a row.
+//     It also ends the claim to the immediate redial above, which a real
+//     transport has had by then anyway; so, whatever order causes come in,
+//     at most 1+maxLocalRetries dials in a row go without a wait.
+//   - Everything else takes one step: failed dials (refused, timed out,
+//     unreachable, other), local failures with no other port to try, and a
+//     lost connection with no Reset since the dial that made it. The last
+//     case is a connection that carried no data: a server that accepts and
+//     hangs up at once must not be redialed in a tight loop.
+//
+// The transport's Reset is what re-arms the immediate redial; Attempt.N is
+// not consulted, so a transport that miscounts cannot cause a busy loop.
+type pacer struct {
+	b     backoff.BackOff
+	fresh bool // no dial decided since construction or Reset
+	local int  // local failures retried at once in a row
+}
+
+// newPacer returns a pacer over b, or over def() if b is nil.
+func newPacer(b backoff.BackOff, def func() *backoff.ExponentialBackOff) pacer {
+	if b == nil {
+		b = def()
+	}
+	if e, ok := b.(*backoff.ExponentialBackOff); ok {
+		// A struct literal leaves these zero: a nil Clock panics in Reset,
+		// and a zero Stop would make "give up" read as "retry at once".
+		if e.Clock == nil {
+			e.Clock = backoff.SystemClock
+		}
+		if e.Stop == 0 {
+			e.Stop = backoff.Stop
+		}
+	}
+	b.Reset()
+	return pacer{b: b, fresh: true}
+}
+
+// next returns the wait before the dial for cause c, or giveUp when the
+// BackOff says stop. changed says whether the policy asks for a different
+// port than at the previous dial.
+func (p *pacer) next(c Cause, changed bool) (wait time.Duration, giveUp bool) {
+	if localFailure(c) && changed && p.local < maxLocalRetries {
+		p.fresh = false
+		p.local++
+		return 0, false
+	}
+	p.local = 0
+	if p.fresh && (c == CauseInitial || lostConnection(c)) {
+		p.fresh = false
+		p.b.Reset()
+		return 0, false
+	}
+	p.fresh = false
+	d := p.b.NextBackOff()
+	if d < 0 {
+		return 0, true
+	}
+	return d, false
+}
+
+// reset re-arms the immediate redial and restarts the BackOff.
+func (p *pacer) reset() {
+	p.fresh = true
+	p.local = 0
+	p.b.Reset()
+}
+
+// kernelBackOff is SameReservedPort's default: what the Linux client does
+// between failed connects (3s, doubling, at most 60s, no jitter).
+func kernelBackOff() *backoff.ExponentialBackOff {
+	b := backoff.NewExponentialBackOff()
+	b.InitialInterval = 3 * time.Second
+	b.Multiplier = 2
+	b.MaxInterval = 60 * time.Second
+	b.RandomizationFactor = 0
+	b.MaxElapsedTime = 0 // never stop; the library's default is 15 minutes
+	b.Reset()            // the current interval was taken from the old InitialInterval
+	return b
+}
+
+// jitteredBackOff is the default of NewReservedPort, Ephemeral and Hedged:
+// 250ms, doubling, at most 30s, each wait drawn from ±50% around the step.
+func jitteredBackOff() *backoff.ExponentialBackOff {
+	b := backoff.NewExponentialBackOff()
+	b.InitialInterval = 250 * time.Millisecond
+	b.Multiplier = 2
+	b.MaxInterval = 30 * time.Second
+	b.RandomizationFactor = 0.5
+	b.MaxElapsedTime = 0 // never stop; the library's default is 15 minutes
+	b.Reset()
+	return b
+}
+
+// SameReservedPort returns the Linux client's policy for NFSv3 and NFSv4.0
+// with the resvport mount option (the default): one random port in
+// [o.MinPort, o.MaxPort], chosen at the first dial and reused for every
+// reconnect. If that port turns out busy (CauseAddrInUse) it moves to
+// another random one at once, without a backoff step, and keeps that one
+// from then on, as the kernel does when its bind fails.
+//
+// Use it against NFSv3 and NFSv4.0 servers that are reached directly, not
+// through NAT, a load balancer or a floating IP. Their duplicate request
+// caches match a retransmission by XID and client port, so a non-idempotent
+// call (RENAME, REMOVE, CREATE) replayed from a new port may run twice; the
+// same port keeps replays exactly-once. The price: a middlebox that still
+// holds state for the old 4-tuple can hang every reconnect for minutes.
+//
+// Default backoff (o.BackOff nil), the kernel's: the first redial after a
+// connection that carried data is immediate, then 3s, doubling, at most
+// 60s, without jitter, never giving up. CausePermission, or
+// Attempt.ReservedDenied, makes it give up: it never falls back to an
+// unreserved port, and the transport reports that reserved ports need root
+// or CAP_NET_BIND_SERVICE.
+//
+// The policy belongs to one transport and is not safe for concurrent use.
+// It panics if o is invalid (see Options).
+func SameReservedPort(o Options) Policy {
+	c := o.resolve()
+	return &sameReserved{
+		pace:  newPacer(o.BackOff, kernelBackOff),
+		ports: newPorts(c, 0),
+	}
+}
+
+// sameReserved is the policy of SameReservedPort.
+type sameReserved struct {
+	pace  pacer
+	ports ports
+	port  int // the port in use; 0 until the first dial
+}
+
+// Next implements Policy.
+func (s *sameReserved) Next(a Attempt) Decision {
+	if a.ReservedDenied || a.Cause == CausePermission {
+		return Decision{GiveUp: true}
+	}
+	prev := s.port
+	if s.port == 0 || a.Cause == CauseAddrInUse {
+		s.port = s.ports.fresh(prev, 0)
+	}
+	wait, giveUp := s.pace.next(a.Cause, s.port != prev)
+	if giveUp {
+		return Decision{GiveUp: true}
+	}
+	return Decision{Wait: wait, Port: s.port}
+}
+
+// Reset implements Policy.
+func (s *sameReserved) Reset() { s.pace.reset() }
+
+// NewReservedPort returns the Linux client's policy for NFSv4.1 and later
+// with resvport: a new random port in [o.MinPort, o.MaxPort] for each dial,
+// never Attempt.PrevPort nor the port just tried, and none of the last
+// o.Avoid ports it chose, as far as the range has room.
+//
+// Use it against NFSv4.1+ servers with AUTH_SYS exports that require a
+// reserved ("secure") port. A session carries replay identity in its slot
+// and sequence ID, so changing ports is safe for exactly-once semantics;
+// against NFSv3 or NFSv4.0 servers, whose duplicate request caches key on
+// the client port, a non-idempotent call (RENAME, REMOVE, CREATE) replayed
+// from a new port may run twice. A new port each time steps around stale
+// NAT, load-balancer and failover state for the old 4-tuple.
+//
+// Default backoff (o.BackOff nil): the first redial after a connection that
+// carried data is immediate, then 250ms, doubling, at most 30s, with ±50%
+// jitter, never giving up. A busy port (CauseAddrInUse) is replaced at once
+// without a backoff step. CausePermission, or Attempt.ReservedDenied, makes
+// it give up, as SameReservedPort does.
+//
+// The policy belongs to one transport and is not safe for concurrent use.
+// It panics if o is invalid (see Options).
+func NewReservedPort(o Options) Policy {
+	c := o.resolve()
+	return &newReserved{
+		pace:  newPacer(o.BackOff, jitteredBackOff),
+		ports: newPorts(c, c.avoid),
+	}
+}
+
+// newReserved is the policy of NewReservedPort.
+type newReserved struct {
+	pace  pacer
+	ports ports
+	last  int // the port of the previous decision; 0 before the first
+}
+
+// Next implements Policy.
+func (n *newReserved) Next(a Attempt) Decision {
+	if a.ReservedDenied || a.Cause == CausePermission {
+		return Decision{GiveUp: true}
+	}
+	port := n.ports.fresh(a.PrevPort, n.last)
+	changed := port != n.last
+	n.last = port
+	wait, giveUp := n.pace.next(a.Cause, changed)
+	if giveUp {
+		return Decision{GiveUp: true}
+	}
+	return Decision{Wait: wait, Port: port}
+}
+
+// Reset implements Policy.
+func (n *newReserved) Reset() { n.pace.reset() }
+
+// Ephemeral returns the policy of the noresvport mount option: port 0 for
+// every dial, so the kernel chooses a new ephemeral port each time.
+//
+// Use it when the process cannot bind reserved ports (not root, no
+// CAP_NET_BIND_SERVICE), with exports marked insecure or secured by
+// Kerberos or RPC-over-TLS, and whenever NAT or a load balancer sits in the
+// path. Against NFSv3 or NFSv4.0 the duplicate-request-cache caveat of
+// NewReservedPort applies. o.MinPort, o.MaxPort, o.Rand, o.Avoid and
+// o.HedgeAfter are not used.
+//
+// Default backoff: that of NewReservedPort. A local failure
+// (CauseAddrInUse: the kernel found no free ephemeral port;
+// CausePermission) takes a backoff step like any failed dial, since asking
+// for port 0 again at once would only spin. It gives up only when the
+// BackOff says stop.
+//
+// The policy belongs to one transport and is not safe for concurrent use.
+// It panics if o is invalid (see Options).
+func Ephemeral(o Options) Policy {
+	o.resolve()
+	return &ephemeral{pace: newPacer(o.BackOff, jitteredBackOff)}
+}
+
+// ephemeral is the policy of Ephemeral.
+type ephemeral struct {
+	pace pacer
+}
+
+// Next implements Policy.
+func (e *ephemeral) Next(a Attempt) Decision {
+	wait, giveUp := e.pace.next(a.Cause, false)
+	if giveUp {
+		return Decision{GiveUp: true}
+	}
+	return Decision{Wait: wait}
+}
+
+// Reset implements Policy.
+func (e *ephemeral) Reset() { e.pace.reset() }
+
+// Hedged returns this package's own policy, which keeps the old port while
+// the path is healthy and races a fresh one when it is not. The first dial,
+// and any dial before a connection has been made (Attempt.PrevPort 0),
+// uses a fresh random port in [o.MinPort, o.MaxPort], unhedged. Each redial
+// after that dials from Attempt.PrevPort, keeping the old 4-tuple, and asks
+// for a second dial from a fresh port (HedgePort, avoiding PrevPort and the
+// last o.Avoid choices) if the first has not connected within o.HedgeAfter.
+// Whichever connects first wins.
+//
+// Use it where a middlebox may or may not hold stale state for the old
+// 4-tuple: NAT, load balancers, floating-IP failover. A healthy path
+// reconnects on the old port at once; a poisoned one costs o.HedgeAfter
+// more than NewReservedPort would. The duplicate-request-cache caveat of
+// NewReservedPort applies whenever the fresh port wins: against NFSv3 or
+// NFSv4.0, a non-idempotent call replayed from it may run twice. With
+// NFSv4.1+ sessions, either port is safe.
+//
+// When reserved ports are denied (Attempt.ReservedDenied, or CausePermission
+// for this attempt) it falls back to ephemeral ports instead of giving up:
+// the fresh port becomes 0, and a PrevPort below 1024 is no longer kept. A
+// local failure that gets a different port this way, or a busy port
+// (CauseAddrInUse), is retried at once without a backoff step. As it cannot
+// tell which of its two ports was busy, it assumes the old one (a socket
+// lingering in TIME_WAIT on the old 4-tuple is the usual reason) and stops
+// keeping it until a new connection is made or Reset is called.
+//
+// Default backoff between failed rounds: that of NewReservedPort. The
+// policy belongs to one transport and is not safe for concurrent use. It
+// panics if o is invalid (see Options).
+func Hedged(o Options) Policy {
+	c := o.resolve()
+	return &hedged{
+		pace:  newPacer(o.BackOff, jitteredBackOff),
+		ports: newPorts(c, c.avoid),
+		after: c.hedgeAfter,
+	}
+}
+
+// hedged is the policy of Hedged.
+type hedged struct {
+	pace  pacer
+	ports ports
+	after time.Duration
+	busy  int // a PrevPort found busy, not to be kept again; 0 = none
+	port  int // Port of the previous decision
+	hedge int // HedgePort of the previous decision
+}
+
+// Next implements Policy.
+func (h *hedged) Next(a Attempt) Decision {
+	denied := a.ReservedDenied || a.Cause == CausePermission
+	keep := a.PrevPort
+	if keep == h.busy || denied && keep < firstUnprivilegedPort {
+		keep = 0
+	}
+	if a.Cause == CauseAddrInUse && keep != 0 && h.port == keep {
+		h.busy, keep = keep, 0
+	}
+	var d Decision
+	if keep != 0 {
+		d.Port = keep
+		d.HedgeAfter = h.after
+		d.HedgePort = h.fresh(a.PrevPort, denied)
+	} else {
+		d.Port = h.fresh(a.PrevPort, denied)
+	}
+	changed := d.Port != h.port || d.HedgePort != h.hedge
+	h.port, h.hedge = d.Port, d.HedgePort
+	wait, giveUp := h.pace.next(a.Cause, changed)
+	if giveUp {
+		return Decision{GiveUp: true}
+	}
+	d.Wait = wait
+	return d
+}
+
+// fresh returns a new port avoiding prev and the previous decision's port,
+// or 0 if reserved ports are denied.
+func (h *hedged) fresh(prev int, denied bool) int {
+	if denied {
+		return 0
+	}
+	return h.ports.fresh(prev, h.port)
+}
+
+// Reset implements Policy.
+func (h *hedged) Reset() {
+	h.busy = 0
+	h.pace.reset()
+}

@@ -1,0 +1,492 @@
+package rpc
+
+import (
+	"bufio"
+	"context"
+	"encoding/binary"
+	"errors"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gonfs/nfs/internal/bufpool"
+	"github.com/gonfs/nfs/rpc/xdr"
+)
+
+// Transport supplies the connections a Client sends on and redials when
+// the Client reports one broken. Package xprt implements it; the Client
+// never dials by itself, and never sees the reconnect policy.
+type Transport interface {
+	// Conn returns the ready connection and its generation. When none is
+	// ready it starts connecting (unless a dial is under way) and returns
+	// a nil conn with a channel that is closed when the state next
+	// changes. A non-nil err is final: the transport is closed or has
+	// given up.
+	Conn() (conn net.Conn, gen uint64, changed <-chan struct{}, err error)
+	// Fail reports that the connection of generation gen is broken because
+	// of cause. The transport closes it and redials on demand. Reports for
+	// an older generation than the current one are ignored. It does not
+	// block on I/O.
+	Fail(gen uint64, cause error)
+	// Close shuts the transport down.
+	Close() error
+}
+
+// Marshaler is implemented by call arguments.
+type Marshaler interface {
+	// MarshalXDR appends the arguments to e.
+	MarshalXDR(e *xdr.Encoder) error
+}
+
+// Unmarshaler is implemented by call results.
+type Unmarshaler interface {
+	// UnmarshalXDR decodes the results from d. Byte slices read from d
+	// alias a buffer that is reused once UnmarshalXDR returns: copy what
+	// must be kept.
+	UnmarshalXDR(d *xdr.Decoder) error
+}
+
+// Config configures a Client. The zero value is usable except for Prog and
+// Vers, which name the program every call goes to.
+type Config struct {
+	// Prog and Vers are the RPC program and version, e.g. 100003 and 4 for NFSv4.
+	Prog, Vers uint32
+
+	// Auth signs every call. nil means AuthNone.
+	Auth Auth
+
+	// Timeo is the time one transmission waits for its reply before a minor
+	// timeout; default 60 s (the Linux client's default over TCP). Over TCP
+	// nothing is re-sent on a minor timeout (RFC 7530 §3.1.1 forbids
+	// re-sending on the same connection); the timeouts only add up to a
+	// major timeout.
+	Timeo time.Duration
+
+	// Retrans is the number of minor timeouts that make a major timeout;
+	// default 2. A call unanswered for Timeo × Retrans after it was last
+	// sent forces a disconnect; the call is then re-sent, with the same
+	// XID, on the next connection. The RPC timeout answers "is the server
+	// too slow for this call?"; a dead network path is detected much sooner
+	// by the transport's keepalive and TCP_USER_TIMEOUT settings.
+	Retrans int
+
+	// Soft makes a call fail with a *TimeoutError after SoftTimeouts major
+	// timeouts. The default (hard) retries until the caller's context ends,
+	// like the Linux client's "hard" mount: no operation is ever reported as
+	// failed when its outcome is unknown, at the cost of waiting through
+	// outages. Soft returns control sooner, but a call that timed out may
+	// still have run on the server.
+	Soft bool
+
+	// SoftTimeouts is how many major timeouts a soft call survives; default 1.
+	SoftTimeouts int
+
+	// MaxRecord is the largest reply record accepted; default
+	// DefaultMaxRecord. A peer announcing more gets its connection reset.
+	MaxRecord int
+
+	// Logger receives major-timeout and connection-error events. nil
+	// discards them. Nothing is logged on the success path of a call.
+	Logger *slog.Logger
+}
+
+// Stats counts a Client's calls. See Client.Stats.
+type Stats struct {
+	Calls         uint64 // calls started
+	Retransmits   uint64 // calls re-sent on a new connection, same XID
+	MajorTimeouts uint64 // major timeouts, each forcing a disconnect if the call was on the live connection
+	UnknownXIDs   uint64 // replies matching no pending call (late, cancelled or bogus), dropped
+	Pending       int    // calls awaiting a reply now
+}
+
+// Sentinel errors.
+var (
+	// ErrClosed is returned by calls on, or pending at, a closed Client.
+	ErrClosed = errors.New("rpc: client closed")
+	// ErrTimeout is matched (errors.Is) by *TimeoutError, the error of a soft
+	// call that ran out of major timeouts.
+	ErrTimeout = errors.New("rpc: call timed out")
+)
+
+// Client sends RPC calls over a Transport, many at once on one connection,
+// matching replies to calls by XID. It is safe for concurrent use by many
+// goroutines.
+//
+// Every call takes a context: cancelling it abandons that call only (a late
+// reply is then counted as an unknown XID and dropped). When the
+// connection dies, calls in flight are re-sent on the next connection with
+// their original XID, so a server's duplicate-request cache can recognise
+// them; a call is never re-sent on the connection it was sent on.
+type Client struct {
+	t       Transport
+	prog    uint32
+	vers    uint32
+	auth    Auth
+	major   time.Duration
+	soft    bool
+	softMax int
+	maxRec  int
+	log     *slog.Logger
+
+	xid  atomic.Uint32
+	cur  atomic.Pointer[conn] // the newest connection a reader runs on
+	done chan struct{}        // closed by Close
+
+	mu      sync.Mutex       // guards pending, closed, and the switch of cur to a new connection
+	pending map[uint32]*call // calls sent or about to be sent, by XID
+	closed  bool
+
+	readers sync.WaitGroup // one per connection
+
+	calls, retrans, majors, unknown atomic.Uint64
+}
+
+// conn is one connection handed out by the Transport. It dies with its
+// socket; the calls survive it in Client.pending.
+type conn struct {
+	nc       net.Conn
+	gen      uint64
+	dead     chan struct{} // closed once the connection is known broken
+	deadOnce sync.Once
+}
+
+// call is the state of one call in flight, recycled through callPool.
+// Between its insertion into pending and the reply's hand-over it is shared
+// with the reader goroutine, which only sets reply and signals ready.
+type call struct {
+	xid   uint32
+	rec   *[]byte // the encoded record, kept for re-sending
+	enc   xdr.Encoder
+	dec   xdr.Decoder
+	reply *[]byte       // set by the reader before it signals ready
+	ready chan struct{} // capacity 1
+	timer *time.Timer   // major timeout
+}
+
+var callPool = sync.Pool{New: func() any {
+	t := time.NewTimer(time.Hour)
+	t.Stop()
+	return &call{ready: make(chan struct{}, 1), timer: t}
+}}
+
+// NewClient returns a Client sending on t. The Client owns t and closes it
+// on Close. No connection is made until the first call.
+func NewClient(t Transport, cfg Config) *Client {
+	c := &Client{
+		t:       t,
+		prog:    cfg.Prog,
+		vers:    cfg.Vers,
+		auth:    cfg.Auth,
+		soft:    cfg.Soft,
+		softMax: cfg.SoftTimeouts,
+		maxRec:  cfg.MaxRecord,
+		log:     cfg.Logger,
+		done:    make(chan struct{}),
+		pending: make(map[uint32]*call),
+	}
+	if c.auth == nil {
+		c.auth = AuthNone
+	}
+	timeo, retrans := cfg.Timeo, cfg.Retrans
+	if timeo <= 0 {
+		timeo = 60 * time.Second
+	}
+	if retrans <= 0 {
+		retrans = 2
+	}
+	c.major = timeo * time.Duration(retrans)
+	if c.softMax <= 0 {
+		c.softMax = 1
+	}
+	if c.maxRec <= 0 {
+		c.maxRec = DefaultMaxRecord
+	}
+	if c.log == nil {
+		c.log = slog.New(slog.DiscardHandler)
+	}
+	// XIDs start at a random point so that a restarted client does not
+	// replay XIDs a server's duplicate-request cache still remembers.
+	c.xid.Store(rand.Uint32())
+	return c
+}
+
+// Call invokes procedure proc with args and decodes the reply into res.
+// Either may be nil (no arguments, or results ignored). It blocks until the
+// reply arrives, ctx ends, the Client is closed, or — for a soft Client —
+// the call runs out of major timeouts.
+//
+// A reply that is not an accepted success is returned as *AcceptError or
+// *DeniedError. If ctx ends but the reply had already arrived, the reply
+// wins: the operation did run.
+func (c *Client) Call(ctx context.Context, proc uint32, args Marshaler, res Unmarshaler) error {
+	cl := callPool.Get().(*call)
+	defer c.release(cl)
+
+	cl.xid = c.xid.Add(1)
+	if err := c.encode(cl, proc, args); err != nil {
+		return err
+	}
+	if err := c.roundTrip(ctx, cl); err != nil {
+		return err
+	}
+	cl.dec.Reset(*cl.reply)
+	if _, err := ParseReply(&cl.dec, c.auth); err != nil {
+		return err
+	}
+	if res != nil {
+		if err := res.UnmarshalXDR(&cl.dec); err != nil {
+			return err
+		}
+		if err := cl.dec.Err(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (c *Client) encode(cl *call, proc uint32, args Marshaler) error {
+	if cl.rec == nil {
+		cl.rec = bufpool.Get(0)
+	}
+	cl.enc.Reset((*cl.rec)[:0])
+	mark := beginRecord(&cl.enc)
+	AppendCall(&cl.enc, cl.xid, c.prog, c.vers, proc, c.auth)
+	if args != nil {
+		if err := args.MarshalXDR(&cl.enc); err != nil {
+			return err
+		}
+	}
+	if err := endRecord(&cl.enc, mark); err != nil {
+		return err
+	}
+	*cl.rec = cl.enc.Bytes()
+	return nil
+}
+
+// release returns cl and its buffers to their pools. The reader no longer
+// references cl: it is out of pending, and any reply was received.
+func (c *Client) release(cl *call) {
+	cl.timer.Stop()
+	if cl.reply != nil {
+		bufpool.Put(cl.reply)
+		cl.reply = nil
+	}
+	cl.dec.Reset(nil)
+	cl.enc.Reset(nil)
+	if cl.rec != nil && cap(*cl.rec) > 64<<10 {
+		// Do not let one large WRITE pin a large buffer to a pooled call.
+		bufpool.Put(cl.rec)
+		cl.rec = nil
+	}
+	callPool.Put(cl)
+}
+
+// roundTrip sends cl and waits for its reply, re-sending it on each new
+// connection until the reply arrives or the call is abandoned.
+func (c *Client) roundTrip(ctx context.Context, cl *call) error {
+	c.calls.Add(1)
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return ErrClosed
+	}
+	c.pending[cl.xid] = cl
+	c.mu.Unlock()
+
+	var sentGen uint64 // generation of the connection cl was last sent on; 0 = not yet sent
+	majors := 0
+	cl.timer.Reset(c.major)
+	for {
+		cn, changed, err := c.conn()
+		if err != nil {
+			return c.abandon(cl, err)
+		}
+		var dead <-chan struct{}
+		if cn != nil {
+			if cn.gen != sentGen {
+				if sentGen != 0 {
+					c.retrans.Add(1)
+				}
+				sentGen = cn.gen
+				cl.timer.Reset(c.major)
+				// net.Conn.Write is safe for concurrent use and writes the
+				// whole buffer before another Write starts, so records from
+				// concurrent calls never interleave.
+				if _, err := cn.nc.Write(*cl.rec); err != nil {
+					c.broken(cn, err)
+					continue
+				}
+			}
+			dead = cn.dead
+		}
+		select {
+		case <-cl.ready:
+			return nil
+		case <-dead:
+			// The connection died; loop to re-send on the next one.
+		case <-changed:
+			// The transport's state moved; look again.
+		case <-ctx.Done():
+			return c.abandon(cl, ctx.Err())
+		case <-c.done:
+			return c.abandon(cl, ErrClosed)
+		case <-cl.timer.C:
+			majors++
+			c.majors.Add(1)
+			if c.soft && majors >= c.softMax {
+				c.log.Warn("rpc: server not responding, timed out", "xid", cl.xid, "major_timeouts", majors)
+				return c.abandon(cl, &TimeoutError{XID: cl.xid, MajorTimeouts: majors, Waited: time.Duration(majors) * c.major})
+			}
+			c.log.Warn("rpc: server not responding, still trying", "xid", cl.xid, "major_timeouts", majors)
+			if cn != nil && cn.gen == sentGen {
+				// Force a new connection; the call goes out again on it.
+				c.broken(cn, errMajorTimeout)
+			}
+			cl.timer.Reset(c.major)
+		}
+	}
+}
+
+// abandon takes cl out of pending and returns err — unless the reader has
+// already taken it, in which case the reply is on its way and wins.
+func (c *Client) abandon(cl *call, err error) error {
+	c.mu.Lock()
+	_, mine := c.pending[cl.xid]
+	if mine {
+		delete(c.pending, cl.xid)
+	}
+	c.mu.Unlock()
+	if mine {
+		return err
+	}
+	<-cl.ready
+	return nil
+}
+
+// conn returns the live connection, starting a reader for a new one, or a
+// channel to wait on while the transport connects.
+func (c *Client) conn() (*conn, <-chan struct{}, error) {
+	if cn := c.cur.Load(); cn != nil && !cn.isDead() {
+		return cn, nil, nil
+	}
+	nc, gen, changed, err := c.t.Conn()
+	if err != nil || nc == nil {
+		return nil, changed, err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return nil, nil, ErrClosed
+	}
+	cn := c.cur.Load()
+	if cn == nil || cn.gen < gen {
+		cn = &conn{nc: nc, gen: gen, dead: make(chan struct{})}
+		c.cur.Store(cn)
+		c.readers.Add(1)
+		go c.read(cn)
+	} else if cn.gen > gen {
+		// Generations only grow and a failed one is never handed out
+		// again; a transport that breaks this would make us spin.
+		return nil, nil, errStaleConn
+	}
+	return cn, nil, nil
+}
+
+func (cn *conn) isDead() bool {
+	select {
+	case <-cn.dead:
+		return true
+	default:
+		return false
+	}
+}
+
+// broken marks cn dead, waking every call sent on it, and tells the
+// transport. Safe to call many times and from any goroutine.
+func (c *Client) broken(cn *conn, cause error) {
+	cn.deadOnce.Do(func() {
+		// Tell the transport first: whoever sees dead closed and asks the
+		// transport for a connection must not be handed this one again.
+		c.t.Fail(cn.gen, cause)
+		close(cn.dead)
+		select {
+		case <-c.done:
+		default:
+			c.log.Info("rpc: connection lost", "gen", cn.gen, "err", cause)
+		}
+	})
+}
+
+// read is the connection's one reader goroutine: it hands each reply to
+// the call with its XID and drops replies nobody waits for.
+func (c *Client) read(cn *conn) {
+	defer c.readers.Done()
+	rr := recordReader{br: bufio.NewReaderSize(cn.nc, 64<<10), max: c.maxRec}
+	for {
+		bp, err := rr.next()
+		if err != nil {
+			if errors.Is(err, ErrRecordTooLarge) {
+				c.log.Warn("rpc: resetting connection", "gen", cn.gen, "err", err)
+			}
+			c.broken(cn, err)
+			return
+		}
+		if len(*bp) < 4 {
+			c.unknown.Add(1)
+			bufpool.Put(bp)
+			continue
+		}
+		xid := binary.BigEndian.Uint32(*bp)
+		c.mu.Lock()
+		cl := c.pending[xid]
+		if cl != nil {
+			delete(c.pending, xid)
+		}
+		c.mu.Unlock()
+		if cl == nil {
+			c.unknown.Add(1)
+			bufpool.Put(bp)
+			continue
+		}
+		cl.reply = bp
+		cl.ready <- struct{}{}
+	}
+}
+
+// Stats returns a snapshot of the Client's counters. Connection-level
+// counters (connects, ports, bytes, time disconnected) are the Transport's.
+func (c *Client) Stats() Stats {
+	c.mu.Lock()
+	n := len(c.pending)
+	c.mu.Unlock()
+	return Stats{
+		Calls:         c.calls.Load(),
+		Retransmits:   c.retrans.Load(),
+		MajorTimeouts: c.majors.Load(),
+		UnknownXIDs:   c.unknown.Load(),
+		Pending:       n,
+	}
+}
+
+// Close fails every pending call with ErrClosed, closes the transport and
+// waits for the Client's goroutines to end. It is safe to call more than once.
+func (c *Client) Close() error {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return nil
+	}
+	c.closed = true
+	close(c.done)
+	c.mu.Unlock()
+	err := c.t.Close()
+	if cn := c.cur.Load(); cn != nil {
+		// The transport has closed the socket; make sure the reader sees it.
+		cn.nc.Close()
+	}
+	c.readers.Wait()
+	return err
+}

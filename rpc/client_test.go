@@ -1,0 +1,403 @@
+package rpc_test
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"os"
+	"runtime"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gonfs/nfs/internal/rpctest"
+	"github.com/gonfs/nfs/internal/testutil"
+	"github.com/gonfs/nfs/policy"
+	"github.com/gonfs/nfs/rpc"
+	"github.com/gonfs/nfs/rpc/xdr"
+	"github.com/gonfs/nfs/xprt"
+)
+
+// opaque is call arguments and results of the echo peer: one XDR opaque.
+type opaque struct{ b []byte }
+
+func (o *opaque) MarshalXDR(e *xdr.Encoder) error { e.Opaque(o.b); return nil }
+
+func (o *opaque) UnmarshalXDR(d *xdr.Decoder) error {
+	o.b = append(o.b[:0], d.Opaque(4<<20)...)
+	return d.Err()
+}
+
+// dial returns a Client for addr over a real xprt.Transport. The client is
+// closed at cleanup, before the server's cleanup runs.
+func dial(t testing.TB, addr string, p policy.Policy, cfg rpc.Config) *rpc.Client {
+	t.Helper()
+	if p == nil {
+		p = policy.Ephemeral(policy.Options{})
+	}
+	tr, err := xprt.New(xprt.Config{Addr: addr, Policy: p})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Prog == 0 {
+		cfg.Prog, cfg.Vers = 400000, 1
+	}
+	c := rpc.NewClient(tr, cfg)
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+func echo(ctx context.Context, c *rpc.Client, payload []byte) ([]byte, error) {
+	var res opaque
+	err := c.Call(ctx, 1, &opaque{payload}, &res)
+	return res.b, err
+}
+
+func ctxT(t testing.TB, d time.Duration) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+func TestPipelinedCallsEachGetTheirOwnReply(t *testing.T) {
+	testutil.CheckLeaks(t)
+	srv := rpctest.Start(t, rpctest.Echo)
+	c := dial(t, srv.Addr(), nil, rpc.Config{})
+	ctx := ctxT(t, 2*time.Minute)
+
+	const goroutines, calls = 64, 1000
+	var wg sync.WaitGroup
+	errs := make(chan error, goroutines)
+	for g := 0; g < goroutines; g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			want := make([]byte, 8)
+			var res opaque
+			for i := 0; i < calls; i++ {
+				binary.BigEndian.PutUint32(want, uint32(g))
+				binary.BigEndian.PutUint32(want[4:], uint32(i))
+				if err := c.Call(ctx, 1, &opaque{want}, &res); err != nil {
+					errs <- fmt.Errorf("goroutine %d call %d: %w", g, i, err)
+					return
+				}
+				if string(res.b) != string(want) {
+					errs <- fmt.Errorf("goroutine %d call %d: got reply %x, want %x", g, i, res.b, want)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	if n := len(srv.Conns()); n != 1 {
+		t.Errorf("server saw %d connections, want all calls pipelined on 1", n)
+	}
+	st := c.Stats()
+	if st.Calls != goroutines*calls || st.Retransmits != 0 || st.UnknownXIDs != 0 || st.Pending != 0 {
+		t.Errorf("stats = %+v, want %d calls and nothing else", st, goroutines*calls)
+	}
+}
+
+func TestOutOfOrderReplies(t *testing.T) {
+	testutil.CheckLeaks(t)
+	const n = 16
+	var mu sync.Mutex
+	var held []*rpctest.Call
+	srv := rpctest.Start(t, func(c *rpctest.Conn, call *rpctest.Call) {
+		mu.Lock()
+		defer mu.Unlock()
+		held = append(held, call)
+		if len(held) == n {
+			for i := n - 1; i >= 0; i-- { // newest first
+				c.Reply(held[i], held[i].Args)
+			}
+		}
+	})
+	c := dial(t, srv.Addr(), nil, rpc.Config{})
+	ctx := ctxT(t, time.Minute)
+	var wg sync.WaitGroup
+	for i := 0; i < n; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			want := []byte(fmt.Sprintf("call-%d", i))
+			got, err := echo(ctx, c, want)
+			if err != nil || string(got) != string(want) {
+				t.Errorf("call %d: got %q, %v; want %q", i, got, err, want)
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+func TestMultiFragmentReply(t *testing.T) {
+	testutil.CheckLeaks(t)
+	srv := rpctest.Start(t, rpctest.Echo)
+	srv.FragmentSize = 1000
+	c := dial(t, srv.Addr(), nil, rpc.Config{})
+	want := make([]byte, 100_000)
+	for i := range want {
+		want[i] = byte(i * 7)
+	}
+	got, err := echo(ctxT(t, time.Minute), c, want)
+	if err != nil || string(got) != string(want) {
+		t.Fatalf("100 kB echo in 1000-byte fragments: err %v, equal %v", err, string(got) == string(want))
+	}
+}
+
+func TestCancellingOneCallLeavesOthersAlone(t *testing.T) {
+	testutil.CheckLeaks(t)
+	stuck := make(chan *rpctest.Call, 1)
+	srv := rpctest.Start(t, func(c *rpctest.Conn, call *rpctest.Call) {
+		if call.Proc == 2 {
+			stuck <- call // never answered until the test says so
+			return
+		}
+		rpctest.Echo(c, call)
+	})
+	c := dial(t, srv.Addr(), nil, rpc.Config{})
+	ctx := ctxT(t, time.Minute)
+
+	cctx, cancel := context.WithCancel(ctx)
+	errc := make(chan error, 1)
+	go func() { errc <- c.Call(cctx, 2, &opaque{[]byte("slow")}, nil) }()
+	held := <-stuck // the slow call reached the server
+
+	var wg sync.WaitGroup
+	for i := 0; i < 8; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if _, err := echo(ctx, c, []byte("fast")); err != nil {
+				t.Errorf("fast call: %v", err)
+			}
+		}()
+	}
+	cancel()
+	if err := <-errc; !errors.Is(err, context.Canceled) {
+		t.Fatalf("cancelled call returned %v, want context.Canceled", err)
+	}
+	wg.Wait()
+
+	// A late reply to the abandoned call is counted and dropped.
+	held.Conn.Reply(held, nil)
+	waitFor(t, "late reply counted as unknown XID", func() bool { return c.Stats().UnknownXIDs == 1 })
+	if _, err := echo(ctx, c, []byte("after")); err != nil {
+		t.Fatalf("call after the late reply: %v", err)
+	}
+	if n := len(srv.Conns()); n != 1 {
+		t.Errorf("cancelling a call cost a reconnect: %d connections", n)
+	}
+}
+
+func TestUnknownXIDIsCountedAndDropped(t *testing.T) {
+	testutil.CheckLeaks(t)
+	srv := rpctest.Start(t, func(c *rpctest.Conn, call *rpctest.Call) {
+		bogus := *call
+		bogus.XID ^= 0xdeadbeef
+		c.Reply(&bogus, []byte{0, 0, 0, 0})
+		c.Reply(call, call.Args)
+	})
+	c := dial(t, srv.Addr(), nil, rpc.Config{})
+	got, err := echo(ctxT(t, time.Minute), c, []byte("x"))
+	if err != nil || string(got) != "x" {
+		t.Fatalf("echo: %q, %v", got, err)
+	}
+	waitFor(t, "unknown XID counted", func() bool { return c.Stats().UnknownXIDs == 1 })
+}
+
+func TestReplyOutcomesAreTypedErrors(t *testing.T) {
+	testutil.CheckLeaks(t)
+	srv := rpctest.Start(t, func(c *rpctest.Conn, call *rpctest.Call) {
+		switch call.Proc {
+		case 1:
+			c.ReplyAccept(call, rpctest.ProgMismatch, 2, 3)
+		case 2:
+			c.ReplyAccept(call, rpctest.GarbageArgs, 0, 0)
+		case 3:
+			c.ReplyDenied(call, rpctest.AuthError, 0, 0, rpctest.AuthTooWeak)
+		case 4:
+			c.ReplyDenied(call, rpctest.RPCMismatch, 2, 2, 0)
+		case 5:
+			c.ReplyAccept(call, rpctest.ProcUnavail, 0, 0)
+		}
+	})
+	c := dial(t, srv.Addr(), nil, rpc.Config{})
+	ctx := ctxT(t, time.Minute)
+
+	err := c.Call(ctx, 1, nil, nil)
+	var ae *rpc.AcceptError
+	if !errors.Is(err, rpc.ProgMismatch) || !errors.As(err, &ae) || ae.Low != 2 || ae.High != 3 {
+		t.Errorf("PROG_MISMATCH 2..3: got %v", err)
+	}
+	if err := c.Call(ctx, 2, nil, nil); !errors.Is(err, rpc.GarbageArgs) {
+		t.Errorf("GARBAGE_ARGS: got %v", err)
+	}
+	err = c.Call(ctx, 3, nil, nil)
+	var de *rpc.DeniedError
+	if !errors.Is(err, rpc.AuthTooWeak) || !errors.Is(err, rpc.AuthError) || !errors.As(err, &de) {
+		t.Errorf("AUTH_ERROR AUTH_TOOWEAK: got %v", err)
+	}
+	err = c.Call(ctx, 4, nil, nil)
+	if !errors.Is(err, rpc.RPCMismatch) || !errors.As(err, &de) || de.Low != 2 || de.High != 2 {
+		t.Errorf("RPC_MISMATCH 2..2: got %v", err)
+	}
+	if err := c.Call(ctx, 5, nil, nil); !errors.Is(err, rpc.ProcUnavail) {
+		t.Errorf("PROC_UNAVAIL: got %v", err)
+	}
+}
+
+func TestAuthSysCredentialOnTheWire(t *testing.T) {
+	testutil.CheckLeaks(t)
+	seen := make(chan *rpctest.Call, 1)
+	srv := rpctest.Start(t, func(c *rpctest.Conn, call *rpctest.Call) {
+		seen <- call
+		c.Reply(call, nil)
+	})
+	auth, err := rpc.NewAuthSys(rpc.SysCred{Stamp: 7, Machine: "client.example", UID: 1000, GID: 100, GIDs: []uint32{4, 24, 27}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := dial(t, srv.Addr(), nil, rpc.Config{Auth: auth})
+	if err := c.Call(ctxT(t, time.Minute), 0, nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	call := <-seen
+	cred, err := rpc.ParseSysCred(call.Cred)
+	if call.CredFlavor != rpctest.AuthSys || err != nil || cred.UID != 1000 || cred.GID != 100 ||
+		cred.Machine != "client.example" || len(cred.GIDs) != 3 || cred.Stamp != 7 {
+		t.Fatalf("server saw flavor %d cred %+v (%v)", call.CredFlavor, cred, err)
+	}
+}
+
+func TestCloseFailsPendingCalls(t *testing.T) {
+	testutil.CheckLeaks(t)
+	srv := rpctest.Start(t, func(*rpctest.Conn, *rpctest.Call) {}) // never answers
+	c := dial(t, srv.Addr(), nil, rpc.Config{})
+	ctx := ctxT(t, time.Minute)
+	const n = 5
+	errc := make(chan error, n)
+	for i := 0; i < n; i++ {
+		go func() { errc <- c.Call(ctx, 1, nil, nil) }()
+	}
+	srv.WaitCalls(t, n, 10*time.Second)
+	c.Close()
+	for i := 0; i < n; i++ {
+		if err := <-errc; !errors.Is(err, rpc.ErrClosed) {
+			t.Errorf("pending call after Close: %v, want ErrClosed", err)
+		}
+	}
+	if err := c.Call(ctx, 1, nil, nil); !errors.Is(err, rpc.ErrClosed) {
+		t.Errorf("call after Close: %v, want ErrClosed", err)
+	}
+}
+
+func TestHostileRecordMarkerResetsConnection(t *testing.T) {
+	testutil.CheckLeaks(t)
+	srv := rpctest.Start(t, func(c *rpctest.Conn, call *rpctest.Call) {
+		if c.Index() == 0 {
+			// A reply announcing a 2 GiB fragment, and nothing after it.
+			c.WriteRaw([]byte{0xff, 0xff, 0xff, 0xff})
+			return
+		}
+		rpctest.Echo(c, call)
+	})
+	c := dial(t, srv.Addr(), nil, rpc.Config{})
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	got, err := echo(ctxT(t, time.Minute), c, []byte("still here"))
+	runtime.ReadMemStats(&after)
+	if err != nil || string(got) != "still here" {
+		t.Fatalf("call across the reset: %q, %v", got, err)
+	}
+	calls := srv.Calls()
+	if len(calls) != 2 || calls[0].XID != calls[1].XID || calls[0].Conn == calls[1].Conn {
+		t.Fatalf("want the same XID re-sent on a second connection, server saw %+v", calls)
+	}
+	if grew := after.TotalAlloc - before.TotalAlloc; grew > 64<<20 {
+		t.Errorf("a hostile 4-byte header cost %d MiB of allocation", grew>>20)
+	}
+}
+
+func TestMajorTimeoutForcesReconnect(t *testing.T) {
+	testutil.CheckLeaks(t)
+	srv := rpctest.Start(t, func(c *rpctest.Conn, call *rpctest.Call) {
+		if c.Index() == 0 {
+			return // the first connection swallows the call
+		}
+		rpctest.Echo(c, call)
+	})
+	c := dial(t, srv.Addr(), nil, rpc.Config{Timeo: 50 * time.Millisecond, Retrans: 2})
+	got, err := echo(ctxT(t, time.Minute), c, []byte("eventually"))
+	if err != nil || string(got) != "eventually" {
+		t.Fatalf("echo: %q, %v", got, err)
+	}
+	calls := srv.Calls()
+	if len(calls) != 2 || calls[0].XID != calls[1].XID || calls[0].Conn != 0 || calls[1].Conn != 1 {
+		t.Fatalf("want the same XID on connection 0 then 1, server saw %+v", calls)
+	}
+	if st := c.Stats(); st.MajorTimeouts < 1 || st.Retransmits != 1 {
+		t.Errorf("stats = %+v, want ≥1 major timeout and 1 retransmit", st)
+	}
+}
+
+func TestSoftCallFailsAfterMajorTimeouts(t *testing.T) {
+	testutil.CheckLeaks(t)
+	srv := rpctest.Start(t, func(*rpctest.Conn, *rpctest.Call) {}) // never answers
+	c := dial(t, srv.Addr(), nil, rpc.Config{Timeo: 20 * time.Millisecond, Retrans: 1, Soft: true, SoftTimeouts: 2})
+	err := c.Call(ctxT(t, time.Minute), 1, nil, nil)
+	var te *rpc.TimeoutError
+	if !errors.Is(err, rpc.ErrTimeout) || !errors.Is(err, os.ErrDeadlineExceeded) || !errors.As(err, &te) || te.MajorTimeouts != 2 {
+		t.Fatalf("soft call: %v, want a TimeoutError after 2 major timeouts", err)
+	}
+	// The first major timeout dropped the connection. Whether the re-sent
+	// call reached the server before the second one depends on how fast the
+	// redial was; if it did, it carried the same XID on a new connection.
+	calls := srv.Calls()
+	if len(calls) == 0 || len(calls) > 2 || len(calls) == 2 && (calls[0].XID != calls[1].XID || calls[0].Conn == calls[1].Conn) {
+		t.Fatalf("server saw %+v, want the call once, or twice with one XID on two connections", calls)
+	}
+	if st := c.Stats(); st.MajorTimeouts != 2 || st.Pending != 0 {
+		t.Errorf("stats %+v, want 2 major timeouts and nothing pending", st)
+	}
+	if c.Stats().Pending != 0 {
+		t.Errorf("a timed-out call is still pending")
+	}
+}
+
+func TestHardCallWaitsUntilContextEnds(t *testing.T) {
+	testutil.CheckLeaks(t)
+	srv := rpctest.Start(t, func(*rpctest.Conn, *rpctest.Call) {}) // never answers
+	c := dial(t, srv.Addr(), nil, rpc.Config{Timeo: 20 * time.Millisecond, Retrans: 1})
+	ctx, cancel := context.WithCancel(context.Background())
+	errc := make(chan error, 1)
+	go func() { errc <- c.Call(ctx, 1, nil, nil) }()
+	// Several major timeouts pass without the hard call giving up.
+	srv.WaitConns(t, 3, 30*time.Second)
+	select {
+	case err := <-errc:
+		t.Fatalf("hard call returned %v before its context ended", err)
+	default:
+	}
+	cancel()
+	if err := <-errc; !errors.Is(err, context.Canceled) {
+		t.Fatalf("hard call: %v, want context.Canceled", err)
+	}
+}
+
+// waitFor polls cond every 10 ms for up to 10 s.
+func waitFor(t testing.TB, what string, cond func() bool) {
+	t.Helper()
+	for i := 0; i < 1000; i++ {
+		if cond() {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Fatalf("timed out waiting: %s", what)
+}

@@ -1,0 +1,152 @@
+package rpc_test
+
+import (
+	"os"
+	"testing"
+	"time"
+
+	"github.com/cenkalti/backoff/v4"
+
+	"github.com/gonfs/nfs/internal/rpctest"
+	"github.com/gonfs/nfs/internal/testutil"
+	"github.com/gonfs/nfs/policy"
+	"github.com/gonfs/nfs/rpc"
+)
+
+// needRoot skips tests that bind reserved ports when they cannot. Under
+// `make test` and in CI we run as root, so they run.
+func needRoot(t *testing.T) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("binding reserved ports needs root or CAP_NET_BIND_SERVICE; run `make test` as root")
+	}
+}
+
+func reserved(p int) bool { return p >= 665 && p <= 1023 }
+
+// dropFirst returns a handler that ends each of the first n connections as
+// soon as a call arrives on it — by reset, or by orderly close — and echoes
+// on every later connection.
+func dropFirst(n int, abort bool) rpctest.Handler {
+	return func(c *rpctest.Conn, call *rpctest.Call) {
+		if c.Index() < n {
+			if abort {
+				c.Abort()
+			} else {
+				c.Close()
+			}
+			return
+		}
+		rpctest.Echo(c, call)
+	}
+}
+
+// TestCallSurvivesServerDroppingConnection: a call in flight when the server
+// drops the connection completes after the reconnect; the server sees the
+// same XID on both connections, from the local ports the policy chose.
+func TestCallSurvivesServerDroppingConnection(t *testing.T) {
+	needRoot(t)
+	for _, tc := range []struct {
+		name     string
+		policy   func() policy.Policy
+		abort    bool
+		samePort bool
+	}{
+		{"SameReservedPort/reset", func() policy.Policy { return policy.SameReservedPort(policy.Options{}) }, true, true},
+		{"SameReservedPort/close", func() policy.Policy { return policy.SameReservedPort(policy.Options{}) }, false, true},
+		{"NewReservedPort/reset", func() policy.Policy { return policy.NewReservedPort(policy.Options{}) }, true, false},
+		{"Ephemeral/close", func() policy.Policy { return policy.Ephemeral(policy.Options{}) }, false, false},
+		{"Hedged/reset", func() policy.Policy { return policy.Hedged(policy.Options{}) }, true, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			testutil.CheckLeaks(t)
+			srv := rpctest.Start(t, dropFirst(1, tc.abort))
+			c := dial(t, srv.Addr(), tc.policy(), rpc.Config{})
+			got, err := echo(ctxT(t, time.Minute), c, []byte("once more"))
+			if err != nil || string(got) != "once more" {
+				t.Fatalf("call across the drop: %q, %v", got, err)
+			}
+			calls := srv.Calls()
+			if len(calls) != 2 || calls[0].XID != calls[1].XID || calls[0].Conn == calls[1].Conn {
+				t.Fatalf("want one XID on two connections, server saw %+v", calls)
+			}
+			p0, p1 := calls[0].RemotePort, calls[1].RemotePort
+			if (p0 == p1) != tc.samePort {
+				t.Errorf("local ports %d then %d; want same port: %v", p0, p1, tc.samePort)
+			}
+			if st := c.Stats(); st.Retransmits != 1 {
+				t.Errorf("retransmits = %d, want 1", st.Retransmits)
+			}
+		})
+	}
+}
+
+// TestPolicyPortSequences drops the connection three times and checks the
+// four local ports the server saw against each stock policy's promise.
+func TestPolicyPortSequences(t *testing.T) {
+	needRoot(t)
+	for _, tc := range []struct {
+		name   string
+		policy policy.Policy
+		check  func(t *testing.T, ports []int)
+	}{
+		// The kernel's 3 s backoff would only slow this test down.
+		{"SameReservedPort", policy.SameReservedPort(policy.Options{BackOff: backoff.NewConstantBackOff(10 * time.Millisecond)}), func(t *testing.T, ports []int) {
+			for _, p := range ports {
+				if p != ports[0] || !reserved(p) {
+					t.Errorf("ports %v: want one reserved port throughout", ports)
+					return
+				}
+			}
+		}},
+		{"NewReservedPort", policy.NewReservedPort(policy.Options{}), func(t *testing.T, ports []int) {
+			seen := map[int]bool{}
+			for _, p := range ports {
+				if seen[p] || !reserved(p) {
+					t.Errorf("ports %v: want a new reserved port each time", ports)
+					return
+				}
+				seen[p] = true
+			}
+		}},
+		{"Ephemeral", policy.Ephemeral(policy.Options{}), func(t *testing.T, ports []int) {
+			seen := map[int]bool{}
+			for _, p := range ports {
+				if seen[p] || p < 1024 {
+					t.Errorf("ports %v: want a new ephemeral port each time", ports)
+					return
+				}
+				seen[p] = true
+			}
+		}},
+		{"Hedged", policy.Hedged(policy.Options{}), func(t *testing.T, ports []int) {
+			// The path is healthy, so the redial from the old port wins
+			// every time and the old 4-tuple is kept.
+			for _, p := range ports {
+				if p != ports[0] || !reserved(p) {
+					t.Errorf("ports %v: on a healthy path Hedged should keep its reserved port", ports)
+					return
+				}
+			}
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			testutil.CheckLeaks(t)
+			srv := rpctest.Start(t, dropFirst(3, true))
+			c := dial(t, srv.Addr(), tc.policy, rpc.Config{})
+			if _, err := echo(ctxT(t, time.Minute), c, []byte("x")); err != nil {
+				t.Fatal(err)
+			}
+			var ports []int
+			for _, conn := range srv.Conns() {
+				ports = append(ports, conn.RemotePort())
+			}
+			if len(ports) != 4 {
+				t.Fatalf("server saw %d connections, want 4", len(ports))
+			}
+			tc.check(t, ports)
+		})
+	}
+}
+
+func isRoot() bool { return os.Geteuid() == 0 }
