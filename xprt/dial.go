@@ -1,0 +1,202 @@
+package xprt
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net"
+	"time"
+
+	"github.com/gonfs/nfs/policy"
+)
+
+// dialFunc connects to the transport's server from a local port (0: the
+// kernel chooses). It is a Transport field so that tests can hold up one leg
+// of a hedged dial; outside tests it is always (*Transport).dialPort.
+type dialFunc func(ctx context.Context, port int) (*net.TCPConn, error)
+
+// dialPort connects to the server from port with the socket options set
+// before the SYN leaves.
+func (t *Transport) dialPort(ctx context.Context, port int) (*net.TCPConn, error) {
+	d := net.Dialer{
+		Timeout: t.dialTimeout,
+		// Negative with KeepAliveConfig.Enable false: Go leaves keepalive
+		// alone, so the options set by Control stand.
+		KeepAlive: -1,
+		Control:   t.sock.control(port != 0),
+	}
+	if port != 0 {
+		// An unspecified IP binds the wildcard address of the family the
+		// server's address needs.
+		d.LocalAddr = &net.TCPAddr{Port: port}
+	}
+	nc, err := d.DialContext(ctx, "tcp", t.addr)
+	if err != nil {
+		return nil, err
+	}
+	tc, ok := nc.(*net.TCPConn)
+	if !ok { // cannot happen for network "tcp"
+		nc.Close()
+		return nil, errors.New("xprt: dial did not return a TCP connection")
+	}
+	if t.sock.Nagle {
+		// Go turns TCP_NODELAY on after every connect; undo it.
+		if err := tc.SetNoDelay(false); err != nil {
+			abort(tc)
+			return nil, err
+		}
+	}
+	return tc, nil
+}
+
+// abort closes tc without leaving its local port in TIME_WAIT.
+//
+// After an orderly close the side that closed first keeps the 4-tuple in
+// TIME_WAIT for a minute. For a reserved port that blocks redialing the
+// same server from the same port (connect fails with EADDRNOTAVAIL), which
+// is what a same-port policy needs, and repeated reconnects would tie up
+// the small reserved range. Setting SO_LINGER to {on, 0 seconds} makes
+// close send a RST and free the 4-tuple at once instead.
+//
+// The cost: data still in the send buffer is discarded, and the server sees
+// a reset rather than an orderly close. That is acceptable because a
+// transport closes only connections it already considers dead (Fail) and
+// at shutdown (Close); requests that were cut off are re-sent on the next
+// connection by package rpc, or abandoned with the transport.
+func abort(tc *net.TCPConn) error {
+	// SetLinger fails only on a connection that is already closed, and
+	// Close reports that too.
+	_ = tc.SetLinger(0)
+	return tc.Close()
+}
+
+// legResult is the outcome of one leg of a dial attempt.
+type legResult struct {
+	port int // local port asked for
+	tc   *net.TCPConn
+	err  error
+}
+
+// dialAttempt makes the dial that d asks for: one leg from d.Port and, when
+// d.HedgeAfter > 0, a second leg from d.HedgePort once the first has not
+// connected within HedgeAfter, or at once if the first fails sooner. The
+// first leg to connect wins; a leg still dialing is cancelled, and one that
+// connected too is aborted. If one leg fails, the other is still awaited.
+//
+// It returns the winning connection, if any, and the failure of each leg
+// that failed, even if the other won. Every leg has finished when it
+// returns. A leg cut short because the other won, or because the transport
+// closed, is not reported as a failure.
+func (t *Transport) dialAttempt(n int, d policy.Decision) (*net.TCPConn, []*DialError) {
+	ctx, cancel := context.WithCancel(t.ctx)
+	defer cancel()
+
+	results := make(chan legResult, 2) // buffered: a leg never blocks on sending
+	leg := func(port int) {
+		tc, err := t.dial(ctx, port)
+		results <- legResult{port: port, tc: tc, err: err}
+	}
+	go leg(d.Port)
+	running := 1
+
+	var hedge <-chan time.Time // fires when the hedge leg is due
+	hedgeDue := d.HedgeAfter > 0
+	if hedgeDue {
+		timer := time.NewTimer(d.HedgeAfter)
+		defer timer.Stop()
+		hedge = timer.C
+	}
+	startHedge := func() {
+		hedgeDue, hedge = false, nil
+		t.log.Debug("xprt: hedging dial", slog.Int("attempt", n),
+			slog.Int("port", d.Port), slog.Int("hedge_port", d.HedgePort))
+		go leg(d.HedgePort)
+		running++
+	}
+
+	var win *net.TCPConn
+	var fails []*DialError
+	for running > 0 {
+		select {
+		case <-hedge:
+			startHedge()
+		case r := <-results:
+			running--
+			switch {
+			case r.err == nil && win == nil:
+				win = r.tc
+				cancel()
+			case r.err == nil:
+				// Lost the race after connecting.
+				abort(r.tc)
+			case win != nil || t.ctx.Err() != nil:
+				// Cancelled because the other leg won or the transport
+				// closed; not a failure of the path.
+			default:
+				fails = append(fails, &DialError{Addr: t.addr, Port: r.port, Cause: classify(r.err, true), Err: r.err})
+				if hedgeDue {
+					startHedge()
+				}
+			}
+		}
+	}
+	return win, fails
+}
+
+// conn is the net.Conn a Transport hands out: its TCP connection, counting
+// the bytes it carries into the transport's totals with one atomic add per
+// Read or Write, without allocating. It is safe for concurrent use as far
+// as net.TCPConn is.
+type conn struct {
+	tc       *net.TCPConn
+	t        *Transport
+	gen      uint64
+	port     int    // local port
+	recvBase uint64 // t.recv when connected: more since means data arrived
+}
+
+// Read reads from the connection and counts what it got.
+func (c *conn) Read(p []byte) (int, error) {
+	n, err := c.tc.Read(p)
+	if n > 0 {
+		c.t.recv.Add(uint64(n))
+	}
+	return n, err
+}
+
+// Write writes to the connection and counts what it sent.
+func (c *conn) Write(p []byte) (int, error) {
+	n, err := c.tc.Write(p)
+	if n > 0 {
+		c.t.sent.Add(uint64(n))
+	}
+	return n, err
+}
+
+// Close aborts the connection (see abort) without telling the transport,
+// which keeps handing it out until its generation is reported with Fail.
+// Callers report a broken connection with Fail instead of closing it.
+func (c *conn) Close() error { return abort(c.tc) }
+
+// LocalAddr returns the local address.
+func (c *conn) LocalAddr() net.Addr { return c.tc.LocalAddr() }
+
+// RemoteAddr returns the server's address.
+func (c *conn) RemoteAddr() net.Addr { return c.tc.RemoteAddr() }
+
+// SetDeadline sets the read and write deadlines.
+func (c *conn) SetDeadline(d time.Time) error { return c.tc.SetDeadline(d) }
+
+// SetReadDeadline sets the read deadline.
+func (c *conn) SetReadDeadline(d time.Time) error { return c.tc.SetReadDeadline(d) }
+
+// SetWriteDeadline sets the write deadline.
+func (c *conn) SetWriteDeadline(d time.Time) error { return c.tc.SetWriteDeadline(d) }
+
+// localPort returns the local port of tc.
+func localPort(tc *net.TCPConn) int {
+	if a, ok := tc.LocalAddr().(*net.TCPAddr); ok {
+		return a.Port
+	}
+	return 0
+}
