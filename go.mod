@@ -7,3 +7,5 @@ require (
 	go.uber.org/goleak v1.3.0
 	golang.org/x/sys v0.49.0
 )
+
+require github.com/buildbarn/go-xdr v0.0.0-20261005144839-a2095890273e // indirect

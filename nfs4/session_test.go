@@ -1,0 +1,100 @@
+package nfs4
+
+import (
+	"context"
+	"errors"
+	"io/fs"
+	"os/exec"
+	"testing"
+	"time"
+
+	"github.com/gonfs/nfs/internal/ganesha"
+	"github.com/gonfs/nfs/internal/testutil"
+	"github.com/gonfs/nfs/policy"
+)
+
+// dialGanesha starts a Ganesha and returns a Client connected to it from an
+// ephemeral port, closed at cleanup.
+func dialGanesha(t testing.TB, gcfg ganesha.Config, cfg Config) (*ganesha.Server, *Client) {
+	t.Helper()
+	srv := ganesha.Start(t, gcfg)
+	if cfg.Policy == nil {
+		cfg.Policy = policy.Ephemeral(policy.Options{})
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	c, err := Dial(ctx, srv.Addr(), cfg)
+	if err != nil {
+		t.Fatalf("Dial: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := c.Close(); err != nil {
+			t.Errorf("Close: %v", err)
+		}
+	})
+	return srv, c
+}
+
+func TestSessionEstablishedAndLeaseRenewed(t *testing.T) {
+	testutil.CheckLeaks(t)
+	_, c := dialGanesha(t, ganesha.Config{Lease: 3 * time.Second}, Config{Slots: 16})
+	st := c.Stats()
+	if st.Slots < 1 || st.Slots > 16 || st.RSize < 4096 || st.WSize < 4096 || st.Lease != 3*time.Second {
+		t.Fatalf("negotiated %+v", st)
+	}
+	if len(c.rootFH) == 0 || c.supported.IsEmpty() {
+		t.Fatalf("no root file handle or supported attributes")
+	}
+	// Idle for longer than the lease: the renewer keeps it alive, so a
+	// call afterwards needs no recovery.
+	time.Sleep(4 * time.Second)
+	if err := c.call(context.Background(), nopRequest{}); err != nil {
+		t.Fatalf("SEQUENCE after an idle lease period: %v", err)
+	}
+	if n := c.Stats().RPC.Calls; n < 6 {
+		t.Errorf("only %d calls: the lease renewer did not run", n)
+	}
+}
+
+func TestStatFollowsSymlinksAcrossTheServer(t *testing.T) {
+	testutil.CheckLeaks(t)
+	srv, c := dialGanesha(t, ganesha.Config{}, Config{})
+	dir := srv.ExportDir()
+	// A tree made behind the server's back; Attr_Expiration_Time = 0 makes
+	// Ganesha see it at once.
+	mustRun(t, "mkdir", "-p", dir+"/a/b/c/d/e/f/g/h/i/j/k/l/m")
+	mustRun(t, "sh", "-c", "echo hello > "+dir+"/a/b/c/d/e/f/g/h/i/j/k/l/m/file")
+	mustRun(t, "ln", "-s", "b/c/d", dir+"/a/link")
+	mustRun(t, "ln", "-s", "/export/a/link/e", dir+"/abs")
+	ctx := context.Background()
+	p := srv.Pseudo()
+
+	fi, err := c.Stat(ctx, p+"/a/b/c/d/e/f/g/h/i/j/k/l/m/file") // more components than one COMPOUND holds
+	if err != nil || fi.Size() != 6 || fi.Name() != "file" || !fi.Mode().IsRegular() {
+		t.Fatalf("Stat deep file: %v, %v", fi, err)
+	}
+	fi, err = c.Stat(ctx, p+"/a/link/e/f/g/h/i/j/k/l/m/file") // a relative link in the middle
+	if err != nil || fi.Size() != 6 {
+		t.Fatalf("Stat through a relative symlink: %v", err)
+	}
+	fi, err = c.Stat(ctx, p+"/abs") // an absolute link, last component
+	if err != nil || !fi.IsDir() || fi.Name() != "abs" {
+		t.Fatalf("Stat of an absolute symlink to a directory: %v, %v", fi, err)
+	}
+	fi, err = c.Lstat(ctx, p+"/abs")
+	if err != nil || fi.Mode()&fs.ModeSymlink == 0 {
+		t.Fatalf("Lstat of a symlink: %v, %v", fi, err)
+	}
+	_, err = c.Stat(ctx, p+"/a/missing")
+	var pe *fs.PathError
+	if !errors.Is(err, fs.ErrNotExist) || !errors.As(err, &pe) || pe.Op != "stat" || pe.Path != p+"/a/missing" {
+		t.Fatalf("Stat of a missing file: %v", err)
+	}
+}
+
+func mustRun(t testing.TB, name string, args ...string) {
+	t.Helper()
+	if out, err := exec.Command(name, args...).CombinedOutput(); err != nil {
+		t.Fatalf("%s %v: %v\n%s", name, args, err, out)
+	}
+}
