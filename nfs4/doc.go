@@ -1,10 +1,33 @@
-// Package nfs4 is an NFSv4.1 client: COMPOUND requests, sessions, state,
-// and a file API on top of them.
+// Package nfs4 is an NFSv4.1 client (RFC 8881) for Go programs that use NFS
+// without a kernel mount.
 //
-// The protocol is NFSv4.1 (RFC 8881, XDR in RFC 5662), with NFSv4.0
-// (RFC 7530) for background and the NFSv4.2 additions (RFC 7862) where
-// noted. Errors from the server are Status values, which match the io/fs
-// sentinels and syscall errnos:
+//	c, err := nfs4.Dial(ctx, "nfs.example:2049", nfs4.Config{})
+//	if err != nil { ... }
+//	defer c.Close()
+//	f, err := c.Create(ctx, "/export/hello.txt")
+//	...
+//	fsys := c.FS("/export") // an io/fs.FS
 //
-//	if errors.Is(err, fs.ErrNotExist) { ... }
+// A Client holds one session with one server over one TCP connection. Calls
+// from many goroutines are pipelined on it up to the number of session
+// slots; each COMPOUND starts with SEQUENCE, whose (slot, sequence id) pair
+// gives a request re-sent after a reconnect exactly-once semantics through
+// the server's reply cache. The connection is redialed by package xprt from
+// the local port that Config.Policy (package policy) chooses; RPC framing,
+// XIDs and retransmission are package rpc's.
+//
+// # Errors
+//
+// NFS status codes are the Status type, an error whose Is method maps to
+// the io/fs sentinels (NFS4ERR_NOENT is fs.ErrNotExist, NFS4ERR_EXIST is
+// fs.ErrExist, NFS4ERR_ACCESS and NFS4ERR_PERM are fs.ErrPermission) and to
+// syscall errnos (errors.Is(err, syscall.ENOTEMPTY)). Path operations return
+// *fs.PathError, two-path operations *os.LinkError, as package os does.
+//
+// # Specifications
+//
+// RFC 8881 (NFSv4.1), RFC 7530 (NFSv4.0, for shared definitions), RFC 7862
+// (NFSv4.2 status codes), RFC 5531 (ONC RPC) and RFC 4506 (XDR). The XDR of
+// every request and reply is cross-checked in tests with an independently
+// generated decoder (github.com/buildbarn/go-xdr, RFC 7863's XDR).
 package nfs4

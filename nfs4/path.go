@@ -218,10 +218,10 @@ func (fi *fileInfo) IsDir() bool        { return fi.attr.Type == TypeDirectory }
 // Sys returns the file's attributes as a *nfs4.Attr.
 func (fi *fileInfo) Sys() any { return &fi.attr }
 
-// newFileInfo names a FileInfo after the last element of name.
+// newFileInfo names a FileInfo after the last element of name ("." for
+// ".", "/" for the root).
 func newFileInfo(name string, attr Attr) *fileInfo {
-	base := path.Base(path.Clean("/" + name))
-	return &fileInfo{name: base, attr: attr}
+	return &fileInfo{name: path.Base(name), attr: attr}
 }
 
 // dirEntry is an fs.DirEntry from READDIR, with the entry's attributes.
