@@ -219,7 +219,7 @@ func (c *Client) renew() {
 // nopRequest is a COMPOUND of SEQUENCE alone: it renews the lease.
 type nopRequest struct{}
 
-func (nopRequest) build(*compound)      {}
+func (nopRequest) build(*compound)    {}
 func (nopRequest) parse(*reply) error { return nil }
 
 // Close ends the session and the client ID (DESTROY_SESSION,

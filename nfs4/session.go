@@ -34,7 +34,7 @@ type funcRequest struct {
 	cache bool
 }
 
-func (f funcRequest) build(c *compound)      { f.b(c) }
+func (f funcRequest) build(c *compound)    { f.b(c) }
 func (f funcRequest) parse(r *reply) error { return f.p(r) }
 func (f funcRequest) cacheThis() bool      { return f.cache }
 
