@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/gonfs/nfs/rpc"
 	"github.com/gonfs/nfs/rpc/xdr"
 )
 
@@ -312,6 +313,20 @@ func (c *Client) establish(ctx context.Context) error {
 		c.wsize = clampIO(c.wsize, int(min(root.MaxWrite, 1<<30))+sessionOverhead)
 	}
 	c.lastRenew.Store(time.Now().UnixNano())
+
+	flavor := -1
+	switch c.auth.(type) {
+	case *rpc.AuthSys:
+		flavor = authSys
+	}
+	if c.auth == rpc.AuthNone {
+		flavor = authNone
+	}
+	if flavor >= 0 {
+		if err := c.checkSecurity(ctx, uint32(flavor)); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 
