@@ -120,11 +120,7 @@ func TestAddrInUseAsksAgainAtOnce(t *testing.T) {
 	srv := newServer(t)
 	ps := freePorts(t, 2)
 	busy, next := ps[0], ps[1]
-	hold, err := net.Listen("tcp4", ":"+strconv.Itoa(busy))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer hold.Close()
+	holdPort(t, busy)
 
 	pol := &script{next: func(a policy.Attempt) policy.Decision {
 		if a.N == 1 {
@@ -178,11 +174,7 @@ func TestAddrInUseRetriesBounded(t *testing.T) {
 	testutil.CheckLeaks(t)
 	srv := newServer(t)
 	busy := freePorts(t, 1)[0]
-	hold, err := net.Listen("tcp4", ":"+strconv.Itoa(busy))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer hold.Close()
+	holdPort(t, busy)
 	pol := &script{next: func(a policy.Attempt) policy.Decision {
 		if a.Cause == policy.CauseOther {
 			return policy.Decision{GiveUp: true}
@@ -192,7 +184,7 @@ func TestAddrInUseRetriesBounded(t *testing.T) {
 	tr := newTransport(t, Config{Addr: srv.addr, Policy: pol})
 	waits := 0
 	tr.wait = func(time.Duration) bool { waits++; return true }
-	err = waitErr(t, tr)
+	err := waitErr(t, tr)
 	as, _ := pol.seen()
 	if len(as) != maxAddrInUse+2 || waits != 1 {
 		t.Errorf("%d attempts and %d waits (only the first may wait), want %d and 1", len(as), waits, maxAddrInUse+2)

@@ -160,11 +160,7 @@ func TestHedgeStartsWhenFirstLegFails(t *testing.T) {
 	srv := newServer(t)
 	ps := freePorts(t, 2)
 	busy, next := ps[0], ps[1]
-	hold, err := net.Listen("tcp4", ":"+strconv.Itoa(busy))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer hold.Close()
+	holdPort(t, busy)
 	pol := &script{next: func(policy.Attempt) policy.Decision {
 		return policy.Decision{Port: busy, HedgeAfter: time.Hour, HedgePort: next}
 	}}

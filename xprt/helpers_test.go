@@ -299,3 +299,14 @@ func sockopt(t *testing.T, c net.Conn, level, opt int) int {
 	}
 	return v
 }
+
+// holdPort listens on port for the rest of the test, so that binding it
+// fails with EADDRINUSE.
+func holdPort(t *testing.T, port int) {
+	t.Helper()
+	l, err := net.Listen("tcp4", ":"+strconv.Itoa(port))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+}

@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"net"
 	"slices"
-	"strconv"
 	"sync"
 	"syscall"
 	"testing"
@@ -329,11 +328,7 @@ func TestStats(t *testing.T) {
 	srv := newServer(t)
 	ps := freePorts(t, 4)
 	busy := ps[0]
-	hold, err := net.Listen("tcp4", ":"+strconv.Itoa(busy))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer hold.Close()
+	holdPort(t, busy)
 	pol := ports(ps[1], busy, ps[2], ps[3])
 	tr := newTransport(t, Config{Addr: srv.addr, Policy: pol, PortHistory: 2})
 
@@ -399,11 +394,7 @@ func TestLogging(t *testing.T) {
 	testutil.CheckLeaks(t)
 	srv := newServer(t)
 	busy := freePorts(t, 1)[0]
-	hold, err := net.Listen("tcp4", ":"+strconv.Itoa(busy))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer hold.Close()
+	holdPort(t, busy)
 	h := newRecorder()
 	tr := newTransport(t, Config{Addr: srv.addr, Policy: ports(busy, 0), Logger: slog.New(h)})
 	_, gen := waitReady(t, tr)
