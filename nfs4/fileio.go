@@ -17,6 +17,10 @@ import (
 // same errors (EBADF for a write to a file opened read-only, EISDIR for a
 // read of a directory, fs.ErrClosed after Close), each as an *fs.PathError
 // with the Op os uses, and io.EOF returned bare.
+//
+// File methods take no context, to fit the io interfaces: each blocks as
+// long as the Client's calls do (see Config.Soft), or until the Client is
+// closed.
 
 // fileIO is a regular file's open state and write-back.
 type fileIO struct {

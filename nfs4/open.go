@@ -54,8 +54,8 @@ func (c *Client) Create(ctx context.Context, name string) (*File, error) {
 // O_TRUNC empties it (a regular file only; like Linux, O_RDONLY|O_TRUNC
 // truncates too, and so needs write access); O_APPEND makes every Write go
 // to the end of the file, which it reads from the server before each
-// Write (so appends from several clients can interleave); O_SYNC and
-// O_DSYNC make every write FILE_SYNC. A final symbolic link is followed,
+// Write (so appends from several clients can interleave); O_SYNC makes
+// every write FILE_SYNC. A final symbolic link is followed,
 // also when creating through a dangling one, except with O_EXCL.
 //
 // A directory may be opened read-only, for ReadDir; any other access
@@ -98,7 +98,7 @@ func parseFlags(flag int) (openMode, error) {
 	m.excl = m.create && flag&os.O_EXCL != 0
 	m.trunc = flag&os.O_TRUNC != 0
 	m.appendMode = flag&os.O_APPEND != 0
-	m.sync = flag&(os.O_SYNC|syscall.O_DSYNC) != 0
+	m.sync = flag&os.O_SYNC != 0
 	if m.trunc {
 		// Truncating takes write access on the server, even for O_RDONLY.
 		m.access |= shareAccessWrite
@@ -140,9 +140,11 @@ func (c *Client) openFile(ctx context.Context, name string, flag int, perm fs.Fi
 		return c.open(ctx, name, m, &openReq{putFH: fh, args: openArgs{claim: claimFH}})
 	}
 	// Creating: OPEN by name in the parent. A final symlink is followed by
-	// hand, since OPEN does not follow it (NFS4ERR_SYMLINK).
+	// hand, since OPEN does not follow it (NFS4ERR_SYMLINK); the File keeps
+	// the name it was opened by.
+	target := name
 	for links := 0; ; links++ {
-		dirFH, base, err := c.lookupParent(ctx, name)
+		dirFH, base, err := c.lookupParent(ctx, target)
 		if err != nil {
 			return nil, err
 		}
@@ -158,7 +160,7 @@ func (c *Client) openFile(ctx context.Context, name string, flag int, perm fs.Fi
 		if links == maxSymlinks {
 			return nil, errTooManyLinks
 		}
-		name, err = c.linkTarget(ctx, name)
+		target, err = c.linkTarget(ctx, target)
 		if err != nil {
 			return nil, err
 		}

@@ -212,12 +212,36 @@ func TestOpenFlags(t *testing.T) {
 		}
 		f.Write([]byte("made"))
 		mustClose(t, f)
+		if f.Name() != p+"/dangling" {
+			t.Errorf("Name of a file created through a symlink: %q", f.Name())
+		}
 		if got := readLocal(t, dir+"/sub/new"); got != "made" {
 			t.Fatalf("create through a dangling symlink: %q", got)
 		}
 		_, err = c.OpenFile(ctx, p+"/link", os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
 		if !errors.Is(err, fs.ErrExist) {
 			t.Fatalf("exclusive create of a symlink: %v", err)
+		}
+	})
+
+	t.Run("sync", func(t *testing.T) {
+		// O_SYNC writes are on stable storage when Write returns: nothing
+		// is held for a COMMIT. Without it they are held until one.
+		for _, tc := range []struct {
+			flag int
+			held bool
+		}{{os.O_WRONLY | os.O_CREATE, true}, {os.O_WRONLY | os.O_CREATE | os.O_SYNC, false}} {
+			f, err := c.OpenFile(ctx, p+"/synced", tc.flag, 0o644)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := f.Write([]byte("durable")); err != nil {
+				t.Fatal(err)
+			}
+			if _, b := f.io.wb.held(); (b > 0) != tc.held {
+				t.Errorf("flags %#x: %d bytes held for COMMIT after a Write", tc.flag, b)
+			}
+			mustClose(t, f)
 		}
 	})
 
