@@ -47,16 +47,17 @@ func (c *Client) Create(ctx context.Context, name string) (*File, error) {
 // os.OpenFile does. perm (its permission, setuid, setgid and sticky bits)
 // is the mode of a file it creates, sent as is: no umask is applied.
 //
-// O_RDONLY, O_WRONLY and O_RDWR choose the share access; O_CREATE creates
-// the file if it is missing (UNCHECKED4), and with O_EXCL fails with an
-// error matching fs.ErrExist if it is present (EXCLUSIVE4_1, whose
-// verifier makes a re-sent create succeed rather than find its own file);
-// O_TRUNC empties it (a regular file only; like Linux, O_RDONLY|O_TRUNC
-// truncates too, and so needs write access); O_APPEND makes every Write go
-// to the end of the file, which it reads from the server before each
-// Write (so appends from several clients can interleave); O_SYNC makes
-// every write FILE_SYNC. A final symbolic link is followed,
-// also when creating through a dangling one, except with O_EXCL.
+// O_RDONLY, O_WRONLY and O_RDWR choose the share access. O_CREATE creates
+// the file if it is missing (UNCHECKED4); with O_EXCL it fails, with an
+// error matching fs.ErrExist, if the file is present (EXCLUSIVE4_1: its
+// verifier lets a re-sent create find its own file and succeed). O_TRUNC
+// empties a regular file; like Linux, O_RDONLY|O_TRUNC truncates too, and
+// so needs write access. O_APPEND makes every Write go to the end of the
+// file, whose size it reads from the server first; NFS has no atomic
+// append, so appends from several clients at once can overwrite one
+// another. O_SYNC makes every write FILE_SYNC. A final
+// symbolic link is followed, also when creating through a dangling one,
+// except with O_EXCL.
 //
 // A directory may be opened read-only, for ReadDir; any other access
 // fails with an error matching syscall.EISDIR. Errors are *fs.PathError

@@ -206,7 +206,11 @@ func (f *File) ReadFrom(r io.Reader) (int64, error) {
 		return 0, pathError("write", f.name, err)
 	}
 	if f.io.mode.appendMode {
-		return io.Copy(writerOnly{f}, r)
+		// Each Write finds the end of the file first; pieces of wsize
+		// keep those round trips few.
+		buf := bufpool.Get(f.c.wsize)
+		defer bufpool.Put(buf)
+		return io.CopyBuffer(writerOnly{f}, r, *buf)
 	}
 	f.io.pos.Lock()
 	defer f.io.pos.Unlock()
