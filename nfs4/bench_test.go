@@ -1,0 +1,159 @@
+package nfs4
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"testing"
+
+	"github.com/gonfs/nfs/internal/ganesha"
+	"github.com/gonfs/nfs/internal/testutil"
+)
+
+// Benchmarks against a real Ganesha on loopback. Run them with
+//
+//	GONFS_REQUIRE_GANESHA=1 go test -run NONE -bench . ./nfs4/
+//
+// The wire check of TestMain is off during them: decoding every COMPOUND a
+// second time would be measured too.
+
+// withoutWireCheck turns the wire check off until b ends.
+func withoutWireCheck(b *testing.B) {
+	old := wireTap.Swap(nil)
+	b.Cleanup(func() { wireTap.Store(old) })
+}
+
+// inGoroutines runs op b.N times in total, spread over g goroutines, and
+// fails b on the first error.
+func inGoroutines(b *testing.B, g int, op func() error) {
+	var (
+		next atomic.Int64
+		wg   sync.WaitGroup
+		errs = make(chan error, g)
+	)
+	b.ResetTimer()
+	for range g {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for next.Add(1) <= int64(b.N) {
+				if err := op(); err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	b.StopTimer()
+	close(errs)
+	for err := range errs {
+		b.Fatal(err)
+	}
+}
+
+// BenchmarkGetattr measures GETATTR round trips: Client.Stat walks the
+// path (PUTROOTFH, LOOKUP ×2, GETFH, GETATTR), File.Stat sends PUTFH and
+// GETATTR, from 1 and from 64 goroutines at once.
+func BenchmarkGetattr(b *testing.B) {
+	testutil.CheckLeaks(b)
+	withoutWireCheck(b)
+	srv, c := dialGanesha(b, ganesha.Config{}, Config{})
+	ctx := context.Background()
+	name := srv.Pseudo() + "/stat"
+	if err := os.WriteFile(filepath.Join(srv.ExportDir(), "stat"), []byte("x"), 0o644); err != nil {
+		b.Fatal(err)
+	}
+	f, err := c.Open(ctx, name)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer f.Close()
+	for _, g := range []int{1, 64} {
+		b.Run(fmt.Sprintf("Client.Stat/goroutines=%d", g), func(b *testing.B) {
+			b.ReportAllocs()
+			inGoroutines(b, g, func() error {
+				_, err := c.Stat(ctx, name)
+				return err
+			})
+		})
+		b.Run(fmt.Sprintf("File.Stat/goroutines=%d", g), func(b *testing.B) {
+			b.ReportAllocs()
+			inGoroutines(b, g, func() error {
+				_, err := f.Stat()
+				return err
+			})
+		})
+	}
+}
+
+// repeatReader yields its block over and over: a source of data that costs
+// a copy and nothing else.
+type repeatReader struct {
+	block []byte
+	off   int
+}
+
+func (r *repeatReader) Read(p []byte) (int, error) {
+	n := 0
+	for n < len(p) {
+		m := copy(p[n:], r.block[r.off:])
+		n += m
+		r.off = (r.off + m) % len(r.block)
+	}
+	return n, nil
+}
+
+// BenchmarkSequential writes a 1 GiB file through File.ReadFrom (io.Copy
+// into the file, COMMIT included by Close) and reads it back through
+// File.WriteTo (io.Copy out of it), reporting MB/s.
+func BenchmarkSequential(b *testing.B) {
+	testutil.CheckLeaks(b)
+	withoutWireCheck(b)
+	const size = 1 << 30
+	srv, c := dialGanesha(b, ganesha.Config{}, Config{})
+	ctx := context.Background()
+	name := srv.Pseudo() + "/seq"
+	block := make([]byte, 1<<20+17) // not a multiple of the WRITE size
+	rand.NewChaCha8([32]byte{3}).Read(block)
+
+	b.Run("write", func(b *testing.B) {
+		b.SetBytes(size)
+		for b.Loop() {
+			f, err := c.Create(ctx, name)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if _, err := io.Copy(f, io.LimitReader(&repeatReader{block: block}, size)); err != nil {
+				b.Fatal(err)
+			}
+			if err := f.Close(); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("read", func(b *testing.B) {
+		if fi, err := c.Stat(ctx, name); err != nil || fi.Size() != size {
+			b.Fatalf("the write benchmark left %v, %v", fi, err)
+		}
+		b.SetBytes(size)
+		for b.Loop() {
+			f, err := c.Open(ctx, name)
+			if err != nil {
+				b.Fatal(err)
+			}
+			n, err := io.Copy(io.Discard, f)
+			if err != nil || n != size {
+				b.Fatalf("read %d bytes: %v", n, err)
+			}
+			if err := f.Close(); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
