@@ -42,9 +42,9 @@ var dirMask = func() AttrMask {
 	return m
 }()
 
-// errNoProgress reports a READDIR page that neither held an entry nor
+// errNoDirProgress reports a READDIR page that neither held an entry nor
 // reached the end: going on would ask for the same page again.
-var errNoProgress = fmt.Errorf("%w: READDIR returned no entries before the end", errBadReply)
+var errNoDirProgress = fmt.Errorf("%w: READDIR returned no entries before the end", errBadReply)
 
 // dirCursor is where a listing stands: the cookie of the last entry read,
 // the verifier that goes with it, and whether the end was reached. The
@@ -109,7 +109,7 @@ func (c *Client) readdirPage(ctx context.Context, fh []byte, dirName string, cur
 		return dst[:n], err
 	}
 	if res.entries == 0 && !res.eof {
-		return dst[:n], errNoProgress
+		return dst[:n], errNoDirProgress
 	}
 	if res.entries > 0 {
 		cur.cookie = last

@@ -6,6 +6,7 @@ import (
 	"io"
 	"io/fs"
 	"sync"
+	"sync/atomic"
 	"syscall"
 
 	"github.com/gonfs/nfs/internal/bufpool"
@@ -36,6 +37,26 @@ type fileIO struct {
 	// the offset until it is updated, so that each sees the others' moves.
 	pos sync.Mutex
 	wb  writeBack
+
+	// ra is the read-ahead of small Reads and ReadAts, guarded by raMu.
+	// writes counts WRITEs and size changes made through this File:
+	// read-ahead filled before the latest one is not used.
+	raMu   sync.Mutex
+	ra     readCache
+	writes atomic.Uint64
+}
+
+// readAheadSize is how much one READ fetches for a Read or ReadAt smaller
+// than it, so that small sequential reads (a parser without bufio,
+// byte-wise readers) cost one round trip per 64 KiB instead of one per
+// call. Larger reads bypass it and go to the server in parallel pieces.
+const readAheadSize = 64 << 10
+
+// readCache holds the data of the file from off on, as of write count gen.
+type readCache struct {
+	buf []byte
+	off int64
+	gen uint64
 }
 
 // Errors of this file's operations.
@@ -43,7 +64,7 @@ var (
 	errNegativeOffset = errors.New("nfs4: negative offset")
 	// errWriteAtInAppendMode is os's error for WriteAt on an O_APPEND file.
 	errWriteAtInAppendMode = errors.New("nfs4: invalid use of WriteAt on file opened with O_APPEND")
-	errNoProgress          = errors.New("nfs4: server transferred no data and did not report end of file")
+	errNoIOProgress        = errors.New("nfs4: server transferred no data and did not report end of file")
 	errNotStable           = errors.New("nfs4: server did not write FILE_SYNC data to stable storage")
 )
 
@@ -129,12 +150,39 @@ func (f *File) Read(p []byte) (int, error) {
 	f.io.pos.Lock()
 	defer f.io.pos.Unlock()
 	off := f.offsetNow()
-	n, err := f.readAt(context.Background(), p, off)
+	var n int
+	var err error
+	if len(p) < readAheadSize {
+		n, err = f.readBuffered(p, off)
+	} else {
+		n, err = f.readAt(context.Background(), p, off)
+	}
 	f.setOffset(off + int64(n))
 	if err == io.EOF && n > 0 {
 		err = nil
 	}
 	return n, f.wrapErr("read", err)
+}
+
+// readBuffered serves a small read at off from the read-ahead, refilling it
+// with one READ of readAheadSize when off falls outside it or a write has
+// happened since. Like Read, it may return less than len(p) before the end.
+func (f *File) readBuffered(p []byte, off int64) (int, error) {
+	f.io.raMu.Lock()
+	defer f.io.raMu.Unlock()
+	ra := &f.io.ra
+	gen := f.io.writes.Load()
+	if gen != ra.gen || off < ra.off || off >= ra.off+int64(len(ra.buf)) {
+		if ra.buf == nil {
+			ra.buf = make([]byte, readAheadSize)
+		}
+		n, err := f.readAt(context.Background(), ra.buf[:readAheadSize], off)
+		ra.buf, ra.off, ra.gen = ra.buf[:n], off, gen
+		if n == 0 {
+			return 0, err
+		}
+	}
+	return copy(p, ra.buf[off-ra.off:]), nil
 }
 
 // ReadAt reads len(p) bytes at off, as os.File.ReadAt does: when it reads
@@ -155,8 +203,19 @@ func (f *File) ReadAt(p []byte, off int64) (int, error) {
 	if err := f.readable(); err != nil {
 		return 0, pathError("read", f.name, err)
 	}
-	n, err := f.readAt(context.Background(), p, off)
-	return n, f.wrapErr("read", err)
+	if len(p) >= readAheadSize {
+		n, err := f.readAt(context.Background(), p, off)
+		return n, f.wrapErr("read", err)
+	}
+	n := 0
+	for n < len(p) {
+		m, err := f.readBuffered(p[n:], off+int64(n))
+		n += m
+		if m == 0 {
+			return n, f.wrapErr("read", err)
+		}
+	}
+	return n, nil
 }
 
 // readAt fills p from off, returning io.EOF if the file ends first.
@@ -185,7 +244,7 @@ func (f *File) readChunk(ctx context.Context, p []byte, off int64) (n int, eof b
 			return n, true, nil
 		}
 		if q.n == 0 {
-			return n, false, errNoProgress
+			return n, false, errNoIOProgress
 		}
 	}
 	return n, false, nil
@@ -320,11 +379,12 @@ type writeState struct {
 func (f *File) writeChunk(ctx context.Context, p []byte, off int64, stable uint32) (n int, st writeState, err error) {
 	for n < len(p) {
 		q := writeReq{fh: f.fh, sid: &f.io.ioSID, off: uint64(off) + uint64(n), stable: stable, data: p[n:]}
+		f.io.writes.Add(1)
 		if err := f.c.call(ctx, &q); err != nil {
 			return n, st, err
 		}
 		if q.res.count == 0 {
-			return n, st, errNoProgress
+			return n, st, errNoIOProgress
 		}
 		n += int(q.res.count)
 		if q.res.committed == unstable4 {
@@ -439,6 +499,7 @@ func (f *File) Truncate(size int64) error {
 func (f *File) setSize(ctx context.Context, size int64) error {
 	s := sattr{mask: MaskOf(AttrSize), size: uint64(size)}
 	var set AttrMask
+	f.io.writes.Add(1)
 	return f.c.call(ctx, funcRequest{
 		b: func(cmp *compound) { cmp.putfh(f.fh); cmp.setattr(&f.io.ioSID, &s) },
 		p: func(r *reply) error {

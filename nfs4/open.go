@@ -107,21 +107,6 @@ func parseFlags(flag int) (openMode, error) {
 	return m, nil
 }
 
-// unixMode returns the mode attribute bits of perm.
-func unixMode(perm fs.FileMode) uint32 {
-	m := uint32(perm.Perm())
-	if perm&fs.ModeSetuid != 0 {
-		m |= modeSUID
-	}
-	if perm&fs.ModeSetgid != 0 {
-		m |= modeSGID
-	}
-	if perm&fs.ModeSticky != 0 {
-		m |= modeSVTX
-	}
-	return m
-}
-
 func (c *Client) openFile(ctx context.Context, name string, flag int, perm fs.FileMode) (*File, error) {
 	m, err := parseFlags(flag)
 	if err != nil {
