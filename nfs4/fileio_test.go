@@ -31,7 +31,6 @@ func TestBigFileThroughIoCopy(t *testing.T) {
 	srv, c := dialGanesha(t, ganesha.Config{}, Config{})
 	ctx := context.Background()
 	name := srv.Pseudo() + "/big"
-	sampleWireCheck(t, 32)
 
 	f, err := c.Create(ctx, name)
 	if err != nil {
@@ -77,29 +76,6 @@ func TestBigFileThroughIoCopy(t *testing.T) {
 	if n, err := f.WriteTo(io.Discard); n != 0 || err != nil {
 		t.Fatalf("WriteTo at the end: %d, %v", n, err)
 	}
-}
-
-// sampleWireCheck passes only every nth COMPOUND of the test to the wire
-// check: under the race detector, decoding hundreds of 1 MiB READs and
-// WRITEs a second time costs half a minute and checks nothing new.
-func sampleWireCheck(t testing.TB, n int) {
-	old := wireTap.Load()
-	if old == nil {
-		return
-	}
-	var mu sync.Mutex
-	calls := 0
-	tap := func(args, res []byte) {
-		mu.Lock()
-		calls++
-		check := calls%n == 1
-		mu.Unlock()
-		if check {
-			(*old)(args, res)
-		}
-	}
-	wireTap.Store(&tap)
-	t.Cleanup(func() { wireTap.Store(old) })
 }
 
 func TestSparseWriteAt(t *testing.T) {

@@ -137,6 +137,13 @@ func (c *Client) openFile(ctx context.Context, name string, flag int, perm fs.Fi
 		var verf verifier
 		rand.Read(verf[:])
 		f, err := c.open(ctx, name, m, createReq(dirFH, base, m, perm, verf))
+		if m.excl && (errors.Is(err, ErrNotSupp) || errors.Is(err, ErrInval)) {
+			// A server without EXCLUSIVE4_1 (RFC 8881 §18.16.3 lets it
+			// refuse): GUARDED4 still fails on an existing file, and the
+			// session's reply cache still makes a replay exactly-once;
+			// only a replay across a lost session would see EXIST.
+			f, err = c.open(ctx, name, m, guardedReq(dirFH, base, perm))
+		}
 		if !errors.Is(err, ErrSymlink) {
 			return f, err
 		}
@@ -151,6 +158,15 @@ func (c *Client) openFile(ctx context.Context, name string, flag int, perm fs.Fi
 			return nil, err
 		}
 	}
+}
+
+// guardedReq returns the OPEN that creates base in dirFH with GUARDED4: it
+// fails with NFS4ERR_EXIST if base exists, and sets the mode at creation.
+func guardedReq(dirFH []byte, base string, perm fs.FileMode) *openReq {
+	q := &openReq{putFH: dirFH, args: openArgs{claim: claimNull, name: base, create: true}}
+	q.args.createMode = createGuarded
+	q.args.attrs = &sattr{mask: MaskOf(AttrMode), mode: unixMode(perm)}
+	return q
 }
 
 // createReq returns the OPEN that creates base in the directory dirFH:

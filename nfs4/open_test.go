@@ -356,3 +356,31 @@ func TestCloseTwiceAndUseAfterClose(t *testing.T) {
 }
 
 func second[T any](_ T, err error) error { return err }
+
+// TestGuardedCreate: the GUARDED4 OPEN used when a server refuses
+// EXCLUSIVE4_1 creates a file with the asked mode, and refuses an
+// existing one with EXIST.
+func TestGuardedCreate(t *testing.T) {
+	testutil.CheckLeaks(t)
+	srv, c := dialGanesha(t, ganesha.Config{}, Config{})
+	ctx := context.Background()
+	dirFH, _, err := c.lookup(ctx, srv.Pseudo(), true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := openMode{access: shareAccessBoth, read: true, write: true, create: true, excl: true}
+	f, err := c.open(ctx, "guarded", m, guardedReq(dirFH, "guarded", 0o640))
+	if err != nil {
+		t.Fatalf("GUARDED4 create: %v", err)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	fi, err := os.Stat(filepath.Join(srv.ExportDir(), "guarded"))
+	if err != nil || fi.Mode().Perm() != 0o640 {
+		t.Fatalf("created file on disk: %v, %v", fi, err)
+	}
+	if _, err := c.open(ctx, "guarded", m, guardedReq(dirFH, "guarded", 0o640)); !errors.Is(err, ErrExist) {
+		t.Fatalf("GUARDED4 create of an existing file: %v, want NFS4ERR_EXIST", err)
+	}
+}

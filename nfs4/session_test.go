@@ -119,3 +119,53 @@ func TestStateIDOperations(t *testing.T) {
 		t.Fatalf("FREE_STATEID of a made-up stateid succeeded")
 	}
 }
+
+// TestLookuppAndAccess: LOOKUPP from a directory lands on its parent, and
+// ACCESS reports what AUTH_SYS root may do on the export.
+func TestLookuppAndAccess(t *testing.T) {
+	testutil.CheckLeaks(t)
+	srv, c := dialGanesha(t, ganesha.Config{}, Config{})
+	ctx := context.Background()
+	mustRun(t, "mkdir", srv.ExportDir()+"/child")
+	parentFH, _, err := c.lookup(ctx, srv.Pseudo(), true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	childFH, _, err := c.lookup(ctx, srv.Pseudo()+"/child", true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var upFH []byte
+	var acc accessRes
+	want := uint32(accessRead | accessLookup | accessModify | accessExtend | accessDelete)
+	err = c.call(ctx, funcRequest{
+		b: func(cmp *compound) {
+			cmp.putfh(childFH)
+			cmp.lookupp()
+			cmp.getfh()
+			cmp.access(want)
+		},
+		p: func(r *reply) error {
+			for _, op := range []uint32{opPutFH, opLookupP} {
+				if err := r.statusOnly(op); err != nil {
+					return err
+				}
+			}
+			fh, err := r.getfh()
+			upFH = append([]byte(nil), fh...)
+			if err != nil {
+				return err
+			}
+			return r.access(&acc)
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(upFH) != string(parentFH) {
+		t.Errorf("LOOKUPP of /export/child gave %x, want the handle of /export %x", upFH, parentFH)
+	}
+	if acc.supported != want || acc.access != want {
+		t.Errorf("ACCESS for root on the export: supported %#x access %#x, want %#x", acc.supported, acc.access, want)
+	}
+}

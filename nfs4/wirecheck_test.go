@@ -63,8 +63,8 @@ func decodeExactly(b []byte, m xdrMessage) error {
 	if r.Len() != 0 {
 		return fmt.Errorf("%d bytes left over", r.Len())
 	}
-	var out bytes.Buffer
-	if _, err := m.WriteTo(&out); err != nil {
+	out := bytes.NewBuffer(make([]byte, 0, len(b)))
+	if _, err := m.WriteTo(out); err != nil {
 		return fmt.Errorf("re-encode: %v", err)
 	}
 	if !bytes.Equal(out.Bytes(), b) {
