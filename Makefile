@@ -26,5 +26,6 @@ unit:
 fuzz:
 	FUZZTIME=$(FUZZTIME) bash scripts/fuzz.sh
 
-bench:
-	$(GO) test -run '^$$' -bench . -benchmem -count 1 ./rpc/ ./policy/
+# Micro-benchmarks and the NFSv4.1 benchmarks against a Ganesha on loopback.
+bench: deps
+	GONFS_REQUIRE_GANESHA=1 $(GO) test -run '^$$' -bench . -benchmem -count 1 ./rpc/ ./xprt/ ./nfs4/

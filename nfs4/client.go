@@ -108,7 +108,9 @@ type Client struct {
 	lastRenew atomic.Int64 // unix nanos of the last SEQUENCE that succeeded
 	flags     atomic.Uint32
 	closing   chan struct{}
-	bg        sync.WaitGroup
+	bgCtx     context.Context // for background calls; cancelled by Close
+	bgCancel  context.CancelFunc
+	bg        sync.WaitGroup // renew and resync goroutines
 	closeOnce sync.Once
 }
 
@@ -119,6 +121,7 @@ func Dial(ctx context.Context, addr string, cfg Config) (*Client, error) {
 		addr = addr + ":2049"
 	}
 	c := &Client{cfg: cfg, closing: make(chan struct{})}
+	c.bgCtx, c.bgCancel = context.WithCancel(context.Background())
 	c.log = cfg.Logger
 	if c.log == nil {
 		c.log = slog.New(slog.DiscardHandler)
@@ -150,6 +153,8 @@ func Dial(ctx context.Context, addr string, cfg Config) (*Client, error) {
 		Logger:    c.log,
 	})
 	if err := c.establish(ctx); err != nil {
+		c.bgCancel()
+		c.bg.Wait()
 		c.rpc.Close()
 		return nil, fmt.Errorf("nfs4: dial %s: %w", addr, err)
 	}
@@ -207,7 +212,7 @@ func (c *Client) renew() {
 		if time.Since(time.Unix(0, c.lastRenew.Load())) < every {
 			continue
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), c.lease)
+		ctx, cancel := context.WithTimeout(c.bgCtx, c.lease)
 		err := c.call(ctx, nopRequest{})
 		cancel()
 		if err != nil && !errors.Is(err, rpc.ErrClosed) {
@@ -231,6 +236,7 @@ func (c *Client) Close() error {
 	var err error
 	c.closeOnce.Do(func() {
 		close(c.closing)
+		c.bgCancel()
 		c.bg.Wait()
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()

@@ -156,6 +156,9 @@ func errKind(err error) string {
 	case errors.As(err, &errno):
 		return op + errno.Error()
 	case errors.As(err, &st):
+		if st.Errno() == syscall.EIO && st != ErrIO {
+			return op + st.String() // no errno of its own: show which status
+		}
 		return op + st.Errno().Error()
 	}
 	return op + strings.TrimPrefix(err.Error(), "nfs4: ")

@@ -144,32 +144,76 @@ func (c *Client) callOnce(ctx context.Context, req request) error {
 	if err != nil {
 		return err
 	}
+	answered, processed, err := c.sendOn(ctx, id, seq, highest, req)
+	if answered {
+		c.slots.put(id, seq, processed)
+	} else {
+		// No reply: the request may have run, may still be running on
+		// the server, or may never have arrived. The slot stays busy until
+		// resync finds out which.
+		c.bg.Add(1)
+		go c.resync(id, seq)
+	}
+	return err
+}
+
+// sendOn sends req on slot id with sequence id seq. answered reports that
+// a reply was read (the slot's state on the server is known); processed,
+// that its SEQUENCE succeeded (the server moved the slot to seq).
+func (c *Client) sendOn(ctx context.Context, id int, seq, highest uint32, req request) (answered, processed bool, err error) {
 	cc := callPool.Get().(*compoundCall)
 	defer func() {
 		cc.req, cc.c = nil, nil
 		callPool.Put(cc)
 	}()
-	for {
-		cc.c, cc.req, cc.session = c, req, true
-		cc.slot, cc.seq, cc.highest = id, seq, highest
-		cc.answered, cc.seqOK = false, false
-		err = c.rpc.Call(ctx, procCompound, cc, cc)
-		switch {
-		case cc.seqOK:
-			c.slots.put(id, seq, done)
-			c.sequenced(&cc.seqRes)
-			return err
-		case !cc.answered:
-			c.slots.put(id, seq, abandoned)
-			return err
-		case errors.Is(err, ErrSeqMisordered):
-			if retry, ok := c.slots.misordered(id, seq); ok {
-				seq = retry
-				continue
-			}
+	cc.c, cc.req, cc.session = c, req, true
+	cc.slot, cc.seq, cc.highest = id, seq, highest
+	cc.answered, cc.seqOK = false, false
+	err = c.rpc.Call(ctx, procCompound, cc, cc)
+	if cc.seqOK {
+		c.sequenced(&cc.seqRes)
+	}
+	return cc.answered, cc.seqOK, err
+}
+
+// resync finds out what became of a request sent on slot id with sequence
+// id seq whose reply never came (its caller gave up), then releases the
+// slot. Reusing the slot blindly is unsafe: servers run requests on
+// parallel threads, so the next request on the slot could overtake the
+// abandoned one and be answered as its replay. Like the Linux client's
+// probe, resync sends lone SEQUENCEs on the slot: seq+1 succeeds once the
+// server has processed seq; after repeated NFS4ERR_SEQ_MISORDERED the
+// server evidently never got seq, and a lone SEQUENCE with seq itself
+// takes its place. Runs until it succeeds or the Client closes.
+func (c *Client) resync(id int, seq uint32) {
+	defer c.bg.Done()
+	wait := 10 * time.Millisecond
+	try := seq + 1
+	for attempt := 1; ; attempt++ {
+		select {
+		case <-c.closing:
+			c.slots.put(id, seq, true)
+			return
+		default:
 		}
-		c.slots.put(id, seq, notProcessed)
-		return err
+		ctx, cancel := context.WithTimeout(c.bgCtx, max(c.lease, time.Second))
+		answered, processed, err := c.sendOn(ctx, id, try, uint32(id), nopRequest{})
+		cancel()
+		if answered && processed {
+			c.slots.put(id, try, true)
+			return
+		}
+		if errors.Is(err, ErrSeqMisordered) && attempt >= 8 {
+			try = seq
+		}
+		c.log.Debug("nfs4: resynchronising slot", "slot", id, "seq", try, "err", err)
+		t := time.NewTimer(wait)
+		select {
+		case <-t.C:
+		case <-c.closing:
+			t.Stop()
+		}
+		wait = min(wait*2, time.Second)
 	}
 }
 

@@ -3,8 +3,11 @@ package nfs4
 import (
 	"context"
 	"errors"
+	"io"
 	"io/fs"
 	"os/exec"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -167,5 +170,67 @@ func TestLookuppAndAccess(t *testing.T) {
 	}
 	if acc.supported != want || acc.access != want {
 		t.Errorf("ACCESS for root on the export: supported %#x access %#x, want %#x", acc.supported, acc.access, want)
+	}
+}
+
+// TestSessionSurvivesReconnect: after the connection is dropped, the next
+// calls redial and carry on in the same session (SEQUENCE binds the new
+// connection to it, as RFC 8881 allows for SP4_NONE client IDs).
+func TestSessionSurvivesReconnect(t *testing.T) {
+	testutil.CheckLeaks(t)
+	srv, c := dialGanesha(t, ganesha.Config{}, Config{})
+	ctx := context.Background()
+	session := c.session
+	for i := 0; i < 3; i++ {
+		c.tr.Fail(c.tr.Stats().Gen, io.ErrUnexpectedEOF) // drop the connection
+		if _, err := c.Stat(ctx, srv.Pseudo()); err != nil {
+			t.Fatalf("Stat after reconnect %d: %v", i+1, err)
+		}
+	}
+	st := c.Stats()
+	if st.Transport.Reconnects != 3 || c.session != session {
+		t.Fatalf("reconnects %d (want 3), session changed: %v", st.Transport.Reconnects, c.session != session)
+	}
+}
+
+// TestAbandonedCallsLeaveSlotsUsable: calls whose context ends while their
+// request is on the wire leave their slot's state unknown; the slot is
+// resynchronised before reuse, so that no later call is answered as the
+// replay of an abandoned one (NFS4ERR_SEQ_MISORDERED,
+// NFS4ERR_RETRY_UNCACHED_REP, or a reply to another operation).
+func TestAbandonedCallsLeaveSlotsUsable(t *testing.T) {
+	testutil.CheckLeaks(t)
+	srv, c := dialGanesha(t, ganesha.Config{}, Config{Slots: 8})
+	name := srv.Pseudo()
+	var wg sync.WaitGroup
+	var abandoned atomic.Int64
+	for g := 0; g < 16; g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < 40; i++ {
+				ctx, cancel := context.WithTimeout(context.Background(), time.Duration(50+(g*i)%300)*time.Microsecond)
+				_, err := c.Stat(ctx, name)
+				cancel()
+				if err != nil {
+					if !errors.Is(err, context.DeadlineExceeded) {
+						t.Errorf("abandoned Stat: %v, want a deadline error", err)
+						return
+					}
+					abandoned.Add(1)
+				}
+				if _, err := c.Stat(context.Background(), name); err != nil {
+					t.Errorf("Stat after abandoned calls: %v", err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if abandoned.Load() == 0 {
+		t.Log("no call was abandoned mid-flight this run; the machine was faster than the deadlines")
+	}
+	if st := c.Stats(); st.RPC.Pending != 0 {
+		t.Errorf("%d calls still pending", st.RPC.Pending)
 	}
 }

@@ -23,11 +23,9 @@ type slotTable struct {
 // slot is one entry of the table.
 type slot struct {
 	busy bool
-	// seq is the sequence id of the last request known to have been
-	// processed — or, when uncertain, of a request that may or may not have
-	// reached the server (it was abandoned after being sent).
-	seq       uint32
-	uncertain bool
+	// seq is the sequence id of the last request the server is known to
+	// have processed on this slot.
+	seq uint32
 }
 
 func newSlotTable(n int) *slotTable {
@@ -100,52 +98,19 @@ func (t *slotTable) wakeOne() {
 	}
 }
 
-// outcome says what became of the request sent on a slot.
-type outcome int
-
-const (
-	// done: the server processed the request (SEQUENCE succeeded), so the
-	// slot's sequence id advances.
-	done outcome = iota
-	// notProcessed: the server answered but SEQUENCE itself failed; the
-	// slot's sequence id stays.
-	notProcessed
-	// abandoned: no answer is known (cancelled or timed out after sending);
-	// the request may or may not have run.
-	abandoned
-)
-
-// put releases slot id after a request sent with sequence id seq.
-func (t *slotTable) put(id int, seq uint32, o outcome) {
+// put releases slot id. If processed, the server processed the request
+// sent with sequence id seq (its SEQUENCE succeeded) and the slot moves on
+// to it; otherwise the slot's sequence id stays. A slot whose request's
+// fate is unknown must not be put back until it is known (Client.resync).
+func (t *slotTable) put(id int, seq uint32, processed bool) {
 	t.mu.Lock()
 	s := &t.slots[id]
 	s.busy = false
-	switch o {
-	case done:
-		s.seq, s.uncertain = seq, false
-	case abandoned:
-		s.seq, s.uncertain = seq, true
+	if processed {
+		s.seq = seq
 	}
 	t.mu.Unlock()
 	t.wakeOne()
-}
-
-// misordered handles NFS4ERR_SEQ_MISORDERED for a request sent on slot id
-// (still held) with sequence id seq. If the slot was uncertain — an earlier
-// request on it was abandoned and never reached the server — the server
-// still expects that earlier sequence id; misordered rewinds to it and
-// returns the sequence id to retry with. Otherwise the session is out of
-// step and ok is false.
-func (t *slotTable) misordered(id int, seq uint32) (retry uint32, ok bool) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	s := &t.slots[id]
-	if !s.uncertain || seq != s.seq+1 {
-		return 0, false
-	}
-	s.uncertain = false
-	s.seq--
-	return seq - 1, true
 }
 
 // setTarget follows the server's target_highest_slotid: from the next get
