@@ -409,7 +409,15 @@ func TestLogging(t *testing.T) {
 		{slog.LevelInfo, "xprt: connected", []string{"server", "gen", "local_port", "remote", "attempt", "down"}},
 		{slog.LevelInfo, "xprt: disconnected", []string{"server", "gen", "local_port", "cause", "err"}},
 	} {
-		if !h.has(want.level, want.msg, want.attrs) {
+		// The supervisor logs "connected" just after it publishes the
+		// connection, so allow it a moment (bounded: 1000 × 5 ms).
+		found := false
+		for i := 0; i < 1000 && !found; i++ {
+			if found = h.has(want.level, want.msg, want.attrs); !found {
+				time.Sleep(5 * time.Millisecond)
+			}
+		}
+		if !found {
 			t.Errorf("no %v record %q with %v; got %v", want.level, want.msg, want.attrs, h.all())
 		}
 	}
