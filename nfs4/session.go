@@ -70,11 +70,7 @@ func (cc *compoundCall) MarshalXDR(e *xdr.Encoder) error {
 	start := e.Len()
 	cc.cmp.begin(e, "")
 	if cc.session {
-		cache := false
-		if k, ok := cc.req.(cacher); ok {
-			cache = k.cacheThis()
-		}
-		cc.cmp.sequence(&cc.c.session, cc.seq, uint32(cc.slot), cc.highest, cache)
+		cc.cmp.sequence(&cc.c.session, cc.seq, uint32(cc.slot), cc.highest, cached(cc.req))
 	}
 	cc.req.build(&cc.cmp)
 	if err := cc.cmp.finish(); err != nil {
@@ -115,13 +111,29 @@ func (cc *compoundCall) UnmarshalXDR(d *xdr.Decoder) error {
 
 // call runs req in one COMPOUND on the session: it takes a slot, sends
 // SEQUENCE and req's operations, and releases the slot according to what
-// became of the request. NFS4ERR_DELAY and NFS4ERR_GRACE are retried with
-// a backoff until ctx ends.
+// became of the request. It retries, until ctx ends:
+//   - NFS4ERR_DELAY and NFS4ERR_GRACE, with a backoff;
+//   - NFS4ERR_CONN_NOT_BOUND_TO_SESSION, after binding the connection;
+//   - NFS4ERR_RETRY_UNCACHED_REP for a request that is not cached: a
+//     replay of an idempotent request after a reconnect is re-issued as a
+//     new request (RFC 8881 §2.10.6.1.3). A non-idempotent one asked the
+//     server to cache its reply, so this cannot happen to it by design;
+//     if a server does it anyway the error is returned, not retried.
 func (c *Client) call(ctx context.Context, req request) error {
 	wait := 50 * time.Millisecond
 	for {
 		err := c.callOnce(ctx, req)
-		if !errors.Is(err, ErrDelay) && !errors.Is(err, ErrGrace) {
+		switch {
+		case err == nil:
+			return nil
+		case errors.Is(err, ErrConnNotBoundToSession):
+			if berr := c.bindConn(ctx); berr != nil {
+				return err
+			}
+			continue
+		case errors.Is(err, ErrRetryUncachedRep) && !cached(req):
+			continue
+		case !errors.Is(err, ErrDelay) && !errors.Is(err, ErrGrace):
 			return err
 		}
 		c.log.Debug("nfs4: server asked to retry", "err", err, "wait", wait)
@@ -139,12 +151,39 @@ func (c *Client) call(ctx context.Context, req request) error {
 	}
 }
 
+// cached reports whether req asks the server to cache its reply.
+func cached(req request) bool {
+	k, ok := req.(cacher)
+	return ok && k.cacheThis()
+}
+
+// bindConn binds the current connection to the session
+// (BIND_CONN_TO_SESSION, alone in its COMPOUND). Servers bind a connection
+// implicitly at its first SEQUENCE for SP4_NONE client IDs; a COMPOUND
+// without SEQUENCE (DESTROY_SESSION) on a fresh connection needs this.
+func (c *Client) bindConn(ctx context.Context) error {
+	var res bindConnRes
+	err := c.callNoSession(ctx, funcRequest{
+		b: func(cmp *compound) { cmp.bindConnToSession(&c.session, cdfcForeOrBoth, false) },
+		p: func(r *reply) error { return r.bindConnToSession(&res) },
+	})
+	if err != nil {
+		c.log.Warn("nfs4: BIND_CONN_TO_SESSION failed", "err", err)
+	}
+	return err
+}
+
 func (c *Client) callOnce(ctx context.Context, req request) error {
 	id, seq, highest, err := c.slots.get(ctx)
 	if err != nil {
 		return err
 	}
 	answered, processed, err := c.sendOn(ctx, id, seq, highest, req)
+	if answered && !processed && errors.Is(err, ErrRetryUncachedRep) {
+		// The server processed the original of this replay: its slot is
+		// at seq even though it will not repeat the reply.
+		processed = true
+	}
 	if answered {
 		c.slots.put(id, seq, processed)
 	} else {
@@ -383,13 +422,30 @@ func clampIO(size, limit int) int {
 	return max(size&^4095, 4096)
 }
 
-// destroy ends the session and the client ID. Errors are returned but
-// harmless: the server reclaims both when the lease expires.
+// destroy ends the session and the client ID. Failures are harmless: the
+// server reclaims both when the lease expires.
+//
+// DESTROY_SESSION without SEQUENCE must arrive on a connection bound to the
+// session; a fresh connection is bound with BIND_CONN_TO_SESSION first.
+// NFS-Ganesha remembers at most 16 client address+port pairs per session
+// and never forgets one, so after more than 16 reconnects from different
+// ports (Ephemeral, NewReservedPort) it refuses DESTROY_SESSION on any new
+// connection even after a successful bind. That case is logged and left to
+// lease expiry rather than reported as a failure of Close.
 func (c *Client) destroy(ctx context.Context) error {
-	err := c.callNoSession(ctx, funcRequest{
+	destroy := funcRequest{
 		b: func(cmp *compound) { cmp.destroySession(&c.session) },
 		p: func(r *reply) error { return r.statusOnly(opDestroySession) },
-	})
+	}
+	err := c.callNoSession(ctx, destroy)
+	if errors.Is(err, ErrConnNotBoundToSession) && c.bindConn(ctx) == nil {
+		err = c.callNoSession(ctx, destroy)
+		if errors.Is(err, ErrConnNotBoundToSession) {
+			c.log.Warn("nfs4: server refuses DESTROY_SESSION on this connection although it was bound; "+
+				"the session and client ID will expire with the lease", "lease", c.lease)
+			return nil
+		}
+	}
 	if err != nil {
 		return fmt.Errorf("nfs4: DESTROY_SESSION: %w", err)
 	}

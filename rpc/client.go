@@ -387,11 +387,9 @@ func (c *Client) conn() (*conn, <-chan struct{}, error) {
 		c.cur.Store(cn)
 		c.readers.Add(1)
 		go c.read(cn)
-	} else if cn.gen > gen {
-		// Generations only grow and a failed one is never handed out
-		// again; a transport that breaks this would make us spin.
-		return nil, nil, errStaleConn
 	}
+	// cn.gen > gen: another goroutine installed a newer connection while
+	// this one was asking; use the newer one.
 	return cn, nil, nil
 }
 

@@ -1,7 +1,6 @@
 package rpc
 
 import (
-	"errors"
 	"fmt"
 	"os"
 	"time"
@@ -39,5 +38,3 @@ func (majorTimeoutError) Timeout() bool      { return true }
 func (majorTimeoutError) MajorTimeout() bool { return true }
 
 var errMajorTimeout error = majorTimeoutError{}
-
-var errStaleConn = errors.New("rpc: transport handed out an older connection than the current one")
