@@ -302,6 +302,13 @@ func (c *Client) roundTrip(ctx context.Context, cl *call) error {
 	for {
 		cn, changed, err := c.conn()
 		if err != nil {
+			select {
+			case <-c.done:
+				// Close shut the transport under us: report that, not the
+				// transport's own error.
+				err = ErrClosed
+			default:
+			}
 			return c.abandon(cl, err)
 		}
 		var dead <-chan struct{}
