@@ -4,7 +4,7 @@
 #   make demo   arrives with the copy tool (issue 6)
 
 GO       ?= go
-FUZZTIME ?= 10s
+FUZZTIME ?= 100000x
 PKGS     := ./...
 
 .PHONY: test deps vet unit fuzz bench
