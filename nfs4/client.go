@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
 	"sync"
 	"sync/atomic"
@@ -117,7 +118,7 @@ type Client struct {
 // Dial connects to the NFSv4.1 server at addr ("host:port"; port 2049 if
 // omitted), establishes a client ID and a session, and returns a Client.
 func Dial(ctx context.Context, addr string, cfg Config) (*Client, error) {
-	if _, _, err := splitHostPort(addr); err != nil {
+	if _, _, err := net.SplitHostPort(addr); err != nil {
 		addr = addr + ":2049"
 	}
 	c := &Client{cfg: cfg, closing: make(chan struct{})}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"sync"
 	"sync/atomic"
@@ -92,17 +91,18 @@ func (cc *compoundCall) UnmarshalXDR(d *xdr.Decoder) error {
 		return err
 	}
 	if cc.session {
+		// A SEQUENCE result, even a failed one, means the server saw
+		// this request; a malformed reply leaves that unknown.
 		err := cc.r.sequence(&cc.seqRes)
 		var st Status
-		if errors.As(err, &st) {
-			cc.answered = true
-		}
+		cc.answered = err == nil || errors.As(err, &st)
 		if err != nil {
 			return err
 		}
 		cc.seqOK = true
+	} else {
+		cc.answered = true
 	}
-	cc.answered = true
 	if err := cc.req.parse(&cc.r); err != nil {
 		return err
 	}
@@ -178,7 +178,7 @@ func (c *Client) callOnce(ctx context.Context, req request) error {
 	if err != nil {
 		return err
 	}
-	answered, processed, err := c.sendOn(ctx, id, seq, highest, req)
+	answered, processed, err := c.send(ctx, true, id, seq, highest, req)
 	if answered && !processed && errors.Is(err, ErrRetryUncachedRep) {
 		// The server processed the original of this replay: its slot is
 		// at seq even though it will not repeat the reply.
@@ -196,16 +196,17 @@ func (c *Client) callOnce(ctx context.Context, req request) error {
 	return err
 }
 
-// sendOn sends req on slot id with sequence id seq. answered reports that
-// a reply was read (the slot's state on the server is known); processed,
-// that its SEQUENCE succeeded (the server moved the slot to seq).
-func (c *Client) sendOn(ctx context.Context, id int, seq, highest uint32, req request) (answered, processed bool, err error) {
+// send runs req in one COMPOUND: prefixed by SEQUENCE on slot id with
+// sequence id seq when session is set, alone otherwise. answered reports
+// that a reply was read (the slot's state on the server is known);
+// processed, that its SEQUENCE succeeded (the server moved the slot to seq).
+func (c *Client) send(ctx context.Context, session bool, id int, seq, highest uint32, req request) (answered, processed bool, err error) {
 	cc := callPool.Get().(*compoundCall)
 	defer func() {
 		cc.req, cc.c = nil, nil
 		callPool.Put(cc)
 	}()
-	cc.c, cc.req, cc.session = c, req, true
+	cc.c, cc.req, cc.session = c, req, session
 	cc.slot, cc.seq, cc.highest = id, seq, highest
 	cc.answered, cc.seqOK = false, false
 	err = c.rpc.Call(ctx, procCompound, cc, cc)
@@ -236,7 +237,7 @@ func (c *Client) resync(id int, seq uint32) {
 		default:
 		}
 		ctx, cancel := context.WithTimeout(c.bgCtx, max(c.lease, time.Second))
-		answered, processed, err := c.sendOn(ctx, id, try, uint32(id), nopRequest{})
+		answered, processed, err := c.send(ctx, true, id, try, uint32(id), nopRequest{})
 		cancel()
 		if answered && processed {
 			c.slots.put(id, try, true)
@@ -267,16 +268,11 @@ func (c *Client) sequenced(res *sequenceRes) {
 }
 
 // callNoSession runs a COMPOUND without SEQUENCE: EXCHANGE_ID,
-// CREATE_SESSION, DESTROY_SESSION and DESTROY_CLIENTID may stand alone.
+// CREATE_SESSION, BIND_CONN_TO_SESSION, DESTROY_SESSION and
+// DESTROY_CLIENTID stand alone.
 func (c *Client) callNoSession(ctx context.Context, req request) error {
-	cc := callPool.Get().(*compoundCall)
-	defer func() {
-		cc.req, cc.c = nil, nil
-		callPool.Put(cc)
-	}()
-	cc.c, cc.req, cc.session = c, req, false
-	cc.answered, cc.seqOK = false, false
-	return c.rpc.Call(ctx, procCompound, cc, cc)
+	_, _, err := c.send(ctx, false, 0, 0, 0, req)
+	return err
 }
 
 // Session parameters asked for.
@@ -458,5 +454,3 @@ func (c *Client) destroy(ctx context.Context) error {
 	}
 	return nil
 }
-
-func splitHostPort(addr string) (string, string, error) { return net.SplitHostPort(addr) }

@@ -395,8 +395,8 @@ func (c *Client) conn() (*conn, <-chan struct{}, error) {
 		c.readers.Add(1)
 		go c.read(cn)
 	}
-	// cn.gen > gen: another goroutine installed a newer connection while
-	// this one was asking; use the newer one.
+	// Otherwise cn is this very connection, or a newer one that another
+	// goroutine installed while this one was asking: use it either way.
 	return cn, nil, nil
 }
 
