@@ -6,7 +6,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"testing"
 	"time"
 )
 
@@ -88,7 +87,7 @@ const (
 // resolve returns c with every default filled in and its ports chosen.
 // It creates the temporary directories through tb, which removes them
 // after the test.
-func (c Config) resolve(tb testing.TB) (Config, error) {
+func (c Config) resolve(tb TB) (Config, error) {
 	if c.BindAddr == "" {
 		c.BindAddr = defaultBindAddr
 	}
@@ -167,7 +166,7 @@ func (c Config) resolve(tb testing.TB) (Config, error) {
 }
 
 // absDir returns dir as an absolute path, or a fresh t.TempDir() if dir is "".
-func absDir(tb testing.TB, field, dir string) (string, error) {
+func absDir(tb TB, field, dir string) (string, error) {
 	if dir == "" {
 		dir = tb.TempDir()
 	}

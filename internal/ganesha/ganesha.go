@@ -49,7 +49,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"testing"
 	"time"
 )
 
@@ -75,7 +74,7 @@ const (
 // for concurrent use; Restart holds up the others until the server
 // accepts connections again.
 type Server struct {
-	tb      testing.TB
+	tb      TB
 	cfg     Config // resolved: defaults applied, ports chosen; read-only
 	binary  string // path of ganesha.nfsd
 	mu      sync.Mutex
@@ -121,7 +120,7 @@ func vfsInstalled() bool {
 // registered on tb stops it and, if the test failed, logs the end of its
 // log. An invalid cfg fails the test; a machine without Ganesha, or a
 // server that does not start, skips it unless RequireEnv is "1".
-func Start(tb testing.TB, cfg Config) *Server {
+func Start(tb TB, cfg Config) *Server {
 	tb.Helper()
 	if err := Available(); err != nil {
 		unavailable(tb, err)
@@ -146,7 +145,7 @@ func Start(tb testing.TB, cfg Config) *Server {
 
 // prepare resolves cfg, writes the configuration file and registers the
 // cleanup of a Server that has not started yet.
-func prepare(tb testing.TB, cfg Config) (*Server, error) {
+func prepare(tb TB, cfg Config) (*Server, error) {
 	binary, err := exec.LookPath("ganesha.nfsd")
 	if err != nil {
 		return nil, fmt.Errorf("ganesha: %w", err)
@@ -164,7 +163,7 @@ func prepare(tb testing.TB, cfg Config) (*Server, error) {
 }
 
 // unavailable skips the test, or fails it if RequireEnv says so.
-func unavailable(tb testing.TB, err error) {
+func unavailable(tb TB, err error) {
 	tb.Helper()
 	if os.Getenv(RequireEnv) == "1" {
 		tb.Fatalf("%v", err)
@@ -179,7 +178,7 @@ func unavailable(tb testing.TB, err error) {
 // clients can reclaim state within Grace, and a new, larger boot epoch,
 // so their old client IDs and stateids are stale. It fails tb if the
 // server does not come back, whatever RequireEnv says.
-func (s *Server) Restart(tb testing.TB) {
+func (s *Server) Restart(tb TB) {
 	tb.Helper()
 	s.mu.Lock()
 	defer s.mu.Unlock()

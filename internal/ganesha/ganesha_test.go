@@ -404,3 +404,26 @@ func TestStartFailure(t *testing.T) {
 		})
 	}
 }
+
+// A program (make demo, the benchmark runner) starts a server with a
+// Program instead of a test; Close stops it and removes its temporary
+// directories.
+func TestProgram(t *testing.T) {
+	testutil.CheckLeaks(t)
+	var log strings.Builder
+	p := NewProgram("prog", &log)
+	s := Start(p, Config{})
+	dialNull(t, s)
+	pid, state, export := s.PID(), s.StateDir(), s.ExportDir()
+	p.Close()
+	processGone(t, pid)
+	for _, dir := range []string{state, export} {
+		if _, err := os.Stat(dir); !errors.Is(err, fs.ErrNotExist) {
+			t.Errorf("%s still exists after Close (stat: %v)", dir, err)
+		}
+	}
+	if p.Failed() {
+		t.Errorf("program marked failed: %s", log.String())
+	}
+	p.Close() // a second Close is a no-op
+}
