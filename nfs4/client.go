@@ -12,6 +12,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/cenkalti/backoff/v4"
+
 	"github.com/gonfs/nfs/policy"
 	"github.com/gonfs/nfs/rpc"
 	"github.com/gonfs/nfs/xprt"
@@ -75,6 +77,14 @@ type Config struct {
 	// string chosen per Client.
 	OwnerID string
 
+	// Backoff returns the backoff for a call that the server asks to
+	// retry later (NFS4ERR_DELAY, and NFS4ERR_GRACE while a restarted
+	// server waits for clients to reclaim); it is called once per such
+	// call and Reset first. nil means exponential from 100 ms to at most
+	// 2 s between tries, until the call's context ends. A BackOff that
+	// returns backoff.Stop makes the call fail with the server's error.
+	Backoff func() backoff.BackOff
+
 	// Logger receives connection, session and recovery events. nil
 	// discards them.
 	Logger *slog.Logger
@@ -95,11 +105,27 @@ type Client struct {
 	cfg  Config
 	auth rpc.Auth
 
+	// st is the session calls use; recovery replaces it (recover.go).
+	st atomic.Pointer[sessState]
+	// rec is the recovery under way, if any; set and cleared under recMu.
+	rec   atomic.Pointer[recovery]
+	recMu sync.Mutex
+	// Set by establish, then used by recovery alone (serialized by it).
+	ownerID     []byte   // EXCHANGE_ID's co_ownerid
+	verf        verifier // EXCHANGE_ID's co_verifier: one per Client
+	csSeq       uint32   // the client ID's next CREATE_SESSION sequence id
+	serverOwner []byte   // server_owner4's major id, to tell a failover from a restart
+	serverScope []byte
+
+	// files are the open Files with open state, for reclaim.
+	filesMu sync.Mutex
+	files   map[*File]struct{}
+	checkMu sync.Mutex // serializes checkStates
+	checkOn atomic.Bool
+	rstats  recoveryCounters
+
 	// Set by Dial, then read-only.
-	clientID  uint64
-	session   sessionID
-	slots     *slotTable
-	owner     []byte // open owner (one per client)
+	owner     []byte // prefix of the open owners (one per File)
 	rsize     int
 	wsize     int
 	lease     time.Duration
@@ -111,7 +137,9 @@ type Client struct {
 	closing   chan struct{}
 	bgCtx     context.Context // for background calls; cancelled by Close
 	bgCancel  context.CancelFunc
-	bg        sync.WaitGroup // renew and resync goroutines
+	bg        sync.WaitGroup // renew, resync and recovery goroutines
+	bgMu      sync.Mutex     // guards stopped and bg.Add
+	stopped   bool           // Close began: no more background goroutines
 	closeOnce sync.Once
 }
 
@@ -121,7 +149,7 @@ func Dial(ctx context.Context, addr string, cfg Config) (*Client, error) {
 	if _, _, err := net.SplitHostPort(addr); err != nil {
 		addr = addr + ":2049"
 	}
-	c := &Client{cfg: cfg, closing: make(chan struct{})}
+	c := &Client{cfg: cfg, closing: make(chan struct{}), files: make(map[*File]struct{})}
 	c.bgCtx, c.bgCancel = context.WithCancel(context.Background())
 	c.log = cfg.Logger
 	if c.log == nil {
@@ -154,13 +182,11 @@ func Dial(ctx context.Context, addr string, cfg Config) (*Client, error) {
 		Logger:    c.log,
 	})
 	if err := c.establish(ctx); err != nil {
-		c.bgCancel()
-		c.bg.Wait()
+		c.stop()
 		c.rpc.Close()
 		return nil, fmt.Errorf("nfs4: dial %s: %w", addr, err)
 	}
-	c.bg.Add(1)
-	go c.renew()
+	c.spawn(c.renew)
 	return c, nil
 }
 
@@ -200,7 +226,6 @@ func randomID(n int) string {
 // renew keeps the lease alive: when no SEQUENCE has succeeded for a third
 // of the lease, it sends one on its own. Calls in progress renew it anyway.
 func (c *Client) renew() {
-	defer c.bg.Done()
 	every := max(c.lease/3, 100*time.Millisecond)
 	t := time.NewTicker(every / 2)
 	defer t.Stop()
@@ -236,9 +261,7 @@ func (nopRequest) parse(*reply) error { return nil }
 func (c *Client) Close() error {
 	var err error
 	c.closeOnce.Do(func() {
-		close(c.closing)
-		c.bgCancel()
-		c.bg.Wait()
+		c.stop()
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		err = c.destroy(ctx)
@@ -247,6 +270,16 @@ func (c *Client) Close() error {
 		}
 	})
 	return err
+}
+
+// stop ends the background goroutines and waits for them.
+func (c *Client) stop() {
+	c.bgMu.Lock()
+	c.stopped = true
+	c.bgMu.Unlock()
+	close(c.closing)
+	c.bgCancel()
+	c.bg.Wait()
 }
 
 // Stats is a snapshot of a Client's counters.
@@ -259,17 +292,22 @@ type Stats struct {
 	RSize, WSize   int           // negotiated READ and WRITE sizes
 	Slots          int           // session slots granted
 	Lease          time.Duration // the server's lease time
+	// Recovery counts session re-binds, session and client ID resets,
+	// reclaims, re-opens, replayed slots, re-sent bytes and recovery times.
+	Recovery RecoveryStats
 }
 
 // Stats returns a snapshot of the client's counters.
 func (c *Client) Stats() Stats {
+	rs := c.rpc.Stats()
 	return Stats{
-		RPC:            c.rpc.Stats(),
+		RPC:            rs,
 		Transport:      c.tr.Stats(),
 		SeqStatusFlags: c.flags.Load(),
 		RSize:          c.rsize,
 		WSize:          c.wsize,
-		Slots:          len(c.slots.slots),
+		Slots:          len(c.st.Load().slots.slots),
 		Lease:          c.lease,
+		Recovery:       c.rstats.snapshot(rs.Retransmits),
 	}
 }

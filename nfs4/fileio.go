@@ -25,12 +25,14 @@ import (
 
 // fileIO is a regular file's open state and write-back.
 type fileIO struct {
-	sid stateID // the open stateid OPEN returned, for CLOSE
-	// ioSID is sid with seqid 0, which means "the current one" (RFC 8881
-	// §8.2.2), for READ, WRITE and SETATTR.
-	ioSID  stateID
-	mode   openMode
-	stable uint32 // stable_how4 of every WRITE
+	// state is the open state, replaced as a whole by recovery
+	// (recover.go); requests load it when they are encoded, so that one
+	// sent again after a recovery carries the new stateid.
+	state    atomic.Pointer[openState]
+	reopenMu sync.Mutex // serializes recoverOpen
+	owner    []byte     // the File's open owner, for reclaim
+	mode     openMode
+	stable   uint32 // stable_how4 of every WRITE
 
 	ops sync.WaitGroup // operations under way; Close waits for them
 	// pos is held by Read, Write, Seek, ReadFrom and WriteTo from reading
@@ -68,10 +70,11 @@ var (
 	errNotStable           = errors.New("nfs4: server did not write FILE_SYNC data to stable storage")
 )
 
-// init sets up the open state sid of a file opened with mode m.
-func (s *fileIO) init(c *Client, sid stateID, m openMode) {
-	s.sid, s.ioSID, s.mode = sid, sid, m
-	s.ioSID.seqid = 0
+// init sets up the open state sid, of client ID epoch epoch, of a file
+// opened by owner with mode m.
+func (s *fileIO) init(c *Client, sid stateID, epoch uint64, owner []byte, m openMode) {
+	s.state.Store(newOpenState(sid, epoch))
+	s.owner, s.mode = owner, m
 	s.stable = unstable4
 	if c.cfg.FileSync || m.sync {
 		s.stable = fileSync4
@@ -85,6 +88,9 @@ func (f *File) enter(op string) error {
 	defer f.mu.Unlock()
 	if f.closed {
 		return pathError(op, f.name, fs.ErrClosed)
+	}
+	if st := f.io.state.Load(); st != nil && st.lost != nil {
+		return pathError(op, f.name, st.lost)
 	}
 	f.io.ops.Add(1)
 	return nil
@@ -234,9 +240,16 @@ func (f *File) readAt(ctx context.Context, p []byte, off int64) (int, error) {
 // after a short read. It returns fewer bytes than len(p) only at the end
 // of the file (eof) or with an error.
 func (f *File) readChunk(ctx context.Context, p []byte, off int64) (n int, eof bool, err error) {
-	for n < len(p) {
-		q := readReq{fh: f.fh, sid: &f.io.ioSID, off: uint64(off) + uint64(n), buf: p[n:]}
+	for refused := 0; n < len(p); {
+		q := readReq{fh: f.fh, io: &f.io, off: uint64(off) + uint64(n), buf: p[n:]}
 		if err := f.c.call(ctx, &q); err != nil {
+			if refused < maxStateRetries && stateRefused(err) {
+				refused++
+				if err := f.c.recoverOpen(ctx, f, q.used, err); err != nil {
+					return n, false, err
+				}
+				continue
+			}
 			return n, false, err
 		}
 		n += q.n
@@ -253,18 +266,20 @@ func (f *File) readChunk(ctx context.Context, p []byte, off int64) (n int, eof b
 // readReq is a READ of len(buf) bytes at off, whose data is copied into
 // buf straight from the reply.
 type readReq struct {
-	fh  []byte
-	sid *stateID
-	off uint64
-	buf []byte
+	fh   []byte
+	io   *fileIO
+	used *openState // the state build sent
+	off  uint64
+	buf  []byte
 
 	n   int  // bytes read
 	eof bool // the read reached the end of the file
 }
 
 func (q *readReq) build(c *compound) {
+	q.used = q.io.state.Load()
 	c.putfh(q.fh)
-	c.read(q.sid, q.off, uint32(len(q.buf)))
+	c.read(&q.used.ioSID, q.off, uint32(len(q.buf)))
 }
 
 func (q *readReq) parse(r *reply) error {
@@ -377,10 +392,17 @@ type writeState struct {
 // writeChunk writes p, at most wsize bytes, at off with the given
 // stable_how4, sending WRITE again for what a short write left.
 func (f *File) writeChunk(ctx context.Context, p []byte, off int64, stable uint32) (n int, st writeState, err error) {
-	for n < len(p) {
-		q := writeReq{fh: f.fh, sid: &f.io.ioSID, off: uint64(off) + uint64(n), stable: stable, data: p[n:]}
+	for refused := 0; n < len(p); {
+		q := writeReq{fh: f.fh, io: &f.io, off: uint64(off) + uint64(n), stable: stable, data: p[n:]}
 		f.io.writes.Add(1)
 		if err := f.c.call(ctx, &q); err != nil {
+			if refused < maxStateRetries && stateRefused(err) {
+				refused++
+				if err := f.c.recoverOpen(ctx, f, q.used, err); err != nil {
+					return n, st, err
+				}
+				continue
+			}
 			return n, st, err
 		}
 		if q.res.count == 0 {
@@ -403,7 +425,8 @@ func (f *File) writeChunk(ctx context.Context, p []byte, off int64, stable uint3
 // writeReq is a WRITE of data at off.
 type writeReq struct {
 	fh     []byte
-	sid    *stateID
+	io     *fileIO
+	used   *openState // the state build sent
 	off    uint64
 	stable uint32
 	data   []byte
@@ -412,9 +435,14 @@ type writeReq struct {
 }
 
 func (q *writeReq) build(c *compound) {
+	q.used = q.io.state.Load()
 	c.putfh(q.fh)
-	c.write(q.sid, q.off, q.stable, q.data)
+	c.write(&q.used.ioSID, q.off, q.stable, q.data)
 }
+
+// maxStateRetries bounds how often one READ, WRITE or SETATTR is sent
+// again after the server refused the File's stateid and it was recovered.
+const maxStateRetries = 2
 
 func (q *writeReq) parse(r *reply) error {
 	if err := r.statusOnly(opPutFH); err != nil {
@@ -499,9 +527,13 @@ func (f *File) Truncate(size int64) error {
 func (f *File) setSize(ctx context.Context, size int64) error {
 	s := sattr{mask: MaskOf(AttrSize), size: uint64(size)}
 	var set AttrMask
-	f.io.writes.Add(1)
-	return f.c.call(ctx, funcRequest{
-		b: func(cmp *compound) { cmp.putfh(f.fh); cmp.setattr(&f.io.ioSID, &s) },
+	var used *openState
+	req := funcRequest{
+		b: func(cmp *compound) {
+			used = f.io.state.Load()
+			cmp.putfh(f.fh)
+			cmp.setattr(&used.ioSID, &s)
+		},
 		p: func(r *reply) error {
 			if err := r.statusOnly(opPutFH); err != nil {
 				return err
@@ -509,7 +541,17 @@ func (f *File) setSize(ctx context.Context, size int64) error {
 			return r.setattr(&set)
 		},
 		cache: true,
-	})
+	}
+	for refused := 0; ; refused++ {
+		f.io.writes.Add(1)
+		err := f.c.call(ctx, req)
+		if err == nil || refused == maxStateRetries || !stateRefused(err) {
+			return err
+		}
+		if err := f.c.recoverOpen(ctx, f, used, err); err != nil {
+			return err
+		}
+	}
 }
 
 // Sync commits the file's written data to the server's stable storage, as
@@ -543,7 +585,14 @@ func (f *File) Close() error {
 	f.io.ops.Wait()
 	ctx := context.Background()
 	err := f.flush(ctx, 0)
-	if cerr := f.c.closeState(ctx, f.fh, &f.io.sid); err == nil {
+	f.c.unregister(f)
+	if st := f.io.state.Load(); st.lost != nil {
+		// Nothing to release on the server; if data was still held, it
+		// is reported lost by the flush above.
+		if err == nil {
+			err = st.lost
+		}
+	} else if cerr := f.c.closeFile(ctx, f); err == nil {
 		err = cerr
 	}
 	f.io.wb.discard()
@@ -554,6 +603,7 @@ func (f *File) Close() error {
 func (f *File) flush(ctx context.Context, above int) error {
 	resent, err := f.io.wb.flush(ctx, above, f)
 	if resent > 0 {
+		f.c.rstats.resentBytes.Add(uint64(resent))
 		f.c.log.Warn("nfs4: write verifier changed, uncommitted data written again",
 			"file", f.name, "bytes", resent)
 	}

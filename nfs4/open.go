@@ -223,10 +223,10 @@ func (c *Client) newOpenOwner() []byte {
 func (c *Client) open(ctx context.Context, name string, m openMode, q *openReq) (*File, error) {
 	q.args.shareAccess = m.access | shareAccessWantNoDeleg
 	q.args.shareDeny = shareDenyNone
-	q.args.clientID = c.clientID
 	q.args.owner = c.newOpenOwner()
 	q.mask = c.mask(statMask)
-	err := c.call(ctx, q)
+	q.args.clientID = c.st.Load().clientID // ignored by NFSv4.1 servers: the session names it
+	epoch, err := c.callEpoch(ctx, q)
 	if err != nil {
 		if q.opened && q.fh != nil {
 			// OPEN succeeded but a later operation failed: give the state
@@ -236,13 +236,18 @@ func (c *Client) open(ctx context.Context, name string, m openMode, q *openReq) 
 		return nil, err
 	}
 	f := &File{c: c, name: name, fh: q.fh}
-	f.io.init(c, q.res.stateID, m)
+	f.io.init(c, q.res.stateID, epoch, q.args.owner, m)
 	if d := &q.res.deleg; d.typ == delegRead || d.typ == delegWrite {
-		c.returnDelegation(ctx, q.fh, &d.stateID)
+		c.returnDelegation(ctx, nil, q.fh, &d.stateID)
+	}
+	if err := c.register(ctx, f, epoch); err != nil {
+		c.unregister(f)
+		return nil, err
 	}
 	if m.trunc && !(q.attr.Mask.Has(AttrSize) && q.attr.Size == 0) {
 		if err := f.setSize(ctx, 0); err != nil {
-			c.closeState(context.WithoutCancel(ctx), q.fh, &q.res.stateID)
+			c.unregister(f)
+			c.closeFile(context.WithoutCancel(ctx), f)
 			return nil, err
 		}
 	}
@@ -253,8 +258,9 @@ func (c *Client) open(ctx context.Context, name string, m openMode, q *openReq) 
 // asked for none: without a callback channel we could not answer its
 // recall. Failure is logged; the server revokes an unreturned delegation
 // once the recall times out.
-func (c *Client) returnDelegation(ctx context.Context, fh []byte, sid *stateID) {
-	err := c.call(ctx, funcRequest{
+// It is sent on session s, or on the current one if s is nil.
+func (c *Client) returnDelegation(ctx context.Context, s *sessState, fh []byte, sid *stateID) {
+	err := c.callOn(ctx, s, funcRequest{
 		b: func(cmp *compound) { cmp.putfh(fh); cmp.delegReturn(sid) },
 		p: func(r *reply) error {
 			if err := r.statusOnly(opPutFH); err != nil {
@@ -266,6 +272,41 @@ func (c *Client) returnDelegation(ctx context.Context, fh []byte, sid *stateID) 
 	if err != nil {
 		c.log.Warn("nfs4: DELEGRETURN of an unwanted delegation failed", "err", err)
 	}
+}
+
+// callOn runs req on session s, or with call (the current session, and
+// recovery) if s is nil.
+func (c *Client) callOn(ctx context.Context, s *sessState, req request) error {
+	if s == nil {
+		return c.call(ctx, req)
+	}
+	return c.callSession(ctx, s, req)
+}
+
+// closeFile sends CLOSE for f's current open state. A stateid the server
+// no longer knows (it restarted, or the state expired) has nothing left to
+// close.
+func (c *Client) closeFile(ctx context.Context, f *File) error {
+	var final stateID
+	err := c.call(ctx, funcRequest{
+		b: func(cmp *compound) {
+			st := f.io.state.Load()
+			cmp.putfh(f.fh)
+			cmp.close(&st.sid)
+		},
+		p: func(r *reply) error {
+			if err := r.statusOnly(opPutFH); err != nil {
+				return err
+			}
+			return r.close(&final)
+		},
+		cache: true,
+	})
+	if stateRefused(err) {
+		c.log.Info("nfs4: CLOSE of state the server no longer has", "file", f.name, "err", err)
+		return nil
+	}
+	return err
 }
 
 // closeState sends CLOSE for the open state sid of the file fh.

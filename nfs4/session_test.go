@@ -180,7 +180,7 @@ func TestSessionSurvivesReconnect(t *testing.T) {
 	testutil.CheckLeaks(t)
 	srv, c := dialGanesha(t, ganesha.Config{}, Config{})
 	ctx := context.Background()
-	session := c.session
+	session := c.st.Load()
 	for i := 0; i < 3; i++ {
 		c.tr.Fail(c.tr.Stats().Gen, io.ErrUnexpectedEOF) // drop the connection
 		if _, err := c.Stat(ctx, srv.Pseudo()); err != nil {
@@ -188,8 +188,11 @@ func TestSessionSurvivesReconnect(t *testing.T) {
 		}
 	}
 	st := c.Stats()
-	if st.Transport.Reconnects != 3 || c.session != session {
-		t.Fatalf("reconnects %d (want 3), session changed: %v", st.Transport.Reconnects, c.session != session)
+	if st.Transport.Reconnects != 3 || c.st.Load() != session {
+		t.Fatalf("reconnects %d (want 3), session changed: %v", st.Transport.Reconnects, c.st.Load() != session)
+	}
+	if st.Recovery.SessionResets != 0 || st.Recovery.ClientIDResets != 0 {
+		t.Errorf("recovery stats after plain reconnects: %+v", st.Recovery)
 	}
 }
 

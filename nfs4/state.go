@@ -3,6 +3,7 @@ package nfs4
 import (
 	"context"
 	"fmt"
+	"time"
 )
 
 // State operations used to check and release server state: TEST_STATEID
@@ -30,6 +31,73 @@ func (c *Client) freeStateID(ctx context.Context, id stateID) error {
 		p:     func(r *reply) error { return r.statusOnly(opFreeStateID) },
 		cache: true,
 	})
+}
+
+// checkStatesSoon starts checkStates in the background unless one is under
+// way or one ended less than checkStatesEvery ago: a revoked-state flag
+// stays set on every SEQUENCE until the client has freed what was revoked.
+func (c *Client) checkStatesSoon() {
+	if !c.checkOn.CompareAndSwap(false, true) {
+		return
+	}
+	if !c.spawn(func() {
+		c.checkStates(c.bgCtx)
+		t := time.NewTimer(checkStatesEvery)
+		select {
+		case <-t.C:
+		case <-c.closing:
+			t.Stop()
+		}
+		c.checkOn.Store(false)
+	}) {
+		c.checkOn.Store(false)
+	}
+}
+
+// checkStatesEvery is the shortest time between two checkStates.
+const checkStatesEvery = time.Second
+
+// testStateBatch is how many stateids one TEST_STATEID carries.
+const testStateBatch = 32
+
+// checkStates asks the server which open Files' stateids it still honours
+// (TEST_STATEID), releases those it revoked (FREE_STATEID) and opens their
+// files again, as RFC 8881 §8.2.3 asks of a client that sees a
+// SEQ4_STATUS_*_REVOKED flag.
+func (c *Client) checkStates(ctx context.Context) {
+	c.filesMu.Lock()
+	var files []*File
+	var states []*openState
+	for f := range c.files {
+		if st := f.io.state.Load(); st.lost == nil {
+			files, states = append(files, f), append(states, st)
+		}
+	}
+	c.filesMu.Unlock()
+	for start := 0; start < len(files); start += testStateBatch {
+		end := min(start+testStateBatch, len(files))
+		ids := make([]stateID, 0, end-start)
+		for _, st := range states[start:end] {
+			ids = append(ids, st.sid)
+		}
+		codes, err := c.testStateIDs(ctx, ids)
+		if err != nil {
+			c.log.Warn("nfs4: TEST_STATEID failed", "err", err)
+			return
+		}
+		for i, code := range codes {
+			if code == OK {
+				continue
+			}
+			f, st := files[start+i], states[start+i]
+			if err := c.freeStateID(ctx, ids[i]); err != nil {
+				c.log.Debug("nfs4: FREE_STATEID", "file", f.name, "err", err)
+			}
+			if err := c.recoverOpen(ctx, f, st, code); err != nil {
+				c.log.Warn("nfs4: reopening a file whose state was revoked failed", "file", f.name, "err", err)
+			}
+		}
+	}
 }
 
 // checkSecurity asks the server (SECINFO_NO_NAME on the root) which

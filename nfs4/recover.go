@@ -1,0 +1,552 @@
+package nfs4
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// State recovery (RFC 8881 §2.10.6, §8.4, §8.6).
+//
+// A Client's server state is a client ID, a session on it, and the open
+// state of each File. Reconnecting to a live server keeps all three (the
+// rpc layer re-sends, callSession binds the connection). When more is
+// lost, a call's SEQUENCE fails and the first caller to see it starts one
+// recovery; every other call waits for it, then runs on the new session:
+//
+//   - The session is gone (NFS4ERR_BADSESSION, DEADSESSION, a slot out of
+//     sequence that cannot be repaired): CREATE_SESSION on the same client
+//     ID. Open state is untouched.
+//   - The client ID is gone too (CREATE_SESSION answers
+//     NFS4ERR_STALE_CLIENTID: the server restarted, another server took
+//     over the address, or the lease expired and the server dropped us):
+//     EXCHANGE_ID with the same owner and verifier, then CREATE_SESSION.
+//     If the server still knows the client ID (EXCHGID4_FLAG_CONFIRMED_R),
+//     open state survived. Otherwise every open File is reclaimed with an
+//     OPEN of CLAIM_PREVIOUS during the server's grace period, then
+//     RECLAIM_COMPLETE, then the Files the server would not let us reclaim
+//     (NFS4ERR_NO_GRACE: not in grace or a server that never saw us;
+//     NFS4ERR_RECLAIM_BAD) are opened again by handle (CLAIM_FH), which
+//     waits out a grace period still running (NFS4ERR_GRACE is retried).
+//
+// Only then is the new session published, so no call can run on it with
+// a stateid from before. A File whose state cannot be recovered (its file
+// was removed meanwhile, say) fails every operation from then on with an
+// error matching ErrStateLost rather than carry on with state it does not
+// have. Uncommitted writes survive all of this: a File keeps the data of
+// UNSTABLE writes until a COMMIT returns the verifier they were written
+// with, and writes them again otherwise.
+//
+// The recovery runs on the Client's background context, not a caller's:
+// a caller whose context ends stops waiting, the recovery goes on until
+// it succeeds, fails with a protocol error (the next call starts another),
+// or the Client is closed. With Config.Soft its calls time out like any
+// other, and the calls waiting for it fail with that timeout.
+//
+// What cannot be recovered, as on every NFSv4.1 client: a non-idempotent
+// request whose reply was lost together with the session (the server
+// restarted after running it) is sent again on the new session and may
+// run twice; an exclusive create is still safe (its verifier identifies
+// the retry). Within one session, the reply cache makes re-sent requests
+// exactly-once.
+
+// ErrStateLost is matched (errors.Is) by the errors of a File whose open
+// state the server lost and that could not be re-established. The File
+// must be closed and opened again; data written through it and not yet
+// committed may be lost, which is why it fails rather than carry on.
+var ErrStateLost = errors.New("nfs4: open state lost and not recoverable; close and reopen the file")
+
+// sessState is one session: its client ID, its ID and slot table. Recovery
+// replaces it as a whole; calls read it with c.st.Load().
+type sessState struct {
+	clientID uint64
+	id       sessionID
+	slots    *slotTable
+	// epoch counts client IDs: a new one (state lost) increments it. An
+	// open state of an older epoch must be reclaimed.
+	epoch uint64
+}
+
+// recovery is one run of state recovery; done is closed when it ends, err
+// set before.
+type recovery struct {
+	old   *sessState
+	cause error
+	done  chan struct{}
+	err   error
+}
+
+// maxRedrives bounds how often one call is sent again on a new session.
+const maxRedrives = 4
+
+// sessionLost reports whether err means the session (or the client ID
+// beneath it) is gone, so that only a new one lets calls proceed.
+func sessionLost(err error) bool {
+	return errors.Is(err, ErrBadSession) || errors.Is(err, ErrDeadSession) ||
+		errors.Is(err, ErrStaleClientID) || errors.Is(err, ErrSeqMisordered) ||
+		errors.Is(err, ErrSeqFalseRetry) || errors.Is(err, ErrBadSlot)
+}
+
+// stateRefused reports whether err is the server refusing a File's open
+// stateid: revoked, expired, from another server instance, or unknown.
+func stateRefused(err error) bool {
+	return errors.Is(err, ErrBadStateID) || errors.Is(err, ErrStaleStateID) ||
+		errors.Is(err, ErrExpired) || errors.Is(err, ErrAdminRevoked)
+}
+
+// current returns the session to send on, waiting for a recovery under way
+// to end first.
+func (c *Client) current(ctx context.Context) (*sessState, error) {
+	if r := c.rec.Load(); r != nil {
+		select {
+		case <-r.done:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-c.closing:
+		}
+	}
+	return c.st.Load(), nil
+}
+
+// recover makes sure a recovery from the loss of session old runs (unless
+// old was replaced already) and waits for it to end or ctx to.
+func (c *Client) recover(ctx context.Context, old *sessState, cause error) error {
+	c.recMu.Lock()
+	if c.st.Load() != old {
+		c.recMu.Unlock()
+		return nil
+	}
+	r := c.rec.Load()
+	if r == nil {
+		r = &recovery{old: old, cause: cause, done: make(chan struct{})}
+		if !c.spawn(func() { c.runRecovery(r) }) {
+			c.recMu.Unlock()
+			return cause // closing
+		}
+		c.rec.Store(r)
+	}
+	c.recMu.Unlock()
+	select {
+	case <-r.done:
+		return r.err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// runRecovery runs recovery r on the background context.
+func (c *Client) runRecovery(r *recovery) {
+	start := time.Now()
+	c.log.Warn("nfs4: session lost, recovering", "cause", r.cause)
+	s, err := c.reestablish(c.bgCtx, r.old, r.cause)
+	c.recMu.Lock()
+	r.err = err
+	c.rec.Store(nil)
+	c.recMu.Unlock()
+	close(r.done)
+	if err != nil {
+		c.log.Warn("nfs4: recovery failed", "err", err, "after", time.Since(start))
+		return
+	}
+	took := time.Since(start)
+	c.rstats.recovered(took)
+	c.log.Info("nfs4: recovered", "clientid", fmt.Sprintf("%#x", s.clientID),
+		"epoch", s.epoch, "took", took)
+}
+
+// reestablish creates a session to replace old — on the same client ID if
+// the server still has it, else on a new one, reclaiming the Files' open
+// state — and publishes it.
+func (c *Client) reestablish(ctx context.Context, old *sessState, cause error) (*sessState, error) {
+	if !errors.Is(cause, ErrStaleClientID) {
+		s, err := c.createSession(ctx, old.clientID, old.epoch)
+		if err == nil {
+			c.rstats.sessionResets.Add(1)
+			c.log.Info("nfs4: new session on the same client ID", "clientid", fmt.Sprintf("%#x", s.clientID))
+			c.publish(s)
+			return s, nil
+		}
+		if !errors.Is(err, ErrStaleClientID) && !errors.Is(err, ErrExpired) {
+			return nil, fmt.Errorf("nfs4: recovery: CREATE_SESSION: %w", err)
+		}
+	}
+	eid, err := c.exchangeID(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("nfs4: recovery: EXCHANGE_ID: %w", err)
+	}
+	kept := eid.flags&exchgidFlagConfirmedR != 0 && eid.clientID == old.clientID
+	epoch := old.epoch
+	if !kept {
+		epoch++
+	}
+	s, err := c.createSession(ctx, eid.clientID, epoch)
+	if err != nil {
+		return nil, fmt.Errorf("nfs4: recovery: CREATE_SESSION: %w", err)
+	}
+	if kept {
+		c.rstats.sessionResets.Add(1)
+		c.log.Info("nfs4: the server kept our client ID; new session", "clientid", fmt.Sprintf("%#x", s.clientID))
+		c.publish(s)
+		return s, nil
+	}
+	c.rstats.clientIDResets.Add(1)
+	sameServer := bytes.Equal(eid.serverOwnerMajor, c.serverOwner) && bytes.Equal(eid.serverScope, c.serverScope)
+	c.serverOwner, c.serverScope = eid.serverOwnerMajor, eid.serverScope
+	c.log.Warn("nfs4: client ID lost; new client ID, reclaiming open files",
+		"clientid", fmt.Sprintf("%#x", s.clientID), "same_server", sameServer)
+	if err := c.reclaimAll(ctx, s, sameServer); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// reclaimAll re-establishes the open state of every File of an older epoch
+// on the new client ID of s, completes reclaim, and publishes s.
+func (c *Client) reclaimAll(ctx context.Context, s *sessState, tryReclaim bool) error {
+	if tryReclaim {
+	reclaim:
+		for _, f := range c.staleFiles(s.epoch) {
+			err := c.reclaimFile(ctx, s, f)
+			switch {
+			case err == nil:
+			case errors.Is(err, ErrNoGrace):
+				// Not in grace for us (a server that never saw us, or its
+				// grace ended): nothing more can be reclaimed.
+				break reclaim
+			case errors.Is(err, ErrReclaimBad), errors.Is(err, ErrReclaimConflict):
+				// Reopened below.
+			case permanentOpenErr(err):
+				c.loseFile(f, err)
+			default:
+				return fmt.Errorf("nfs4: recovery: reclaim %s: %w", f.name, err)
+			}
+		}
+	}
+	// Reclaim is complete: the server may now grant other clients'
+	// conflicting opens, and our own non-reclaim ones once grace ends.
+	if err := c.callSession(ctx, s, funcRequest{
+		b: func(cmp *compound) { cmp.reclaimComplete(false) },
+		p: func(r *reply) error { return r.statusOnly(opReclaimComplete) },
+	}); err != nil && !errors.Is(err, ErrCompleteAlready) {
+		return fmt.Errorf("nfs4: recovery: RECLAIM_COMPLETE: %w", err)
+	}
+	// What was not reclaimed is opened again by handle; so is a File
+	// registered meanwhile with state from the old client ID.
+	for pass := 0; ; pass++ {
+		if c.publishIfDone(s) {
+			return nil
+		}
+		if pass == maxReopenPasses {
+			return errors.New("nfs4: recovery: files kept registering with old state")
+		}
+		for _, f := range c.staleFiles(s.epoch) {
+			err := c.reopenFile(ctx, s, f, f.io.state.Load())
+			if err != nil && !errors.Is(err, ErrStateLost) {
+				return fmt.Errorf("nfs4: recovery: reopen %s: %w", f.name, err)
+			}
+		}
+	}
+}
+
+// maxReopenPasses bounds reclaimAll's passes over Files registered while it
+// runs; each pass sees only Files whose OPEN completed before the loss.
+const maxReopenPasses = 8
+
+// permanentOpenErr reports whether an OPEN of an existing file by handle
+// failed in a way no retry changes: the file is gone or no longer ours to
+// open.
+func permanentOpenErr(err error) bool {
+	for _, e := range []error{ErrStale, ErrBadHandle, ErrFHExpired, ErrNoEnt, ErrAccess, ErrPerm,
+		ErrShareDenied, ErrWrongType, ErrIsDir, ErrSymlink, ErrInval} {
+		if errors.Is(err, e) {
+			return true
+		}
+	}
+	return false
+}
+
+// reclaimFile reclaims f's open state with CLAIM_PREVIOUS on session s.
+func (c *Client) reclaimFile(ctx context.Context, s *sessState, f *File) error {
+	old := f.io.state.Load()
+	if old.lost != nil || old.epoch >= s.epoch {
+		return nil
+	}
+	q := &openReq{putFH: f.fh, args: openArgs{claim: claimPrevious, delegType: delegNone}}
+	if err := c.sendOpen(ctx, s, f, q); err != nil {
+		return err
+	}
+	if f.io.replace(old, q.res.stateID, s.epoch) {
+		c.rstats.reclaims.Add(1)
+		c.log.Info("nfs4: reclaimed open file", "file", f.name)
+	}
+	return nil
+}
+
+// reopenFile opens f again by its handle (CLAIM_FH) on session s, replacing
+// its open state old. A refusal that no retry can change loses the File:
+// it then fails with ErrStateLost, which reopenFile returns.
+func (c *Client) reopenFile(ctx context.Context, s *sessState, f *File, old *openState) error {
+	if old.lost != nil {
+		return old.lost
+	}
+	q := &openReq{putFH: f.fh, args: openArgs{claim: claimFH}}
+	err := c.sendOpen(ctx, s, f, q)
+	if err != nil {
+		if permanentOpenErr(err) {
+			return c.loseFile(f, err)
+		}
+		return err
+	}
+	if f.io.replace(old, q.res.stateID, s.epoch) {
+		c.rstats.reopens.Add(1)
+		c.log.Info("nfs4: reopened file", "file", f.name)
+	}
+	return nil
+}
+
+// sendOpen sends q, an OPEN of f's file by its open owner and share
+// access, on session s.
+func (c *Client) sendOpen(ctx context.Context, s *sessState, f *File, q *openReq) error {
+	q.args.shareAccess = f.io.mode.access | shareAccessWantNoDeleg
+	q.args.shareDeny = shareDenyNone
+	q.args.clientID = s.clientID
+	q.args.owner = f.io.owner
+	q.mask = c.mask(MaskOf(AttrSize, AttrChange))
+	if err := c.callSession(ctx, s, q); err != nil {
+		return err
+	}
+	if d := &q.res.deleg; d.typ == delegRead || d.typ == delegWrite {
+		c.returnDelegation(ctx, s, f.fh, &d.stateID)
+	}
+	f.io.writes.Add(1) // the file may have changed meanwhile: no read-ahead from before
+	return nil
+}
+
+// loseFile marks f's state lost because of cause and returns the error its
+// operations fail with from now on.
+func (c *Client) loseFile(f *File, cause error) error {
+	lost := fmt.Errorf("%w (%w)", ErrStateLost, cause)
+	for {
+		old := f.io.state.Load()
+		if old.lost != nil {
+			return old.lost
+		}
+		if f.io.state.CompareAndSwap(old, &openState{sid: old.sid, ioSID: old.ioSID, epoch: old.epoch, lost: lost}) {
+			break
+		}
+	}
+	c.rstats.lostFiles.Add(1)
+	c.log.Error("nfs4: open state of a file lost", "file", f.name, "err", cause)
+	return lost
+}
+
+// recoverOpen re-establishes f's open state after the server refused the
+// stateid of used: it revoked it, or the lease expired while the session
+// survived, or f registered with state of a client ID lost since.
+// Concurrent callers for one File send one OPEN.
+func (c *Client) recoverOpen(ctx context.Context, f *File, used *openState, cause error) error {
+	f.io.reopenMu.Lock()
+	defer f.io.reopenMu.Unlock()
+	if cur := f.io.state.Load(); cur != used {
+		return cur.lost // replaced meanwhile
+	}
+	c.log.Warn("nfs4: server refused a file's stateid; opening it again", "file", f.name, "err", cause)
+	for try := 0; ; try++ {
+		s, err := c.current(ctx)
+		if err != nil {
+			return err
+		}
+		if cur := f.io.state.Load(); cur != used {
+			return cur.lost // a recovery that ran meanwhile took care of it
+		}
+		err = c.reopenFile(ctx, s, f, used)
+		if err == nil || !sessionLost(err) || try == maxRedrives {
+			return err
+		}
+		if err := c.recover(ctx, s, err); err != nil {
+			return err
+		}
+	}
+}
+
+// staleFiles returns the registered Files whose open state belongs to an
+// epoch before epoch and is not lost.
+func (c *Client) staleFiles(epoch uint64) []*File {
+	c.filesMu.Lock()
+	defer c.filesMu.Unlock()
+	var out []*File
+	for f := range c.files {
+		if st := f.io.state.Load(); st.lost == nil && st.epoch < epoch {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+// publish makes s the session every call uses.
+func (c *Client) publish(s *sessState) {
+	c.filesMu.Lock()
+	c.st.Store(s)
+	c.filesMu.Unlock()
+}
+
+// publishIfDone publishes s if no registered File is left with state of
+// an older epoch, and reports whether it did. Registering a File and
+// publishing are serialized, so a File registered with old state is
+// either seen here or sees the new epoch itself (register).
+func (c *Client) publishIfDone(s *sessState) bool {
+	c.filesMu.Lock()
+	defer c.filesMu.Unlock()
+	for f := range c.files {
+		if st := f.io.state.Load(); st.lost == nil && st.epoch < s.epoch {
+			return false
+		}
+	}
+	c.st.Store(s)
+	return true
+}
+
+// register adds an open File whose state was obtained in epoch. If a new
+// client ID was published since, its state is from a server that no longer
+// has it: it is opened again at once.
+func (c *Client) register(ctx context.Context, f *File, epoch uint64) error {
+	c.filesMu.Lock()
+	c.files[f] = struct{}{}
+	s := c.st.Load()
+	c.filesMu.Unlock()
+	if s.epoch == epoch {
+		return nil
+	}
+	return c.recoverOpen(ctx, f, f.io.state.Load(), ErrStaleClientID)
+}
+
+// unregister removes a File being closed.
+func (c *Client) unregister(f *File) {
+	c.filesMu.Lock()
+	delete(c.files, f)
+	c.filesMu.Unlock()
+}
+
+// openState is a File's open state on the server, replaced as a whole when
+// it is reclaimed or reopened.
+type openState struct {
+	sid   stateID // as OPEN returned it, for CLOSE
+	ioSID stateID // sid with seqid 0, "the current one" (RFC 8881 §8.2.2), for READ, WRITE, SETATTR
+	epoch uint64  // the client ID epoch it belongs to
+	lost  error   // set: the state is gone; every operation fails with it
+}
+
+func newOpenState(sid stateID, epoch uint64) *openState {
+	st := &openState{sid: sid, ioSID: sid, epoch: epoch}
+	st.ioSID.seqid = 0
+	return st
+}
+
+// replace installs the state sid of epoch in place of old. It reports
+// false if old was replaced meanwhile; a later reopen by the same open
+// owner returns the same stateid with a larger seqid, which is kept.
+func (s *fileIO) replace(old *openState, sid stateID, epoch uint64) bool {
+	next := newOpenState(sid, epoch)
+	if s.state.CompareAndSwap(old, next) {
+		return true
+	}
+	cur := s.state.Load()
+	if cur.lost == nil && cur.epoch == epoch && cur.sid.other == sid.other && sid.seqid > cur.sid.seqid {
+		s.state.CompareAndSwap(cur, next)
+	}
+	return false
+}
+
+// recoveryCounters are the Client's recovery statistics.
+type recoveryCounters struct {
+	rebinds, sessionResets, clientIDResets, redriven atomic.Uint64
+	reclaims, reopens, lostFiles, resentBytes        atomic.Uint64
+
+	mu       sync.Mutex
+	n        uint64
+	min, max time.Duration
+	recent   [recentRecoveries]time.Duration // ring of the latest durations
+}
+
+// recentRecoveries is how many recovery times the median is taken over.
+const recentRecoveries = 64
+
+func (r *recoveryCounters) recovered(d time.Duration) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.n == 0 || d < r.min {
+		r.min = d
+	}
+	r.max = max(r.max, d)
+	r.recent[r.n%recentRecoveries] = d
+	r.n++
+}
+
+// RecoveryStats counts what a Client did to keep its server state across
+// failures. Each step is also logged (Config.Logger).
+type RecoveryStats struct {
+	// Rebinds counts connections bound to the session after a reconnect
+	// (BIND_CONN_TO_SESSION).
+	Rebinds uint64
+	// ReplayedSlots counts requests re-sent after a reconnect on their
+	// slot with their sequence id, which the session's reply cache answers
+	// exactly once (the rpc layer's retransmissions, rpc.Stats.Retransmits).
+	ReplayedSlots uint64
+	// SessionResets counts new sessions on the same client ID.
+	SessionResets uint64
+	// ClientIDResets counts new client IDs: a server restart, a failover
+	// to another server, or a lease that expired and took the state.
+	ClientIDResets uint64
+	// Redriven counts calls sent again on a new session after theirs was
+	// lost.
+	Redriven uint64
+	// Reclaims counts opens reclaimed with CLAIM_PREVIOUS in a restarted
+	// server's grace period; Reopens, opens established again by handle
+	// (CLAIM_FH) where reclaim was refused or state was revoked.
+	Reclaims, Reopens uint64
+	// LostFiles counts Files whose state could not be recovered; they fail
+	// with ErrStateLost.
+	LostFiles uint64
+	// ResentBytes counts uncommitted data written again because the
+	// server's write verifier changed (it restarted, or another server
+	// took over), so that nothing acknowledged as written was lost.
+	ResentBytes uint64
+	// Time is how long recoveries took, from the first call to see the
+	// session lost to the new session's publication (reclaims included).
+	Time DurationStats
+}
+
+// DurationStats summarizes durations: how many, the shortest, the longest,
+// and the median of the latest 64.
+type DurationStats struct {
+	Count            uint64
+	Min, Median, Max time.Duration
+}
+
+func (r *recoveryCounters) snapshot(replayed uint64) RecoveryStats {
+	s := RecoveryStats{
+		Rebinds:        r.rebinds.Load(),
+		ReplayedSlots:  replayed,
+		SessionResets:  r.sessionResets.Load(),
+		ClientIDResets: r.clientIDResets.Load(),
+		Redriven:       r.redriven.Load(),
+		Reclaims:       r.reclaims.Load(),
+		Reopens:        r.reopens.Load(),
+		LostFiles:      r.lostFiles.Load(),
+		ResentBytes:    r.resentBytes.Load(),
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	s.Time = DurationStats{Count: r.n, Min: r.min, Max: r.max}
+	if k := int(min(r.n, recentRecoveries)); k > 0 {
+		recent := append([]time.Duration(nil), r.recent[:k]...)
+		slices.Sort(recent)
+		s.Time.Median = recent[k/2]
+	}
+	return s
+}
