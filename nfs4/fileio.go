@@ -5,6 +5,8 @@ import (
 	"errors"
 	"io"
 	"io/fs"
+	"slices"
+	"sort"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -727,12 +729,15 @@ func (w *writeBack) flush(ctx context.Context, above int, st stableStore) (resen
 		return 0, nil
 	}
 	w.mu.Unlock()
-	return w.resend(ctx, st)
+	return w.resend(ctx, st, verf)
 }
 
-// resend writes every held span again, FILE_SYNC, oldest first, with no
-// other write in flight, and drops each once written.
-func (w *writeBack) resend(ctx context.Context, st stableStore) (resent int, err error) {
+// resend writes held spans again, FILE_SYNC, oldest first, with no other
+// write in flight, and drops each once written. A span written with the
+// verifier that the COMMIT just returned is stable already and is skipped,
+// unless it overlaps an older span that is written again: its newer data
+// must land last.
+func (w *writeBack) resend(ctx context.Context, st stableStore, committed verifier) (resent int, err error) {
 	w.gate.Lock()
 	defer w.gate.Unlock()
 	w.mu.Lock()
@@ -740,7 +745,13 @@ func (w *writeBack) resend(ctx context.Context, st stableStore) (resent int, err
 	w.mu.Unlock()
 	// No span is added while gate is held, and flushing keeps other
 	// flushes out, so spans stays the head of w.spans throughout.
+	var again ranges
 	for i, s := range spans {
+		end := s.off + int64(s.n)
+		if !s.mixed && s.verf == committed && !again.overlaps(s.off, end) {
+			continue // the COMMIT that returned committed made it stable
+		}
+		again.add(s.off, end)
 		if err := st.sendStable(ctx, s.off, (*s.buf)[:s.n]); err != nil {
 			w.mu.Lock()
 			w.dropLocked(i)
@@ -765,6 +776,28 @@ func (w *writeBack) dropLocked(n int) {
 	rest := copy(w.spans, w.spans[n:])
 	clear(w.spans[rest:])
 	w.spans = w.spans[:rest]
+}
+
+// ranges is a set of byte ranges, kept sorted and merged.
+type ranges []struct{ start, end int64 }
+
+// overlaps reports whether [start, end) overlaps the set.
+func (r ranges) overlaps(start, end int64) bool {
+	i := sort.Search(len(r), func(i int) bool { return r[i].end > start })
+	return i < len(r) && r[i].start < end
+}
+
+// add puts [start, end) into the set.
+func (r *ranges) add(start, end int64) {
+	s := *r
+	i := sort.Search(len(s), func(i int) bool { return s[i].end >= start })
+	j := i
+	for j < len(s) && s[j].start <= end {
+		start, end = min(start, s[j].start), max(end, s[j].end)
+		j++
+	}
+	s = slices.Replace(s, i, j, struct{ start, end int64 }{start, end})
+	*r = s
 }
 
 // discard releases every span, committed or not.

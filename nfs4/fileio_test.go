@@ -466,14 +466,14 @@ func TestWriteBackResendsAfterVerifierChange(t *testing.T) {
 		t.Fatalf("restart did not lose the data: %q", m.cache)
 	}
 	resent, err := wb.flush(context.Background(), 0, m)
-	if err != nil || resent != 8 {
-		t.Fatalf("flush: %d, %v", resent, err)
+	if err != nil || resent != 6 {
+		t.Fatalf("flush: %d, %v; want the 6 bytes of the old verifier", resent, err)
 	}
 	if string(m.stable) != "aaBBcc" {
 		t.Fatalf("stable data after the re-send: %q", m.stable)
 	}
-	if fmt.Sprint(m.resent) != "[0 2 4]" {
-		t.Fatalf("re-sent offsets %v, want oldest first", m.resent)
+	if fmt.Sprint(m.resent) != "[0 2]" {
+		t.Fatalf("re-sent offsets %v, want the old verifier's spans, oldest first", m.resent)
 	}
 	if n, b := wb.held(); n != 0 || b != 0 {
 		t.Fatalf("%d spans, %d bytes still held", n, b)
@@ -481,6 +481,52 @@ func TestWriteBackResendsAfterVerifierChange(t *testing.T) {
 }
 
 // Data stays held while COMMIT fails, and is committed by a later flush.
+// A span of the new verifier that overlaps an older span being written
+// again is written again after it, or the old data would win.
+func TestWriteBackResendKeepsNewerOverlaps(t *testing.T) {
+	testutil.CheckLeaks(t)
+	var wb writeBack
+	m := &memStore{}
+	keep(&wb, m, 0, "aaaa")
+	keep(&wb, m, 8, "kk")
+	m.restart()
+	keep(&wb, m, 2, "ZZ")    // overwrites part of "aaaa": re-sent after it
+	keep(&wb, m, 6, "nn")    // overlaps nothing re-sent: stable already
+	keep(&wb, m, 9, "QQ")    // overlaps "kk"
+	keep(&wb, m, 12, "tail") // stable already
+	resent, err := wb.flush(context.Background(), 0, m)
+	if err != nil || resent != 10 {
+		t.Fatalf("flush: %d, %v; want 10", resent, err)
+	}
+	if fmt.Sprint(m.resent) != "[0 8 2 9]" {
+		t.Fatalf("re-sent offsets %v, want [0 8 2 9]", m.resent)
+	}
+	if want := "aaZZ\x00\x00nnkQQ\x00tail"; string(m.stable) != want {
+		t.Fatalf("stable data %q, want %q", m.stable, want)
+	}
+}
+
+func TestRangesOverlapAndMerge(t *testing.T) {
+	testutil.CheckLeaks(t)
+	var r ranges
+	r.add(10, 20)
+	r.add(30, 40)
+	r.add(18, 31) // bridges both
+	r.add(50, 60)
+	r.add(0, 5)
+	if fmt.Sprint(r) != "[{0 5} {10 40} {50 60}]" {
+		t.Fatalf("ranges %v", r)
+	}
+	for _, c := range []struct {
+		s, e int64
+		want bool
+	}{{5, 10, false}, {4, 6, true}, {40, 50, false}, {39, 41, true}, {60, 70, false}, {55, 56, true}} {
+		if got := r.overlaps(c.s, c.e); got != c.want {
+			t.Errorf("overlaps(%d, %d) = %v, want %v", c.s, c.e, got, c.want)
+		}
+	}
+}
+
 func TestWriteBackKeepsDataUntilCommitSucceeds(t *testing.T) {
 	testutil.CheckLeaks(t)
 	var wb writeBack

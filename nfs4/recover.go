@@ -195,11 +195,15 @@ func (c *Client) reestablish(ctx context.Context, old *sessState, cause error) (
 		return s, nil
 	}
 	c.rstats.clientIDResets.Add(1)
-	sameServer := bytes.Equal(eid.serverOwnerMajor, c.serverOwner) && bytes.Equal(eid.serverScope, c.serverScope)
-	c.serverOwner, c.serverScope = eid.serverOwnerMajor, eid.serverScope
+	// State may be reclaimed from a server of the same scope (RFC 8881
+	// §2.10.4); another scope has nothing of ours to give back.
+	sameScope := bytes.Equal(eid.serverScope, c.serverScope)
 	c.log.Warn("nfs4: client ID lost; new client ID, reclaiming open files",
-		"clientid", fmt.Sprintf("%#x", s.clientID), "same_server", sameServer)
-	if err := c.reclaimAll(ctx, s, sameServer); err != nil {
+		"clientid", fmt.Sprintf("%#x", s.clientID), "same_scope", sameScope,
+		"server_owner", string(eid.serverOwnerMajor), "old_server_owner", string(c.serverOwner),
+		"scope", string(eid.serverScope))
+	c.serverOwner, c.serverScope = eid.serverOwnerMajor, eid.serverScope
+	if err := c.reclaimAll(ctx, s, sameScope); err != nil {
 		return nil, err
 	}
 	return s, nil
@@ -466,6 +470,7 @@ func (s *fileIO) replace(old *openState, sid stateID, epoch uint64) bool {
 type recoveryCounters struct {
 	rebinds, sessionResets, clientIDResets, redriven atomic.Uint64
 	reclaims, reopens, lostFiles, resentBytes        atomic.Uint64
+	graceWaits                                       atomic.Uint64
 
 	mu       sync.Mutex
 	n        uint64
@@ -509,6 +514,10 @@ type RecoveryStats struct {
 	// server's grace period; Reopens, opens established again by handle
 	// (CLAIM_FH) where reclaim was refused or state was revoked.
 	Reclaims, Reopens uint64
+	// GraceWaits counts waits of calls the server refused with
+	// NFS4ERR_GRACE: non-reclaim opens (and other locking operations)
+	// while a restarted server waits for its clients to reclaim.
+	GraceWaits uint64
 	// LostFiles counts Files whose state could not be recovered; they fail
 	// with ErrStateLost.
 	LostFiles uint64
@@ -537,6 +546,7 @@ func (r *recoveryCounters) snapshot(replayed uint64) RecoveryStats {
 		Redriven:       r.redriven.Load(),
 		Reclaims:       r.reclaims.Load(),
 		Reopens:        r.reopens.Load(),
+		GraceWaits:     r.graceWaits.Load(),
 		LostFiles:      r.lostFiles.Load(),
 		ResentBytes:    r.resentBytes.Load(),
 	}

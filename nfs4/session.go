@@ -1,6 +1,7 @@
 package nfs4
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -173,6 +174,9 @@ func (c *Client) callSession(ctx context.Context, s *sessState, req request) err
 		if wait == backoff.Stop {
 			return err
 		}
+		if errors.Is(err, ErrGrace) {
+			c.rstats.graceWaits.Add(1)
+		}
 		c.log.Debug("nfs4: server asked to retry", "err", err, "wait", wait)
 		t := time.NewTimer(wait)
 		select {
@@ -339,13 +343,18 @@ func (c *Client) resync(s *sessState, id int, seq uint32) {
 func (c *Client) sequenced(s *sessState, res *sequenceRes) {
 	c.lastRenew.Store(time.Now().UnixNano())
 	s.slots.setTarget(min(res.targetHighestSlotID, res.highestSlotID))
-	if old := c.flags.Swap(res.statusFlags); old != res.statusFlags && res.statusFlags != 0 {
+	// The callback path is always down: this client has no backchannel.
+	if old := c.flags.Swap(res.statusFlags); old != res.statusFlags && res.statusFlags&^callbackFlags != 0 {
 		c.log.Warn("nfs4: SEQUENCE status flags", "flags", fmt.Sprintf("%#x", res.statusFlags))
 	}
 	if res.statusFlags&revokedFlags != 0 {
 		c.checkStatesSoon()
 	}
 }
+
+// callbackFlags are the SEQ4_STATUS_* bits about the backchannel, which
+// this client does not have.
+const callbackFlags = seqStatusCBPathDown | seqStatusCBPathDownSession | seqStatusBackchannelFault
 
 // revokedFlags are the SEQ4_STATUS_* bits that say the server revoked some
 // or all of the client's state.
@@ -470,7 +479,16 @@ func (c *Client) exchangeID(ctx context.Context) (*exchangeIDRes, error) {
 	}
 	if err := c.callNoSession(ctx, funcRequest{
 		b: func(cmp *compound) { cmp.exchangeID(&ea) },
-		p: func(r *reply) error { return r.exchangeID(&eid) },
+		p: func(r *reply) error {
+			if err := r.exchangeID(&eid); err != nil {
+				return err
+			}
+			// Kept past the reply, whose buffer is reused.
+			eid.serverOwnerMajor = bytes.Clone(eid.serverOwnerMajor)
+			eid.serverScope = bytes.Clone(eid.serverScope)
+			eid.implDomain, eid.implName = nil, nil
+			return nil
+		},
 	}); err != nil {
 		return nil, err
 	}
