@@ -409,6 +409,18 @@ func TestFailureHalfWayLeavesNothing(t *testing.T) {
 	if names := listDir(t, local); len(names) != 0 {
 		t.Errorf("after a failed download the local directory holds %q", names)
 	}
+
+	// SIGINT part way: the same, and the message says so.
+	cmd := exec.Command(nfscpBin, "-q", "--bwlimit", "2m", a.url+"/big", filepath.Join(local, "copy"))
+	wait := startCmd(t, cmd)
+	waitFor(t, time.Minute, "download under way", func() bool { return tempSize(local, "copy") > 0 })
+	if err := cmd.Process.Signal(os.Interrupt); err != nil {
+		t.Fatal(err)
+	}
+	mustFail(t, wait(), 1, "nfscp: "+a.url+"/big: interrupted")
+	if names := listDir(t, local); len(names) != 0 {
+		t.Errorf("after an interrupted download the local directory holds %q", names)
+	}
 }
 
 // freePort returns a loopback port with nothing listening on it.
@@ -466,10 +478,7 @@ func TestReservedPortNeedsPrivilege(t *testing.T) {
 // startCopy runs nfscp in the background; wait returns its result.
 func startCopy(t *testing.T, args ...string) (wait func() result) {
 	t.Helper()
-	cmd := exec.Command(nfscpBin, args...)
-	done := make(chan result, 1)
-	go func() { done <- runCmd(t, cmd) }()
-	return func() result { return <-done }
+	return startCmd(t, exec.Command(nfscpBin, args...))
 }
 
 // tempSize returns the size of nfscp's temporary file for name in dir, or

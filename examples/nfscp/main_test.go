@@ -130,6 +130,13 @@ func nfscp(t *testing.T, args ...string) result {
 
 func runCmd(t *testing.T, cmd *exec.Cmd) result {
 	t.Helper()
+	return startCmd(t, cmd)()
+}
+
+// startCmd starts cmd; wait returns how it ended. It kills cmd if it runs
+// longer than runTimeout.
+func startCmd(t *testing.T, cmd *exec.Cmd) (wait func() result) {
+	t.Helper()
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Start(); err != nil {
@@ -137,24 +144,27 @@ func runCmd(t *testing.T, cmd *exec.Cmd) result {
 	}
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()
-	var err error
-	select {
-	case err = <-done:
-	case <-time.After(runTimeout):
-		cmd.Process.Kill()
-		<-done
-		t.Fatalf("%v did not end within %s; stderr:\n%s", cmd.Args, runTimeout, stderr.String())
+	return func() result {
+		t.Helper()
+		var err error
+		select {
+		case err = <-done:
+		case <-time.After(runTimeout):
+			cmd.Process.Kill()
+			<-done
+			t.Fatalf("%v did not end within %s; stderr:\n%s", cmd.Args, runTimeout, stderr.String())
+		}
+		r := result{stdout: stdout.String(), stderr: stderr.String()}
+		if ee, ok := err.(*exec.ExitError); ok {
+			r.code = ee.ExitCode()
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		if strings.Contains(r.stderr, "goroutine ") || strings.Contains(r.stderr, "panic:") {
+			t.Errorf("%v printed a stack trace:\n%s", cmd.Args, r.stderr)
+		}
+		return r
 	}
-	r := result{stdout: stdout.String(), stderr: stderr.String()}
-	if ee, ok := err.(*exec.ExitError); ok {
-		r.code = ee.ExitCode()
-	} else if err != nil {
-		t.Fatal(err)
-	}
-	if strings.Contains(r.stderr, "goroutine ") || strings.Contains(r.stderr, "panic:") {
-		t.Errorf("%v printed a stack trace:\n%s", cmd.Args, r.stderr)
-	}
-	return r
 }
 
 // mustSucceed fails t unless r is a silent success.

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"net/url"
 	"path"
 	"strconv"
@@ -244,6 +245,8 @@ func parseNFSURL(raw string, base settings) (host, addr, p string, dirSyn bool, 
 		return "", "", "", false, s, errors.New("malformed URL: unexpected fragment (#)")
 	case u.Hostname() == "":
 		return "", "", "", false, s, errors.New("missing host (want nfs://host[:port]/path)")
+	case !validHost(u.Hostname(), strings.HasPrefix(u.Host, "[")):
+		return "", "", "", false, s, fmt.Errorf("invalid host %q", u.Hostname())
 	}
 	port := 2049
 	if ps := u.Port(); ps != "" {
@@ -297,6 +300,27 @@ func parseNFSURL(raw string, base settings) (host, addr, p string, dirSyn bool, 
 		}
 	}
 	return u.Host, net.JoinHostPort(u.Hostname(), strconv.Itoa(port)), p, dirSyn, s, nil
+}
+
+// validHost reports whether h is an IPv4 address, an IPv6 address in
+// brackets (with an optional zone), or a host name of letters, digits, '-',
+// '_' and '.'.
+func validHost(h string, bracketed bool) bool {
+	if a, err := netip.ParseAddr(h); err == nil {
+		return a.Is4() != bracketed && validName(a.Zone())
+	}
+	return !bracketed && len(h) <= 253 && validName(h)
+}
+
+func validName(h string) bool {
+	for _, r := range h {
+		switch {
+		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9', r == '-', r == '_', r == '.':
+		default:
+			return false
+		}
+	}
+	return true
 }
 
 func knownKey(k string) bool {
