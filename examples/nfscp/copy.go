@@ -480,7 +480,10 @@ func (c *copier) fail(ctx context.Context, it item, tmp string, err error) error
 	}
 	name := it.dst.name()
 	switch {
-	case ctx.Err() != nil && (errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)):
+	case ctx.Err() != nil:
+		// The run is ending (--timeout, a signal, another file's failure):
+		// whatever the library returned, even the rpc.ErrClosed of a
+		// connection closed under it, say why.
 		if it.dst.remote == nil && it.src.remote != nil {
 			name = it.src.name()
 		}

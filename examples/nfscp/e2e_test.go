@@ -565,3 +565,28 @@ func TestServerRestartMidCopy(t *testing.T) {
 		t.Fatalf("download across a server restart: sha256 %s, want %s", got, sum)
 	}
 }
+
+// TestServerGoneMidCopy kills the server for good during a hard copy: nfscp
+// waits through the outage until --timeout, then fails with one line, and
+// the local side of a download holds nothing.
+func TestServerGoneMidCopy(t *testing.T) {
+	testutil.CheckLeaks(t)
+	needServer(t)
+	srv := ganesha.Start(t, ganesha.Config{})
+	a := newArea(t, srv)
+	local := t.TempDir()
+	writeRandom(t, filepath.Join(a.disk, "f"), 16<<20, 12)
+	wait := startCopy(t, "--bwlimit", "4m", "--timeout", "2s", a.url+"/f", filepath.Join(local, "f"))
+	waitFor(t, time.Minute, "download under way", func() bool { return tempSize(local, "f") > 0 })
+	srv.Kill()
+	r := wait()
+	host := srv.Addr()
+	want := "nfscp: " + host + ": server not responding, still trying\n"
+	if r.code != 1 || !strings.HasSuffix(r.stderr, "nfscp: "+a.url+"/f: timed out after 2s (--timeout)\n") ||
+		strings.Count(r.stderr, "\n") > 2 || (strings.Count(r.stderr, "\n") == 2 && !strings.HasPrefix(r.stderr, want)) {
+		t.Fatalf("exit %d, stderr:\n%s", r.code, r.stderr)
+	}
+	if names := listDir(t, local); len(names) != 0 {
+		t.Errorf("after a failed download the local directory holds %q", names)
+	}
+}

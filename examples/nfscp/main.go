@@ -42,6 +42,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/gonfs/nfs/rpc"
 )
 
 func main() {
@@ -59,7 +61,7 @@ func main() {
 
 // abortGrace is how long a run whose context has ended waits for its calls
 // to wind down before it closes its connections under them.
-const abortGrace = 3 * time.Second
+const abortGrace = time.Second
 
 // run is nfscp with its command-line arguments (without the program name),
 // returning the exit status. It prints a progress bar (if stdout is a
@@ -89,6 +91,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	stopAbort := cs.abortAfter(ctx, abortGrace)
 	start := time.Now()
 	rs, err := cp.all(ctx, cmd.srcs, cmd.dst)
+	var oe *opError
+	if ctx.Err() != nil && errors.As(err, &oe) &&
+		(errors.Is(oe.err, context.Canceled) || errors.Is(oe.err, context.DeadlineExceeded) || errors.Is(oe.err, rpc.ErrClosed)) {
+		oe.err = context.Cause(ctx) // the library's ctx.Err(), or a connection closed by abortAfter
+	}
 	rs.elapsed = time.Since(start)
 	prog.Done()
 	stopAbort()
@@ -225,8 +232,7 @@ func parseArgs(args []string, stdout io.Writer) (*command, error) {
 	}
 	if err := fset.Parse(expandShortFlags(args, takesValue)); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
-			fset.Usage()
-			return nil, err
+			return nil, err // Parse has printed the usage
 		}
 		return nil, &argError{msg: err.Error() + " (see nfscp -h)"}
 	}

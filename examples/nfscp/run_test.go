@@ -45,7 +45,7 @@ func TestRunLocalTree(t *testing.T) {
 	noLeftovers(t, dir)
 
 	r := runInProcess(t, "-h")
-	if r.code != 0 || !strings.HasPrefix(r.stdout, "Usage: nfscp [flags] SRC... DST") || !strings.Contains(r.stdout, "-policy POLICY") || r.stderr != "" {
+	if r.code != 0 || !strings.HasPrefix(r.stdout, "Usage: nfscp [flags] SRC... DST") || strings.Count(r.stdout, "Usage:") != 1 || !strings.Contains(r.stdout, "-policy POLICY") || r.stderr != "" {
 		t.Errorf("-h: exit %d, stdout:\n%s\nstderr:\n%s", r.code, r.stdout, r.stderr)
 	}
 	mustFail(t, runInProcess(t, src, src), 1, "nfscp: "+src+": is a directory (use -r to copy directories)")

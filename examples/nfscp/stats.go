@@ -23,8 +23,8 @@ type runStats struct {
 // transport and recovery counters of its client, one "key: value" line
 // each so that scripts can read them.
 func printStats(w io.Writer, rs runStats, cs *conns) {
-	fmt.Fprintf(w, "copied: %d files, %d symlinks, %d directories, %s in %s",
-		rs.files, rs.links, rs.dirs, formatBytes(rs.bytes), roundDuration(rs.elapsed))
+	fmt.Fprintf(w, "copied: %s, %s, %s, %s in %s", count(rs.files, "file"), count(rs.links, "symlink"),
+		count(rs.dirs, "directory"), formatBytes(rs.bytes), roundDuration(rs.elapsed))
 	if s := rs.elapsed.Seconds(); s > 0 && rs.bytes > 0 {
 		fmt.Fprintf(w, " (%s/s)", formatBytes(int64(float64(rs.bytes)/s)))
 	}
@@ -91,6 +91,17 @@ func failedDials(by [policy.NumCauses]uint64) string {
 		return "0"
 	}
 	return fmt.Sprintf("%d (%s)", total, strings.Join(parts, ", "))
+}
+
+// count gives n and the noun, in the plural unless n is 1.
+func count(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	if strings.HasSuffix(noun, "y") {
+		return fmt.Sprintf("%d %sies", n, noun[:len(noun)-1])
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
 }
 
 func joinInts(v []int) string {
