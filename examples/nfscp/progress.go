@@ -52,6 +52,7 @@ func (p *progress) Plan(files int, bytes int64) {
 		progressbar.OptionSetWriter(p.stdout),
 		progressbar.OptionShowBytes(true),
 		progressbar.OptionShowTotalBytes(true),
+		progressbar.OptionShowCount(),
 		progressbar.OptionSetPredictTime(true),
 		progressbar.OptionSetElapsedTime(true),
 		progressbar.OptionUseIECUnits(true),

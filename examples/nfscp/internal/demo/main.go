@@ -31,6 +31,7 @@ import (
 	"time"
 
 	"github.com/gonfs/nfs/internal/ganesha"
+	"golang.org/x/term"
 )
 
 const (
@@ -45,9 +46,18 @@ func main() {
 	os.Exit(demo())
 }
 
+// clearLine starts the demo's lines on a terminal: it erases the line
+// that nfscp's progress bar (drawn on the same terminal) may be on.
+var clearLine = func() string {
+	if term.IsTerminal(int(os.Stdout.Fd())) {
+		return "\r\033[K"
+	}
+	return ""
+}()
+
 // say prints a line of the demo's own narration.
 func say(format string, args ...any) {
-	fmt.Printf("demo: "+format+"\n", args...)
+	fmt.Printf(clearLine+"demo: "+format+"\n", args...)
 }
 
 func demo() int {
