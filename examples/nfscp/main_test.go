@@ -37,6 +37,14 @@ func TestMain(m *testing.M) {
 }
 
 func testMain(m *testing.M) int {
+	// Listing tests and fuzzing (whose workers run TestMain too) need
+	// neither the binary nor servers.
+	for _, name := range []string{"test.list", "test.fuzz", "test.fuzzworker"} {
+		if f := flag.Lookup(name); f != nil && f.Value.String() != "" && f.Value.String() != "false" {
+			noServer = "not started for " + name
+			return m.Run()
+		}
+	}
 	dir, err := os.MkdirTemp("", "nfscp-bin-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
