@@ -1,13 +1,15 @@
 # The two commands a new user types on a fresh Debian machine:
 #   make test   installs what is missing, then runs vet, the race-enabled
 #               test suite (a real NFS-Ganesha included) and every fuzz target briefly
-#   make demo   arrives with the copy tool (issue 6)
+#   make demo   installs what is missing, then copies a 256 MiB file into a
+#               local NFS-Ganesha and back with nfscp while the server is
+#               killed and restarted mid-copy (examples/nfscp)
 
 GO       ?= go
 FUZZTIME ?= 100000x
 PKGS     := ./...
 
-.PHONY: test deps vet unit fuzz bench
+.PHONY: test deps vet unit fuzz bench demo
 
 test: deps vet unit fuzz
 
@@ -29,3 +31,7 @@ fuzz:
 # Micro-benchmarks and the NFSv4.1 benchmarks against a Ganesha on loopback.
 bench: deps
 	GONFS_REQUIRE_GANESHA=1 $(GO) test -run '^$$' -bench . -benchmem -count 1 ./rpc/ ./xprt/ ./nfs4/
+
+# nfscp against a Ganesha on loopback that is killed and restarted mid-copy.
+demo: deps
+	$(GO) run ./examples/nfscp/internal/demo

@@ -1,0 +1,220 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/cenkalti/backoff/v4"
+	"github.com/gonfs/nfs/nfs4"
+	"github.com/gonfs/nfs/policy"
+	"github.com/gonfs/nfs/rpc"
+)
+
+// dialOptions are the flags that apply to every connection.
+type dialOptions struct {
+	backoffInitial time.Duration // --backoff-initial; 0: the policy's default
+	backoffMax     time.Duration // --backoff-max; 0: the policy's default
+	hedgeAfter     time.Duration // --hedge-after; 0: policy.DefaultHedgeAfter
+	verbose, quiet bool
+}
+
+// conns holds one nfs4.Client per endpoint (server and settings), dialed
+// on first use and shared by the workers. It is safe for concurrent use.
+type conns struct {
+	opts dialOptions
+	prog *progress
+
+	mu     sync.Mutex
+	byKey  map[string]*conn
+	order  []*conn // in dialing order, for --stats
+	closed bool
+}
+
+// conn is one server connection, or the attempt to make it.
+type conn struct {
+	ep    *endpoint
+	ev    *events
+	ready chan struct{} // closed when the dial has ended
+	c     *nfs4.Client  // set before ready is closed; nil if the dial failed
+	err   error
+}
+
+func newConns(opts dialOptions, prog *progress) *conns {
+	return &conns{opts: opts, prog: prog, byKey: make(map[string]*conn)}
+}
+
+// fsFor returns the file system l lives on, dialing its server if needed.
+// A dial failure is reported for l.
+func (cs *conns) fsFor(ctx context.Context, l location) (fileSystem, error) {
+	if l.remote == nil {
+		return localFS{}, nil
+	}
+	cn, first := cs.lookup(l.remote)
+	if first {
+		cn.c, cn.err = cs.dial(ctx, cn)
+		close(cn.ready)
+	} else {
+		select {
+		case <-cn.ready:
+		case <-ctx.Done():
+			return nil, &opError{name: l.name(), err: context.Cause(ctx)}
+		}
+	}
+	if cn.err != nil {
+		return nil, &opError{name: l.name(), err: cn.err}
+	}
+	return nfsFS{cn.c}, nil
+}
+
+// lookup returns the conn for ep, and whether the caller is the first to
+// ask for it and so must dial.
+func (cs *conns) lookup(ep *endpoint) (*conn, bool) {
+	cs.mu.Lock()
+	defer cs.mu.Unlock()
+	if cn, ok := cs.byKey[ep.key()]; ok {
+		return cn, false
+	}
+	cn := &conn{ep: ep, ready: make(chan struct{}), ev: &events{
+		server:  ep.host,
+		verbose: cs.opts.verbose,
+		quiet:   cs.opts.quiet,
+		print:   cs.prog.Line,
+	}}
+	if cs.closed {
+		cn.err = errors.New("shutting down")
+		close(cn.ready)
+	}
+	cs.byKey[ep.key()] = cn
+	cs.order = append(cs.order, cn)
+	return cn, !cs.closed
+}
+
+// dial connects to cn's server with its settings.
+func (cs *conns) dial(ctx context.Context, cn *conn) (*nfs4.Client, error) {
+	s := cn.ep.settings
+	cfg := nfs4.Config{
+		Policy:  cs.policy(s.Policy),
+		Timeo:   s.Timeo,
+		Retrans: s.Retrans,
+		Soft:    s.Soft,
+		RSize:   s.RSize,
+		WSize:   s.WSize,
+		Logger:  slog.New(&eventHandler{ev: cn.ev}),
+	}
+	if s.UID >= 0 || s.GID >= 0 {
+		auth, err := authSys(s.UID, s.GID)
+		if err != nil {
+			return nil, err
+		}
+		cfg.Auth = auth
+	}
+	c, err := nfs4.Dial(ctx, cn.ep.addr, cfg)
+	if err == nil {
+		return c, nil
+	}
+	// Say why the server could not be reached, when the library's error
+	// is only that the wait ended.
+	why := cn.ev.lastDialFailure()
+	var rt *rpc.TimeoutError
+	switch {
+	case why == "":
+	case ctx.Err() != nil && errors.Is(context.Cause(ctx), context.DeadlineExceeded):
+		err = plainError(fmt.Sprintf("%s; server %s: %s", reason(context.Cause(ctx)), cn.ep.host, why))
+	case errors.As(err, &rt):
+		err = plainError(fmt.Sprintf("%s; server %s: %s", reason(err), cn.ep.host, why))
+	}
+	return nil, err
+}
+
+// policy builds the reconnect policy name with the backoff flags.
+func (cs *conns) policy(name string) policy.Policy {
+	o := policy.Options{HedgeAfter: cs.opts.hedgeAfter}
+	if cs.opts.backoffInitial > 0 || cs.opts.backoffMax > 0 {
+		b := backoff.NewExponentialBackOff()
+		b.InitialInterval = 250 * time.Millisecond
+		b.MaxInterval = 30 * time.Second
+		if cs.opts.backoffInitial > 0 {
+			b.InitialInterval = cs.opts.backoffInitial
+		}
+		if cs.opts.backoffMax > 0 {
+			b.MaxInterval = max(cs.opts.backoffMax, b.InitialInterval)
+		}
+		b.Multiplier = 2
+		b.RandomizationFactor = 0.5
+		b.MaxElapsedTime = 0 // never give up: --timeout and soft bound the wait
+		b.Reset()
+		o.BackOff = b
+	}
+	switch name {
+	case "same-reserved":
+		return policy.SameReservedPort(o)
+	case "new-reserved":
+		return policy.NewReservedPort(o)
+	case "ephemeral":
+		return policy.Ephemeral(o)
+	}
+	return policy.Hedged(o)
+}
+
+// authSys is AUTH_SYS with the uid and gid given (-1: this process's) and
+// no supplementary groups.
+func authSys(uid, gid int) (rpc.Auth, error) {
+	if uid < 0 {
+		uid = os.Getuid()
+	}
+	if gid < 0 {
+		gid = os.Getgid()
+	}
+	host, _ := os.Hostname()
+	if len(host) > rpc.MaxMachineName {
+		host = host[:rpc.MaxMachineName]
+	}
+	return rpc.NewAuthSys(rpc.SysCred{Machine: host, UID: uint32(uid), GID: uint32(gid)})
+}
+
+// closeAll closes every client: it ends their sessions and fails any call
+// still waiting, and makes later dials fail. It is safe to call more than
+// once and from any goroutine.
+func (cs *conns) closeAll() {
+	cs.mu.Lock()
+	cs.closed = true
+	all := append([]*conn(nil), cs.order...)
+	cs.mu.Unlock()
+	var wg sync.WaitGroup
+	for _, cn := range all {
+		wg.Go(func() {
+			<-cn.ready
+			if cn.c != nil {
+				cn.c.Close()
+			}
+		})
+	}
+	wg.Wait()
+}
+
+// abortAfter closes every client grace after ctx ends, to release workers
+// stuck in calls that take no context (File.ReadFrom, WriteTo, Close) on a
+// hard connection to a server that is down. The returned function cancels
+// that.
+func (cs *conns) abortAfter(ctx context.Context, grace time.Duration) (stop func()) {
+	var mu sync.Mutex
+	var t *time.Timer
+	stopCtx := context.AfterFunc(ctx, func() {
+		mu.Lock()
+		defer mu.Unlock()
+		t = time.AfterFunc(grace, cs.closeAll)
+	})
+	return func() {
+		stopCtx()
+		mu.Lock()
+		defer mu.Unlock()
+		if t != nil {
+			t.Stop()
+		}
+	}
+}

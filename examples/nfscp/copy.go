@@ -1,0 +1,588 @@
+package main
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"io/fs"
+	"path"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/gonfs/nfs/nfs4"
+)
+
+// copyOptions are the flags that shape a copy.
+type copyOptions struct {
+	recursive bool        // -r: copy directory trees
+	preserve  bool        // -p (implied by -r): exact modes and modification times
+	jobs      int         // -j: files copied at once
+	verify    bool        // --verify: read each copy back and compare sha256
+	umask     fs.FileMode // applied to the modes of new files without preserve
+}
+
+// maxDepth bounds the directory nesting a tree copy descends into; a
+// server could otherwise describe an endless tree.
+const maxDepth = 1024
+
+// cleanupTimeout bounds the removal of a temporary file after a failure.
+const cleanupTimeout = 5 * time.Second
+
+type itemKind int
+
+const (
+	itemDir itemKind = iota
+	itemFile
+	itemLink
+)
+
+// item is one thing to create at the destination.
+type item struct {
+	kind   itemKind
+	src    location
+	dst    location
+	srcFS  fileSystem
+	dstFS  fileSystem
+	size   int64       // files: bytes to copy
+	mode   fs.FileMode // permission bits to give the copy
+	mtime  time.Time   // modification time to give it, with preserve
+	target string      // links: the link's target
+}
+
+// copier carries out one run's copies. Its methods are safe for concurrent
+// use by the -j workers.
+type copier struct {
+	opts  copyOptions
+	conns *conns
+	prog  *progress
+	limit *limiter // nil: no --bwlimit
+	warn  func(string)
+
+	copied atomic.Int64 // bytes copied so far
+}
+
+// plan resolves srcs and dst into the items to create, in an order where
+// every directory comes before its contents.
+func (c *copier) plan(ctx context.Context, srcs []location, dst location) ([]item, error) {
+	dstFS, err := c.conns.fsFor(ctx, dst)
+	if err != nil {
+		return nil, err
+	}
+	dstInfo, err := dstFS.Stat(ctx, dst.path)
+	dstIsDir := err == nil && dstInfo.IsDir()
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return nil, &opError{name: dst.name(), err: err}
+	}
+	if len(srcs) > 1 && !dstIsDir {
+		if err == nil {
+			return nil, &opError{name: dst.name(), err: syscall.ENOTDIR}
+		}
+		return nil, &opError{name: dst.name(), err: errors.New("no such directory (copying several sources needs an existing directory)")}
+	}
+	if err == nil && !dstIsDir && dst.dirSyn {
+		return nil, &opError{name: dst.name(), err: syscall.ENOTDIR}
+	}
+	var items []item
+	for _, src := range srcs {
+		srcFS, err := c.conns.fsFor(ctx, src)
+		if err != nil {
+			return nil, err
+		}
+		fi, err := srcFS.Stat(ctx, src.path)
+		if err != nil {
+			return nil, &opError{name: src.name(), err: err}
+		}
+		base, err := baseName(src)
+		if err != nil {
+			return nil, &opError{name: src.name(), err: err}
+		}
+		to := dst
+		to.dirSyn = false
+		if dstIsDir {
+			to = dst.child(base)
+		} else if dst.dirSyn && !(fi.IsDir() && c.opts.recursive) {
+			return nil, &opError{name: dst.name(), err: errors.New("no such directory")}
+		}
+		if sameLocation(src, to) {
+			if tfi, err := dstFS.Stat(ctx, to.path); err == nil && srcFS.SameFile(fi, tfi) {
+				return nil, &opError{name: src.name(), err: errors.New("source and destination are the same file")}
+			}
+		}
+		switch {
+		case fi.IsDir():
+			if !c.opts.recursive {
+				return nil, &opError{name: src.name(), err: errors.New("is a directory (use -r to copy directories)")}
+			}
+			if inside(src, to) {
+				return nil, &opError{name: src.name(), err: errors.New("cannot copy a directory into itself")}
+			}
+			if tfi, err := dstFS.Stat(ctx, to.path); err == nil && !tfi.IsDir() {
+				return nil, &opError{name: to.name(), err: errors.New("cannot overwrite a file with a directory")}
+			}
+			items = append(items, item{kind: itemDir, src: src, dst: to, srcFS: srcFS, dstFS: dstFS,
+				mode: c.mode(fi.Mode()), mtime: fi.ModTime()})
+			if items, err = c.walk(ctx, items, src, to, srcFS, dstFS, 1); err != nil {
+				return nil, err
+			}
+		case fi.Mode().IsRegular():
+			items = append(items, item{kind: itemFile, src: src, dst: to, srcFS: srcFS, dstFS: dstFS,
+				size: fi.Size(), mode: c.mode(fi.Mode()), mtime: fi.ModTime()})
+		default:
+			return nil, &opError{name: src.name(), err: errors.New("not a regular file or directory")}
+		}
+	}
+	return items, nil
+}
+
+// walk appends the contents of the directory src, to be copied to dst.
+// Symbolic links inside a tree are copied as links, never followed.
+func (c *copier) walk(ctx context.Context, items []item, src, dst location, srcFS, dstFS fileSystem, depth int) ([]item, error) {
+	if depth > maxDepth {
+		return nil, &opError{name: src.name(), err: fmt.Errorf("directories nested more than %d deep", maxDepth)}
+	}
+	entries, err := srcFS.ReadDir(ctx, src.path)
+	if err != nil {
+		return nil, &opError{name: src.name(), err: err}
+	}
+	var subdirs []item
+	for _, e := range entries {
+		name := e.Name()
+		if name == "" || name == "." || name == ".." || strings.ContainsRune(name, '/') {
+			return nil, &opError{name: src.name(), err: fmt.Errorf("invalid entry name %q", name)}
+		}
+		s, d := src.child(name), dst.child(name)
+		fi, err := e.Info()
+		if err != nil {
+			return nil, &opError{name: s.name(), err: err}
+		}
+		it := item{src: s, dst: d, srcFS: srcFS, dstFS: dstFS, mode: c.mode(fi.Mode()), mtime: fi.ModTime()}
+		switch m := fi.Mode(); {
+		case m.IsDir():
+			it.kind = itemDir
+			subdirs = append(subdirs, it)
+		case m.IsRegular():
+			it.kind, it.size = itemFile, fi.Size()
+			items = append(items, it)
+		case m&fs.ModeSymlink != 0:
+			if it.target, err = srcFS.Readlink(ctx, s.path); err != nil {
+				return nil, &opError{name: s.name(), err: err}
+			}
+			it.kind = itemLink
+			items = append(items, it)
+		default:
+			c.warn(fmt.Sprintf("%s: skipping %s", s.name(), kindName(m)))
+		}
+	}
+	for _, it := range subdirs {
+		items = append(items, it)
+		if items, err = c.walk(ctx, items, it.src, it.dst, srcFS, dstFS, depth+1); err != nil {
+			return nil, err
+		}
+	}
+	return items, nil
+}
+
+// mode is the permission bits a copy of a file with mode m gets.
+func (c *copier) mode(m fs.FileMode) fs.FileMode {
+	if c.opts.preserve {
+		return permBits(m)
+	}
+	return permBits(m) &^ c.opts.umask
+}
+
+// run creates the items: directories first, in order, then files and links
+// with up to opts.jobs at once, then the directories' modes and times,
+// deepest first. It stops at the first error.
+func (c *copier) run(ctx context.Context, items []item) error {
+	for _, it := range items {
+		if it.kind == itemDir {
+			if err := c.mkdir(ctx, it); err != nil {
+				return err
+			}
+		}
+	}
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	work := make(chan item)
+	var wg sync.WaitGroup
+	var once sync.Once
+	var first error
+	for range max(c.opts.jobs, 1) {
+		wg.Go(func() {
+			for it := range work {
+				if err := c.copyItem(ctx, it); err != nil {
+					once.Do(func() { first = err })
+					cancel(err)
+				}
+			}
+		})
+	}
+	for _, it := range items {
+		if it.kind == itemDir {
+			continue
+		}
+		select {
+		case work <- it:
+		case <-ctx.Done():
+		}
+		if ctx.Err() != nil {
+			break
+		}
+	}
+	close(work)
+	wg.Wait()
+	if first != nil {
+		return first
+	}
+	if err := ctx.Err(); err != nil {
+		return &opError{name: "", err: err}
+	}
+	for i := len(items) - 1; i >= 0; i-- {
+		it := items[i]
+		if it.kind != itemDir {
+			continue
+		}
+		if err := it.dstFS.Chmod(ctx, it.dst.path, it.mode); err != nil {
+			return &opError{name: it.dst.name(), err: err}
+		}
+		if c.opts.preserve {
+			if err := it.dstFS.Chtimes(ctx, it.dst.path, it.mtime); err != nil {
+				return &opError{name: it.dst.name(), err: err}
+			}
+		}
+	}
+	return nil
+}
+
+// mkdir creates a directory of the tree, writable by its owner until run
+// gives it its mode at the end. An existing directory is used as it is.
+func (c *copier) mkdir(ctx context.Context, it item) error {
+	err := it.dstFS.Mkdir(ctx, it.dst.path, 0o700)
+	if errors.Is(err, fs.ErrExist) {
+		fi, serr := it.dstFS.Stat(ctx, it.dst.path)
+		if serr == nil && fi.IsDir() {
+			return nil
+		}
+		if serr == nil {
+			err = syscall.ENOTDIR
+		}
+	}
+	if err != nil {
+		return &opError{name: it.dst.name(), err: err}
+	}
+	return nil
+}
+
+// copyItem creates one file or symbolic link under a temporary name and
+// renames it into place, so that the destination never holds a partial copy
+// under its own name. On failure the temporary file is removed.
+func (c *copier) copyItem(ctx context.Context, it item) error {
+	dir, base := path.Split(it.dst.path)
+	if dir == "" {
+		dir = "."
+	}
+	var tmp string
+	var err error
+	if it.kind == itemLink {
+		tmp = path.Join(dir, tempName(base))
+		if err = it.dstFS.Symlink(ctx, it.target, tmp); err != nil {
+			return c.fail(ctx, it, "", err)
+		}
+	} else {
+		c.prog.Start(it.dst.name())
+		if tmp, err = c.copyFile(ctx, it, dir, base); err != nil {
+			return c.fail(ctx, it, tmp, err)
+		}
+	}
+	if err := it.dstFS.Rename(ctx, tmp, it.dst.path); err != nil {
+		return c.fail(ctx, it, tmp, err)
+	}
+	return nil
+}
+
+// copyFile writes the data of it.src to a new temporary file in dir and
+// gives it its mode and time, returning its path.
+func (c *copier) copyFile(ctx context.Context, it item, dir, base string) (string, error) {
+	r, err := it.srcFS.Open(ctx, it.src.path)
+	if err != nil {
+		return "", sideErr(true, err)
+	}
+	defer r.Close()
+	w, tmp, err := it.dstFS.CreateTemp(ctx, dir, base)
+	if err != nil {
+		return "", err
+	}
+	var h hash.Hash
+	if c.opts.verify {
+		h = sha256.New()
+	}
+	_, err = c.pump(ctx, w, r, h)
+	if cerr := w.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return tmp, err
+	}
+	if h != nil {
+		if err := c.verify(ctx, it.dstFS, tmp, h.Sum(nil)); err != nil {
+			return tmp, err
+		}
+	}
+	if err := it.dstFS.Chmod(ctx, tmp, it.mode); err != nil {
+		return tmp, err
+	}
+	if c.opts.preserve {
+		if err := it.dstFS.Chtimes(ctx, tmp, it.mtime); err != nil {
+			return tmp, err
+		}
+	}
+	return tmp, nil
+}
+
+// verify reads the file tmp back and compares its sha256 with want.
+func (c *copier) verify(ctx context.Context, fsys fileSystem, tmp string, want []byte) error {
+	r, err := fsys.Open(ctx, tmp)
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	h := sha256.New()
+	w := &dstWriter{ctx: ctx, w: h}
+	if wt, ok := r.(io.WriterTo); ok {
+		_, err = wt.WriteTo(w)
+	} else {
+		_, err = io.Copy(w, r)
+	}
+	if err != nil {
+		return err
+	}
+	if got := h.Sum(nil); string(got) != string(want) {
+		return fmt.Errorf("verify failed: sha256 of the copy (%x) differs from the source (%x)", got, want)
+	}
+	return nil
+}
+
+// pump copies r to w on the pipelined paths of package nfs4: an NFS source
+// is drained with File.WriteTo (READs running ahead), an NFS destination
+// filled with File.ReadFrom (WRITEs in flight); NFS to NFS runs both through
+// a pipe. Bytes are counted, rate-limited and hashed (h, if not nil) as they
+// pass. Errors from the source are marked as such (see sideErr).
+func (c *copier) pump(ctx context.Context, w io.Writer, r io.Reader, h hash.Hash) (int64, error) {
+	nr, srcNFS := r.(*nfs4.File)
+	nw, dstNFS := w.(*nfs4.File)
+	switch {
+	case srcNFS && dstNFS:
+		pr, pw := io.Pipe()
+		done := make(chan error, 1)
+		go func() {
+			_, err := nr.WriteTo(&dstWriter{ctx: ctx, w: pw, c: c, h: h})
+			if err != nil && !isDstSide(err) {
+				err = sideErr(true, err)
+			}
+			pw.CloseWithError(err)
+			done <- err
+		}()
+		n, werr := nw.ReadFrom(pr)
+		pr.CloseWithError(errStopped)
+		if rerr := <-done; rerr != nil && !isDstSide(rerr) {
+			return n, rerr
+		}
+		return n, werr
+	case srcNFS:
+		n, err := nr.WriteTo(&dstWriter{ctx: ctx, w: w, c: c, h: h})
+		if err != nil && !isDstSide(err) {
+			err = sideErr(true, err)
+		}
+		return n, err
+	default:
+		return io.Copy(w, &srcReader{ctx: ctx, r: r, c: c, h: h})
+	}
+}
+
+// errStopped ends the reading side of a pipe whose writer has stopped.
+var errStopped = errors.New("destination stopped")
+
+// srcReader reads the source for the destination's ReadFrom: it counts,
+// paces, hashes and stops when ctx ends.
+type srcReader struct {
+	ctx context.Context
+	r   io.Reader
+	c   *copier
+	h   hash.Hash
+}
+
+func (s *srcReader) Read(p []byte) (int, error) {
+	if err := context.Cause(s.ctx); err != nil {
+		return 0, err
+	}
+	n, err := s.r.Read(p)
+	if n > 0 {
+		s.c.account(p[:n], s.h)
+		if werr := s.c.limit.wait(s.ctx, n); werr != nil && err == nil {
+			err = werr
+		}
+	}
+	if err != nil && err != io.EOF {
+		err = sideErr(true, err)
+	}
+	return n, err
+}
+
+// dstWriter takes the source's data from its WriteTo; as srcReader, and
+// marks the errors of the writer it wraps as the destination's.
+type dstWriter struct {
+	ctx context.Context
+	w   io.Writer
+	c   *copier // nil: no counting (verify)
+	h   hash.Hash
+}
+
+func (d *dstWriter) Write(p []byte) (int, error) {
+	if err := context.Cause(d.ctx); err != nil {
+		return 0, err
+	}
+	if d.c != nil {
+		d.c.account(p, d.h)
+		if err := d.c.limit.wait(d.ctx, len(p)); err != nil {
+			return 0, err
+		}
+	}
+	n, err := d.w.Write(p)
+	if err != nil {
+		err = sideErr(false, err)
+	}
+	return n, err
+}
+
+func (c *copier) account(p []byte, h hash.Hash) {
+	if h != nil {
+		h.Write(p)
+	}
+	c.copied.Add(int64(len(p)))
+	c.prog.Add(int64(len(p)))
+}
+
+// fail turns err, met while copying it, into the run's error and removes
+// the temporary file tmp (if any), with a fresh, bounded context since ctx
+// may have ended.
+func (c *copier) fail(ctx context.Context, it item, tmp string, err error) error {
+	if tmp != "" {
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
+		it.dstFS.Remove(rctx, tmp)
+		cancel()
+	}
+	name := it.dst.name()
+	switch {
+	case ctx.Err() != nil:
+		// The run is ending (--timeout, a signal, another file's failure):
+		// whatever the library returned, even the rpc.ErrClosed of a
+		// connection closed under it, say why.
+		if it.dst.remote == nil && it.src.remote != nil {
+			name = it.src.name()
+		}
+		err = context.Cause(ctx)
+	case isSrcSide(err):
+		name = it.src.name()
+	}
+	return &opError{name: name, err: err}
+}
+
+// sideError marks an error as the source's or the destination's, so that
+// the message names the right file.
+type sideError struct {
+	src bool
+	err error
+}
+
+func (e *sideError) Error() string { return e.err.Error() }
+func (e *sideError) Unwrap() error { return e.err }
+
+func sideErr(src bool, err error) error {
+	var se *sideError
+	if errors.As(err, &se) {
+		return err
+	}
+	return &sideError{src: src, err: err}
+}
+
+func isSrcSide(err error) bool {
+	var se *sideError
+	return errors.As(err, &se) && se.src
+}
+
+func isDstSide(err error) bool {
+	var se *sideError
+	return errors.As(err, &se) && !se.src
+}
+
+// baseName is the name a source gets inside a destination directory.
+func baseName(l location) (string, error) {
+	p := l.path
+	if l.remote == nil {
+		abs, err := filepath.Abs(p)
+		if err != nil {
+			return "", err
+		}
+		p = abs
+	}
+	b := path.Base(path.Clean(p))
+	if b == "/" || b == "." || b == ".." {
+		return "", errors.New("cannot copy the root directory; name a directory inside it")
+	}
+	return b, nil
+}
+
+// sameServer reports whether a and b are on the same file system: both
+// local, or both on one server address.
+func sameServer(a, b location) bool {
+	if a.remote == nil || b.remote == nil {
+		return a.remote == b.remote
+	}
+	return a.remote.addr == b.remote.addr
+}
+
+// inside reports whether dst is src or lies below it.
+func inside(src, dst location) bool {
+	if !sameServer(src, dst) {
+		return false
+	}
+	sp, dp := src.path, dst.path
+	if src.remote == nil {
+		var err1, err2 error
+		sp, err1 = filepath.Abs(sp)
+		dp, err2 = filepath.Abs(dp)
+		if err1 != nil || err2 != nil {
+			return false
+		}
+	}
+	return dp == sp || strings.HasPrefix(dp, strings.TrimSuffix(sp, "/")+"/")
+}
+
+// sameLocation reports whether a and b might be the same file, which
+// SameFile then decides.
+func sameLocation(a, b location) bool {
+	if a.remote == nil || b.remote == nil {
+		return a.remote == b.remote
+	}
+	return a.remote.key() == b.remote.key()
+}
+
+// kindName describes a file type that a copy skips.
+func kindName(m fs.FileMode) string {
+	switch {
+	case m&fs.ModeNamedPipe != 0:
+		return "named pipe"
+	case m&fs.ModeSocket != 0:
+		return "socket"
+	case m&fs.ModeDevice != 0:
+		return "device file"
+	}
+	return "special file"
+}

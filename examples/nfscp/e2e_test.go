@@ -1,0 +1,592 @@
+package main
+
+import (
+	"io/fs"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/gonfs/nfs/internal/ganesha"
+	"github.com/gonfs/nfs/internal/testutil"
+)
+
+// TestRoundTrip copies a file local → NFS → local and checks that the
+// bytes, and with -p the modification time, arrive; that a bare run prints
+// nothing when stdout is not a terminal; and that no temporary file stays.
+func TestRoundTrip(t *testing.T) {
+	testutil.CheckLeaks(t)
+	needServer(t)
+	a := newArea(t, srvA)
+	local := t.TempDir()
+	src := filepath.Join(local, "data.bin")
+	sum := writeRandom(t, src, 5<<20+123, 1)
+	if err := os.Chmod(src, 0o640); err != nil {
+		t.Fatal(err)
+	}
+	mtime := time.Date(2001, 2, 3, 4, 5, 6, 7000, time.UTC)
+	if err := os.Chtimes(src, mtime, mtime); err != nil {
+		t.Fatal(err)
+	}
+
+	// Into an existing directory (trailing slash), keeping the name.
+	r := nfscp(t, src, a.url+"/")
+	mustSucceed(t, r)
+	if r.stdout != "" {
+		t.Errorf("stdout is not a terminal, yet nfscp printed %q", r.stdout)
+	}
+	onServer := filepath.Join(a.disk, "data.bin")
+	if got := sha256File(t, onServer); got != sum {
+		t.Fatalf("sha256 on the server %s, want %s", got, sum)
+	}
+	fi, err := os.Stat(onServer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi.Mode().Perm() != 0o640&^processUmask() {
+		t.Errorf("mode on the server %v, want %v", fi.Mode().Perm(), 0o640&^processUmask())
+	}
+	if fi.ModTime().Equal(mtime) {
+		t.Errorf("without -p the modification time was kept")
+	}
+
+	// Back, under a new name, with -p.
+	back := filepath.Join(local, "back.bin")
+	mustSucceed(t, nfscp(t, "-p", a.url+"/data.bin", back))
+	if got := sha256File(t, back); got != sum {
+		t.Fatalf("sha256 after the round trip %s, want %s", got, sum)
+	}
+	// -p again up: the time travels both ways.
+	mustSucceed(t, nfscp(t, "-p", src, a.url+"/kept.bin"))
+	mustSucceed(t, nfscp(t, "-p", a.url+"/kept.bin", back))
+	if fi, err := os.Stat(back); err != nil || !fi.ModTime().Equal(mtime) || fi.Mode().Perm() != 0o640 {
+		t.Errorf("after -p both ways: %v %v, %v; want mode 0640 and %v", fi.Mode(), fi.ModTime(), err, mtime)
+	}
+	// Overwriting an existing file replaces it.
+	writeRandom(t, src, 1000, 2)
+	mustSucceed(t, nfscp(t, src, a.url+"/data.bin"))
+	if got, want := sha256File(t, onServer), sha256File(t, src); got != want {
+		t.Errorf("an existing destination was not replaced")
+	}
+	noLeftovers(t, a.disk)
+	noLeftovers(t, local)
+}
+
+// makeTree builds a tree with nested directories of several modes, files,
+// relative, absolute and dangling symbolic links, an empty directory and
+// a named pipe (which nfscp skips), with old modification times.
+func makeTree(t *testing.T, root string) {
+	t.Helper()
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	must(os.MkdirAll(filepath.Join(root, "a/b/c"), 0o755))
+	must(os.Mkdir(filepath.Join(root, "empty"), 0o700))
+	for i, f := range []string{"top.txt", "a/one", "a/b/two", "a/b/c/three", "a/b/c/four"} {
+		writeRandom(t, filepath.Join(root, f), int64(i*70000+i), uint64(10+i))
+	}
+	must(os.Chmod(filepath.Join(root, "a/b/c/three"), 0o751))
+	must(os.Chmod(filepath.Join(root, "top.txt"), 0o600))
+	must(os.Symlink("b/c/three", filepath.Join(root, "a/rel")))
+	must(os.Symlink("/nowhere/at/all", filepath.Join(root, "a/dangling")))
+	must(syscall.Mkfifo(filepath.Join(root, "a/fifo"), 0o644))
+	old := time.Date(2010, 1, 2, 3, 4, 5, 0, time.UTC)
+	must(filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.Type()&fs.ModeSymlink != 0 {
+			return err
+		}
+		return os.Chtimes(p, old, old.Add(time.Duration(len(p))*time.Second))
+	}))
+	must(os.Chmod(filepath.Join(root, "a/b"), 0o750))
+	must(os.Chtimes(filepath.Join(root, "a/b"), old, old))
+}
+
+// sameTree fails t unless the trees at a and b hold the same names, types,
+// modes, contents, link targets and (except for links) modification times.
+// Named pipes in a are expected to be missing from b.
+func sameTree(t *testing.T, a, b string) {
+	t.Helper()
+	seen := 0
+	err := filepath.WalkDir(a, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(a, p)
+		q := filepath.Join(b, rel)
+		ai, err := os.Lstat(p)
+		if err != nil {
+			return err
+		}
+		bi, err := os.Lstat(q)
+		if ai.Mode()&fs.ModeNamedPipe != 0 {
+			if err == nil {
+				t.Errorf("%s: a named pipe was copied", rel)
+			}
+			return nil
+		}
+		if err != nil {
+			t.Errorf("%s: missing from the copy: %v", rel, err)
+			return nil
+		}
+		seen++
+		switch {
+		case ai.Mode() != bi.Mode():
+			t.Errorf("%s: mode %v, want %v", rel, bi.Mode(), ai.Mode())
+		case ai.Mode()&fs.ModeSymlink != 0:
+			at, _ := os.Readlink(p)
+			bt, _ := os.Readlink(q)
+			if at != bt {
+				t.Errorf("%s: link to %q, want %q", rel, bt, at)
+			}
+		case !ai.ModTime().Equal(bi.ModTime()):
+			t.Errorf("%s: mtime %v, want %v", rel, bi.ModTime(), ai.ModTime())
+		case ai.Mode().IsRegular() && sha256File(t, p) != sha256File(t, q):
+			t.Errorf("%s: contents differ", rel)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if seen < 10 {
+		t.Fatalf("compared only %d entries", seen)
+	}
+}
+
+// TestTree copies a tree local → NFS → local with -r and -j and checks
+// modes, times, links and contents at both ends, and the warning for the
+// named pipe.
+func TestTree(t *testing.T) {
+	testutil.CheckLeaks(t)
+	needServer(t)
+	a := newArea(t, srvA)
+	local := t.TempDir()
+	src := filepath.Join(local, "tree")
+	makeTree(t, src)
+
+	r := nfscp(t, "-r", "-j", "3", src, a.url)
+	if want := "nfscp: " + src + "/a/fifo: skipping named pipe\n"; r.code != 0 || r.stderr != want {
+		t.Fatalf("exit %d, stderr %q; want 0 and %q", r.code, r.stderr, want)
+	}
+	// a.url existed, so the tree lands inside it, as with cp -r.
+	sameTree(t, src, filepath.Join(a.disk, "tree"))
+
+	back := filepath.Join(local, "back")
+	mustSucceed(t, nfscp(t, "-rq", "-j", "2", a.url+"/tree", back))
+	sameTree(t, src, back)
+
+	// Into the existing copy again: a merge that replaces every file.
+	mustSucceed(t, nfscp(t, "-qr", a.url+"/tree", local))
+	noLeftovers(t, a.disk)
+	noLeftovers(t, local)
+
+	// Without -r a directory is refused, and nothing is created.
+	mustFail(t, nfscp(t, src, a.url+"/other"), 1,
+		"nfscp: "+src+": is a directory (use -r to copy directories)")
+	if _, err := os.Lstat(filepath.Join(a.disk, "other")); err == nil {
+		t.Errorf("a refused copy created its destination")
+	}
+}
+
+// TestManyFilesParallel copies 60 files with -j 8 from several sources
+// and checks them all, and the --stats report of a run without outages.
+func TestManyFilesParallel(t *testing.T) {
+	testutil.CheckLeaks(t)
+	needServer(t)
+	a := newArea(t, srvA)
+	local := t.TempDir()
+	args := []string{"-j", "8", "--stats"}
+	sums := map[string]string{}
+	for i := range 60 {
+		name := "f" + strconv.Itoa(i)
+		sums[name] = writeRandom(t, filepath.Join(local, name), int64(i*i*97), uint64(100+i))
+		args = append(args, filepath.Join(local, name))
+	}
+	r := nfscp(t, append(args, a.url)...)
+	if r.code != 0 || r.stderr != "" {
+		t.Fatalf("exit %d, stderr:\n%s", r.code, r.stderr)
+	}
+	for name, sum := range sums {
+		if got := sha256File(t, filepath.Join(a.disk, name)); got != sum {
+			t.Errorf("%s: sha256 %s, want %s", name, got, sum)
+		}
+	}
+	for _, want := range []string{
+		`(?m)^copied: 60 files, 0 symlinks, 0 directories, `,
+		`(?m)^server ` + regexp.QuoteMeta(srvA.Addr()) + ` \(` + regexp.QuoteMeta(srvA.Addr()) + `, policy hedged, hard\):$`,
+		`(?m)^  connects: +1$`,
+		`(?m)^  reconnects: +0$`,
+		`(?m)^  local ports: +\d+$`,
+		`(?m)^  rpc calls: +[1-9]\d*$`,
+		`(?m)^  retransmits: +0$`,
+		`(?m)^  reclaims: +.+$`,
+	} {
+		if !regexp.MustCompile(want).MatchString(r.stdout) {
+			t.Errorf("--stats output lacks %s:\n%s", want, r.stdout)
+		}
+	}
+}
+
+// TestNFSToNFS copies between two servers and within one.
+func TestNFSToNFS(t *testing.T) {
+	testutil.CheckLeaks(t)
+	needServer(t)
+	a, b := newArea(t, srvA), newArea(t, srvB)
+	sum := writeRandom(t, filepath.Join(a.disk, "big"), 9<<20+17, 3)
+	makeTree(t, filepath.Join(a.disk, "tree"))
+	os.Remove(filepath.Join(a.disk, "tree/a/fifo")) // Ganesha's VFS would list it
+
+	mustSucceed(t, nfscp(t, "-q", "--verify", a.url+"/big", b.url+"/big"))
+	if got := sha256File(t, filepath.Join(b.disk, "big")); got != sum {
+		t.Fatalf("server to server: sha256 %s, want %s", got, sum)
+	}
+	mustSucceed(t, nfscp(t, "-q", b.url+"/big", b.url+"/big2"))
+	if got := sha256File(t, filepath.Join(b.disk, "big2")); got != sum {
+		t.Fatalf("within a server: sha256 %s, want %s", got, sum)
+	}
+	mustSucceed(t, nfscp(t, "-rq", a.url+"/tree", b.url+"/copy"))
+	sameTree(t, filepath.Join(a.disk, "tree"), filepath.Join(b.disk, "copy"))
+	noLeftovers(t, b.disk)
+
+	mustFail(t, nfscp(t, "-q", b.url+"/big", b.url+"/big"), 1,
+		"nfscp: "+b.url+"/big: source and destination are the same file")
+	mustFail(t, nfscp(t, "-rq", a.url+"/tree", a.url+"/tree/a"), 1,
+		"nfscp: "+a.url+"/tree: cannot copy a directory into itself")
+}
+
+// TestVerifyReadsBack checks that --verify reads each copy back: the bytes
+// received from the server grow by the file's size.
+func TestVerifyReadsBack(t *testing.T) {
+	testutil.CheckLeaks(t)
+	needServer(t)
+	a := newArea(t, srvA)
+	src := filepath.Join(t.TempDir(), "f")
+	sum := writeRandom(t, src, 6<<20, 4)
+	received := func(out string) float64 {
+		m := regexp.MustCompile(`(?m)^  bytes received: +([\d.]+) (B|KiB|MiB)$`).FindStringSubmatch(out)
+		if m == nil {
+			t.Fatalf("no bytes received in:\n%s", out)
+		}
+		v, _ := strconv.ParseFloat(m[1], 64)
+		return v * map[string]float64{"B": 1, "KiB": 1 << 10, "MiB": 1 << 20}[m[2]]
+	}
+	plain := nfscp(t, "--stats", src, a.url+"/plain")
+	verified := nfscp(t, "--stats", "--verify", src, a.url+"/verified")
+	mustSucceed(t, plain)
+	mustSucceed(t, verified)
+	if p, v := received(plain.stdout), received(verified.stdout); v < 6<<20 || p >= 1<<20 {
+		t.Errorf("--verify received %.0f bytes, a plain copy %.0f: the copy was not read back", v, p)
+	}
+	if sha256File(t, filepath.Join(a.disk, "verified")) != sum {
+		t.Errorf("verified copy differs")
+	}
+}
+
+// TestProgressBarOnTerminal runs nfscp under script(1), which gives it a
+// terminal: the bar appears with bytes and rate, and -q removes it.
+func TestProgressBarOnTerminal(t *testing.T) {
+	testutil.CheckLeaks(t)
+	needServer(t)
+	if _, err := exec.LookPath("script"); err != nil {
+		t.Fatalf("script(1) from util-linux is needed: %v", err)
+	}
+	a := newArea(t, srvA)
+	src := filepath.Join(t.TempDir(), "f")
+	writeRandom(t, src, 4<<20, 5)
+	tty := func(args ...string) result {
+		line := nfscpBin
+		for _, a := range args {
+			line += " '" + a + "'"
+		}
+		return runCmd(t, exec.Command("script", "-qefc", line, "/dev/null"))
+	}
+	r := tty("--bwlimit", "8m", src, a.url+"/f")
+	if r.code != 0 || !strings.Contains(r.stdout, "MiB") || !strings.Contains(r.stdout, "%") {
+		t.Errorf("on a terminal: exit %d, no bar in:\n%q", r.code, r.stdout)
+	}
+	r = tty("-q", src, a.url+"/g")
+	if r.code != 0 || strings.TrimSpace(r.stdout) != "" {
+		t.Errorf("-q on a terminal: exit %d, output %q", r.code, r.stdout)
+	}
+}
+
+// TestBadInput checks the one-line errors and exit codes of bad command
+// lines, missing sources and unwritable destinations, and that a failed
+// copy leaves nothing at its destination.
+func TestBadInput(t *testing.T) {
+	testutil.CheckLeaks(t)
+	needServer(t)
+	a := newArea(t, srvA)
+	local := t.TempDir()
+	src := filepath.Join(local, "f")
+	writeRandom(t, src, 1000, 6)
+	host := srvA.Addr()
+	for _, c := range []struct {
+		args []string
+		code int
+		want string
+	}{
+		{[]string{src}, 2, "nfscp: need a source and a destination: nfscp [flags] SRC... DST (see nfscp -h)"},
+		{[]string{"-x", src, "d"}, 2, "nfscp: flag provided but not defined: -x (see nfscp -h)"},
+		{[]string{"-j", "0", src, "d"}, 2, "nfscp: -j must be from 1 to 256"},
+		{[]string{src, "d", "-r"}, 2, "nfscp: flag -r after the file arguments: flags go first (a file named so can be given as ./-r)"},
+		{[]string{"--uid", "alice", src, "d"}, 2, `nfscp: invalid value "alice" for flag -uid: "alice" is not a number from 0 to 4294967295 (see nfscp -h)`},
+		{[]string{src, "nfs://"}, 2, "nfscp: nfs://: missing host (want nfs://host[:port]/path)"},
+		{[]string{src, "nfs://h:99999/x"}, 2, `nfscp: nfs://h:99999/x: invalid port "99999"`},
+		{[]string{src, "nfs://h/x?version=3"}, 2, `nfscp: nfs://h/x?version=3: version "3" not supported: this client speaks NFSv4.1 only (version=4 or 4.1)`},
+		{[]string{src, "nfs://h/x?colour=red"}, 2, `nfscp: nfs://h/x?colour=red: unknown parameter "colour" (known: version, vers, policy, uid, gid, rsize, wsize, timeo, retrans, soft, hard)`},
+		{[]string{src, "nfs://h/x?soft&hard"}, 2, "nfscp: nfs://h/x?soft&hard: both soft and hard given"},
+		{[]string{src, "nfs://bob@h/x"}, 2, "nfscp: nfs://bob@h/x: user names are not supported in nfs:// URLs (use ?uid=N&gid=N)"},
+		{[]string{src, "http://h/x"}, 2, `nfscp: http://h/x: unsupported scheme "http" (want nfs://host[:port]/path)`},
+		{[]string{src, "nfs://h/x%zz"}, 2, `nfscp: nfs://h/x%zz: malformed URL: invalid URL escape "%zz"`},
+		{[]string{filepath.Join(local, "nope"), a.url}, 1, "nfscp: " + filepath.Join(local, "nope") + ": no such file or directory"},
+		{[]string{a.url + "/nope", local}, 1, "nfscp: " + a.url + "/nope: no such file or directory"},
+		{[]string{src, a.url + "/no/such/dir/f"}, 1, "nfscp: " + a.url + "/no/such/dir/f: no such file or directory"},
+		{[]string{src, src, a.url + "/f"}, 1, "nfscp: " + a.url + "/f: no such directory (copying several sources needs an existing directory)"},
+		{[]string{src, "nfs://" + host + "/export/f?version=4&policy=sideways"}, 2,
+			"nfscp: nfs://" + host + `/export/f?version=4&policy=sideways: unknown policy "sideways" (want same-reserved, new-reserved, ephemeral, hedged)`},
+	} {
+		r := nfscp(t, append([]string{"-q"}, c.args...)...)
+		if r.code != c.code || r.stderr != c.want+"\n" {
+			t.Errorf("nfscp %q:\n got exit %d, %q\nwant exit %d, %q", c.args, r.code, r.stderr, c.code, c.want+"\n")
+		}
+	}
+
+	// Unwritable: as uid 65534, into a directory only root may write.
+	ro := filepath.Join(a.disk, "ro")
+	if err := os.Mkdir(ro, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	dst := a.url + "/ro/f?uid=65534&gid=65534"
+	mustFail(t, nfscp(t, "-q", src, dst), 1, "nfscp: "+a.url+"/ro/f: permission denied")
+	if names := listDir(t, ro); len(names) != 0 {
+		t.Errorf("after a refused copy the directory holds %q", names)
+	}
+	// The same uid may read what others may read, and no more: the query
+	// and the flag reach the server.
+	mustSucceed(t, nfscp(t, "-q", src, a.url+"/f"))
+	mustSucceed(t, nfscp(t, "-q", a.url+"/ro/../f?uid=65534", filepath.Join(local, "g")))
+	if err := os.Chmod(filepath.Join(a.disk, "f"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	mustFail(t, nfscp(t, "-q", "--uid", "65534", a.url+"/f", filepath.Join(local, "h")), 1,
+		"nfscp: "+a.url+"/f: permission denied")
+	if _, err := os.Lstat(filepath.Join(local, "h")); err == nil {
+		t.Errorf("a failed copy created its destination")
+	}
+	noLeftovers(t, local)
+}
+
+// TestFailureHalfWayLeavesNothing stops copies part way (--timeout with a
+// slow --bwlimit) in both directions: the destination name never appears,
+// and the temporary file is removed.
+func TestFailureHalfWayLeavesNothing(t *testing.T) {
+	testutil.CheckLeaks(t)
+	needServer(t)
+	a := newArea(t, srvA)
+	local := t.TempDir()
+	src := filepath.Join(local, "big")
+	writeRandom(t, src, 8<<20, 7)
+	mustFail(t, nfscp(t, "-q", "--bwlimit", "2m", "--timeout", "1s", src, a.url+"/big"), 1,
+		"nfscp: "+a.url+"/big: timed out after 1s (--timeout)")
+	if names := listDir(t, a.disk); len(names) != 0 {
+		t.Errorf("after a failed upload the server holds %q", names)
+	}
+	if err := os.Rename(src, filepath.Join(a.disk, "big")); err != nil {
+		t.Fatal(err)
+	}
+	mustFail(t, nfscp(t, "-q", "--bwlimit", "2m", "--timeout", "1s", a.url+"/big", filepath.Join(local, "copy")), 1,
+		"nfscp: "+a.url+"/big: timed out after 1s (--timeout)")
+	if names := listDir(t, local); len(names) != 0 {
+		t.Errorf("after a failed download the local directory holds %q", names)
+	}
+
+	// SIGINT part way: the same, and the message says so.
+	cmd := exec.Command(nfscpBin, "-q", "--bwlimit", "2m", a.url+"/big", filepath.Join(local, "copy"))
+	wait := startCmd(t, cmd)
+	waitFor(t, time.Minute, "download under way", func() bool { return tempSize(local, "copy") > 0 })
+	if err := cmd.Process.Signal(os.Interrupt); err != nil {
+		t.Fatal(err)
+	}
+	mustFail(t, wait(), 1, "nfscp: "+a.url+"/big: interrupted")
+	if names := listDir(t, local); len(names) != 0 {
+		t.Errorf("after an interrupted download the local directory holds %q", names)
+	}
+}
+
+// freePort returns a loopback port with nothing listening on it.
+func freePort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := l.Addr().(*net.TCPAddr).Port
+	l.Close()
+	return port
+}
+
+// TestServerDownAtStart: soft gives up after its timeouts, hard waits until
+// --timeout; both say why the server could not be reached.
+func TestServerDownAtStart(t *testing.T) {
+	testutil.CheckLeaks(t)
+	src := filepath.Join(t.TempDir(), "f")
+	writeRandom(t, src, 1000, 8)
+	host := "127.0.0.1:" + strconv.Itoa(freePort(t))
+	url := "nfs://" + host + "/export/f"
+	mustFail(t, nfscp(t, "-q", "--soft", "--timeo", "1s", "--retrans", "1", src, url), 1,
+		"nfscp: "+url+": server not responding (soft: gave up after 1s); server "+host+": connection refused")
+	mustFail(t, nfscp(t, "-q", "--timeout", "2s", src, url+"?timeo=10"), 1,
+		"nfscp: "+url+": timed out after 2s (--timeout); server "+host+": connection refused")
+}
+
+// TestReservedPortNeedsPrivilege runs nfscp without CAP_NET_BIND_SERVICE:
+// a reserved-port policy fails with advice, and the advice works.
+func TestReservedPortNeedsPrivilege(t *testing.T) {
+	testutil.CheckLeaks(t)
+	needServer(t)
+	if _, err := exec.LookPath("setpriv"); err != nil {
+		t.Fatalf("setpriv(1) from util-linux is needed: %v", err)
+	}
+	a := newArea(t, srvA)
+	src := filepath.Join(t.TempDir(), "f")
+	writeRandom(t, src, 1000, 9)
+	unprivileged := func(args ...string) result {
+		return runCmd(t, exec.Command("setpriv", append([]string{
+			"--inh-caps=-net_bind_service", "--bounding-set=-net_bind_service", "--", nfscpBin}, args...)...))
+	}
+	mustFail(t, unprivileged("-q", "--policy", "same-reserved", src, a.url+"/f"), 1,
+		"nfscp: "+a.url+"/f: "+reservedPortAdvice)
+	mustFail(t, unprivileged("-q", src, a.url+"/f?policy=new-reserved"), 1,
+		"nfscp: "+a.url+"/f: "+reservedPortAdvice)
+	mustSucceed(t, unprivileged("-q", "--policy", "ephemeral", src, a.url+"/f"))
+	mustSucceed(t, unprivileged("-q", src, a.url+"/g")) // hedged falls back to ephemeral ports
+	if names := listDir(t, a.disk); strings.Join(names, " ") != "f g" {
+		t.Errorf("server holds %q, want f and g", names)
+	}
+}
+
+// startCopy runs nfscp in the background; wait returns its result.
+func startCopy(t *testing.T, args ...string) (wait func() result) {
+	t.Helper()
+	return startCmd(t, exec.Command(nfscpBin, args...))
+}
+
+// tempSize returns the size of nfscp's temporary file for name in dir, or
+// -1 if there is none.
+func tempSize(dir, name string) int64 {
+	ms, _ := filepath.Glob(filepath.Join(dir, "."+name+".nfscp-*"))
+	for _, m := range ms {
+		if fi, err := os.Stat(m); err == nil {
+			return fi.Size()
+		}
+	}
+	return -1
+}
+
+// TestConnectionResetMidCopy kills the TCP connection under a copy (ss -K)
+// and checks that the copy completes intact and -v and --stats report the
+// reconnect.
+func TestConnectionResetMidCopy(t *testing.T) {
+	testutil.CheckLeaks(t)
+	needServer(t)
+	a := newArea(t, srvA)
+	src := filepath.Join(t.TempDir(), "f")
+	sum := writeRandom(t, src, 32<<20, 10)
+	wait := startCopy(t, "-v", "--stats", "--bwlimit", "16m", src, a.url+"/f")
+	waitFor(t, time.Minute, "upload under way", func() bool { return tempSize(a.disk, "f") >= 4<<20 })
+	out, err := exec.Command("ss", "-K", "dst", "127.0.0.1", "dport", "=", strconv.Itoa(srvA.Port())).CombinedOutput()
+	if err != nil {
+		t.Fatalf("ss -K: %v\n%s", err, out)
+	}
+	r := wait()
+	if r.code != 0 {
+		t.Fatalf("exit %d, stderr:\n%s", r.code, r.stderr)
+	}
+	if got := sha256File(t, filepath.Join(a.disk, "f")); got != sum {
+		t.Fatalf("sha256 %s, want %s", got, sum)
+	}
+	if !regexp.MustCompile(`(?m)^nfscp: ` + regexp.QuoteMeta(srvA.Addr()) + `: reconnected: local port \d+ → \d+ after .+, .+ without a connection$`).MatchString(r.stderr) {
+		t.Errorf("-v did not report the reconnect:\n%s", r.stderr)
+	}
+	if !regexp.MustCompile(`(?m)^  reconnects: +[1-9]\d*$`).MatchString(r.stdout) {
+		t.Errorf("--stats did not count the reconnect:\n%s", r.stdout)
+	}
+}
+
+// TestServerRestartMidCopy kills the server during an upload and a
+// download and restarts it 2 s later: hard copies wait, the client
+// reclaims its state in the grace period, and the files arrive intact.
+func TestServerRestartMidCopy(t *testing.T) {
+	testutil.CheckLeaks(t)
+	needServer(t)
+	srv := ganesha.Start(t, ganesha.Config{Grace: 5 * time.Second, Lease: 5 * time.Second})
+	a := newArea(t, srv)
+	local := t.TempDir()
+	src := filepath.Join(local, "f")
+	sum := writeRandom(t, src, 32<<20, 11)
+	restart := func(what string, cond func() bool) {
+		waitFor(t, time.Minute, what+" under way", cond)
+		srv.Kill()
+		time.Sleep(2 * time.Second) // the outage, not a timing assertion
+		srv.Restart(t)
+	}
+
+	wait := startCopy(t, "-v", "--stats", "--bwlimit", "16m", "--timeout", "90s", src, a.url+"/f")
+	restart("upload", func() bool { return tempSize(a.disk, "f") >= 4<<20 })
+	r := wait()
+	if r.code != 0 {
+		t.Fatalf("upload across a server restart: exit %d, stderr:\n%s", r.code, r.stderr)
+	}
+	if got := sha256File(t, filepath.Join(a.disk, "f")); got != sum {
+		t.Fatalf("upload across a server restart: sha256 %s, want %s", got, sum)
+	}
+	if !regexp.MustCompile(`(?m)^  reconnects: +[1-9]\d*$`).MatchString(r.stdout) {
+		t.Errorf("--stats did not count the reconnect:\n%s", r.stdout)
+	}
+
+	back := filepath.Join(local, "back")
+	wait = startCopy(t, "-v", "--bwlimit", "16m", "--timeout", "90s", a.url+"/f", back)
+	restart("download", func() bool { return tempSize(local, "back") >= 4<<20 })
+	r = wait()
+	if r.code != 0 {
+		t.Fatalf("download across a server restart: exit %d, stderr:\n%s", r.code, r.stderr)
+	}
+	if got := sha256File(t, back); got != sum {
+		t.Fatalf("download across a server restart: sha256 %s, want %s", got, sum)
+	}
+}
+
+// TestServerGoneMidCopy kills the server for good during a hard copy: nfscp
+// waits through the outage until --timeout, then fails with one line, and
+// the local side of a download holds nothing.
+func TestServerGoneMidCopy(t *testing.T) {
+	testutil.CheckLeaks(t)
+	needServer(t)
+	srv := ganesha.Start(t, ganesha.Config{})
+	a := newArea(t, srv)
+	local := t.TempDir()
+	writeRandom(t, filepath.Join(a.disk, "f"), 16<<20, 12)
+	wait := startCopy(t, "--bwlimit", "4m", "--timeout", "2s", a.url+"/f", filepath.Join(local, "f"))
+	waitFor(t, time.Minute, "download under way", func() bool { return tempSize(local, "f") > 0 })
+	srv.Kill()
+	r := wait()
+	host := srv.Addr()
+	want := "nfscp: " + host + ": server not responding, still trying\n"
+	if r.code != 1 || !strings.HasSuffix(r.stderr, "nfscp: "+a.url+"/f: timed out after 2s (--timeout)\n") ||
+		strings.Count(r.stderr, "\n") > 2 || (strings.Count(r.stderr, "\n") == 2 && !strings.HasPrefix(r.stderr, want)) {
+		t.Fatalf("exit %d, stderr:\n%s", r.code, r.stderr)
+	}
+	if names := listDir(t, local); len(names) != 0 {
+		t.Errorf("after a failed download the local directory holds %q", names)
+	}
+}
