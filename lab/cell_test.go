@@ -99,7 +99,7 @@ func runCell(t *testing.T, spec cellSpec) Cell {
 		Size: copySize, Signal: faultAt, Seed: spec.Seed, Bound: spec.Bound, Faults: len(spec.Faults),
 		Setup: setupBound,
 	}
-	cell := Cell{Scenario: spec.Scenario, Policy: spec.Policy, FirstCall: -1, CopyDone: -1}
+	cell := Cell{Scenario: spec.Scenario, Policy: spec.Policy, Reconnect: -1, FirstCall: -1, CopyDone: -1}
 
 	res, logPath, err := runChild(t, spec, cfg)
 	if err != nil {
@@ -110,6 +110,9 @@ func runCell(t *testing.T, spec cellSpec) Cell {
 	cell.Ports, cell.Dials, cell.Reconnects, cell.Duplicates = res.Ports, res.Dials, res.Reconnects, res.Duplicates
 	if n := len(res.FirstCall); n > 0 {
 		cell.FirstCall = res.FirstCall[n-1]
+	}
+	if n := len(res.Reconnect); n > 0 {
+		cell.Reconnect = res.Reconnect[n-1]
 	}
 	cell.CopyDone = res.CopyDone
 
@@ -147,8 +150,8 @@ func runCell(t *testing.T, spec cellSpec) Cell {
 	}
 	cell.Note = strings.Join(problems, "; ")
 	record(cell)
-	t.Logf("%s × %s: %s, first call %v, copy done %v, ports %v, dials %d, reconnects %d, duplicates %d %s",
-		spec.Scenario, spec.Policy, cell.Outcome, cell.FirstCall, cell.CopyDone, cell.Ports, cell.Dials,
+	t.Logf("%s × %s: %s, reconnect %v, first call %v, copy done %v, ports %v, dials %d, reconnects %d, duplicates %d %s",
+		spec.Scenario, spec.Policy, cell.Outcome, cell.Reconnect, cell.FirstCall, cell.CopyDone, cell.Ports, cell.Dials,
 		cell.Reconnects, cell.Duplicates, cell.Note)
 	if cell.Outcome == Stuck && spec.StuckOK {
 		return cell // the expected result, not a failure

@@ -63,6 +63,7 @@ type clientResult struct {
 	Stuck      bool            // the bound passed with the copy unfinished
 	Err        string          // why the copy or the client failed
 	FirstCall  []time.Duration // per fault: to the first successful call issued after it; -1 none
+	Reconnect  []time.Duration // per fault: to the first connection made after it; -1 none
 	CopyDone   time.Duration   // last fault → copy finished and closed; -1 if not
 	Copied     int64
 	SHA256     string // of the data sent
@@ -118,6 +119,31 @@ func newPolicy(name string, minPort, maxPort int) (policy.Policy, error) {
 		return policy.Hedged(o), nil
 	}
 	return nil, fmt.Errorf("lab: no stock policy %q", name)
+}
+
+// connectLog is a slog.Handler that passes records on to another and
+// notes when each "xprt: connected" event happened.
+type connectLog struct {
+	slog.Handler
+	mu *sync.Mutex
+	at *[]time.Time // guarded by mu
+}
+
+func (h connectLog) Handle(ctx context.Context, r slog.Record) error {
+	if r.Message == "xprt: connected" {
+		h.mu.Lock()
+		*h.at = append(*h.at, r.Time)
+		h.mu.Unlock()
+	}
+	return h.Handler.Handle(ctx, r)
+}
+
+func (h connectLog) WithAttrs(attrs []slog.Attr) slog.Handler {
+	return connectLog{h.Handler.WithAttrs(attrs), h.mu, h.at}
+}
+
+func (h connectLog) WithGroup(name string) slog.Handler {
+	return connectLog{h.Handler.WithGroup(name), h.mu, h.at}
 }
 
 // countingPolicy counts the dials of the policy it wraps.
@@ -201,6 +227,7 @@ type child struct {
 	faults    []time.Time     // when each fault took effect; guarded by mu
 	firstCall []time.Duration // guarded by mu
 	lastFault chan struct{}   // closed when the last fault is known
+	connects  []time.Time     // when connections were made; guarded by mu
 	res       clientResult    // the probe fields; guarded by mu
 }
 
@@ -239,7 +266,7 @@ func (ch *child) run() clientResult {
 		return fail(err)
 	}
 	cp := &countingPolicy{Policy: p}
-	logger := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	logger := slog.New(connectLog{slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}), &ch.mu, &ch.connects})
 	setup, cancelSetup := context.WithTimeout(context.Background(), cfg.Setup)
 	defer cancelSetup()
 	c, err := nfs4.Dial(setup, cfg.Addr, nfs4.Config{
@@ -323,6 +350,16 @@ func (ch *child) run() clientResult {
 	res.Duplicates = ch.res.Duplicates
 	res.ProbeErrs = append([]string(nil), ch.res.ProbeErrs...)
 	faults := len(ch.faults)
+	for _, at := range ch.faults {
+		d := time.Duration(-1)
+		for _, c := range ch.connects {
+			if c.After(at) {
+				d = c.Sub(at)
+				break
+			}
+		}
+		res.Reconnect = append(res.Reconnect, d)
+	}
 	ch.mu.Unlock()
 	res.Ports = st.Transport.LastPorts
 	res.Reconnects = st.Transport.Reconnects

@@ -43,7 +43,6 @@ add rule ip lab_lb pre ip daddr 10.77.9.9 tcp dport 2049 dnat to ` + backend + "
 func TestLBFailover(t *testing.T) {
 	testutil.CheckLeaks(t)
 	forEachPolicy(t, func(t *testing.T, pol string, minPort, maxPort int) {
-		testutil.CheckLeaks(t)
 		l := netlab.New(t)
 		cli, lb, a, b := l.NS("client"), l.NS("lb"), l.NS("srva"), l.NS("srvb")
 		cdev, _ := l.Link(cli, "10.77.1.2/24", lb, "10.77.1.1/24")
@@ -93,7 +92,6 @@ func pair(t *testing.T, cfg ganesha.Config) (cli, srv *netlab.NS, s *ganesha.Ser
 func TestServerRestart(t *testing.T) {
 	testutil.CheckLeaks(t)
 	forEachPolicy(t, func(t *testing.T, pol string, minPort, maxPort int) {
-		testutil.CheckLeaks(t)
 		cli, srv, s, export := pair(t, ganesha.Config{Lease: 5 * time.Second, Grace: 5 * time.Second})
 		runCell(t, cellSpec{
 			Scenario: "server-restart", Policy: pol, Client: cli, Addr: "10.77.1.1:2049",
@@ -116,7 +114,6 @@ func TestServerRestart(t *testing.T) {
 func TestReset(t *testing.T) {
 	testutil.CheckLeaks(t)
 	forEachPolicy(t, func(t *testing.T, pol string, minPort, maxPort int) {
-		testutil.CheckLeaks(t)
 		cli, srv, _, export := pair(t, ganesha.Config{})
 		cell := runCell(t, cellSpec{
 			Scenario: "reset", Policy: pol, Client: cli, Addr: "10.77.1.1:2049",
@@ -170,7 +167,6 @@ func TestLeaseBlackhole(t *testing.T) {
 	testutil.CheckLeaks(t)
 	const hole = 8 * time.Second
 	forEachPolicy(t, func(t *testing.T, pol string, minPort, maxPort int) {
-		testutil.CheckLeaks(t)
 		cli, srv, _, export := pair(t, ganesha.Config{Lease: 3 * time.Second})
 		runCell(t, cellSpec{
 			Scenario: "lease-blackhole", Policy: pol, Client: cli, Addr: "10.77.1.1:2049",
