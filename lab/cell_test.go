@@ -44,7 +44,8 @@ func record(c Cell) {
 	results.Unlock()
 }
 
-// A cellSpec describes one run of the client against one fault.
+// A cellSpec describes one run of the client (or clients) against a
+// fault.
 type cellSpec struct {
 	Scenario string
 	Policy   string
@@ -54,6 +55,12 @@ type cellSpec struct {
 	// servers of a scenario), Pseudo its path in the NFS namespace.
 	ExportDir, Pseudo string
 	MinPort, MaxPort  int
+	// More are further clients that run at the same time and see the
+	// same faults; each is recorded as a cell of its own, the scenario's
+	// name followed by "/" and its label (the first client's label is
+	// Label).
+	Label string
+	More  []extraClient
 	// Faults inject the faults, in order; each returns when its fault
 	// has taken effect, and the time it did. After each but the last the
 	// cell waits until a call has succeeded again.
@@ -69,44 +76,135 @@ type cellSpec struct {
 	// cut off by the fault may have run on the old one; that is reported,
 	// not failed.
 	ExactlyOnce bool
-	// Seed of the copied data; default derived from the names.
-	Seed uint64
 	// Dump lists namespaces whose state a failure report shows.
 	Dump []*netlab.NS
 }
 
-// runCell runs the client in spec.Client, injects the faults, checks the
-// outcome strictly, and records the cell.
+// An extraClient is a further client of a cell.
+type extraClient struct {
+	Label  string
+	Client *netlab.NS
+	Addr   string
+}
+
+// clientRun is one client of a cell, while it runs.
+type clientRun struct {
+	label, name string // name: the file and probe directory suffix
+	scenario    string
+	seed        uint64
+	probeDir    string
+	child       *childProc
+	res         *clientResult // once reported
+	err         error         // why it has no result
+}
+
+// runCell runs the clients of spec, injects the faults, checks each
+// client's outcome strictly, and records a cell for each. It returns the
+// cell of the first client.
 func runCell(t *testing.T, spec cellSpec) Cell {
 	t.Helper()
 	if spec.Bound == 0 {
 		spec.Bound = labBound
 	}
-	if spec.Seed == 0 {
-		h := sha256.Sum256([]byte(spec.Scenario + "/" + spec.Policy))
+	clients := append([]extraClient{{spec.Label, spec.Client, spec.Addr}}, spec.More...)
+	runs := make([]*clientRun, len(clients))
+	for i, c := range clients {
+		r := &clientRun{label: c.Label, scenario: spec.Scenario, name: strings.ToLower(spec.Policy)}
+		if c.Label != "" {
+			r.scenario += "/" + c.Label
+			r.name += "-" + c.Label
+		}
+		h := sha256.Sum256([]byte(r.scenario + "/" + spec.Policy))
 		for _, b := range h[:8] {
-			spec.Seed = spec.Seed<<8 | uint64(b)
+			r.seed = r.seed<<8 | uint64(b)
+		}
+		r.probeDir = "probes-" + r.name
+		if err := os.Mkdir(filepath.Join(spec.ExportDir, r.probeDir), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		cfg := clientConfig{
+			Addr: c.Addr, Policy: spec.Policy, MinPort: spec.MinPort, MaxPort: spec.MaxPort,
+			File: path.Join(spec.Pseudo, "copy-"+r.name), ProbeDir: path.Join(spec.Pseudo, r.probeDir),
+			Size: copySize, Signal: faultAt, Seed: r.seed, Bound: spec.Bound, Faults: len(spec.Faults),
+			Setup: setupBound,
+		}
+		child, err := startChild(t, c.Client, cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer child.proc.Stop()
+		r.child = child
+		runs[i] = r
+	}
+	drive(spec, runs)
+
+	var first Cell
+	for i, r := range runs {
+		cell := check(t, spec, r)
+		if i == 0 {
+			first = cell
 		}
 	}
-	name := strings.ToLower(spec.Policy)
-	probeDir := "probes-" + name
-	if err := os.Mkdir(filepath.Join(spec.ExportDir, probeDir), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	cfg := clientConfig{
-		Addr: spec.Addr, Policy: spec.Policy, MinPort: spec.MinPort, MaxPort: spec.MaxPort,
-		File: path.Join(spec.Pseudo, "copy-"+name), ProbeDir: path.Join(spec.Pseudo, probeDir),
-		Size: copySize, Signal: faultAt, Seed: spec.Seed, Bound: spec.Bound, Faults: len(spec.Faults),
-		Setup: setupBound,
-	}
-	cell := Cell{Scenario: spec.Scenario, Policy: spec.Policy, Reconnect: -1, FirstCall: -1, CopyDone: -1}
+	return first
+}
 
-	res, logPath, err := runChild(t, spec, cfg)
-	if err != nil {
-		cell.Outcome, cell.Note = Failed, err.Error()
-		record(cell)
-		t.Fatalf("%v\nclient log %s:\n%s%s", err, logPath, tailFile(logPath, 30), dumps(spec.Dump))
+// drive waits until every client is ready for the fault, injects the
+// faults, and collects the results. A client that fails on the way has
+// its err set; the others go on.
+func drive(spec cellSpec, runs []*clientRun) {
+	active := func() []*clientRun {
+		var a []*clientRun
+		for _, r := range runs {
+			if r.res == nil && r.err == nil {
+				a = append(a, r)
+			}
+		}
+		return a
 	}
+	// await waits for a line from each active client; a client that ends
+	// instead has its result or error recorded.
+	await := func(prefix string, d time.Duration) {
+		for _, r := range active() {
+			res, err := r.child.wait(prefix, d)
+			if res != nil {
+				r.res = res
+			} else if err != nil {
+				r.err = err
+			}
+		}
+	}
+	await("lab: ready", setupBound)
+	await("lab: fault-point", setupBound)
+	for k, inject := range spec.Faults {
+		if len(active()) == 0 {
+			return
+		}
+		at := inject()
+		for _, r := range active() {
+			if _, err := fmt.Fprintf(r.child.in, "fault %d %d\n", k, at.UnixNano()); err != nil {
+				r.err = err
+			}
+		}
+		if k < len(spec.Faults)-1 {
+			await(fmt.Sprintf("lab: recovered %d", k), spec.Bound)
+		}
+	}
+	await("lab: result ", spec.Bound+15*time.Second)
+}
+
+// check judges one client's run, records its cell, and fails the test
+// unless the outcome is correct.
+func check(t *testing.T, spec cellSpec, r *clientRun) Cell {
+	t.Helper()
+	cell := Cell{Scenario: r.scenario, Policy: spec.Policy, Reconnect: -1, FirstCall: -1, CopyDone: -1}
+	logs := fmt.Sprintf("client log %s:\n%s%s", r.child.logPath, tailFile(r.child.logPath, 30), dumps(spec.Dump))
+	if r.res == nil {
+		cell.Outcome, cell.Note = Failed, fmt.Sprint(r.err)
+		record(cell)
+		t.Errorf("%s × %s: %v\n%s", r.scenario, spec.Policy, r.err, logs)
+		return cell
+	}
+	res := r.res
 	cell.Ports, cell.Dials, cell.Reconnects, cell.Duplicates = res.Ports, res.Dials, res.Reconnects, res.Duplicates
 	if n := len(res.FirstCall); n > 0 {
 		cell.FirstCall = res.FirstCall[n-1]
@@ -119,17 +217,17 @@ func runCell(t *testing.T, spec cellSpec) Cell {
 	var problems []string
 	if res.Recovered {
 		cell.Outcome = Recovered
-		sum, err := fileSum(filepath.Join(spec.ExportDir, "copy-"+name))
+		sum, err := fileSum(filepath.Join(spec.ExportDir, "copy-"+r.name))
 		if err != nil {
 			problems = append(problems, err.Error())
 		}
 		cell.SHA256 = sum
-		want := expectedSum(spec.Seed, copySize)
+		want := expectedSum(r.seed, copySize)
 		cell.DataOK = sum == want && res.SHA256 == want && res.Copied == copySize
 		if !cell.DataOK {
 			problems = append(problems, fmt.Sprintf("data: server has sha256 %s, sent %s (%d bytes), want %s", sum, res.SHA256, res.Copied, want))
 		}
-		if missing := missingProbes(filepath.Join(spec.ExportDir, probeDir), res.Probes); len(missing) > 0 {
+		if missing := missingProbes(filepath.Join(spec.ExportDir, r.probeDir), res.Probes); len(missing) > 0 {
 			problems = append(problems, fmt.Sprintf("acknowledged MKDIRs missing on the server: %v", missing))
 		}
 		if spec.ExactlyOnce && res.Duplicates > 0 {
@@ -151,116 +249,110 @@ func runCell(t *testing.T, spec cellSpec) Cell {
 	cell.Note = strings.Join(problems, "; ")
 	record(cell)
 	t.Logf("%s × %s: %s, reconnect %v, first call %v, copy done %v, ports %v, dials %d, reconnects %d, duplicates %d %s",
-		spec.Scenario, spec.Policy, cell.Outcome, cell.Reconnect, cell.FirstCall, cell.CopyDone, cell.Ports, cell.Dials,
+		r.scenario, spec.Policy, cell.Outcome, cell.Reconnect, cell.FirstCall, cell.CopyDone, cell.Ports, cell.Dials,
 		cell.Reconnects, cell.Duplicates, cell.Note)
 	if cell.Outcome == Stuck && spec.StuckOK {
 		return cell // the expected result, not a failure
 	}
 	if cell.Outcome != Recovered {
-		t.Errorf("%s × %s: %s: %s\nclient log %s:\n%s%s", spec.Scenario, spec.Policy, cell.Outcome, cell.Note,
-			logPath, tailFile(logPath, 30), dumps(spec.Dump))
+		t.Errorf("%s × %s: %s: %s\n%s", r.scenario, spec.Policy, cell.Outcome, cell.Note, logs)
 	}
 	return cell
 }
 
-// runChild starts the client in its namespace, injects the faults when
-// it is ready for them, and returns its result and the path of its log.
-func runChild(t *testing.T, spec cellSpec, cfg clientConfig) (clientResult, string, error) {
-	var res clientResult
+// A childProc is a client process and the lab's ends of its pipes.
+type childProc struct {
+	proc    *netlab.Proc
+	in      *os.File    // its stdin
+	lines   chan string // its stdout, line by line; closed when it ends
+	logPath string      // its stderr
+}
+
+// startChild starts the test binary in ns as a client with cfg. The
+// process and its pipes are released when the test ends.
+func startChild(t *testing.T, ns *netlab.NS, cfg clientConfig) (*childProc, error) {
 	self, err := os.Executable()
 	if err != nil {
-		return res, "", err
+		return nil, err
 	}
 	env, err := json.Marshal(cfg)
 	if err != nil {
-		return res, "", err
+		return nil, err
 	}
 	logPath := filepath.Join(t.TempDir(), "client.log")
 	logFile, err := os.Create(logPath)
 	if err != nil {
-		return res, logPath, err
+		return nil, err
 	}
 	defer logFile.Close()
 	inR, inW, err := os.Pipe()
 	if err != nil {
-		return res, logPath, err
+		return nil, err
 	}
-	defer inW.Close()
+	defer inR.Close()
 	outR, outW, err := os.Pipe()
 	if err != nil {
-		inR.Close()
-		return res, logPath, err
+		inW.Close()
+		return nil, err
 	}
-	defer outR.Close()
+	defer outW.Close()
 
-	cmd := spec.Client.Command(self, "-test.run=^$")
+	cmd := ns.Command(self, "-test.run=^$")
 	cmd.Env = append(os.Environ(), clientEnv+"="+string(env))
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = inR, outW, logFile
-	proc, err := spec.Client.Start(cmd)
-	inR.Close()
-	outW.Close()
+	proc, err := ns.Start(cmd)
 	if err != nil {
-		return res, logPath, err
+		inW.Close()
+		outR.Close()
+		return nil, err
 	}
-	defer proc.Stop()
-
+	c := &childProc{proc: proc, in: inW, lines: make(chan string, 16), logPath: logPath}
 	// The reader ends when the child's stdout closes: when it exits or
-	// is killed.
-	lines := make(chan string, 16)
+	// is killed, at the latest when the test ends.
 	go func() {
-		defer close(lines)
+		defer close(c.lines)
+		defer outR.Close()
 		sc := bufio.NewScanner(outR)
 		sc.Buffer(nil, 1<<20)
 		for sc.Scan() {
-			lines <- sc.Text()
+			c.lines <- sc.Text()
 		}
 	}()
-	wait := func(prefix string, d time.Duration) (string, error) {
-		timer := time.NewTimer(d)
-		defer timer.Stop()
-		for {
-			select {
-			case line, ok := <-lines:
-				if !ok {
-					return "", fmt.Errorf("client exited (%v) while the lab waited for %q", proc.Err(), prefix)
-				}
-				if rest, ok := strings.CutPrefix(line, prefix); ok {
-					return rest, nil
-				}
-				if rest, ok := strings.CutPrefix(line, "lab: result "); ok {
-					return "", fmt.Errorf("client ended while the lab waited for %q: %s", prefix, rest)
-				}
-			case <-timer.C:
-				return "", fmt.Errorf("no %q from the client within %v", prefix, d)
-			}
+	t.Cleanup(func() {
+		proc.Stop()
+		inW.Close()
+		for range c.lines { // drain, so that the reader ends
 		}
-	}
+	})
+	return c, nil
+}
 
-	if _, err := wait("lab: ready", setupBound); err != nil {
-		return res, logPath, err
-	}
-	if _, err := wait("lab: fault-point", setupBound); err != nil {
-		return res, logPath, err
-	}
-	for k, inject := range spec.Faults {
-		at := inject()
-		if _, err := fmt.Fprintf(inW, "fault %d %d\n", k, at.UnixNano()); err != nil {
-			return res, logPath, err
-		}
-		if k < len(spec.Faults)-1 {
-			if _, err := wait(fmt.Sprintf("lab: recovered %d", k), spec.Bound); err != nil {
-				return res, logPath, fmt.Errorf("fault %d of %d: %w", k+1, len(spec.Faults), err)
+// wait waits up to d for a line starting with prefix. If the client
+// reports its result instead, wait returns it; if it ends or stays
+// silent, an error.
+func (c *childProc) wait(prefix string, d time.Duration) (*clientResult, error) {
+	timer := time.NewTimer(d)
+	defer timer.Stop()
+	for {
+		select {
+		case line, ok := <-c.lines:
+			if !ok {
+				return nil, fmt.Errorf("client exited (%v) while the lab waited for %q", c.proc.Err(), prefix)
 			}
+			if rest, ok := strings.CutPrefix(line, "lab: result "); ok {
+				var res clientResult
+				if err := json.Unmarshal([]byte(rest), &res); err != nil {
+					return nil, fmt.Errorf("client result %q: %w", rest, err)
+				}
+				return &res, nil
+			}
+			if strings.HasPrefix(line, prefix) {
+				return nil, nil
+			}
+		case <-timer.C:
+			return nil, fmt.Errorf("no %q from the client within %v", prefix, d)
 		}
 	}
-	out, err := wait("lab: result ", spec.Bound+15*time.Second)
-	if err != nil {
-		return res, logPath, err
-	}
-	if err := json.Unmarshal([]byte(out), &res); err != nil {
-		return res, logPath, fmt.Errorf("client result %q: %w", out, err)
-	}
-	return res, logPath, nil
 }
 
 // fileSum returns the hex SHA-256 of the file at p.

@@ -9,11 +9,12 @@ import (
 	"github.com/gonfs/nfs/internal/testutil"
 )
 
-// silence drops everything a namespace sends or receives: a host that
-// died without a word (no RST, no ICMP).
+// silence drops everything a namespace sends, receives or forwards: a
+// host that died without a word (no RST, no ICMP).
 const silence = `table inet lab_silence {
 	chain in { type filter hook input priority -300; policy drop; }
 	chain out { type filter hook output priority -300; policy drop; }
+	chain forwarding { type filter hook forward priority -300; policy drop; }
 }`
 
 // lbRules is the load balancer: a DNAT of the service address to one
@@ -180,6 +181,118 @@ func TestLeaseBlackhole(t *testing.T) {
 			}},
 			Bound: hole + labBound,
 			Dump:  []*netlab.NS{cli, srv},
+		})
+	})
+}
+
+// TestFloatingIP is seed 003: the service address 10.77.5.100 moves from
+// node 1 to node 2 (failover) and back (failback), with node 1's server
+// running throughout, so node 1 still holds the ESTABLISHED connection
+// for the client's first 4-tuple when the address comes back. The nodes
+// and the client share a bridge; both servers listen on every address
+// and export the same directory. The move updates the client's neighbour
+// entry, as the gratuitous ARP of a cluster manager would.
+func TestFloatingIP(t *testing.T) {
+	testutil.CheckLeaks(t)
+	const vip = "10.77.5.100"
+	forEachPolicy(t, func(t *testing.T, pol string, minPort, maxPort int) {
+		l := netlab.New(t)
+		cli, sw, n1, n2 := l.NS("client"), l.NS("switch"), l.NS("node1"), l.NS("node2")
+		cdev, _ := l.Link(cli, "10.77.5.10/24", sw, "")
+		_, n1dev := l.Link(sw, "", n1, "10.77.5.11/24")
+		_, n2dev := l.Link(sw, "", n2, "10.77.5.12/24")
+		sw.IP("link", "add", "br0", "type", "bridge")
+		for _, dev := range []string{"to-client", "to-node1", "to-node2"} {
+			sw.IP("link", "set", dev, "master", "br0")
+		}
+		sw.IP("link", "set", "br0", "up")
+		n1.IP("addr", "add", vip+"/24", "dev", n1dev)
+		cli.Shape(cdev, shapeRate)
+		export := t.TempDir()
+		startServer(t, n1, "0.0.0.0", export, ganesha.Config{Lease: 10 * time.Second})
+		startServer(t, n2, "0.0.0.0", export, ganesha.Config{Lease: 10 * time.Second})
+		move := func(from, to *netlab.NS, fromDev, toDev string) time.Time {
+			from.IP("addr", "del", vip+"/24", "dev", fromDev)
+			at := time.Now()
+			to.IP("addr", "add", vip+"/24", "dev", toDev)
+			cli.IP("neigh", "replace", vip, "lladdr", to.MAC(toDev), "dev", cdev, "nud", "reachable")
+			return at
+		}
+		runCell(t, cellSpec{
+			Scenario: "floating-ip", Policy: pol, Client: cli, Addr: vip + ":2049",
+			ExportDir: export, Pseudo: "/export", MinPort: minPort, MaxPort: maxPort,
+			Faults: []func() time.Time{
+				func() time.Time { return move(n1, n2, n1dev, n2dev) },
+				func() time.Time { return move(n2, n1, n2dev, n1dev) },
+			},
+			StuckOK: pol == "SameReservedPort",
+			Dump:    []*netlab.NS{cli, n1, n2},
+		})
+	})
+}
+
+// TestNATReboot is seed 002: two clients behind a masquerading gateway,
+// both on the same source port (the policies' first port, 900), whose
+// firewall drops what conntrack classes as invalid. The gateway goes
+// down in the middle of the copies (drops everything) for longer than
+// the clients take to give up their connections, loses its
+// connection-tracking table, and comes back. The clients race for the
+// external port; the lab lets client 2 win it, as in the seed, so that
+// each client's new connection is mapped onto the other's old 4-tuple,
+// which the server still holds ESTABLISHED. The server answers their
+// SYNs with ACKs of the old connections, which the gateway drops as
+// invalid.
+func TestNATReboot(t *testing.T) {
+	testutil.CheckLeaks(t)
+	// Longer than the clients take to declare the path dead (labSocket),
+	// so that they redial while it is down, as after the seed's reboot.
+	const down = 6 * time.Second
+	forEachPolicy(t, func(t *testing.T, pol string, _, _ int) {
+		l := netlab.New(t)
+		c1, c2, gw, srv := l.NS("client1"), l.NS("client2"), l.NS("gateway"), l.NS("server")
+		d1, _ := l.Link(c1, "10.77.11.2/24", gw, "10.77.11.1/24")
+		d2, _ := l.Link(c2, "10.77.12.2/24", gw, "10.77.12.1/24")
+		l.Link(gw, "10.77.20.1/24", srv, "10.77.20.2/24")
+		c1.IP("route", "add", "default", "via", "10.77.11.1")
+		c2.IP("route", "add", "default", "via", "10.77.12.1")
+		gw.Sysctl("net.ipv4.ip_forward", "1")
+		gw.Nft(`table ip lab_nat {
+	chain post { type nat hook postrouting priority srcnat; policy accept; oifname "to-server" masquerade; }
+	chain forwarding { type filter hook forward priority filter; policy accept; ct state invalid drop; }
+}`)
+		c1.Shape(d1, shapeRate)
+		c2.Shape(d2, shapeRate)
+		export := t.TempDir()
+		startServer(t, srv, "10.77.20.2", export, ganesha.Config{Lease: 15 * time.Second})
+
+		runCell(t, cellSpec{
+			Scenario: "nat-reboot", Policy: pol, Label: "client1", Client: c1, Addr: "10.77.20.2:2049",
+			More:      []extraClient{{Label: "client2", Client: c2, Addr: "10.77.20.2:2049"}},
+			ExportDir: export, Pseudo: "/export", MinPort: 900, MaxPort: 1023,
+			Faults: []func() time.Time{func() time.Time {
+				// The gateway goes down...
+				before, _ := gw.Conntrack("-L", "-p", "tcp")
+				gw.Nft(silence)
+				at := time.Now()
+				time.Sleep(down) // the outage itself
+				// ...and comes back with an empty table. Client 1's
+				// packets are held back a moment so that client 2 takes
+				// the external port first.
+				gw.Nft(`table ip lab_race {
+	chain forwarding { type filter hook forward priority -10; policy accept; iifname "to-client1" drop; }
+}`)
+				gw.FlushConntrack()
+				gw.Nft("delete table inet lab_silence\n")
+				time.Sleep(2500 * time.Millisecond)
+				after, _ := gw.Conntrack("-L", "-p", "tcp")
+				gw.Nft("delete table ip lab_race\n")
+				t.Logf("gateway mappings before the reboot:\n%safter it, client 2 first:\n%sserver sockets:\n%s",
+					before, after, srv.Run("ss", "-tan", "sport", "=", "2049"))
+				return at
+			}},
+			StuckOK:     pol == "SameReservedPort",
+			ExactlyOnce: true,
+			Dump:        []*netlab.NS{c1, c2, gw, srv},
 		})
 	})
 }
