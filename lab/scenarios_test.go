@@ -194,42 +194,87 @@ func TestLeaseBlackhole(t *testing.T) {
 // entry, as the gratuitous ARP of a cluster manager would.
 func TestFloatingIP(t *testing.T) {
 	testutil.CheckLeaks(t)
-	const vip = "10.77.5.100"
 	forEachPolicy(t, func(t *testing.T, pol string, minPort, maxPort int) {
-		l := netlab.New(t)
-		cli, sw, n1, n2 := l.NS("client"), l.NS("switch"), l.NS("node1"), l.NS("node2")
-		cdev, _ := l.Link(cli, "10.77.5.10/24", sw, "")
-		_, n1dev := l.Link(sw, "", n1, "10.77.5.11/24")
-		_, n2dev := l.Link(sw, "", n2, "10.77.5.12/24")
-		sw.IP("link", "add", "br0", "type", "bridge")
-		for _, dev := range []string{"to-client", "to-node1", "to-node2"} {
-			sw.IP("link", "set", dev, "master", "br0")
-		}
-		sw.IP("link", "set", "br0", "up")
-		n1.IP("addr", "add", vip+"/24", "dev", n1dev)
-		cli.Shape(cdev, shapeRate)
-		export := t.TempDir()
-		startServer(t, n1, "0.0.0.0", export, ganesha.Config{Lease: 10 * time.Second})
-		startServer(t, n2, "0.0.0.0", export, ganesha.Config{Lease: 10 * time.Second})
-		move := func(from, to *netlab.NS, fromDev, toDev string) time.Time {
-			from.IP("addr", "del", vip+"/24", "dev", fromDev)
-			at := time.Now()
-			to.IP("addr", "add", vip+"/24", "dev", toDev)
-			cli.IP("neigh", "replace", vip, "lladdr", to.MAC(toDev), "dev", cdev, "nud", "reachable")
-			return at
-		}
+		f := newFloating(t, true)
 		runCell(t, cellSpec{
-			Scenario: "floating-ip", Policy: pol, Client: cli, Addr: vip + ":2049",
-			ExportDir: export, Pseudo: "/export", MinPort: minPort, MaxPort: maxPort,
-			Faults: []func() time.Time{
-				func() time.Time { return move(n1, n2, n1dev, n2dev) },
-				func() time.Time { return move(n2, n1, n2dev, n1dev) },
-			},
+			Scenario: "floating-ip", Policy: pol, Client: f.cli, Addr: floatingVIP + ":2049",
+			ExportDir: f.export, Pseudo: "/export", MinPort: minPort, MaxPort: maxPort,
+			Faults:  []func() time.Time{f.failover, f.failback},
 			StuckOK: pol == "SameReservedPort",
-			Dump:    []*netlab.NS{cli, n1, n2},
+			Dump:    []*netlab.NS{f.cli, f.n1, f.n2},
 		})
 	})
 }
+
+// TestFloatingIPFailback is the TCP half of seed 003 on its own: node 2
+// takes the address over for 4 s but serves nothing (it refuses the
+// client's connections), then the address goes back to node 1, whose
+// server has kept the client's session and still holds the ESTABLISHED
+// connection of its old 4-tuple. The fault's time is the failback.
+func TestFloatingIPFailback(t *testing.T) {
+	testutil.CheckLeaks(t)
+	forEachPolicy(t, func(t *testing.T, pol string, minPort, maxPort int) {
+		f := newFloating(t, false)
+		runCell(t, cellSpec{
+			Scenario: "floating-ip-failback", Policy: pol, Client: f.cli, Addr: floatingVIP + ":2049",
+			ExportDir: f.export, Pseudo: "/export", MinPort: minPort, MaxPort: maxPort,
+			Faults: []func() time.Time{func() time.Time {
+				f.failover()
+				time.Sleep(4 * time.Second) // the time on node 2
+				return f.failback()
+			}},
+			StuckOK:     pol == "SameReservedPort",
+			ExactlyOnce: true,
+			Dump:        []*netlab.NS{f.cli, f.n1, f.n2},
+		})
+	})
+}
+
+// floatingVIP is the floating service address.
+const floatingVIP = "10.77.5.100"
+
+// floating is the network of the floating-IP scenarios.
+type floating struct {
+	cli, n1, n2        *netlab.NS
+	cdev, n1dev, n2dev string
+	export             string
+}
+
+// newFloating builds the client, the bridge and the two nodes, with the
+// address on node 1 and a server on node 1 and, if serve2, on node 2.
+func newFloating(t *testing.T, serve2 bool) *floating {
+	l := netlab.New(t)
+	f := &floating{export: t.TempDir()}
+	var sw *netlab.NS
+	f.cli, sw, f.n1, f.n2 = l.NS("client"), l.NS("switch"), l.NS("node1"), l.NS("node2")
+	f.cdev, _ = l.Link(f.cli, "10.77.5.10/24", sw, "")
+	_, f.n1dev = l.Link(sw, "", f.n1, "10.77.5.11/24")
+	_, f.n2dev = l.Link(sw, "", f.n2, "10.77.5.12/24")
+	sw.IP("link", "add", "br0", "type", "bridge")
+	for _, dev := range []string{"to-client", "to-node1", "to-node2"} {
+		sw.IP("link", "set", dev, "master", "br0")
+	}
+	sw.IP("link", "set", "br0", "up")
+	f.n1.IP("addr", "add", floatingVIP+"/24", "dev", f.n1dev)
+	f.cli.Shape(f.cdev, shapeRate)
+	startServer(t, f.n1, "0.0.0.0", f.export, ganesha.Config{Lease: 15 * time.Second})
+	if serve2 {
+		startServer(t, f.n2, "0.0.0.0", f.export, ganesha.Config{Lease: 15 * time.Second})
+	}
+	return f
+}
+
+// move takes the address off one node and puts it on the other.
+func (f *floating) move(from, to *netlab.NS, fromDev, toDev string) time.Time {
+	from.IP("addr", "del", floatingVIP+"/24", "dev", fromDev)
+	at := time.Now()
+	to.IP("addr", "add", floatingVIP+"/24", "dev", toDev)
+	f.cli.IP("neigh", "replace", floatingVIP, "lladdr", to.MAC(toDev), "dev", f.cdev, "nud", "reachable")
+	return at
+}
+
+func (f *floating) failover() time.Time { return f.move(f.n1, f.n2, f.n1dev, f.n2dev) }
+func (f *floating) failback() time.Time { return f.move(f.n2, f.n1, f.n2dev, f.n1dev) }
 
 // TestNATReboot is seed 002: two clients behind a masquerading gateway,
 // both on the same source port (the policies' first port, 900), whose
