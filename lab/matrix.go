@@ -115,7 +115,8 @@ func ports(p []int) string {
 	return strings.Join(s, " ")
 }
 
-// WriteMarkdown writes cells as a markdown table, one row per cell.
+// WriteMarkdown writes cells as a markdown table, one row per cell, with
+// the first clause of each note.
 func WriteMarkdown(w io.Writer, cells []Cell) error {
 	var b strings.Builder
 	b.WriteString("| scenario | policy | result | fault → reconnect (s) | fault → first call (s) | fault → 64 MiB copy done (s) | sha256 | local ports | dials | reconnects | duplicates | note |\n")
@@ -130,13 +131,25 @@ func WriteMarkdown(w io.Writer, cells []Cell) error {
 				sum += " WRONG"
 			}
 		}
-		note := strings.NewReplacer("|", `\|`, "\n", " ").Replace(c.Note)
+		note := strings.NewReplacer("|", `\|`, "\n", " ").Replace(shortNote(c.Note))
 		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s | %s | %s | %d | %d | %d | %s |\n",
 			c.Scenario, c.Policy, c.Outcome, seconds(c.Reconnect), seconds(c.FirstCall), seconds(c.CopyDone), sum,
 			ports(c.Ports), c.Dials, c.Reconnects, c.Duplicates, note)
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+// shortNote returns the first clause of a note, at most 100 bytes; the
+// CSV keeps it whole.
+func shortNote(note string) string {
+	if i := strings.Index(note, "; "); i >= 0 {
+		note = note[:i]
+	}
+	if len(note) > 100 {
+		note = note[:97] + "..."
+	}
+	return note
 }
 
 // WriteCSV writes cells as CSV with a header line; durations in seconds
