@@ -7,7 +7,7 @@ GO       ?= go
 FUZZTIME ?= 100000x
 PKGS     := ./...
 
-.PHONY: test deps vet unit fuzz bench
+.PHONY: test deps vet unit fuzz bench lab
 
 test: deps vet unit fuzz
 
@@ -29,3 +29,12 @@ fuzz:
 # Micro-benchmarks and the NFSv4.1 benchmarks against a Ganesha on loopback.
 bench: deps
 	GONFS_REQUIRE_GANESHA=1 $(GO) test -run '^$$' -bench . -benchmem -count 1 ./rpc/ ./xprt/ ./nfs4/
+
+# The fault lab (lab/, issue 5): every stock policy against every field
+# failure, in network namespaces with real Ganesha servers (root needed).
+# Writes the matrix to lab/results/latest.md and latest.csv, the full log to
+# LABLOG. make test runs the same tests under -race without writing them.
+LABLOG ?= /tmp/gonfs-lab.log
+lab: deps
+	GONFS_REQUIRE_GANESHA=1 GONFS_LAB_RESULTS=$(CURDIR)/lab/results $(GO) test -count=1 -timeout 10m -v ./lab/ >$(LABLOG) 2>&1; \
+	status=$$?; grep -E '^(--- |ok|FAIL)|×' $(LABLOG); cat lab/results/latest.md; echo "full log: $(LABLOG)"; exit $$status
