@@ -9,7 +9,7 @@ GO       ?= go
 FUZZTIME ?= 100000x
 PKGS     := ./...
 
-.PHONY: test deps vet unit fuzz bench demo
+.PHONY: test deps vet unit fuzz bench demo lab
 
 test: deps vet unit fuzz
 
@@ -35,3 +35,12 @@ bench: deps
 # nfscp against a Ganesha on loopback that is killed and restarted mid-copy.
 demo: deps
 	$(GO) run ./examples/nfscp/internal/demo
+
+# The fault lab (lab/, issue 5): every stock policy against every field
+# failure, in network namespaces with real Ganesha servers (root needed).
+# Writes the matrix to lab/results/latest.md and latest.csv, the full log to
+# LABLOG. make test runs the same tests under -race without writing them.
+LABLOG ?= /tmp/gonfs-lab.log
+lab: deps
+	GONFS_REQUIRE_GANESHA=1 GONFS_LAB_RESULTS=$(CURDIR)/lab/results $(GO) test -count=1 -timeout 10m -v ./lab/ >$(LABLOG) 2>&1; \
+	status=$$?; grep -E '^(--- |ok|FAIL)|×' $(LABLOG); cat lab/results/latest.md; echo "full log: $(LABLOG)"; exit $$status

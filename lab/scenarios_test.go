@@ -1,0 +1,343 @@
+package lab
+
+import (
+	"testing"
+	"time"
+
+	"github.com/gonfs/nfs/internal/ganesha"
+	"github.com/gonfs/nfs/internal/netlab"
+	"github.com/gonfs/nfs/internal/testutil"
+)
+
+// silence drops everything a namespace sends, receives or forwards: a
+// host that died without a word (no RST, no ICMP).
+const silence = `table inet lab_silence {
+	chain in { type filter hook input priority -300; policy drop; }
+	chain out { type filter hook output priority -300; policy drop; }
+	chain forwarding { type filter hook forward priority -300; policy drop; }
+}`
+
+// lbRules is the load balancer: a DNAT of the service address to one
+// backend in a nat prerouting chain; conntrack keeps each flow on the
+// backend it was first sent to.
+func lbRules(backend string) string {
+	return `table ip lab_lb {
+	chain pre {
+		type nat hook prerouting priority dstnat; policy accept;
+		ip daddr 10.77.9.9 tcp dport 2049 dnat to ` + backend + `
+	}
+}`
+}
+
+// retarget points the load balancer at another backend, leaving the
+// connection-tracking table alone: flows already tracked keep going to
+// the old backend.
+func retarget(backend string) string {
+	return `flush chain ip lab_lb pre
+add rule ip lab_lb pre ip daddr 10.77.9.9 tcp dport 2049 dnat to ` + backend + "\n"
+}
+
+// TestLBFailover is seeds 000 and 001: client → stateful load balancer →
+// server A. A dies silently and the balancer is retargeted at server B,
+// which exports the same directory. The conntrack entry of the client's
+// connection still maps its 4-tuple to A.
+func TestLBFailover(t *testing.T) {
+	testutil.CheckLeaks(t)
+	forEachPolicy(t, func(t *testing.T, pol string, minPort, maxPort int) {
+		l := netlab.New(t)
+		cli, lb, a, b := l.NS("client"), l.NS("lb"), l.NS("srva"), l.NS("srvb")
+		cdev, _ := l.Link(cli, "10.77.1.2/24", lb, "10.77.1.1/24")
+		l.Link(lb, "10.77.2.1/24", a, "10.77.2.2/24")
+		l.Link(lb, "10.77.3.1/24", b, "10.77.3.2/24")
+		cli.IP("route", "add", "10.77.9.0/24", "via", "10.77.1.1")
+		a.IP("route", "add", "default", "via", "10.77.2.1")
+		b.IP("route", "add", "default", "via", "10.77.3.1")
+		lb.Sysctl("net.ipv4.ip_forward", "1")
+		lb.Nft(lbRules("10.77.2.2"))
+		cli.Shape(cdev, shapeRate)
+		export := t.TempDir()
+		startServer(t, a, "10.77.2.2", export, ganesha.Config{})
+		startServer(t, b, "10.77.3.2", export, ganesha.Config{})
+
+		runCell(t, cellSpec{
+			Scenario: "lb-failover", Policy: pol, Client: cli, Addr: "10.77.9.9:2049",
+			ExportDir: export, Pseudo: "/export", MinPort: minPort, MaxPort: maxPort,
+			Faults: []func() time.Time{func() time.Time {
+				a.Nft(silence)
+				at := time.Now()
+				lb.Nft(retarget("10.77.3.2"))
+				return at
+			}},
+			StuckOK: pol == "SameReservedPort",
+			Dump:    []*netlab.NS{cli, lb},
+		})
+	})
+}
+
+// pair builds a client and a server namespace joined directly, the
+// client's side shaped, and starts a Ganesha in the server namespace.
+func pair(t *testing.T, cfg ganesha.Config) (cli, srv *netlab.NS, s *ganesha.Server, export string) {
+	t.Helper()
+	l := netlab.New(t)
+	cli, srv = l.NS("client"), l.NS("server")
+	cdev, _ := l.Link(cli, "10.77.1.2/24", srv, "10.77.1.1/24")
+	cli.Shape(cdev, shapeRate)
+	export = t.TempDir()
+	s = startServer(t, srv, "10.77.1.1", export, cfg)
+	return cli, srv, s, export
+}
+
+// TestServerRestart kills the server with SIGKILL in the middle of the
+// copy and starts it again: same address, port and storage, a new boot
+// epoch. The client must reclaim its state within the grace period.
+func TestServerRestart(t *testing.T) {
+	testutil.CheckLeaks(t)
+	forEachPolicy(t, func(t *testing.T, pol string, minPort, maxPort int) {
+		cli, srv, s, export := pair(t, ganesha.Config{Lease: 5 * time.Second, Grace: 5 * time.Second})
+		runCell(t, cellSpec{
+			Scenario: "server-restart", Policy: pol, Client: cli, Addr: "10.77.1.1:2049",
+			ExportDir: export, Pseudo: "/export", MinPort: minPort, MaxPort: maxPort,
+			Faults: []func() time.Time{func() time.Time {
+				s.Kill()
+				at := time.Now()
+				s.Restart(t)
+				return at
+			}},
+			Dump: []*netlab.NS{cli, srv},
+		})
+	})
+}
+
+// TestReset resets the client's connection from the server's side (ss -K
+// destroys the socket, which sends a RST) in the middle of the copy. The
+// server and its session live on: the client must reconnect, replay what
+// was cut off exactly once, and (SameReservedPort, Hedged) keep its port.
+func TestReset(t *testing.T) {
+	testutil.CheckLeaks(t)
+	forEachPolicy(t, func(t *testing.T, pol string, minPort, maxPort int) {
+		cli, srv, _, export := pair(t, ganesha.Config{})
+		cell := runCell(t, cellSpec{
+			Scenario: "reset", Policy: pol, Client: cli, Addr: "10.77.1.1:2049",
+			ExportDir: export, Pseudo: "/export", MinPort: minPort, MaxPort: maxPort,
+			Faults: []func() time.Time{func() time.Time {
+				srv.Run("ss", "-K", "-t", "dst", "10.77.1.2")
+				return time.Now()
+			}},
+			ExactlyOnce: true,
+			Dump:        []*netlab.NS{cli, srv},
+		})
+		checkPorts(t, pol, cell)
+	})
+}
+
+// checkPorts checks the port behaviour on a healthy path, after a reset:
+// SameReservedPort and Hedged reconnect from the old port, NewReservedPort
+// from a new reserved one, Ephemeral from a new ephemeral one.
+func checkPorts(t *testing.T, pol string, cell Cell) {
+	t.Helper()
+	if cell.Outcome != Recovered {
+		return // already reported
+	}
+	p := cell.Ports
+	if len(p) < 2 {
+		t.Errorf("%s: local ports %v: no reconnect after the reset", pol, p)
+		return
+	}
+	first, last := p[0], p[len(p)-1]
+	switch pol {
+	case "SameReservedPort", "Hedged":
+		if last != first {
+			t.Errorf("%s: reconnected from port %d, not the old port %d (ports %v)", pol, last, first, p)
+		}
+	case "NewReservedPort":
+		if last == first || last >= 1024 {
+			t.Errorf("%s: reconnected from port %d after %d: want a new reserved port (ports %v)", pol, last, first, p)
+		}
+	case "Ephemeral":
+		if last == first || last < 1024 {
+			t.Errorf("%s: reconnected from port %d after %d: want a new ephemeral port (ports %v)", pol, last, first, p)
+		}
+	}
+}
+
+// TestLeaseBlackhole makes the server unreachable in silence for longer
+// than its lease (3 s lease, 8 s blackhole) in the middle of the copy,
+// then brings the path back. The server still holds the old connection;
+// the client's lease has expired.
+func TestLeaseBlackhole(t *testing.T) {
+	testutil.CheckLeaks(t)
+	const hole = 8 * time.Second
+	forEachPolicy(t, func(t *testing.T, pol string, minPort, maxPort int) {
+		cli, srv, _, export := pair(t, ganesha.Config{Lease: 3 * time.Second})
+		runCell(t, cellSpec{
+			Scenario: "lease-blackhole", Policy: pol, Client: cli, Addr: "10.77.1.1:2049",
+			ExportDir: export, Pseudo: "/export", MinPort: minPort, MaxPort: maxPort,
+			Faults: []func() time.Time{func() time.Time {
+				srv.Nft(silence)
+				at := time.Now()
+				time.Sleep(hole) // the outage itself, not a wait for a result
+				srv.Nft("delete table inet lab_silence\n")
+				return at
+			}},
+			Bound: hole + labBound,
+			Dump:  []*netlab.NS{cli, srv},
+		})
+	})
+}
+
+// TestFloatingIP is seed 003: the service address 10.77.5.100 moves from
+// node 1 to node 2 (failover) and back (failback), with node 1's server
+// running throughout, so node 1 still holds the ESTABLISHED connection
+// for the client's first 4-tuple when the address comes back. The nodes
+// and the client share a bridge; both servers listen on every address
+// and export the same directory. The move updates the client's neighbour
+// entry, as the gratuitous ARP of a cluster manager would.
+func TestFloatingIP(t *testing.T) {
+	testutil.CheckLeaks(t)
+	forEachPolicy(t, func(t *testing.T, pol string, minPort, maxPort int) {
+		f := newFloating(t, true)
+		runCell(t, cellSpec{
+			Scenario: "floating-ip", Policy: pol, Client: f.cli, Addr: floatingVIP + ":2049",
+			ExportDir: f.export, Pseudo: "/export", MinPort: minPort, MaxPort: maxPort,
+			Faults:  []func() time.Time{f.failover, f.failback},
+			StuckOK: pol == "SameReservedPort",
+			Dump:    []*netlab.NS{f.cli, f.n1, f.n2},
+		})
+	})
+}
+
+// TestFloatingIPFailback is the TCP half of seed 003 on its own: node 2
+// takes the address over for 4 s but serves nothing (it refuses the
+// client's connections), then the address goes back to node 1, whose
+// server has kept the client's session and still holds the ESTABLISHED
+// connection of its old 4-tuple. The fault's time is the failback.
+func TestFloatingIPFailback(t *testing.T) {
+	testutil.CheckLeaks(t)
+	forEachPolicy(t, func(t *testing.T, pol string, minPort, maxPort int) {
+		f := newFloating(t, false)
+		runCell(t, cellSpec{
+			Scenario: "floating-ip-failback", Policy: pol, Client: f.cli, Addr: floatingVIP + ":2049",
+			ExportDir: f.export, Pseudo: "/export", MinPort: minPort, MaxPort: maxPort,
+			Faults: []func() time.Time{func() time.Time {
+				f.failover()
+				time.Sleep(4 * time.Second) // the time on node 2
+				return f.failback()
+			}},
+			StuckOK:     pol == "SameReservedPort",
+			ExactlyOnce: true,
+			Dump:        []*netlab.NS{f.cli, f.n1, f.n2},
+		})
+	})
+}
+
+// floatingVIP is the floating service address.
+const floatingVIP = "10.77.5.100"
+
+// floating is the network of the floating-IP scenarios.
+type floating struct {
+	cli, n1, n2        *netlab.NS
+	cdev, n1dev, n2dev string
+	export             string
+}
+
+// newFloating builds the client, the bridge and the two nodes, with the
+// address on node 1 and a server on node 1 and, if serve2, on node 2.
+func newFloating(t *testing.T, serve2 bool) *floating {
+	l := netlab.New(t)
+	f := &floating{export: t.TempDir()}
+	var sw *netlab.NS
+	f.cli, sw, f.n1, f.n2 = l.NS("client"), l.NS("switch"), l.NS("node1"), l.NS("node2")
+	f.cdev, _ = l.Link(f.cli, "10.77.5.10/24", sw, "")
+	_, f.n1dev = l.Link(sw, "", f.n1, "10.77.5.11/24")
+	_, f.n2dev = l.Link(sw, "", f.n2, "10.77.5.12/24")
+	sw.IP("link", "add", "br0", "type", "bridge")
+	for _, dev := range []string{"to-client", "to-node1", "to-node2"} {
+		sw.IP("link", "set", dev, "master", "br0")
+	}
+	sw.IP("link", "set", "br0", "up")
+	f.n1.IP("addr", "add", floatingVIP+"/24", "dev", f.n1dev)
+	f.cli.Shape(f.cdev, shapeRate)
+	startServer(t, f.n1, "0.0.0.0", f.export, ganesha.Config{Lease: 15 * time.Second})
+	if serve2 {
+		startServer(t, f.n2, "0.0.0.0", f.export, ganesha.Config{Lease: 15 * time.Second})
+	}
+	return f
+}
+
+// move takes the address off one node and puts it on the other.
+func (f *floating) move(from, to *netlab.NS, fromDev, toDev string) time.Time {
+	from.IP("addr", "del", floatingVIP+"/24", "dev", fromDev)
+	at := time.Now()
+	to.IP("addr", "add", floatingVIP+"/24", "dev", toDev)
+	f.cli.IP("neigh", "replace", floatingVIP, "lladdr", to.MAC(toDev), "dev", f.cdev, "nud", "reachable")
+	return at
+}
+
+func (f *floating) failover() time.Time { return f.move(f.n1, f.n2, f.n1dev, f.n2dev) }
+func (f *floating) failback() time.Time { return f.move(f.n2, f.n1, f.n2dev, f.n1dev) }
+
+// TestNATReboot is seed 002: two clients behind a masquerading gateway,
+// both on the same source port (the policies' first port, 900), whose
+// firewall drops what conntrack classes as invalid. The gateway goes
+// down in the middle of the copies (drops everything) for longer than
+// the clients take to give up their connections, loses its
+// connection-tracking table, and comes back. The clients race for the
+// external port; the lab lets client 2 win it, as in the seed, so that
+// each client's new connection is mapped onto the other's old 4-tuple,
+// which the server still holds ESTABLISHED. The server answers their
+// SYNs with ACKs of the old connections, which the gateway drops as
+// invalid.
+func TestNATReboot(t *testing.T) {
+	testutil.CheckLeaks(t)
+	// Longer than the clients take to declare the path dead (labSocket),
+	// so that they redial while it is down, as after the seed's reboot.
+	const down = 6 * time.Second
+	forEachPolicy(t, func(t *testing.T, pol string, _, _ int) {
+		l := netlab.New(t)
+		c1, c2, gw, srv := l.NS("client1"), l.NS("client2"), l.NS("gateway"), l.NS("server")
+		d1, _ := l.Link(c1, "10.77.11.2/24", gw, "10.77.11.1/24")
+		d2, _ := l.Link(c2, "10.77.12.2/24", gw, "10.77.12.1/24")
+		l.Link(gw, "10.77.20.1/24", srv, "10.77.20.2/24")
+		c1.IP("route", "add", "default", "via", "10.77.11.1")
+		c2.IP("route", "add", "default", "via", "10.77.12.1")
+		gw.Sysctl("net.ipv4.ip_forward", "1")
+		gw.Nft(`table ip lab_nat {
+	chain post { type nat hook postrouting priority srcnat; policy accept; oifname "to-server" masquerade; }
+	chain forwarding { type filter hook forward priority filter; policy accept; ct state invalid drop; }
+}`)
+		c1.Shape(d1, shapeRate)
+		c2.Shape(d2, shapeRate)
+		export := t.TempDir()
+		startServer(t, srv, "10.77.20.2", export, ganesha.Config{Lease: 15 * time.Second})
+
+		runCell(t, cellSpec{
+			Scenario: "nat-reboot", Policy: pol, Label: "client1", Client: c1, Addr: "10.77.20.2:2049",
+			More:      []extraClient{{Label: "client2", Client: c2, Addr: "10.77.20.2:2049"}},
+			ExportDir: export, Pseudo: "/export", MinPort: 900, MaxPort: 1023,
+			Faults: []func() time.Time{func() time.Time {
+				// The gateway goes down...
+				before, _ := gw.Conntrack("-L", "-p", "tcp")
+				gw.Nft(silence)
+				at := time.Now()
+				time.Sleep(down) // the outage itself
+				// ...and comes back with an empty table. Client 1's
+				// packets are held back a moment so that client 2 takes
+				// the external port first.
+				gw.Nft(`table ip lab_race {
+	chain forwarding { type filter hook forward priority -10; policy accept; iifname "to-client1" drop; }
+}`)
+				gw.FlushConntrack()
+				gw.Nft("delete table inet lab_silence\n")
+				time.Sleep(2500 * time.Millisecond)
+				after, _ := gw.Conntrack("-L", "-p", "tcp")
+				gw.Nft("delete table ip lab_race\n")
+				t.Logf("gateway mappings before the reboot:\n%safter it, client 2 first:\n%sserver sockets:\n%s",
+					before, after, srv.Run("ss", "-tan", "sport", "=", "2049"))
+				return at
+			}},
+			StuckOK:     pol == "SameReservedPort",
+			ExactlyOnce: true,
+			Dump:        []*netlab.NS{c1, c2, gw, srv},
+		})
+	})
+}
