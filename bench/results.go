@@ -1,0 +1,134 @@
+package bench
+
+import (
+	"encoding/csv"
+	"fmt"
+	"io"
+	"slices"
+	"strconv"
+	"time"
+)
+
+// A Sample is one measurement: one run of one contender on one workload.
+type Sample struct {
+	// Workload is the workload's name: a Workload, or for small
+	// operations the operation and the goroutines, as "GETATTR/g=8".
+	Workload string
+	// Contender is the contender's name.
+	Contender string
+	// Ours marks this library's contenders.
+	Ours bool
+	// Run counts from 1.
+	Run int
+	// Elapsed is how long the run took.
+	Elapsed time.Duration
+	// Value is the rate: MB/s (10^6 bytes per second) for throughput,
+	// operations per second for small operations. 0 if Err is set.
+	Value float64
+	// Unit is "MB/s" or "ops/s".
+	Unit string
+	// Err is why the run failed, "" if it did not.
+	Err string
+}
+
+// A Summary is the samples of one contender on one workload.
+type Summary struct {
+	Workload, Contender, Unit string
+	Ours                      bool
+	// N counts the successful runs; Failed the failed ones, and
+	// FirstErr is the first failure's message.
+	N, Failed int
+	FirstErr  string
+	// Median, Min and Max are over the successful runs.
+	Median, Min, Max float64
+	// Ratio is this contender's median over the baseline's (this
+	// library's first contender on the workload); 0 if either is
+	// missing. Above 1 the contender is faster than us.
+	Ratio float64
+}
+
+// Summarize groups samples by workload and contender, keeping the order
+// of first appearance, and computes the medians and the ratios to the
+// baseline of each workload: its first contender marked Ours.
+func Summarize(samples []Sample) []Summary {
+	type key struct{ w, c string }
+	var order []key
+	vals := map[key][]float64{}
+	sums := map[key]*Summary{}
+	for _, s := range samples {
+		k := key{s.Workload, s.Contender}
+		sum := sums[k]
+		if sum == nil {
+			sum = &Summary{Workload: s.Workload, Contender: s.Contender, Unit: s.Unit, Ours: s.Ours}
+			sums[k] = sum
+			order = append(order, k)
+		}
+		if s.Err != "" {
+			if sum.Failed == 0 {
+				sum.FirstErr = s.Err
+			}
+			sum.Failed++
+			continue
+		}
+		vals[k] = append(vals[k], s.Value)
+	}
+	baseline := map[string]float64{}
+	out := make([]Summary, 0, len(order))
+	for _, k := range order {
+		sum := sums[k]
+		v := vals[k]
+		sum.N = len(v)
+		if len(v) > 0 {
+			sum.Median = median(v)
+			sum.Min, sum.Max = slices.Min(v), slices.Max(v)
+		}
+		if _, ok := baseline[k.w]; !ok && sum.Ours {
+			baseline[k.w] = sum.Median
+		}
+		out = append(out, *sum)
+	}
+	for i := range out {
+		if b := baseline[out[i].Workload]; b > 0 && out[i].Median > 0 {
+			out[i].Ratio = out[i].Median / b
+		}
+	}
+	return out
+}
+
+// median returns the median of v, which must not be empty: the middle
+// value, or the mean of the two middle values.
+func median(v []float64) float64 {
+	s := slices.Clone(v)
+	slices.Sort(s)
+	n := len(s)
+	if n%2 == 1 {
+		return s[n/2]
+	}
+	return (s[n/2-1] + s[n/2]) / 2
+}
+
+// csvHeader is the first line WriteCSV writes.
+var csvHeader = []string{"workload", "contender", "ours", "run", "seconds", "value", "unit", "error"}
+
+// WriteCSV writes every sample as a CSV row, after a header line.
+func WriteCSV(w io.Writer, samples []Sample) error {
+	cw := csv.NewWriter(w)
+	if err := cw.Write(csvHeader); err != nil {
+		return fmt.Errorf("bench: %w", err)
+	}
+	for _, s := range samples {
+		row := []string{
+			s.Workload, s.Contender, strconv.FormatBool(s.Ours), strconv.Itoa(s.Run),
+			strconv.FormatFloat(s.Elapsed.Seconds(), 'f', 4, 64),
+			strconv.FormatFloat(s.Value, 'f', 1, 64), s.Unit, s.Err,
+		}
+		if err := cw.Write(row); err != nil {
+			return fmt.Errorf("bench: %w", err)
+		}
+	}
+	cw.Flush()
+	if err := cw.Error(); err != nil {
+		return fmt.Errorf("bench: %w", err)
+	}
+	return nil
+}
