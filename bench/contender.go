@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -44,10 +45,30 @@ type Contender struct {
 	// Available reports why the contender cannot run here, or nil.
 	// nil means it always can.
 	Available func(env *Env) error
-	// Run does the work once. For SeqRead, target is the local path to
-	// copy TestFile to; for SeqWrite it is the name, in the export, of
-	// the file to create. Limits treat it as a read's target.
+	// ToExport says Run creates a file in the export: target is then
+	// its name there. Otherwise target is a local path in Env.Scratch.
+	// True for every SeqWrite contender.
+	ToExport bool
+	// Run does the work once: it copies TestFile to the local path
+	// target (SeqRead), or Env.Src to the export's file named target
+	// (SeqWrite), or does what the limit says.
 	Run func(ctx context.Context, env *Env, target string) error
+}
+
+// Target returns the target to give Run, made unique by tag, and the
+// local path of the file Run produces there (to check and remove).
+func (c Contender) Target(env *Env, tag string) (target, local string) {
+	slug := strings.Map(func(r rune) rune {
+		if r >= 'a' && r <= 'z' || r >= '0' && r <= '9' {
+			return r
+		}
+		return '-'
+	}, strings.ToLower(c.Name+"-"+tag))
+	if c.ToExport {
+		return slug, env.LocalPath(slug)
+	}
+	p := filepath.Join(env.Scratch, slug)
+	return p, p
 }
 
 // A Command is a contender that runs a program once per run. Each
@@ -77,6 +98,7 @@ func (c Command) Contender() Contender {
 		Workload: c.Workload,
 		Ours:     c.Ours,
 		Note:     c.Note,
+		ToExport: c.Workload == SeqWrite,
 		Available: func(env *Env) error {
 			_, err := c.program(env)
 			return err

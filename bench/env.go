@@ -112,7 +112,12 @@ func writeRandom(size int64, paths ...string) ([32]byte, error) {
 	if _, err := io.CopyN(io.MultiWriter(ws...), src, size); err != nil {
 		return [32]byte{}, fmt.Errorf("bench: writing the test file: %w", err)
 	}
+	// On disk before any measurement, so that no contender pays for
+	// the test file's writeback.
 	for _, w := range ws[:len(ws)-1] {
+		if err := w.(*os.File).Sync(); err != nil {
+			return [32]byte{}, fmt.Errorf("bench: %w", err)
+		}
 		if err := w.(*os.File).Close(); err != nil {
 			return [32]byte{}, fmt.Errorf("bench: %w", err)
 		}

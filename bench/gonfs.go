@@ -58,7 +58,7 @@ func GonfsRead() Contender {
 // uses); Close sends the COMMIT, which is measured.
 func GonfsWrite() Contender {
 	return Contender{
-		Name: GonfsName, Workload: SeqWrite, Ours: true,
+		Name: GonfsName, Workload: SeqWrite, Ours: true, ToExport: true,
 		Note: "NFSv4.1, in-process, File.ReadFrom (io.ReaderFrom), UNSTABLE WRITEs + COMMIT at Close",
 		Run: func(ctx context.Context, env *Env, target string) (err error) {
 			c, err := dialGonfs(ctx, env)

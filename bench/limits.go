@@ -111,3 +111,29 @@ func LocalRead() Contender {
 		},
 	}
 }
+
+// LocalWrite copies Env.Src into the exported directory with read(2) and
+// write(2) of 1 MiB and then fsync(2)s it: the disk-bound ceiling of an
+// NFS write that ends in a COMMIT, which makes the server fsync too.
+func LocalWrite() Contender {
+	return Contender{
+		Name: "local write+fsync", Workload: Limit, ToExport: true,
+		Note: "Env.Src copied into the exported directory, 1 MiB read/write, then fsync: the disk's ceiling for committed writes",
+		Run: func(ctx context.Context, env *Env, target string) (err error) {
+			in, err := os.Open(env.Src)
+			if err != nil {
+				return fmt.Errorf("bench: %w", err)
+			}
+			defer in.Close()
+			out, err := os.Create(env.LocalPath(target))
+			if err != nil {
+				return fmt.Errorf("bench: %w", err)
+			}
+			defer func() { err = errors.Join(err, out.Close()) }()
+			if err := copyLoop(ctx, out, in); err != nil {
+				return err
+			}
+			return out.Sync()
+		},
+	}
+}

@@ -61,7 +61,7 @@ func Contenders() []Contender {
 			out = append(out, VMwareWrite())
 		}
 	}
-	return append(out, LoopbackTCP(), LocalRead())
+	return append(out, LoopbackTCP(), LocalRead(), LocalWrite())
 }
 
 // OpsContenders returns the small-operation line-up: this library first.

@@ -41,20 +41,29 @@ type Summary struct {
 	FirstErr  string
 	// Median, Min and Max are over the successful runs.
 	Median, Min, Max float64
-	// Ratio is this contender's median over the baseline's (this
-	// library's first contender on the workload); 0 if either is
-	// missing. Above 1 the contender is faster than us.
+	// Ratio compares the contender with the baseline, this library's
+	// first contender on the workload: the median, over the rounds in
+	// which both succeeded, of the contender's value divided by the
+	// baseline's in the same round. Pairing by round cancels most of the
+	// drift of a shared machine. 0 if they share no round. Above 1 the
+	// contender is faster than us.
 	Ratio float64
 }
 
 // Summarize groups samples by workload and contender, keeping the order
-// of first appearance, and computes the medians and the ratios to the
-// baseline of each workload: its first contender marked Ours.
+// of first appearance, and computes the medians and the per-round ratios
+// to the baseline of each workload: its first contender marked Ours.
 func Summarize(samples []Sample) []Summary {
 	type key struct{ w, c string }
 	var order []key
 	vals := map[key][]float64{}
 	sums := map[key]*Summary{}
+	baseline := map[string]string{} // workload → contender
+	type round struct {
+		w   string
+		run int
+	}
+	base := map[round]float64{} // the baseline's value per round
 	for _, s := range samples {
 		k := key{s.Workload, s.Contender}
 		sum := sums[k]
@@ -62,6 +71,9 @@ func Summarize(samples []Sample) []Summary {
 			sum = &Summary{Workload: s.Workload, Contender: s.Contender, Unit: s.Unit, Ours: s.Ours}
 			sums[k] = sum
 			order = append(order, k)
+			if _, ok := baseline[s.Workload]; !ok && s.Ours {
+				baseline[s.Workload] = s.Contender
+			}
 		}
 		if s.Err != "" {
 			if sum.Failed == 0 {
@@ -71,26 +83,29 @@ func Summarize(samples []Sample) []Summary {
 			continue
 		}
 		vals[k] = append(vals[k], s.Value)
+		if baseline[s.Workload] == s.Contender {
+			base[round{s.Workload, s.Run}] = s.Value
+		}
 	}
-	baseline := map[string]float64{}
+	ratios := map[key][]float64{}
+	for _, s := range samples {
+		if b := base[round{s.Workload, s.Run}]; s.Err == "" && b > 0 {
+			k := key{s.Workload, s.Contender}
+			ratios[k] = append(ratios[k], s.Value/b)
+		}
+	}
 	out := make([]Summary, 0, len(order))
 	for _, k := range order {
 		sum := sums[k]
-		v := vals[k]
-		sum.N = len(v)
-		if len(v) > 0 {
+		if v := vals[k]; len(v) > 0 {
+			sum.N = len(v)
 			sum.Median = median(v)
 			sum.Min, sum.Max = slices.Min(v), slices.Max(v)
 		}
-		if _, ok := baseline[k.w]; !ok && sum.Ours {
-			baseline[k.w] = sum.Median
+		if r := ratios[k]; len(r) > 0 {
+			sum.Ratio = median(r)
 		}
 		out = append(out, *sum)
-	}
-	for i := range out {
-		if b := baseline[out[i].Workload]; b > 0 && out[i].Median > 0 {
-			out[i].Ratio = out[i].Median / b
-		}
 	}
 	return out
 }

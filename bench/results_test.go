@@ -31,6 +31,19 @@ func TestSummarize(t *testing.T) {
 	if peer.Median != 125 || peer.Ratio != 0.5 || peer.Failed != 1 || peer.FirstErr != "boom" {
 		t.Errorf("peer: %+v, want median 125, ratio 0.5, one failure", peer)
 	}
+	// Ratios pair rounds: a peer at 2× ours in every round is 2× however
+	// much both drift between rounds.
+	drift := Summarize([]Sample{
+		{Workload: "w", Contender: "gonfs", Ours: true, Run: 1, Value: 100},
+		{Workload: "w", Contender: "peer", Run: 1, Value: 200},
+		{Workload: "w", Contender: "gonfs", Ours: true, Run: 2, Value: 10},
+		{Workload: "w", Contender: "peer", Run: 2, Value: 20},
+		{Workload: "w", Contender: "gonfs", Ours: true, Run: 3, Value: 50},
+		{Workload: "w", Contender: "peer", Run: 3, Value: 100},
+	})
+	if r := drift[1].Ratio; r != 2 {
+		t.Errorf("per-round ratio under drift = %v, want 2", r)
+	}
 	var buf bytes.Buffer
 	if err := WriteCSV(&buf, samples); err != nil {
 		t.Fatal(err)

@@ -92,7 +92,7 @@ func VMwareRead() Contender {
 // VMwareWrite writes Env.Src with File.Write; Close sends a COMMIT.
 func VMwareWrite() Contender {
 	return Contender{
-		Name: VMwareName, Workload: SeqWrite,
+		Name: VMwareName, Workload: SeqWrite, ToExport: true,
 		Note: "NFSv3, in-process, File.Write with a 1 MiB buffer, FILE_SYNC WRITEs one at a time (its only mode)",
 		Run: func(ctx context.Context, env *Env, target string) (err error) {
 			defer recoverPanic(&err)

@@ -32,6 +32,7 @@ import (
 func main() {
 	var (
 		runs       = flag.Int("runs", 5, "interleaved rounds; the report shows their median and range")
+		warmup     = flag.Int("warmup", 1, "rounds run first and not counted (caches, connections, CPU frequency)")
 		sizeMiB    = flag.Int64("size", 1024, "test file size in MiB")
 		out        = flag.String("out", "bench/results", "directory for REPORT.md, results.csv and throughput.png")
 		microPath  = flag.String("micro", "", "go test -bench output to include in the report (optional)")
@@ -43,14 +44,14 @@ func main() {
 	)
 	flag.Parse()
 	gs, err := parseInts(*goroutines)
-	if err != nil || *runs < 1 || *sizeMiB < 1 {
+	if err != nil || *runs < 1 || *warmup < 0 || *sizeMiB < 1 {
 		fmt.Fprintln(os.Stderr, "benchrun: bad flags:", err)
 		os.Exit(2)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := run(ctx, config{
-		runs: *runs, size: *sizeMiB << 20, out: *out, micro: *microPath, lab: *labPath,
+		runs: *runs, warmup: *warmup, size: *sizeMiB << 20, out: *out, micro: *microPath, lab: *labPath,
 		opsTime: *opsTime, goroutines: gs, conditions: *conditions, runTimeout: *runTimeout,
 	}); err != nil {
 		fmt.Fprintln(os.Stderr, "benchrun:", err)
@@ -60,6 +61,7 @@ func main() {
 
 type config struct {
 	runs       int
+	warmup     int
 	size       int64
 	out        string
 	micro, lab string
@@ -79,7 +81,7 @@ func run(ctx context.Context, cfg config) error {
 	logf("starting Ganesha and writing the %d MiB test file", cfg.size>>20)
 	env := bench.Setup(p, cfg.size)
 
-	rep := &bench.Report{Runs: cfg.runs, Size: cfg.size, Conditions: cfg.conditions,
+	rep := &bench.Report{Runs: cfg.runs, Warmup: cfg.warmup, Size: cfg.size, Conditions: cfg.conditions,
 		Notes: map[string]string{}, LabPath: cfg.lab, Chart: "throughput.png"}
 	if bin, err := bench.BuildNfscp(ctx, p.TempDir()); err == nil {
 		env.Tools["nfscp"] = bin
@@ -104,14 +106,16 @@ func run(ctx context.Context, cfg config) error {
 	}
 
 	var thr, small []bench.Sample
-	for round := 1; round <= cfg.runs; round++ {
+	for round := 1 - cfg.warmup; round <= cfg.runs; round++ {
 		for _, c := range contenders {
 			if err := ctx.Err(); err != nil {
 				return err
 			}
 			s := runOne(ctx, env, c, round, cfg.runTimeout)
 			logf("round %d/%d %-9s %-22s %s", round, cfg.runs, c.Workload, c.Name, show(s))
-			thr = append(thr, s)
+			if round > 0 {
+				thr = append(thr, s)
+			}
 		}
 		for _, o := range ops {
 			for _, g := range cfg.goroutines {
@@ -120,7 +124,9 @@ func run(ctx context.Context, cfg config) error {
 				}
 				s := runOps(ctx, env, o, g, round, cfg.opsTime)
 				logf("round %d/%d %-9s %-22s %s", round, cfg.runs, s.Workload, o.Name, show(s))
-				small = append(small, s)
+				if round > 0 {
+					small = append(small, s)
+				}
 			}
 		}
 	}
@@ -146,19 +152,7 @@ func run(ctx context.Context, cfg config) error {
 // runOne runs c once and checks what it produced.
 func runOne(ctx context.Context, env *bench.Env, c bench.Contender, round int, timeout time.Duration) bench.Sample {
 	s := bench.Sample{Workload: string(c.Workload), Contender: c.Name, Ours: c.Ours, Run: round, Unit: "MB/s"}
-	slug := strings.Map(func(r rune) rune {
-		if r >= 'a' && r <= 'z' || r >= '0' && r <= '9' {
-			return r
-		}
-		return '-'
-	}, strings.ToLower(c.Name))
-	target, local := filepath.Join(env.Scratch, "read-"+slug), ""
-	if c.Workload == bench.SeqWrite {
-		target = "write-" + slug
-		local = env.LocalPath(target)
-	} else {
-		local = target
-	}
+	target, local := c.Target(env, "bench")
 	defer os.Remove(local)
 	if err := os.Remove(local); err != nil && !errors.Is(err, os.ErrNotExist) {
 		s.Err = err.Error()
@@ -170,7 +164,7 @@ func runOne(ctx context.Context, env *bench.Env, c bench.Contender, round int, t
 	err := c.Run(rctx, env, target)
 	s.Elapsed = time.Since(start)
 	if err == nil && !c.NoOutput {
-		err = env.Check(local, round == 1)
+		err = env.Check(local, round <= 1)
 	}
 	if err != nil {
 		s.Err = err.Error()
