@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os/exec"
 	"path/filepath"
-	"strings"
 )
 
 // The line-up: every contender of the macro comparison, in the order each
@@ -88,7 +87,7 @@ func BuildNfscp(ctx context.Context, dir string) (string, error) {
 	cmd := exec.CommandContext(ctx, "go", "build", "-o", bin, NfscpPackage)
 	out, err := cmd.CombinedOutput()
 	if err != nil {
-		return "", fmt.Errorf("bench: go build %s: %v: %s", NfscpPackage, err, strings.TrimSpace(lastLines(string(out), 2)))
+		return "", fmt.Errorf("bench: go build %s: %v: %s", NfscpPackage, err, firstLine(string(out)))
 	}
 	return bin, nil
 }

@@ -129,6 +129,9 @@ func (r *Report) headlines(p func(string, ...any)) {
 				ok = "**not met**"
 			}
 			p(" %.0f%% of the loopback ceiling, here %s at %.0f MB/s (goal ≥ 70%%: %s).", 100*us.Median/ceiling, what, ceiling, ok)
+			if what != "raw loopback TCP" && tcp != nil && tcp.N > 0 {
+				p(" Against raw loopback TCP alone: %.0f%%.", 100*us.Median/tcp.Median)
+			}
 		}
 		p("\n")
 	}
@@ -308,6 +311,8 @@ func (r *Report) method(p func(string, ...any)) {
 	p("- vmware/go-nfs-client is NFSv3 only and makes one call at a time (it has no XID matching between callers, so it is not safe for " +
 		"concurrent use: the small-operation runs share one mount behind a mutex, and its numbers at 8 and 64 goroutines are those of one caller). " +
 		"Its writes are FILE_SYNC, one at a time; it has no GETATTR method, so GETATTR is sent through its public Call and XDR decoder.\n")
+	p("- The loopback ceiling of a goal is the lower of the network's (raw loopback TCP) and the storage's (the local read, or the local write+fsync) " +
+		"medians: a Ganesha on this machine can serve neither faster than its network nor faster than its disk.\n")
 	p("- MB/s is 10^6 bytes per second. \"÷ gonfs\" is the median over the rounds of the contender's result divided by this library's in the same round: below 1 it is slower than gonfs.\n")
 	for _, u := range r.Unavailable {
 		p("- Not available in this run: %s\n", u)
