@@ -28,9 +28,19 @@ unit:
 fuzz:
 	FUZZTIME=$(FUZZTIME) bash scripts/fuzz.sh
 
-# Micro-benchmarks and the NFSv4.1 benchmarks against a Ganesha on loopback.
+# Benchmarks (issue 7): the micro-benchmarks, 5 runs each, then the macro
+# comparison against the peers on one Ganesha (bench/cmd/benchrun), which
+# writes bench/results/REPORT.md, results.csv and throughput.png.
+# BENCH_CONDITIONS describes the machine's load for the report.
+BENCH_RUNS       ?= 5
+BENCH_CONDITIONS ?= not stated
+BENCH_MICRO      := bench/results/micro.txt
 bench: deps
-	GONFS_REQUIRE_GANESHA=1 $(GO) test -run '^$$' -bench . -benchmem -count 1 ./rpc/ ./xprt/ ./nfs4/
+	mkdir -p bench/results
+	GONFS_REQUIRE_GANESHA=1 $(GO) test -run '^$$' -bench . -benchmem -count $(BENCH_RUNS) ./rpc/ ./xprt/ ./bench/ > $(BENCH_MICRO) || { cat $(BENCH_MICRO); exit 1; }
+	GONFS_REQUIRE_GANESHA=1 $(GO) test -run '^$$' -bench 'BuildReadCompound|DecodeReadReply|Getattr' -benchmem -count $(BENCH_RUNS) ./nfs4/ >> $(BENCH_MICRO) || { cat $(BENCH_MICRO); exit 1; }
+	cat $(BENCH_MICRO)
+	$(GO) run ./bench/cmd/benchrun -runs $(BENCH_RUNS) -out bench/results -micro $(BENCH_MICRO) -lab lab/results/latest.csv -conditions '$(BENCH_CONDITIONS)'
 
 # nfscp against a Ganesha on loopback that is killed and restarted mid-copy.
 demo: deps

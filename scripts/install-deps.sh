@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # install-deps.sh installs the Debian packages this module's tests need:
 # NFS-Ganesha with its VFS backend (the real server every integration test
-# starts), rpcbind (Ganesha's NFSv3 needs it), and the tools the network lab
-# uses (nftables, conntrack, iproute2, capsh, setpriv).
+# starts), rpcbind (Ganesha's NFSv3 needs it), the tools the network lab
+# uses (nftables, conntrack, iproute2, capsh, setpriv), and libnfs's nfs-cp,
+# a peer the benchmarks compare against (make bench).
 #
 # It is idempotent and quick when everything is present: each package is
 # probed first (by a command it provides, or for nfs-ganesha-vfs by its
@@ -26,6 +27,7 @@ packages=(
 	iproute2
 	libcap2-bin
 	util-linux
+	libnfs-utils
 )
 
 # probe PKG succeeds when what the tests use from PKG is installed.
@@ -43,6 +45,7 @@ probe() {
 	iproute2) command -v ip ;;
 	libcap2-bin) command -v capsh ;;
 	util-linux) command -v setpriv && command -v unshare && command -v nsenter ;;
+	libnfs-utils) command -v nfs-cp ;;
 	*)
 		echo "install-deps: no probe for package $1" >&2
 		return 2

@@ -1,0 +1,82 @@
+package bench
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/gonfs/nfs/internal/testutil"
+)
+
+// smallSize is the test file's size: a few READs and WRITEs of 1 MiB and
+// a short one, so that the copy loops' edges are crossed.
+const smallSize = 3<<20 + 17
+
+// TestContendersCopyCorrectly runs every available contender once on a
+// small file and checks the copy's SHA-256: a benchmark of a client that
+// copies wrongly would be meaningless. nfscp is built if the module has
+// it.
+func TestContendersCopyCorrectly(t *testing.T) {
+	testutil.CheckLeaks(t)
+	env := Setup(t, smallSize)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	if bin, err := BuildNfscp(ctx, t.TempDir()); err == nil {
+		env.Tools["nfscp"] = bin
+	} else {
+		t.Logf("nfscp not available: %v", err)
+	}
+	ran := map[Workload]int{}
+	for i, c := range Contenders() {
+		if c.Available != nil {
+			if err := c.Available(env); err != nil {
+				if c.Name == NfscpName {
+					continue // reported above
+				}
+				t.Errorf("%s %s: not available: %v", c.Name, c.Workload, err)
+				continue
+			}
+		}
+		target, local := c.Target(env, "test")
+		if err := c.Run(ctx, env, target); err != nil {
+			t.Errorf("%s %s: %v", c.Name, c.Workload, err)
+			continue
+		}
+		ran[c.Workload]++
+		if c.NoOutput {
+			continue
+		}
+		if err := env.Check(local, true); err != nil {
+			t.Errorf("%s %s (contender %d): %v", c.Name, c.Workload, i, err)
+		}
+		if err := removeQuiet(local); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if ran[SeqRead] < 3 || ran[SeqWrite] < 3 || ran[Limit] != 3 {
+		t.Errorf("contenders run per workload: %v; want at least gonfs, libnfs and vmware for reads and writes, and the three limits", ran)
+	}
+}
+
+// TestOpsContenders runs each small-operation contender from 8 goroutines
+// for a moment: each must complete calls without an error.
+func TestOpsContenders(t *testing.T) {
+	testutil.CheckLeaks(t)
+	env := Setup(t, 1)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	for _, c := range OpsContenders() {
+		op, closeFn, err := c.Open(ctx, env)
+		if err != nil {
+			t.Errorf("%s %s: %v", c.Name, c.Op, err)
+			continue
+		}
+		n, _, err := MeasureOps(ctx, op, 8, 50*time.Millisecond)
+		if err != nil || n == 0 {
+			t.Errorf("%s %s: %d calls, %v", c.Name, c.Op, n, err)
+		}
+		if err := closeFn(); err != nil {
+			t.Errorf("%s %s: close: %v", c.Name, c.Op, err)
+		}
+	}
+}

@@ -1,0 +1,111 @@
+package bench
+
+import (
+	"bytes"
+	"encoding/csv"
+	"strings"
+	"testing"
+
+	"github.com/gonfs/nfs/internal/testutil"
+)
+
+// TestSummarize: medians, ranges, failures and the ratio to this
+// library's median, per workload, in the order contenders first appeared.
+func TestSummarize(t *testing.T) {
+	testutil.CheckLeaks(t)
+	var samples []Sample
+	for run, v := range []float64{100, 300, 200, 400} {
+		samples = append(samples,
+			Sample{Workload: "seq-read", Contender: "gonfs", Ours: true, Run: run + 1, Value: v, Unit: "MB/s"},
+			Sample{Workload: "seq-read", Contender: "peer", Run: run + 1, Value: v / 2, Unit: "MB/s"})
+	}
+	samples = append(samples, Sample{Workload: "seq-read", Contender: "peer", Run: 5, Err: "boom", Unit: "MB/s"})
+	got := Summarize(samples)
+	if len(got) != 2 || got[0].Contender != "gonfs" || got[1].Contender != "peer" {
+		t.Fatalf("Summarize = %+v", got)
+	}
+	us, peer := got[0], got[1]
+	if us.Median != 250 || us.Min != 100 || us.Max != 400 || us.N != 4 || us.Ratio != 1 {
+		t.Errorf("gonfs: %+v, want median 250 (even count: mean of the middle two), 100–400, ratio 1", us)
+	}
+	if peer.Median != 125 || peer.Ratio != 0.5 || peer.Failed != 1 || peer.FirstErr != "boom" {
+		t.Errorf("peer: %+v, want median 125, ratio 0.5, one failure", peer)
+	}
+	// Ratios pair rounds: a peer at 2× ours in every round is 2× however
+	// much both drift between rounds.
+	drift := Summarize([]Sample{
+		{Workload: "w", Contender: "gonfs", Ours: true, Run: 1, Value: 100},
+		{Workload: "w", Contender: "peer", Run: 1, Value: 200},
+		{Workload: "w", Contender: "gonfs", Ours: true, Run: 2, Value: 10},
+		{Workload: "w", Contender: "peer", Run: 2, Value: 20},
+		{Workload: "w", Contender: "gonfs", Ours: true, Run: 3, Value: 50},
+		{Workload: "w", Contender: "peer", Run: 3, Value: 100},
+	})
+	if r := drift[1].Ratio; r != 2 {
+		t.Errorf("per-round ratio under drift = %v, want 2", r)
+	}
+	var buf bytes.Buffer
+	if err := WriteCSV(&buf, samples); err != nil {
+		t.Fatal(err)
+	}
+	rows, err := csv.NewReader(&buf).ReadAll()
+	if err != nil || len(rows) != len(samples)+1 || rows[len(rows)-1][7] != "boom" {
+		t.Errorf("CSV: %d rows, %v; want a header and one row per sample with its error", len(rows), err)
+	}
+}
+
+// TestParseMicro: go test -bench output of several packages and runs is
+// summarized per benchmark, with medians.
+func TestParseMicro(t *testing.T) {
+	testutil.CheckLeaks(t)
+	out := `goos: linux
+pkg: github.com/gonfs/nfs/rpc
+BenchmarkNullRoundTrip/callers=1-2   	   30000	     40000 ns/op	       0 B/op	       0 allocs/op
+BenchmarkNullRoundTrip/callers=1-2   	   30000	     44000 ns/op	       0 B/op	       0 allocs/op
+BenchmarkNullRoundTrip/callers=1-2   	   30000	     90000 ns/op	       8 B/op	       1 allocs/op
+PASS
+pkg: github.com/gonfs/nfs/bench
+BenchmarkGanesha/READ/size=64KiB-2 	     200	    357418 ns/op	 183.36 MB/s	    1400 B/op	       2 allocs/op
+ok  	github.com/gonfs/nfs/bench	1.096s
+`
+	got, err := ParseMicro(strings.NewReader(out))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 2 {
+		t.Fatalf("ParseMicro = %+v, want 2 benchmarks", got)
+	}
+	if m := got[0]; m.Name != "rpc.NullRoundTrip/callers=1" || m.Runs != 3 || m.NsPerOp != 44000 ||
+		m.MinNsPerOp != 40000 || m.MaxNsPerOp != 90000 || m.AllocsPerOp != 0 || m.MBPerS != 0 {
+		t.Errorf("first: %+v", m)
+	}
+	if m := got[1]; m.Name != "bench.Ganesha/READ/size=64KiB" || m.MBPerS != 183.36 || m.AllocsPerOp != 2 {
+		t.Errorf("second: %+v", m)
+	}
+}
+
+// TestCommandExpand: placeholders are filled in for reads and writes, and
+// the program comes from Env.Tools before PATH.
+func TestCommandExpand(t *testing.T) {
+	testutil.CheckLeaks(t)
+	env := &Env{Host: "127.0.0.1", Port: 2050, MountPort: 2051, Pseudo: "/export", Src: "/src",
+		Tools: map[string]string{"nfscp": "/tmp/bin/nfscp"}}
+	for _, tc := range []struct {
+		cmd    Command
+		target string
+		want   string
+	}{
+		{Command{Workload: SeqRead, Args: []string{"nfscp", "-q", "nfs://{host}:{port}{pseudo}/{remote}", "{local}"}},
+			"/shm/out", "/tmp/bin/nfscp -q nfs://127.0.0.1:2050/export/big /shm/out"},
+		{Command{Workload: SeqWrite, Args: []string{"nfscp", "{local}", "nfs://{host}{pseudo}/{remote}?nfsport={port}&mountport={mountport}"}},
+			"w", "/tmp/bin/nfscp /src nfs://127.0.0.1/export/w?nfsport=2050&mountport=2051"},
+	} {
+		args, err := tc.cmd.Expand(env, tc.target)
+		if err != nil || strings.Join(args, " ") != tc.want {
+			t.Errorf("Expand = %q, %v; want %q", args, err, tc.want)
+		}
+	}
+	if _, err := (Command{Args: []string{"no-such-program-gonfs"}}).Expand(env, "x"); err == nil {
+		t.Error("a missing program expanded without an error")
+	}
+}
