@@ -62,18 +62,22 @@ func writeServerStats(w io.Writer, ep *endpoint, st nfs4.Stats) {
 	line("rpc calls", "%d", st.RPC.Calls)
 	line("retransmits", "%d", st.RPC.Retransmits)
 	line("major timeouts", "%d", st.RPC.MajorTimeouts)
-	line("reclaims", "%s", reclaims(st))
+	r := st.Recovery
+	line("session resets", "%d", r.SessionResets)
+	line("client ID resets", "%d", r.ClientIDResets)
+	line("reclaims", "%d", r.Reclaims)
+	line("reopens", "%d", r.Reopens)
+	line("resent bytes", "%s", formatBytes(int64(r.ResentBytes)))
+	if r.Time.Count > 0 {
+		line("recovery time", "%s (min %s, max %s, %d recoveries)", roundDuration(r.Time.Median),
+			roundDuration(r.Time.Min), roundDuration(r.Time.Max), r.Time.Count)
+	}
+	if r.LostFiles > 0 {
+		line("lost files", "%d", r.LostFiles)
+	}
 	line("bytes sent", "%s", formatBytes(int64(t.BytesSent)))
 	line("bytes received", "%s", formatBytes(int64(t.BytesReceived)))
 	line("rsize/wsize", "%s/%s", formatBytes(int64(st.RSize)), formatBytes(int64(st.WSize)))
-}
-
-// reclaims reports the state reclaimed after server restarts. Package
-// nfs4's Stats does not count it yet (state recovery is being written);
-// until it does, the line says so rather than print a zero that would
-// read as "nothing was reclaimed".
-func reclaims(nfs4.Stats) string {
-	return "not counted by this version of package nfs4"
 }
 
 // failedDials formats the failed dial attempts by cause: "3 (connection
