@@ -116,6 +116,7 @@ type Client struct {
 	csSeq       uint32   // the client ID's next CREATE_SESSION sequence id
 	serverOwner []byte   // server_owner4's major id, to tell a failover from a restart
 	serverScope []byte
+	history     map[uint64][]sessionID // sessions created per client ID, for Close
 
 	// files are the open Files with open state, for reclaim.
 	filesMu sync.Mutex

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"errors"
+	"fmt"
 	"io"
 	"io/fs"
 	"log/slog"
@@ -345,5 +346,135 @@ func TestLeaseExpiry(t *testing.T) {
 	t.Logf("recovery: %+v", st)
 	if st.ClientIDResets != 1 || st.Reopens != 1 || st.LostFiles != 1 {
 		t.Errorf("after lease expiry: %+v; want 1 client ID reset, 1 reopen, 1 lost file", st)
+	}
+}
+
+// The session is destroyed behind the client's back while 16 goroutines
+// write through open Files: the client creates a new session on the same
+// client ID (the open state is untouched, nothing is reclaimed or
+// re-opened) and re-drives the calls that hit NFS4ERR_BADSESSION.
+func TestSessionLostOnSameClientID(t *testing.T) {
+	testutil.CheckLeaks(t)
+	srv, c := dialGanesha(t, ganesha.Config{}, Config{Logger: testLogger(t)})
+	ctx := context.Background()
+	const workers, writes = 16, 40
+	files := make([]*File, workers)
+	for i := range files {
+		f, err := c.Create(ctx, fmt.Sprintf("%s/f%d", srv.Pseudo(), i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		files[i] = f
+	}
+	old := c.st.Load()
+	errs := make(chan error, workers)
+	start := make(chan struct{})
+	for i, f := range files {
+		go func() {
+			<-start
+			for j := range writes {
+				if _, err := f.WriteAt([]byte{byte('a' + j%26)}, int64(j)); err != nil {
+					errs <- fmt.Errorf("file %d, write %d: %w", i, j, err)
+					return
+				}
+			}
+			errs <- nil
+		}()
+	}
+	close(start)
+	// DESTROY_SESSION as another party would (an administrator, a server
+	// that dropped it): on a connection of our own, bound to nothing.
+	if err := c.callNoSession(ctx, funcRequest{
+		b: func(cmp *compound) { cmp.destroySession(&old.id) },
+		p: func(r *reply) error { return r.statusOnly(opDestroySession) },
+	}); err != nil && !errors.Is(err, ErrConnNotBoundToSession) {
+		t.Fatalf("DESTROY_SESSION: %v", err)
+	} else if err != nil {
+		if err := c.bindConn(ctx, &old.id); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.callNoSession(ctx, funcRequest{
+			b: func(cmp *compound) { cmp.destroySession(&old.id) },
+			p: func(r *reply) error { return r.statusOnly(opDestroySession) },
+		}); err != nil {
+			t.Fatalf("DESTROY_SESSION after binding: %v", err)
+		}
+	}
+	for range workers {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := c.Stat(ctx, srv.Pseudo()); err != nil { // certainly after the loss
+		t.Fatal(err)
+	}
+	want := make([]byte, writes)
+	for j := range want {
+		want[j] = byte('a' + j%26)
+	}
+	for i, f := range files {
+		if err := f.Close(); err != nil {
+			t.Fatal(err)
+		}
+		data, err := os.ReadFile(filepath.Join(srv.ExportDir(), fmt.Sprintf("f%d", i)))
+		if err != nil || !bytes.Equal(data, want) {
+			t.Fatalf("file %d: %q, %v", i, data, err)
+		}
+	}
+	st := c.Stats().Recovery
+	t.Logf("recovery: %+v", st)
+	if c.st.Load() == old || st.SessionResets != 1 || st.ClientIDResets != 0 || st.Reclaims+st.Reopens != 0 {
+		t.Errorf("after losing the session: %+v; want one session reset and nothing else", st)
+	}
+}
+
+// Failover and failback with the first server alive throughout (a
+// floating address moved away and back): the first server still has the
+// client ID and the session from before, so its EXCHANGE_ID answer is a
+// confirmed client ID it knew; the file carries on, and Close still ends
+// every session and the client ID cleanly.
+func TestFailoverAndBack(t *testing.T) {
+	testutil.CheckLeaks(t)
+	dir := t.TempDir()
+	srvA := ganesha.Start(t, ganesha.Config{ExportDir: dir})
+	srvB := ganesha.Start(t, ganesha.Config{ExportDir: dir})
+	fwd := tcpfwd.Start(t, srvA.Addr())
+	ctx := context.Background()
+	cfg := Config{Policy: policy.Ephemeral(policy.Options{}), Logger: testLogger(t)}
+	c, err := Dial(ctx, fwd.Addr(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := c.Create(ctx, srvA.Pseudo()+"/floating")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want []byte
+	write := func(s string) {
+		t.Helper()
+		want = append(want, s...)
+		if _, err := f.Write([]byte(s)); err != nil {
+			t.Fatalf("write %q: %v", s, err)
+		}
+	}
+	write("on A;")
+	for _, to := range []*ganesha.Server{srvB, srvA} {
+		fwd.SetTarget(to.Addr())
+		fwd.ResetAll()
+		write(" moved;")
+	}
+	if err := f.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	if data, err := os.ReadFile(filepath.Join(dir, "floating")); !bytes.Equal(data, want) {
+		t.Fatalf("content %q, %v; want %q", data, err, want)
+	}
+	st := c.Stats().Recovery
+	t.Logf("recovery: %+v", st)
+	if st.ClientIDResets != 2 || st.LostFiles != 0 {
+		t.Errorf("after failover and back: %+v; want 2 client ID resets, no lost file", st)
+	}
+	if err := c.Close(); err != nil {
+		t.Fatalf("Client.Close after failing back: %v", err)
 	}
 }

@@ -158,7 +158,7 @@ func (c *Client) callSession(ctx context.Context, s *sessState, req request) err
 		case err == nil:
 			return nil
 		case errors.Is(err, ErrConnNotBoundToSession):
-			if berr := c.bindConn(ctx, s); berr != nil {
+			if berr := c.bindConn(ctx, &s.id); berr != nil {
 				return err
 			}
 			continue
@@ -212,14 +212,14 @@ func cached(req request) bool {
 	return ok && k.cacheThis()
 }
 
-// bindConn binds the current connection to session s
+// bindConn binds the current connection to session id
 // (BIND_CONN_TO_SESSION, alone in its COMPOUND). Servers bind a connection
 // implicitly at its first SEQUENCE for SP4_NONE client IDs; a COMPOUND
 // without SEQUENCE (DESTROY_SESSION) on a fresh connection needs this.
-func (c *Client) bindConn(ctx context.Context, s *sessState) error {
+func (c *Client) bindConn(ctx context.Context, id *sessionID) error {
 	var res bindConnRes
 	err := c.callNoSession(ctx, funcRequest{
-		b: func(cmp *compound) { cmp.bindConnToSession(&s.id, cdfcForeOrBoth, false) },
+		b: func(cmp *compound) { cmp.bindConnToSession(id, cdfcForeOrBoth, false) },
 		p: func(r *reply) error { return r.bindConnToSession(&res) },
 	})
 	if err != nil {
@@ -532,6 +532,12 @@ func (c *Client) createSession(ctx context.Context, clientID uint64, epoch uint6
 	c.csSeq++
 	n := int(max(1, min(cs.fore.maxRequests, uint32(slots))))
 	s := &sessState{clientID: clientID, id: cs.sessionID, slots: newSlotTable(n), epoch: epoch}
+	if c.history == nil {
+		c.history = make(map[uint64][]sessionID)
+	}
+	if h := c.history[clientID]; len(h) < maxHistory {
+		c.history[clientID] = append(h, s.id)
+	}
 	if c.st.Load() == nil {
 		c.rsize = clampIO(c.rsize, int(cs.fore.maxResponseSize))
 		c.wsize = clampIO(c.wsize, int(cs.fore.maxRequestSize))
@@ -554,39 +560,78 @@ func clampIO(size, limit int) int {
 }
 
 // destroy ends the session and the client ID. Failures are harmless: the
-// server reclaims both when the lease expires.
+// server reclaims both when the lease expires; those the server explains
+// are logged and left to it rather than reported as a failure of Close.
+func (c *Client) destroy(ctx context.Context) error {
+	s := c.st.Load()
+	if err := c.destroySession(ctx, &s.id); err != nil {
+		if errors.Is(err, errLeftToLease) {
+			return nil
+		}
+		return fmt.Errorf("nfs4: DESTROY_SESSION: %w", err)
+	}
+	err := c.destroyClientID(ctx, s.clientID)
+	if errors.Is(err, ErrClientIDBusy) {
+		// The server still has another session of ours on this client ID:
+		// one from before a failover and back, which it kept.
+		for _, id := range c.history[s.clientID] {
+			if id != s.id {
+				c.destroySession(ctx, &id)
+			}
+		}
+		err = c.destroyClientID(ctx, s.clientID)
+	}
+	switch {
+	case err == nil, errors.Is(err, ErrStaleClientID), errors.Is(err, ErrExpired):
+		return nil
+	case errors.Is(err, ErrClientIDBusy):
+		c.log.Warn("nfs4: the server keeps state of this client ID; it will expire with the lease",
+			"lease", c.lease)
+		return nil
+	}
+	return fmt.Errorf("nfs4: DESTROY_CLIENTID: %w", err)
+}
+
+// maxHistory bounds the sessions remembered per client ID, for destroy.
+const maxHistory = 8
+
+// errLeftToLease means a session could not be destroyed for a reason that
+// the lease's expiry takes care of.
+var errLeftToLease = errors.New("nfs4: left to lease expiry")
+
+// destroySession ends session id. A session the server no longer has is
+// no error.
 //
 // DESTROY_SESSION without SEQUENCE must arrive on a connection bound to the
 // session; a fresh connection is bound with BIND_CONN_TO_SESSION first.
 // NFS-Ganesha remembers at most 16 client address+port pairs per session
 // and never forgets one, so after more than 16 reconnects from different
 // ports (Ephemeral, NewReservedPort) it refuses DESTROY_SESSION on any new
-// connection even after a successful bind. That case is logged and left to
-// lease expiry rather than reported as a failure of Close.
-func (c *Client) destroy(ctx context.Context) error {
-	s := c.st.Load()
+// connection even after a successful bind; that is errLeftToLease.
+func (c *Client) destroySession(ctx context.Context, id *sessionID) error {
 	destroy := funcRequest{
-		b: func(cmp *compound) { cmp.destroySession(&s.id) },
+		b: func(cmp *compound) { cmp.destroySession(id) },
 		p: func(r *reply) error { return r.statusOnly(opDestroySession) },
 	}
 	err := c.callNoSession(ctx, destroy)
-	if errors.Is(err, ErrConnNotBoundToSession) && c.bindConn(ctx, s) == nil {
+	if errors.Is(err, ErrConnNotBoundToSession) && c.bindConn(ctx, id) == nil {
 		err = c.callNoSession(ctx, destroy)
 		if errors.Is(err, ErrConnNotBoundToSession) {
 			c.log.Warn("nfs4: server refuses DESTROY_SESSION on this connection although it was bound; "+
 				"the session and client ID will expire with the lease", "lease", c.lease)
-			return nil
+			return errLeftToLease
 		}
 	}
-	if err != nil {
-		return fmt.Errorf("nfs4: DESTROY_SESSION: %w", err)
+	if errors.Is(err, ErrBadSession) || errors.Is(err, ErrDeadSession) {
+		return nil // gone already (a server restart, say)
 	}
-	err = c.callNoSession(ctx, funcRequest{
-		b: func(cmp *compound) { cmp.destroyClientID(s.clientID) },
+	return err
+}
+
+// destroyClientID sends DESTROY_CLIENTID.
+func (c *Client) destroyClientID(ctx context.Context, id uint64) error {
+	return c.callNoSession(ctx, funcRequest{
+		b: func(cmp *compound) { cmp.destroyClientID(id) },
 		p: func(r *reply) error { return r.statusOnly(opDestroyClientID) },
 	})
-	if err != nil {
-		return fmt.Errorf("nfs4: DESTROY_CLIENTID: %w", err)
-	}
-	return nil
 }
