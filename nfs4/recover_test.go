@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -62,20 +63,6 @@ func (w testWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// fileSum returns the sha256 of a local file.
-func fileSum(t *testing.T, path string) []byte {
-	t.Helper()
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		t.Fatal(err)
-	}
-	return h.Sum(nil)
-}
 
 // dialVia dials a Client to addr (a forwarder) with the test's cleanup
 // closing it; close errors are the test's to check where they matter.
@@ -143,7 +130,7 @@ func TestServerKilledMidCopy(t *testing.T) {
 	if err := f.Close(); err != nil {
 		t.Fatalf("Close: %v", err)
 	}
-	if !bytes.Equal(fileSum(t, filepath.Join(srv.ExportDir(), "big")), sent.Sum(nil)) {
+	if testutil.FileSHA256(t, filepath.Join(srv.ExportDir(), "big")) != hex.EncodeToString(sent.Sum(nil)) {
 		t.Fatal("the file on the server differs from the data copied")
 	}
 	st := c.Stats().Recovery
@@ -260,7 +247,7 @@ func TestFailoverToAnotherServer(t *testing.T) {
 	if err := f.Close(); err != nil {
 		t.Fatalf("Close: %v", err)
 	}
-	if !bytes.Equal(fileSum(t, filepath.Join(dir, "moving")), want.Sum(nil)) {
+	if testutil.FileSHA256(t, filepath.Join(dir, "moving")) != hex.EncodeToString(want.Sum(nil)) {
 		t.Fatal("the file differs from the data written across the failover")
 	}
 	st := c.Stats().Recovery

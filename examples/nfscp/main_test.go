@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/gonfs/nfs/internal/ganesha"
+	"github.com/gonfs/nfs/internal/testutil"
 )
 
 // The end-to-end tests run the nfscp binary, built once by TestMain, against
@@ -213,16 +214,7 @@ func writeRandom(t *testing.T, name string, size int64, seed uint64) string {
 // sha256File returns the sha256 of a local file.
 func sha256File(t *testing.T, name string) string {
 	t.Helper()
-	f, err := os.Open(name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		t.Fatal(err)
-	}
-	return hex.EncodeToString(h.Sum(nil))
+	return testutil.FileSHA256(t, name)
 }
 
 // noLeftovers fails t if dir holds a temporary file of nfscp's.

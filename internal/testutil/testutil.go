@@ -2,6 +2,10 @@
 package testutil
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
+	"io"
+	"os"
 	"testing"
 
 	"go.uber.org/goleak"
@@ -18,4 +22,20 @@ func CheckLeaks(t testing.TB) {
 			t.Errorf("goroutine leak: %v", err)
 		}
 	})
+}
+
+// FileSHA256 returns the hex SHA-256 of the local file at path, failing tb
+// if it cannot be read.
+func FileSHA256(tb testing.TB, path string) string {
+	tb.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		tb.Fatal(err)
+	}
+	return hex.EncodeToString(h.Sum(nil))
 }
