@@ -465,3 +465,57 @@ func TestFailoverAndBack(t *testing.T) {
 		t.Fatalf("Client.Close after failing back: %v", err)
 	}
 }
+
+// Hard and soft during an outage. A soft client's calls fail after its
+// major timeouts with an error matching rpc.ErrTimeout (and
+// os.ErrDeadlineExceeded); a hard client's calls wait, bounded only by
+// their context. Once the server is back, both carry on with the same
+// open File.
+func TestHardAndSoftDuringAnOutage(t *testing.T) {
+	testutil.CheckLeaks(t)
+	srv := ganesha.Start(t, ganesha.Config{Grace: 10 * time.Second})
+	ctx := context.Background()
+	soft := dialVia(t, srv.Addr(), Config{Soft: true, SoftTimeouts: 2, Timeo: 300 * time.Millisecond, Retrans: 1})
+	hard := dialVia(t, srv.Addr(), Config{})
+	fsoft, err := soft.Create(ctx, srv.Pseudo()+"/soft")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fhard, err := hard.Create(ctx, srv.Pseudo()+"/hard")
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	srv.Kill()
+	_, err = fsoft.Write([]byte("x"))
+	if !errors.Is(err, rpc.ErrTimeout) || !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("soft write with the server down: %v; want a timeout", err)
+	}
+	dctx, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
+	_, err = hard.Stat(dctx, srv.Pseudo())
+	cancel()
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("hard Stat with the server down: %v; want the context's deadline", err)
+	}
+
+	srv.Restart(t)
+	for _, w := range []struct {
+		f    *File
+		name string
+	}{{fsoft, "soft"}, {fhard, "hard"}} {
+		if _, err := w.f.Write([]byte(w.name)); err != nil {
+			t.Fatalf("%s write after the restart: %v", w.name, err)
+		}
+		if err := w.f.Close(); err != nil {
+			t.Fatalf("%s close: %v", w.name, err)
+		}
+		if data, err := os.ReadFile(filepath.Join(srv.ExportDir(), w.name)); string(data) != w.name {
+			t.Fatalf("%s: content %q, %v", w.name, data, err)
+		}
+	}
+	for _, c := range []*Client{soft, hard} {
+		if st := c.Stats().Recovery; st.ClientIDResets != 1 || st.Reclaims != 1 {
+			t.Errorf("recovery: %+v; want one client ID reset and one reclaim", st)
+		}
+	}
+}

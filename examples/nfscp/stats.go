@@ -52,7 +52,7 @@ func writeServerStats(w io.Writer, ep *endpoint, st nfs4.Stats) {
 	t := st.Transport
 	fmt.Fprintf(w, "server %s (%s, policy %s, %s):\n", ep.host, ep.addr, s.Policy, mode)
 	line := func(k, format string, args ...any) {
-		fmt.Fprintf(w, "  %-16s "+format+"\n", append([]any{k + ":"}, args...)...)
+		fmt.Fprintf(w, "  %-18s "+format+"\n", append([]any{k + ":"}, args...)...)
 	}
 	line("connects", "%d", t.Connects)
 	line("reconnects", "%d", t.Reconnects)
