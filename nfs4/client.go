@@ -117,6 +117,7 @@ type Client struct {
 	serverOwner []byte   // server_owner4's major id, to tell a failover from a restart
 	serverScope []byte
 	history     map[uint64][]sessionID // sessions created per client ID, for Close
+	lastEpoch   uint64                 // the latest client ID epoch handed out
 
 	// files are the open Files with open state, for reclaim.
 	filesMu sync.Mutex

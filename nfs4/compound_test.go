@@ -574,3 +574,23 @@ func BenchmarkBuildReadCompound(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkBuildGetattrCompound encodes SEQUENCE, PUTFH, GETATTR of the
+// attributes File.Stat asks for: the request of the commonest small call.
+func BenchmarkBuildGetattrCompound(b *testing.B) {
+	buf := make([]byte, 0, 512)
+	fh := make([]byte, 32)
+	var e xdr.Encoder
+	var c compound
+	b.ReportAllocs()
+	for i := 0; i < b.N; i++ {
+		e.Reset(buf[:0])
+		c.begin(&e, "")
+		c.sequence(&sampleSession, uint32(i), 0, 0, false)
+		c.putfh(fh)
+		c.getattr(statMask)
+		if err := c.finish(); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -84,6 +84,10 @@ type recovery struct {
 // maxRedrives bounds how often one call is sent again on a new session.
 const maxRedrives = 4
 
+// maxRecoveryAttempts bounds how often one recovery starts over because
+// the session it was building was lost too.
+const maxRecoveryAttempts = 8
+
 // sessionLost reports whether err means the session (or the client ID
 // beneath it) is gone, so that only a new one lets calls proceed.
 func sessionLost(err error) bool {
@@ -144,6 +148,18 @@ func (c *Client) runRecovery(r *recovery) {
 	start := time.Now()
 	c.log.Warn("nfs4: session lost, recovering", "cause", r.cause)
 	s, err := c.reestablish(c.bgCtx, r.old, r.cause)
+	for attempt := 1; err != nil && sessionLost(err) && attempt < maxRecoveryAttempts; attempt++ {
+		// The server went away again in the middle (it restarted twice,
+		// say): start over from what is published.
+		c.log.Warn("nfs4: recovery interrupted, starting again", "err", err, "attempt", attempt)
+		t := time.NewTimer(time.Duration(attempt) * 100 * time.Millisecond)
+		select {
+		case <-t.C:
+		case <-c.closing:
+			t.Stop()
+		}
+		s, err = c.reestablish(c.bgCtx, r.old, err)
+	}
 	c.recMu.Lock()
 	r.err = err
 	c.rec.Store(nil)
@@ -182,7 +198,10 @@ func (c *Client) reestablish(ctx context.Context, old *sessState, cause error) (
 	kept := eid.flags&exchgidFlagConfirmedR != 0 && eid.clientID == old.clientID
 	epoch := old.epoch
 	if !kept {
-		epoch++
+		// A new epoch, also past those of attempts that failed half-way:
+		// state reclaimed then belongs to a client ID that may be gone.
+		c.lastEpoch++
+		epoch = c.lastEpoch
 	}
 	s, err := c.createSession(ctx, eid.clientID, epoch)
 	if err != nil {

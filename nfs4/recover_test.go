@@ -63,7 +63,6 @@ func (w testWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-
 // dialVia dials a Client to addr (a forwarder) with the test's cleanup
 // closing it; close errors are the test's to check where they matter.
 func dialVia(t *testing.T, addr string, cfg Config) *Client {

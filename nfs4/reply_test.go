@@ -685,3 +685,26 @@ func FuzzCompoundReply(f *testing.F) {
 		}
 	})
 }
+
+// BenchmarkDecodeGetattrReply decodes the reply to SEQUENCE, PUTFH,
+// GETATTR into an Attr.
+func BenchmarkDecodeGetattrReply(b *testing.B) {
+	list := listOf(opSequence, opPutFH, opGetattr)
+	re := newReplyEnc(OK, 3)
+	okResults[opSequence](re)
+	re.res(opPutFH, OK)
+	okResults[opGetattr](re)
+	body := re.Bytes()
+	var r reply
+	var seq sequenceRes
+	var a Attr
+	b.ReportAllocs()
+	for i := 0; i < b.N; i++ {
+		r.init(body, list)
+		r.sequence(&seq)
+		r.statusOnly(opPutFH)
+		if err := r.getattr(&a); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
