@@ -3,7 +3,7 @@
 // machine's own limits.
 //
 // Absolute numbers drift on shared machines; ratios measured in the same
-// run, with every contender interleaved (A B C A B C ..., never AAA BBB
+// run, with every contender interleaved (A B C, B C A ..., never AAA BBB
 // CCC), hold much better. That is the point of the package.
 //
 // It has two halves:

@@ -67,6 +67,15 @@ func Summarize(samples []Sample) []Summary {
 		run int
 	}
 	base := map[round]float64{} // the baseline's value per round
+	// The baseline is the library in process (GonfsName) where it ran,
+	// else the first of ours.
+	for _, s := range samples {
+		if s.Ours && (s.Contender == GonfsName || baseline[s.Workload] == "") {
+			if baseline[s.Workload] != GonfsName {
+				baseline[s.Workload] = s.Contender
+			}
+		}
+	}
 	for _, s := range samples {
 		k := key{s.Workload, s.Contender}
 		sum := sums[k]
@@ -74,9 +83,6 @@ func Summarize(samples []Sample) []Summary {
 			sum = &Summary{Workload: s.Workload, Contender: s.Contender, Unit: s.Unit, Ours: s.Ours}
 			sums[k] = sum
 			order = append(order, k)
-			if _, ok := baseline[s.Workload]; !ok && s.Ours {
-				baseline[s.Workload] = s.Contender
-			}
 		}
 		if s.Err != "" {
 			if sum.Failed == 0 {

@@ -44,6 +44,16 @@ func TestSummarize(t *testing.T) {
 	if r := drift[1].Ratio; r != 2 {
 		t.Errorf("per-round ratio under drift = %v, want 2", r)
 	}
+	// The library in process is the baseline even when another of ours
+	// (the nfscp binary) ran first in a round.
+	mixed := Summarize([]Sample{
+		{Workload: "w", Contender: "nfscp", Ours: true, Run: 1, Value: 300},
+		{Workload: "w", Contender: "gonfs", Ours: true, Run: 1, Value: 100},
+		{Workload: "w", Contender: "peer", Run: 1, Value: 50},
+	})
+	if mixed[0].Ratio != 3 || mixed[1].Ratio != 1 || mixed[2].Ratio != 0.5 {
+		t.Errorf("ratios with nfscp first: %+v; want 3, 1, 0.5 against gonfs", mixed)
+	}
 	var buf bytes.Buffer
 	if err := WriteCSV(&buf, samples); err != nil {
 		t.Fatal(err)

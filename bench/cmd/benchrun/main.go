@@ -20,6 +20,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -107,7 +108,12 @@ func run(ctx context.Context, cfg config) error {
 
 	var thr, small []bench.Sample
 	for round := 1 - cfg.warmup; round <= cfg.runs; round++ {
-		for _, c := range contenders {
+		// Each round starts one contender later than the one before, so
+		// that no contender always follows the same one (a 1 GiB write
+		// with fsync leaves the machine busy for a while).
+		start := (round - 1 + cfg.warmup) % len(contenders)
+		for i := range contenders {
+			c := contenders[(start+i)%len(contenders)]
 			if err := ctx.Err(); err != nil {
 				return err
 			}
@@ -132,6 +138,15 @@ func run(ctx context.Context, cfg config) error {
 	}
 	machine.Finish()
 	rep.Machine = machine
+	// Tables list the contenders in line-up order, whatever order the
+	// rounds ran them in.
+	pos := map[string]int{}
+	for i, c := range contenders {
+		pos[string(c.Workload)+"\x00"+c.Name] = i
+	}
+	slices.SortStableFunc(thr, func(a, b bench.Sample) int {
+		return pos[a.Workload+"\x00"+a.Contender] - pos[b.Workload+"\x00"+b.Contender]
+	})
 	rep.Throughput = bench.Summarize(thr)
 	rep.Ops = bench.Summarize(small)
 	if cfg.micro != "" {
