@@ -16,6 +16,19 @@
 // the local port that Config.Policy (package policy) chooses; RPC framing,
 // XIDs and retransmission are package rpc's.
 //
+// # Recovery
+//
+// A caller holding an open File sees a failure only as a pause. A lost
+// session is replaced on the same client ID; a lost client ID (the server
+// restarted, another server took over the address, the lease expired) is
+// replaced by a new one, and every open File is reclaimed (CLAIM_PREVIOUS,
+// in the server's grace period) or opened again by handle (CLAIM_FH)
+// before any call runs on the new session. Data written UNSTABLE is kept
+// until a COMMIT returns its write verifier, and written again otherwise.
+// A File whose state cannot be re-established fails from then on with an
+// error matching ErrStateLost. Client.Stats().Recovery counts every step;
+// Config.Logger receives each as an event. recover.go has the details.
+//
 // # Errors
 //
 // NFS status codes are the Status type, an error whose Is method maps to
