@@ -27,7 +27,7 @@
 // until a COMMIT returns its write verifier, and written again otherwise.
 // A File whose state cannot be re-established fails from then on with an
 // error matching ErrStateLost. Client.Stats().Recovery counts every step;
-// Config.Logger receives each as an event. recover.go has the details.
+// Config.Logger receives each as an event (see RecoveryStats).
 //
 // # Errors
 //
