@@ -518,3 +518,46 @@ func TestHardAndSoftDuringAnOutage(t *testing.T) {
 		}
 	}
 }
+
+// A SEQ4_STATUS_*_REVOKED flag makes the client test every open File's
+// stateid (TEST_STATEID) and open again those the server no longer
+// honours. Ganesha never sets these flags (it expires a whole client ID
+// instead), so the test revokes one File's state itself — CLOSE behind the
+// File's back — and hands the client the flag as a SEQUENCE reply would.
+func TestRevokedStateFlagReopensFiles(t *testing.T) {
+	testutil.CheckLeaks(t)
+	srv, c := dialGanesha(t, ganesha.Config{}, Config{Logger: testLogger(t)})
+	ctx := context.Background()
+	revoked, err := c.Create(ctx, srv.Pseudo()+"/revoked")
+	if err != nil {
+		t.Fatal(err)
+	}
+	intact, err := c.Create(ctx, srv.Pseudo()+"/intact")
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := intact.io.state.Load()
+	if err := c.closeState(ctx, revoked.fh, &revoked.io.state.Load().sid); err != nil {
+		t.Fatal(err)
+	}
+	c.sequenced(c.st.Load(), &sequenceRes{statusFlags: seqStatusAdminStateRevoked})
+	deadline := time.Now().Add(10 * time.Second)
+	for c.Stats().Recovery.Reopens == 0 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	st := c.Stats().Recovery
+	if st.Reopens != 1 || st.LostFiles != 0 {
+		t.Fatalf("after a revoked-state flag: %+v; want the one revoked file reopened", st)
+	}
+	if intact.io.state.Load() != before {
+		t.Error("the file whose state was intact was opened again")
+	}
+	for _, f := range []*File{revoked, intact} {
+		if _, err := f.Write([]byte("ok")); err != nil {
+			t.Fatalf("write to %s after the check: %v", f.Name(), err)
+		}
+		if err := f.Close(); err != nil {
+			t.Fatalf("close %s: %v", f.Name(), err)
+		}
+	}
+}
