@@ -242,16 +242,9 @@ func (f *File) readAt(ctx context.Context, p []byte, off int64) (int, error) {
 // after a short read. It returns fewer bytes than len(p) only at the end
 // of the file (eof) or with an error.
 func (f *File) readChunk(ctx context.Context, p []byte, off int64) (n int, eof bool, err error) {
-	for refused := 0; n < len(p); {
+	for n < len(p) {
 		q := readReq{fh: f.fh, io: &f.io, off: uint64(off) + uint64(n), buf: p[n:]}
-		if err := f.c.call(ctx, &q); err != nil {
-			if refused < maxStateRetries && stateRefused(err) {
-				refused++
-				if err := f.c.recoverOpen(ctx, f, q.used, err); err != nil {
-					return n, false, err
-				}
-				continue
-			}
+		if err := f.callState(ctx, &q); err != nil {
 			return n, false, err
 		}
 		n += q.n
@@ -394,17 +387,10 @@ type writeState struct {
 // writeChunk writes p, at most wsize bytes, at off with the given
 // stable_how4, sending WRITE again for what a short write left.
 func (f *File) writeChunk(ctx context.Context, p []byte, off int64, stable uint32) (n int, st writeState, err error) {
-	for refused := 0; n < len(p); {
+	for n < len(p) {
 		q := writeReq{fh: f.fh, io: &f.io, off: uint64(off) + uint64(n), stable: stable, data: p[n:]}
 		f.io.writes.Add(1)
-		if err := f.c.call(ctx, &q); err != nil {
-			if refused < maxStateRetries && stateRefused(err) {
-				refused++
-				if err := f.c.recoverOpen(ctx, f, q.used, err); err != nil {
-					return n, st, err
-				}
-				continue
-			}
+		if err := f.callState(ctx, &q); err != nil {
 			return n, st, err
 		}
 		if q.res.count == 0 {
@@ -440,6 +426,31 @@ func (q *writeReq) build(c *compound) {
 	q.used = q.io.state.Load()
 	c.putfh(q.fh)
 	c.write(&q.used.ioSID, q.off, q.stable, q.data)
+}
+
+func (q *readReq) sentState() *openState  { return q.used }
+func (q *writeReq) sentState() *openState { return q.used }
+
+// stateRequest is a request that carries the File's open stateid, loaded
+// when it is encoded; sentState is the state its latest encoding sent.
+type stateRequest interface {
+	request
+	sentState() *openState
+}
+
+// callState runs q, and if the server refuses the stateid it carried
+// (revoked, expired, unknown), re-establishes the File's open state and
+// runs q again, at most maxStateRetries times.
+func (f *File) callState(ctx context.Context, q stateRequest) error {
+	for refused := 0; ; refused++ {
+		err := f.c.call(ctx, q)
+		if err == nil || refused == maxStateRetries || !stateRefused(err) {
+			return err
+		}
+		if err := f.c.recoverOpen(ctx, f, q.sentState(), err); err != nil {
+			return err
+		}
+	}
 }
 
 // maxStateRetries bounds how often one READ, WRITE or SETATTR is sent
@@ -527,34 +538,34 @@ func (f *File) Truncate(size int64) error {
 
 // setSize sends SETATTR of the size under the open stateid.
 func (f *File) setSize(ctx context.Context, size int64) error {
-	s := sattr{mask: MaskOf(AttrSize), size: uint64(size)}
-	var set AttrMask
-	var used *openState
-	req := funcRequest{
-		b: func(cmp *compound) {
-			used = f.io.state.Load()
-			cmp.putfh(f.fh)
-			cmp.setattr(&used.ioSID, &s)
-		},
-		p: func(r *reply) error {
-			if err := r.statusOnly(opPutFH); err != nil {
-				return err
-			}
-			return r.setattr(&set)
-		},
-		cache: true,
-	}
-	for refused := 0; ; refused++ {
-		f.io.writes.Add(1)
-		err := f.c.call(ctx, req)
-		if err == nil || refused == maxStateRetries || !stateRefused(err) {
-			return err
-		}
-		if err := f.c.recoverOpen(ctx, f, used, err); err != nil {
-			return err
-		}
-	}
+	f.io.writes.Add(1)
+	return f.callState(ctx, &setSizeReq{fh: f.fh, io: &f.io, size: sattr{mask: MaskOf(AttrSize), size: uint64(size)}})
 }
+
+// setSizeReq is a SETATTR of the size, under the File's open state.
+type setSizeReq struct {
+	fh   []byte
+	io   *fileIO
+	used *openState // the state build sent
+	size sattr
+}
+
+func (q *setSizeReq) build(c *compound) {
+	q.used = q.io.state.Load()
+	c.putfh(q.fh)
+	c.setattr(&q.used.ioSID, &q.size)
+}
+
+func (q *setSizeReq) parse(r *reply) error {
+	if err := r.statusOnly(opPutFH); err != nil {
+		return err
+	}
+	var set AttrMask
+	return r.setattr(&set)
+}
+
+func (q *setSizeReq) cacheThis() bool       { return true }
+func (q *setSizeReq) sentState() *openState { return q.used }
 
 // Sync commits the file's written data to the server's stable storage, as
 // os.File.Sync (fsync) does. Data whose WRITE and COMMIT verifiers differ,

@@ -231,7 +231,7 @@ func (c *Client) open(ctx context.Context, name string, m openMode, q *openReq) 
 		if q.opened && q.fh != nil {
 			// OPEN succeeded but a later operation failed: give the state
 			// back rather than hold it until the client ID ends.
-			c.closeState(context.WithoutCancel(ctx), q.fh, &q.res.stateID)
+			c.closeState(context.WithoutCancel(ctx), q.fh, func() *stateID { return &q.res.stateID })
 		}
 		return nil, err
 	}
@@ -287,21 +287,7 @@ func (c *Client) callOn(ctx context.Context, s *sessState, req request) error {
 // no longer knows (it restarted, or the state expired) has nothing left to
 // close.
 func (c *Client) closeFile(ctx context.Context, f *File) error {
-	var final stateID
-	err := c.call(ctx, funcRequest{
-		b: func(cmp *compound) {
-			st := f.io.state.Load()
-			cmp.putfh(f.fh)
-			cmp.close(&st.sid)
-		},
-		p: func(r *reply) error {
-			if err := r.statusOnly(opPutFH); err != nil {
-				return err
-			}
-			return r.close(&final)
-		},
-		cache: true,
-	})
+	err := c.closeState(ctx, f.fh, func() *stateID { return &f.io.state.Load().sid })
 	if stateRefused(err) {
 		c.log.Info("nfs4: CLOSE of state the server no longer has", "file", f.name, "err", err)
 		return nil
@@ -309,11 +295,13 @@ func (c *Client) closeFile(ctx context.Context, f *File) error {
 	return err
 }
 
-// closeState sends CLOSE for the open state sid of the file fh.
-func (c *Client) closeState(ctx context.Context, fh []byte, sid *stateID) error {
+// closeState sends CLOSE for the open state sid returns of the file fh.
+// sid is called each time the request is encoded, so that a CLOSE sent
+// again after a recovery carries the state the recovery installed.
+func (c *Client) closeState(ctx context.Context, fh []byte, sid func() *stateID) error {
 	var final stateID
 	return c.call(ctx, funcRequest{
-		b: func(cmp *compound) { cmp.putfh(fh); cmp.close(sid) },
+		b: func(cmp *compound) { cmp.putfh(fh); cmp.close(sid()) },
 		p: func(r *reply) error {
 			if err := r.statusOnly(opPutFH); err != nil {
 				return err

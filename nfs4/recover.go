@@ -299,15 +299,12 @@ func (c *Client) reclaimFile(ctx context.Context, s *sessState, f *File) error {
 	if old.lost != nil || old.epoch >= s.epoch {
 		return nil
 	}
-	q := &openReq{putFH: f.fh, args: openArgs{claim: claimPrevious, delegType: delegNone}}
-	if err := c.sendOpen(ctx, s, f, q); err != nil {
-		return err
-	}
-	if f.io.replace(old, q.res.stateID, s.epoch) {
+	replaced, err := c.openAgain(ctx, s, f, old, claimPrevious)
+	if replaced {
 		c.rstats.reclaims.Add(1)
 		c.log.Info("nfs4: reclaimed open file", "file", f.name)
 	}
-	return nil
+	return err
 }
 
 // reopenFile opens f again by its handle (CLAIM_FH) on session s, replacing
@@ -317,37 +314,39 @@ func (c *Client) reopenFile(ctx context.Context, s *sessState, f *File, old *ope
 	if old.lost != nil {
 		return old.lost
 	}
-	q := &openReq{putFH: f.fh, args: openArgs{claim: claimFH}}
-	err := c.sendOpen(ctx, s, f, q)
-	if err != nil {
-		if permanentOpenErr(err) {
-			return c.loseFile(f, err)
-		}
-		return err
+	replaced, err := c.openAgain(ctx, s, f, old, claimFH)
+	if permanentOpenErr(err) {
+		return c.loseFile(f, err)
 	}
-	if f.io.replace(old, q.res.stateID, s.epoch) {
+	if replaced {
 		c.rstats.reopens.Add(1)
 		c.log.Info("nfs4: reopened file", "file", f.name)
 	}
-	return nil
+	return err
 }
 
-// sendOpen sends q, an OPEN of f's file by its open owner and share
-// access, on session s.
-func (c *Client) sendOpen(ctx context.Context, s *sessState, f *File, q *openReq) error {
-	q.args.shareAccess = f.io.mode.access | shareAccessWantNoDeleg
-	q.args.shareDeny = shareDenyNone
-	q.args.clientID = s.clientID
-	q.args.owner = f.io.owner
+// openAgain sends an OPEN of f's file by its open owner and share access
+// on session s, with claim (CLAIM_PREVIOUS or CLAIM_FH, both on f's
+// handle), and installs the state it returns in place of old. It reports
+// whether it did; false with no error means old was replaced meanwhile.
+func (c *Client) openAgain(ctx context.Context, s *sessState, f *File, old *openState, claim uint32) (bool, error) {
+	q := &openReq{putFH: f.fh, args: openArgs{
+		claim:       claim,
+		delegType:   delegNone,
+		shareAccess: f.io.mode.access | shareAccessWantNoDeleg,
+		shareDeny:   shareDenyNone,
+		clientID:    s.clientID,
+		owner:       f.io.owner,
+	}}
 	q.mask = c.mask(MaskOf(AttrSize, AttrChange))
 	if err := c.callSession(ctx, s, q); err != nil {
-		return err
+		return false, err
 	}
 	if d := &q.res.deleg; d.typ == delegRead || d.typ == delegWrite {
 		c.returnDelegation(ctx, s, f.fh, &d.stateID)
 	}
 	f.io.writes.Add(1) // the file may have changed meanwhile: no read-ahead from before
-	return nil
+	return f.io.replace(old, q.res.stateID, s.epoch), nil
 }
 
 // loseFile marks f's state lost because of cause and returns the error its

@@ -553,7 +553,8 @@ func TestRevokedStateFlagReopensFiles(t *testing.T) {
 		t.Fatal(err)
 	}
 	before := intact.io.state.Load()
-	if err := c.closeState(ctx, revoked.fh, &revoked.io.state.Load().sid); err != nil {
+	sid := revoked.io.state.Load().sid
+	if err := c.closeState(ctx, revoked.fh, func() *stateID { return &sid }); err != nil {
 		t.Fatal(err)
 	}
 	c.sequenced(c.st.Load(), &sequenceRes{statusFlags: seqStatusAdminStateRevoked})

@@ -643,27 +643,14 @@ func TestReplyDecodersDoNotAllocate(t *testing.T) {
 }
 
 func BenchmarkDecodeReadReply(b *testing.B) {
-	ops := []uint32{opSequence, opPutFH, opRead}
-	list := listOf(ops...)
-	re := newReplyEnc(OK, 3)
-	okResults[opSequence](re)
-	re.res(opPutFH, OK)
-	re.res(opRead, OK)
-	re.Bool(false)
-	re.Opaque(make([]byte, 4096))
-	body := re.Bytes()
-	var r reply
-	var seq sequenceRes
-	b.ReportAllocs()
-	b.SetBytes(int64(len(body)))
-	for i := 0; i < b.N; i++ {
-		r.init(body, list)
-		r.sequence(&seq)
-		r.statusOnly(opPutFH)
-		if _, _, err := r.read(4096); err != nil {
-			b.Fatal(err)
-		}
-	}
+	benchDecode(b, opRead, func(re *replyEnc) {
+		re.res(opRead, OK)
+		re.Bool(false)
+		re.Opaque(make([]byte, 4096))
+	}, func(r *reply) error {
+		_, _, err := r.read(4096)
+		return err
+	})
 }
 
 // FuzzCompoundReply walks arbitrary bytes as the reply to one of the fixed
@@ -689,21 +676,28 @@ func FuzzCompoundReply(f *testing.F) {
 // BenchmarkDecodeGetattrReply decodes the reply to SEQUENCE, PUTFH,
 // GETATTR into an Attr.
 func BenchmarkDecodeGetattrReply(b *testing.B) {
-	list := listOf(opSequence, opPutFH, opGetattr)
+	var a Attr
+	benchDecode(b, opGetattr, okResults[opGetattr], func(r *reply) error { return r.getattr(&a) })
+}
+
+// benchDecode decodes, b.N times, the reply to SEQUENCE, PUTFH and op,
+// whose result enc writes and dec reads.
+func benchDecode(b *testing.B, op uint32, enc func(*replyEnc), dec func(*reply) error) {
+	list := listOf(opSequence, opPutFH, op)
 	re := newReplyEnc(OK, 3)
 	okResults[opSequence](re)
 	re.res(opPutFH, OK)
-	okResults[opGetattr](re)
+	enc(re)
 	body := re.Bytes()
 	var r reply
 	var seq sequenceRes
-	var a Attr
 	b.ReportAllocs()
+	b.SetBytes(int64(len(body)))
 	for i := 0; i < b.N; i++ {
 		r.init(body, list)
 		r.sequence(&seq)
 		r.statusOnly(opPutFH)
-		if err := r.getattr(&a); err != nil {
+		if err := dec(&r); err != nil {
 			b.Fatal(err)
 		}
 	}
