@@ -111,11 +111,10 @@ type Client struct {
 	rec   atomic.Pointer[recovery]
 	recMu sync.Mutex
 	// Set by establish, then used by recovery alone (serialized by it).
-	ownerID     []byte   // EXCHANGE_ID's co_ownerid
-	verf        verifier // EXCHANGE_ID's co_verifier: one per Client
-	csSeq       uint32   // the client ID's next CREATE_SESSION sequence id
-	serverOwner []byte   // server_owner4's major id, to tell a failover from a restart
-	serverScope []byte
+	ownerID     []byte                 // EXCHANGE_ID's co_ownerid
+	verf        verifier               // EXCHANGE_ID's co_verifier: one per Client
+	csSeq       uint32                 // the client ID's next CREATE_SESSION sequence id
+	serverScope []byte                 // server_scope: state is reclaimable only within one
 	history     map[uint64][]sessionID // sessions created per client ID, for Close
 	lastEpoch   uint64                 // the latest client ID epoch handed out
 
@@ -151,7 +150,8 @@ func Dial(ctx context.Context, addr string, cfg Config) (*Client, error) {
 	if _, _, err := net.SplitHostPort(addr); err != nil {
 		addr = addr + ":2049"
 	}
-	c := &Client{cfg: cfg, closing: make(chan struct{}), files: make(map[*File]struct{})}
+	c := &Client{cfg: cfg, closing: make(chan struct{}),
+		files: make(map[*File]struct{}), history: make(map[uint64][]sessionID)}
 	c.bgCtx, c.bgCancel = context.WithCancel(context.Background())
 	c.log = cfg.Logger
 	if c.log == nil {

@@ -219,9 +219,8 @@ func (c *Client) reestablish(ctx context.Context, old *sessState, cause error) (
 	sameScope := bytes.Equal(eid.serverScope, c.serverScope)
 	c.log.Warn("nfs4: client ID lost; new client ID, reclaiming open files",
 		"clientid", fmt.Sprintf("%#x", s.clientID), "same_scope", sameScope,
-		"server_owner", string(eid.serverOwnerMajor), "old_server_owner", string(c.serverOwner),
-		"scope", string(eid.serverScope))
-	c.serverOwner, c.serverScope = eid.serverOwnerMajor, eid.serverScope
+		"server_owner", string(eid.serverOwnerMajor), "scope", string(eid.serverScope))
+	c.serverScope = eid.serverScope
 	if err := c.reclaimAll(ctx, s, sameScope); err != nil {
 		return nil, err
 	}

@@ -400,7 +400,7 @@ func (c *Client) establish(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("EXCHANGE_ID: %w", err)
 	}
-	c.serverOwner, c.serverScope = eid.serverOwnerMajor, eid.serverScope
+	c.serverScope = eid.serverScope
 	s, err := c.createSession(ctx, eid.clientID, 0)
 	if err != nil {
 		return fmt.Errorf("CREATE_SESSION: %w", err)
@@ -532,9 +532,6 @@ func (c *Client) createSession(ctx context.Context, clientID uint64, epoch uint6
 	c.csSeq++
 	n := int(max(1, min(cs.fore.maxRequests, uint32(slots))))
 	s := &sessState{clientID: clientID, id: cs.sessionID, slots: newSlotTable(n), epoch: epoch}
-	if c.history == nil {
-		c.history = make(map[uint64][]sessionID)
-	}
 	if h := c.history[clientID]; len(h) < maxHistory {
 		c.history[clientID] = append(h, s.id)
 	}
