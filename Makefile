@@ -1,13 +1,20 @@
-# The two commands a new user types on a fresh Debian machine:
-#   make test   installs what is missing, then runs vet, the race-enabled
-#               test suite (a real NFS-Ganesha included) and every fuzz target briefly
+# The two commands a new user types on a fresh Debian machine (as root):
 #   make demo   installs what is missing, then copies a 256 MiB file into a
 #               local NFS-Ganesha and back with nfscp while the server is
-#               killed and restarted mid-copy (examples/nfscp)
+#               killed and restarted mid-copy
+#   make test   installs what is missing, then gofmt, go vet, staticcheck, the
+#               importer check, the race-enabled test suite of every module
+#               (real NFS-Ganesha servers included) and every fuzz target briefly
+#
+# The repository holds three modules: the library (.), the example tools
+# (examples/) and the benchmarks (bench/); each of the last two requires the
+# library through a replace directive, so their dependencies never reach a
+# service that imports the library (scripts/check-importer.sh checks that).
 
-GO       ?= go
-FUZZTIME ?= 100000x
-PKGS     := ./...
+GO          ?= go
+FUZZTIME    ?= 100000x
+MODULES     := . examples bench
+STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
 .PHONY: test deps vet unit fuzz bench demo lab
 
@@ -17,39 +24,45 @@ deps:
 	bash scripts/install-deps.sh
 
 vet:
-	$(GO) vet $(PKGS)
-	@test -z "$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))" || { echo "gofmt needed:"; gofmt -l .; exit 1; }
+	@files=$$(git ls-files '*.go' 2>/dev/null || find . -name '*.go'); \
+	test -z "$$(gofmt -l $$files)" || { echo "gofmt needed:"; gofmt -l $$files; exit 1; }
+	@for m in $(MODULES); do \
+		echo "vet: $$m"; \
+		(cd $$m && $(GO) vet ./... && $(GO) run $(STATICCHECK) ./...) || exit 1; \
+	done
+	bash scripts/check-importer.sh
 
 # GONFS_REQUIRE_GANESHA turns a missing or failing NFS-Ganesha into a test
-# failure instead of a skip.
+# failure instead of a skip. The modules' suites run side by side.
 unit:
-	GONFS_REQUIRE_GANESHA=1 $(GO) test -race -count=1 -timeout 12m $(PKGS)
+	GONFS_REQUIRE_GANESHA=1 GO=$(GO) bash scripts/unit.sh $(MODULES)
 
 fuzz:
-	FUZZTIME=$(FUZZTIME) bash scripts/fuzz.sh
+	FUZZTIME=$(FUZZTIME) GO=$(GO) bash scripts/fuzz.sh $(MODULES)
 
-# Benchmarks (issue 7): the micro-benchmarks, 5 runs each, then the macro
-# comparison against the peers on one Ganesha (bench/cmd/benchrun), which
-# writes bench/results/REPORT.md, results.csv and throughput.png.
+# Benchmarks: the micro-benchmarks, 5 runs each, then the comparison against
+# the peers on one Ganesha (bench/cmd/benchrun), which writes
+# bench/results/REPORT.md, results.csv and throughput.png.
 # BENCH_CONDITIONS describes the machine's load for the report.
 BENCH_RUNS       ?= 5
 BENCH_CONDITIONS ?= not stated
-BENCH_MICRO      := bench/results/micro.txt
+BENCH_MICRO      := $(CURDIR)/bench/results/micro.txt
 bench: deps
 	mkdir -p bench/results
-	GONFS_REQUIRE_GANESHA=1 $(GO) test -run '^$$' -bench . -benchmem -count $(BENCH_RUNS) ./rpc/ ./xprt/ ./bench/ > $(BENCH_MICRO) || { cat $(BENCH_MICRO); exit 1; }
+	GONFS_REQUIRE_GANESHA=1 $(GO) test -run '^$$' -bench . -benchmem -count $(BENCH_RUNS) ./rpc/ ./xprt/ > $(BENCH_MICRO) || { cat $(BENCH_MICRO); exit 1; }
 	GONFS_REQUIRE_GANESHA=1 $(GO) test -run '^$$' -bench 'BuildReadCompound|DecodeReadReply|Getattr' -benchmem -count $(BENCH_RUNS) ./nfs4/ >> $(BENCH_MICRO) || { cat $(BENCH_MICRO); exit 1; }
+	cd bench && GONFS_REQUIRE_GANESHA=1 $(GO) test -run '^$$' -bench . -benchmem -count $(BENCH_RUNS) . >> $(BENCH_MICRO) || { cat $(BENCH_MICRO); exit 1; }
 	cat $(BENCH_MICRO)
-	$(GO) run ./bench/cmd/benchrun -runs $(BENCH_RUNS) -out bench/results -micro $(BENCH_MICRO) -lab lab/results/latest.csv -conditions '$(BENCH_CONDITIONS)'
+	cd bench && $(GO) run ./cmd/benchrun -runs $(BENCH_RUNS) -out $(CURDIR)/bench/results -micro $(BENCH_MICRO) -lab $(CURDIR)/lab/results/latest.csv -conditions '$(BENCH_CONDITIONS)'
 
 # nfscp against a Ganesha on loopback that is killed and restarted mid-copy.
 demo: deps
-	$(GO) run ./examples/nfscp/internal/demo
+	cd examples && $(GO) run ./nfscp/internal/demo
 
-# The fault lab (lab/, issue 5): every stock policy against every field
-# failure, in network namespaces with real Ganesha servers (root needed).
-# Writes the matrix to lab/results/latest.md and latest.csv, the full log to
-# LABLOG. make test runs the same tests under -race without writing them.
+# The fault lab: every stock policy against every field failure, in network
+# namespaces with real Ganesha servers (root needed). Writes the matrix to
+# lab/results/latest.md and latest.csv, the full log to LABLOG. make test
+# runs the same tests under -race without writing them.
 LABLOG ?= /tmp/gonfs-lab.log
 lab: deps
 	GONFS_REQUIRE_GANESHA=1 GONFS_LAB_RESULTS=$(CURDIR)/lab/results $(GO) test -count=1 -timeout 10m -v ./lab/ >$(LABLOG) 2>&1; \

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os/exec"
 	"path/filepath"
+	"strings"
 )
 
 // The line-up: every contender of the macro comparison, in the order each
@@ -80,11 +81,18 @@ func OpsContenders() []OpsContender {
 const NfscpPackage = "github.com/gonfs/nfs/examples/nfscp"
 
 // BuildNfscp builds the nfscp tool into dir and returns the binary's path.
-// It must run inside this module. The error says why nfscp is not
+// nfscp lives in the examples module, beside this one in the repository: it
+// is found through the library module's directory, which this module
+// replaces with the repository's root. The error says why nfscp is not
 // available, for the report.
 func BuildNfscp(ctx context.Context, dir string) (string, error) {
+	root, err := exec.CommandContext(ctx, "go", "list", "-m", "-f", "{{.Dir}}", "github.com/gonfs/nfs").Output()
+	if err != nil {
+		return "", fmt.Errorf("bench: finding the repository: go list -m: %v", err)
+	}
 	bin := filepath.Join(dir, "nfscp")
 	cmd := exec.CommandContext(ctx, "go", "build", "-o", bin, NfscpPackage)
+	cmd.Dir = filepath.Join(strings.TrimSpace(string(root)), "examples")
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		return "", fmt.Errorf("bench: go build %s: %v: %s", NfscpPackage, err, firstLine(string(out)))

@@ -104,7 +104,9 @@ func TestEpochsDistinct(t *testing.T) {
 	)
 	before := uint32(time.Now().Unix())
 	for range goroutines {
-		wg.Go(func() {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
 			prev := uint32(0)
 			for range each {
 				e := nextEpoch()
@@ -119,7 +121,7 @@ func TestEpochsDistinct(t *testing.T) {
 				seen[e] = true
 				mu.Unlock()
 			}
-		})
+		}()
 	}
 	wg.Wait()
 	for e := range seen {
