@@ -2,8 +2,6 @@ package nfs4
 
 import (
 	"context"
-	"crypto/rand"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -218,43 +216,6 @@ func processAuth() (rpc.Auth, error) {
 	return rpc.NewAuthSys(rpc.SysCred{Machine: host, UID: uint32(os.Getuid()), GID: uint32(os.Getgid()), GIDs: gids})
 }
 
-// randomID returns n random bytes as hex.
-func randomID(n int) string {
-	b := make([]byte, n)
-	rand.Read(b)
-	return fmt.Sprintf("%x", b)
-}
-
-// renew keeps the lease alive: when no SEQUENCE has succeeded for a third
-// of the lease, it sends one on its own. Calls in progress renew it anyway.
-func (c *Client) renew() {
-	every := max(c.lease/3, 100*time.Millisecond)
-	t := time.NewTicker(every / 2)
-	defer t.Stop()
-	for {
-		select {
-		case <-c.closing:
-			return
-		case <-t.C:
-		}
-		if time.Since(time.Unix(0, c.lastRenew.Load())) < every {
-			continue
-		}
-		ctx, cancel := context.WithTimeout(c.bgCtx, c.lease)
-		err := c.call(ctx, nopRequest{})
-		cancel()
-		if err != nil && !errors.Is(err, rpc.ErrClosed) {
-			c.log.Warn("nfs4: lease renewal failed", "err", err)
-		}
-	}
-}
-
-// nopRequest is a COMPOUND of SEQUENCE alone: it renews the lease.
-type nopRequest struct{}
-
-func (nopRequest) build(*compound)    {}
-func (nopRequest) parse(*reply) error { return nil }
-
 // Close ends the session and the client ID (DESTROY_SESSION,
 // DESTROY_CLIENTID), giving the server at most 5 s to answer, then closes
 // the connection. Files still open are not closed on the server; their
@@ -284,32 +245,18 @@ func (c *Client) stop() {
 	c.bg.Wait()
 }
 
-// Stats is a snapshot of a Client's counters.
-type Stats struct {
-	RPC       rpc.Stats  // calls, retransmits, major timeouts, unknown XIDs
-	Transport xprt.Stats // connects, reconnects, failed dials by cause, bytes, ports, time disconnected
-	// SeqStatusFlags holds the SEQ4_STATUS_* bits of the latest SEQUENCE
-	// reply that carried any.
-	SeqStatusFlags uint32
-	RSize, WSize   int           // negotiated READ and WRITE sizes
-	Slots          int           // session slots granted
-	Lease          time.Duration // the server's lease time
-	// Recovery counts session re-binds, session and client ID resets,
-	// reclaims, re-opens, replayed slots, re-sent bytes and recovery times.
-	Recovery RecoveryStats
-}
-
-// Stats returns a snapshot of the client's counters.
-func (c *Client) Stats() Stats {
-	rs := c.rpc.Stats()
-	return Stats{
-		RPC:            rs,
-		Transport:      c.tr.Stats(),
-		SeqStatusFlags: c.flags.Load(),
-		RSize:          c.rsize,
-		WSize:          c.wsize,
-		Slots:          len(c.st.Load().slots.slots),
-		Lease:          c.lease,
-		Recovery:       c.rstats.snapshot(rs.Retransmits),
+// spawn runs f on a goroutine of its own that Close waits for, unless the
+// Client is closing; it reports whether it did.
+func (c *Client) spawn(f func()) bool {
+	c.bgMu.Lock()
+	defer c.bgMu.Unlock()
+	if c.stopped {
+		return false
 	}
+	c.bg.Add(1)
+	go func() {
+		defer c.bg.Done()
+		f()
+	}()
+	return true
 }
