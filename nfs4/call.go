@@ -13,6 +13,13 @@ import (
 	"github.com/gonfs/nfs/rpc/xdr"
 )
 
+// The call path. Each operation is one COMPOUND: call waits for a
+// recovery under way, callSession takes a session slot and waits and
+// retries where the server asks it to, and send encodes SEQUENCE and the
+// request into one RPC call and decodes the reply where it lies. A reply
+// that never came leaves its slot to resync. A lost session is handed to
+// the recovery (Client.recover).
+
 // request is one COMPOUND's operations after SEQUENCE: build appends them,
 // parse walks their results. parse must copy what it keeps out of the
 // reply; its byte slices are reused once it returns.

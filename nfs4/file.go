@@ -10,9 +10,9 @@ import (
 	"syscall"
 )
 
-// File I/O: READ and WRITE in pieces of at most rsize and wsize bytes,
-// UNSTABLE writes kept until a COMMIT proves them on stable storage, and
-// CLOSE. The os.File methods' behaviour is copied where it applies: the
+// Open files: a File's state, offset and life from open to Close (CLOSE);
+// its READs and WRITEs are in readwrite.go, its write-back in
+// writeback.go. The os.File methods' behaviour is copied where it applies: the
 // same errors (EBADF for a write to a file opened read-only, EISDIR for a
 // read of a directory, fs.ErrClosed after Close), each as an *fs.PathError
 // with the Op os uses, and io.EOF returned bare.
@@ -36,15 +36,15 @@ type File struct {
 	offset int64
 	closed bool
 
-	io   fileIO   // open state and write-back; see fileio.go
+	io   fileIO   // open state, read-ahead and write-back
 	list dirState // READDIR cursor of a directory; see dir.go
 }
 
 // fileIO is a regular file's open state and write-back.
 type fileIO struct {
-	// state is the open state, replaced as a whole by recovery
-	// (recover.go); requests load it when they are encoded, so that one
-	// sent again after a recovery carries the new stateid.
+	// state is the open state, replaced as a whole by recovery; requests
+	// load it when they are encoded, so that one sent again after a
+	// recovery carries the new stateid.
 	state    atomic.Pointer[openState]
 	reopenMu sync.Mutex // serializes recoverOpen
 	owner    []byte     // the File's open owner, for reclaim

@@ -10,11 +10,10 @@ import (
 	"strings"
 )
 
-// Namespace operations: making, removing, renaming and linking names, and
-// changing a named file's attributes. Each resolves the name or the
-// directory that holds it (following symbolic links on the way, as a
-// kernel would), then sends one COMPOUND that acts on the file or the last
-// component. The non-idempotent ones ask the server to keep their reply in
+// Namespace operations: making, removing, renaming and linking names. Each
+// resolves the name or the directory that holds it (following symbolic
+// links on the way, as a kernel would), then sends one COMPOUND that acts
+// on the file or the last component. The non-idempotent ones ask the server to keep their reply in
 // its session reply cache, so that a request re-sent after a reconnect
 // gets the original answer: NFS4ERR_EXIST for a Mkdir that in fact
 // succeeded would be wrong.

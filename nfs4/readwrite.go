@@ -7,6 +7,10 @@ import (
 	"github.com/gonfs/nfs/internal/bufpool"
 )
 
+// READ and WRITE: Read, ReadAt, Write and WriteAt, in pieces of at most
+// rsize and wsize bytes; small reads are served from a read-ahead. The
+// data of UNSTABLE writes is kept by the File's writeBack until COMMIT.
+
 // readAheadSize is how much one READ fetches for a Read or ReadAt smaller
 // than it, so that small sequential reads (a parser without bufio,
 // byte-wise readers) cost one round trip per 64 KiB instead of one per

@@ -12,6 +12,13 @@ import (
 	"github.com/gonfs/nfs/rpc"
 )
 
+// The session's life (RFC 8881 §2.4, §2.10): establish creates the client
+// ID (EXCHANGE_ID) and the session (CREATE_SESSION), reads the root and
+// checks the security flavor (SECINFO_NO_NAME); renew keeps the lease
+// alive; bindConn binds a new connection to the session; destroy ends
+// session and client ID at Close. A lost session is replaced by the
+// recovery (Client.recover).
+
 // sessState is one session: its client ID, its ID and slot table. Recovery
 // replaces it as a whole; calls read it with c.st.Load().
 type sessState struct {

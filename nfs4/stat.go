@@ -10,6 +10,9 @@ import (
 	"time"
 )
 
+// Reading and changing a named file's attributes: Stat and Lstat (a path
+// walk ending in GETATTR), and Chmod, Chown, Chtimes and Truncate (SETATTR).
+
 // Stat returns the FileInfo of name, following symbolic links. Its Sys
 // method returns the *Attr the server sent. Errors are *fs.PathError.
 func (c *Client) Stat(ctx context.Context, name string) (fs.FileInfo, error) {

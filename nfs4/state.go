@@ -5,6 +5,11 @@ import (
 	"time"
 )
 
+// Open state: each File's stateid (openState), the Client's registry of
+// Files with open state that recovery walks, the retry of a request whose
+// stateid the server refuses (File.callState), and the check of every
+// stateid after the server reports revoked state.
+
 // openState is a File's open state on the server, replaced as a whole when
 // it is reclaimed or reopened.
 type openState struct {

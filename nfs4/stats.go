@@ -10,6 +10,8 @@ import (
 	"github.com/gonfs/nfs/xprt"
 )
 
+// The counters a Client keeps, and their snapshot (Client.Stats).
+
 // Stats is a snapshot of a Client's counters.
 type Stats struct {
 	RPC       rpc.Stats  // calls, retransmits, major timeouts, unknown XIDs

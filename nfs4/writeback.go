@@ -9,6 +9,11 @@ import (
 	"github.com/gonfs/nfs/internal/bufpool"
 )
 
+// Write-back: the data of UNSTABLE writes stays with the File until a
+// COMMIT shows it on stable storage (RFC 8881 §18.3, §18.32). A COMMIT
+// verifier other than the WRITEs' means the server may have lost the
+// data, which is then written again FILE_SYNC.
+
 // flush commits the uncommitted data if there is more than above bytes.
 func (f *File) flush(ctx context.Context, above int) error {
 	resent, err := f.io.wb.flush(ctx, above, f)
