@@ -174,7 +174,7 @@ func (c *Client) callSession(ctx context.Context, s *sessState, req request) err
 			continue
 		case errors.Is(err, ErrRetryUncachedRep) && !cached(req):
 			continue
-		case !errors.Is(err, ErrDelay) && !errors.Is(err, ErrGrace):
+		case !retryLater(err):
 			return err
 		}
 		if b == nil {

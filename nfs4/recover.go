@@ -74,21 +74,6 @@ const maxRedrives = 4
 // the session it was building was lost too.
 const maxRecoveryAttempts = 8
 
-// sessionLost reports whether err means the session (or the client ID
-// beneath it) is gone, so that only a new one lets calls proceed.
-func sessionLost(err error) bool {
-	return errors.Is(err, ErrBadSession) || errors.Is(err, ErrDeadSession) ||
-		errors.Is(err, ErrStaleClientID) || errors.Is(err, ErrSeqMisordered) ||
-		errors.Is(err, ErrSeqFalseRetry) || errors.Is(err, ErrBadSlot)
-}
-
-// stateRefused reports whether err is the server refusing a File's open
-// stateid: revoked, expired, from another server instance, or unknown.
-func stateRefused(err error) bool {
-	return errors.Is(err, ErrBadStateID) || errors.Is(err, ErrStaleStateID) ||
-		errors.Is(err, ErrExpired) || errors.Is(err, ErrAdminRevoked)
-}
-
 // current returns the session to send on, waiting for a recovery under way
 // to end first.
 func (c *Client) current(ctx context.Context) (*sessState, error) {
@@ -264,19 +249,6 @@ func (c *Client) reclaimAll(ctx context.Context, s *sessState, tryReclaim bool) 
 // maxReopenPasses bounds reclaimAll's passes over Files registered while it
 // runs; each pass sees only Files whose OPEN completed before the loss.
 const maxReopenPasses = 8
-
-// permanentOpenErr reports whether an OPEN of an existing file by handle
-// failed in a way no retry changes: the file is gone or no longer ours to
-// open.
-func permanentOpenErr(err error) bool {
-	for _, e := range []error{ErrStale, ErrBadHandle, ErrFHExpired, ErrNoEnt, ErrAccess, ErrPerm,
-		ErrShareDenied, ErrWrongType, ErrIsDir, ErrSymlink, ErrInval} {
-		if errors.Is(err, e) {
-			return true
-		}
-	}
-	return false
-}
 
 // reclaimFile reclaims f's open state with CLAIM_PREVIOUS on session s.
 func (c *Client) reclaimFile(ctx context.Context, s *sessState, f *File) error {
