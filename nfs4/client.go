@@ -119,8 +119,7 @@ type Client struct {
 	// files are the open Files with open state, for reclaim.
 	filesMu sync.Mutex
 	files   map[*File]struct{}
-	checkMu sync.Mutex // serializes checkStates
-	checkOn atomic.Bool
+	checkOn atomic.Bool // a checkStates runs or waits out checkStatesEvery
 	rstats  recoveryCounters
 
 	// Set by Dial, then read-only.

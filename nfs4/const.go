@@ -187,9 +187,6 @@ const (
 	shareAccessWantAnyDeleg     = 0x0300 // OPEN4_SHARE_ACCESS_WANT_ANY_DELEG
 	shareAccessWantNoDeleg      = 0x0400 // OPEN4_SHARE_ACCESS_WANT_NO_DELEG
 	shareAccessWantCancel       = 0x0500 // OPEN4_SHARE_ACCESS_WANT_CANCEL
-
-	shareAccessWantSignalDelegWhenResrcAvail = 0x10000 // OPEN4_SHARE_ACCESS_WANT_SIGNAL_DELEG_WHEN_RESRC_AVAIL
-	shareAccessWantPushDelegWhenUncontended  = 0x20000 // OPEN4_SHARE_ACCESS_WANT_PUSH_DELEG_WHEN_UNCONTENDED
 )
 
 // opentype4 and createmode4 (RFC 8881 §18.16).
