@@ -85,7 +85,7 @@ func (c *Client) Mkdir(ctx context.Context, name string, perm fs.FileMode) error
 // lookups and creates the missing ones below it in chains of up to 13 per
 // COMPOUND. A directory made by someone else meanwhile is used as is.
 func (c *Client) MkdirAll(ctx context.Context, name string, perm fs.FileMode) error {
-	fh, attr, err := c.lookup(ctx, name, true)
+	_, attr, err := c.lookup(ctx, name, true)
 	if err == nil {
 		if attr.Type == TypeDirectory {
 			return nil
@@ -99,7 +99,7 @@ func (c *Client) MkdirAll(ctx context.Context, name string, perm fs.FileMode) er
 	// comps[:lo] is a directory (the root, to start with); comps[:hi]
 	// does not exist. Existence is monotonic along a path, so bisect.
 	lo, hi := 0, len(comps)
-	fh = c.rootFH
+	fh := c.rootFH
 	for hi-lo > 1 {
 		mid := lo + (hi-lo)/2
 		mfh, mattr, err := c.lookup(ctx, joinPath(comps[:mid]), true)
