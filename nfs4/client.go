@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -156,7 +155,7 @@ func Dial(ctx context.Context, addr string, cfg Config) (*Client, error) {
 	}
 	c.auth = cfg.Auth
 	if c.auth == nil {
-		a, err := processAuth()
+		a, err := rpc.NewAuthSys(rpc.ProcessCred())
 		if err != nil {
 			return nil, err
 		}
@@ -194,25 +193,6 @@ func defaultInt(v, def int) int {
 		return def
 	}
 	return v
-}
-
-// processAuth is AUTH_SYS as the calling process.
-func processAuth() (rpc.Auth, error) {
-	host, _ := os.Hostname()
-	if len(host) > authSysMaxMachineName {
-		host = host[:authSysMaxMachineName]
-	}
-	groups, _ := os.Getgroups()
-	var gids []uint32
-	for _, g := range groups {
-		if len(gids) == authSysMaxGIDs {
-			break
-		}
-		if g != os.Getgid() {
-			gids = append(gids, uint32(g))
-		}
-	}
-	return rpc.NewAuthSys(rpc.SysCred{Machine: host, UID: uint32(os.Getuid()), GID: uint32(os.Getgid()), GIDs: gids})
 }
 
 // Close ends the session and the client ID (DESTROY_SESSION,

@@ -259,19 +259,13 @@ const (
 	secinfoStyleParent    = 1 // SECINFO_STYLE4_PARENT
 )
 
-// RPC authentication flavors used in NFSv4 arguments (RFC 5531, RFC 2203)
-// and the RPCSEC_GSS services of rpc_gss_svc_t.
+// The RPCSEC_GSS services of rpc_gss_svc_t (RFC 2203), as SECINFO
+// returns them (RFC 8881 §18.45). The authentication flavors are package
+// rpc's (rpc.AuthFlavorSys, ...).
 const (
-	authNone   = 0 // AUTH_NONE
-	authSys    = 1 // AUTH_SYS
-	rpcsecGSS  = 6 // RPCSEC_GSS
 	gssSvcNone = 1 // RPC_GSS_SVC_NONE
 	gssSvcInt  = 2 // RPC_GSS_SVC_INTEGRITY
 	gssSvcPriv = 3 // RPC_GSS_SVC_PRIVACY
-
-	// authSysMaxMachineName and authSysMaxGIDs are authsys_parms' bounds.
-	authSysMaxMachineName = 255
-	authSysMaxGIDs        = 16
 )
 
 // EXCHANGE_ID flags (RFC 8881 §18.35).

@@ -111,20 +111,7 @@ func (c *Client) establish(ctx context.Context) error {
 	}
 	c.lastRenew.Store(time.Now().UnixNano())
 
-	flavor := -1
-	switch c.auth.(type) {
-	case *rpc.AuthSys:
-		flavor = authSys
-	}
-	if c.auth == rpc.AuthNone {
-		flavor = authNone
-	}
-	if flavor >= 0 {
-		if err := c.checkSecurity(ctx, uint32(flavor)); err != nil {
-			return err
-		}
-	}
-	return nil
+	return c.checkSecurity(ctx, c.auth.Flavor())
 }
 
 // exchangeID sends EXCHANGE_ID with this Client's owner and verifier. For a
@@ -181,7 +168,7 @@ func (c *Client) createSession(ctx context.Context, clientID uint64, epoch uint6
 			maxOperations: 2, maxRequests: 1,
 		},
 		cbProgram: callbackProgram,
-		sec:       []cbSecParms{{flavor: authNone}},
+		sec:       []cbSecParms{{flavor: rpc.AuthFlavorNone}},
 	}
 	var cs createSessionRes
 	if err := c.callNoSession(ctx, funcRequest{

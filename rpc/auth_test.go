@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -197,6 +198,31 @@ func TestParseSysCredMalformed(t *testing.T) {
 	}
 	if c, err := rpc.ParseSysCred(raw(strings.Repeat("m", 255), 16)); err != nil || len(c.GIDs) != 16 {
 		t.Errorf("16 groups and a 255-byte name: %+v, %v; want success", c, err)
+	}
+}
+
+// TestProcessCred checks that the process's credential is this process's
+// uid, gid, groups and host name, within the AUTH_SYS limits, and that
+// NewAuthSys takes it.
+func TestProcessCred(t *testing.T) {
+	testutil.CheckLeaks(t)
+	c := rpc.ProcessCred()
+	if c.UID != uint32(os.Getuid()) || c.GID != uint32(os.Getgid()) {
+		t.Errorf("ProcessCred uid %d gid %d, want %d %d", c.UID, c.GID, os.Getuid(), os.Getgid())
+	}
+	host, _ := os.Hostname()
+	if !strings.HasPrefix(host, c.Machine) || len(c.Machine) != min(len(host), rpc.MaxMachineName) {
+		t.Errorf("ProcessCred machine %q, host name %q", c.Machine, host)
+	}
+	if len(c.GIDs) > rpc.MaxSysGIDs || slices.Contains(c.GIDs, c.GID) {
+		t.Errorf("ProcessCred groups %v: over %d, or holding the gid %d", c.GIDs, rpc.MaxSysGIDs, c.GID)
+	}
+	a, err := rpc.NewAuthSys(c)
+	if err != nil {
+		t.Fatalf("NewAuthSys(ProcessCred()): %v", err)
+	}
+	if a.Flavor() != rpc.AuthFlavorSys || rpc.AuthNone.Flavor() != rpc.AuthFlavorNone {
+		t.Errorf("Flavor: AuthSys %d, AuthNone %d", a.Flavor(), rpc.AuthNone.Flavor())
 	}
 }
 
