@@ -175,31 +175,3 @@ func (a *AuthSys) Verify(verf OpaqueAuth) error {
 	}
 	return verifierError(verf.Flavor, "AUTH_SYS")
 }
-
-// ParseSysCred decodes the body of an AUTH_SYS credential, as found in
-// CallHeader.Cred.Body when Cred.Flavor is AuthFlavorSys. It enforces the
-// same limits as NewAuthSys and rejects trailing bytes; any fault returns an
-// error wrapping ErrMalformed. It never panics, and it allocates only the
-// machine name and the groups.
-func ParseSysCred(body []byte) (SysCred, error) {
-	var c SysCred
-	var d xdr.Decoder
-	d.Reset(body)
-	c.Stamp = d.Uint32()
-	c.Machine = d.String(MaxMachineName)
-	c.UID = d.Uint32()
-	c.GID = d.Uint32()
-	if n := d.Count(MaxSysGIDs, 4); n > 0 {
-		c.GIDs = make([]uint32, n)
-		for i := range c.GIDs {
-			c.GIDs[i] = d.Uint32()
-		}
-	}
-	if d.Err() != nil {
-		return SysCred{}, malformed(&d, "AUTH_SYS credential")
-	}
-	if d.Remaining() != 0 {
-		return SysCred{}, fmt.Errorf("%w: AUTH_SYS credential: %d trailing bytes", ErrMalformed, d.Remaining())
-	}
-	return c, nil
-}

@@ -278,23 +278,3 @@ func FuzzParseSysCred(f *testing.F) {
 		}
 	})
 }
-
-// A server's view of an AUTH_SYS call: whose credentials came with it.
-func ExampleParseSysCred() {
-	auth, err := rpc.NewAuthSys(rpc.SysCred{Machine: "client", UID: 1000, GID: 1000, GIDs: []uint32{27}})
-	if err != nil {
-		fmt.Println(err)
-		return
-	}
-	var e xdr.Encoder
-	rpc.AppendCall(&e, 1, 100003, 4, 0, auth)
-
-	h, err := rpc.ParseCall(xdr.NewDecoder(e.Bytes()))
-	if err != nil || h.Cred.Flavor != rpc.AuthFlavorSys {
-		fmt.Println("not an AUTH_SYS call:", err)
-		return
-	}
-	c, err := rpc.ParseSysCred(h.Cred.Body)
-	fmt.Println(c.Machine, c.UID, c.GID, c.GIDs, err)
-	// Output: client 1000 1000 [27] <nil>
-}

@@ -7,8 +7,7 @@
 //   - Message headers. AppendCall encodes a CALL header and ParseReply
 //     decodes a REPLY header, both without allocating; the procedure's
 //     arguments and results are encoded and decoded by the caller on the
-//     same buffer. ParseCall, AppendAcceptedReply and AppendDeniedReply
-//     are their server-side counterparts, for test peers and responders.
+//     same buffer.
 //
 //   - Typed errors. A reply that is not SUCCESS becomes an *AcceptError or
 //     a *DeniedError. Their status values (AcceptStat, RejectStat,
