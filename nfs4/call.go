@@ -153,7 +153,7 @@ func (c *Client) callEpoch(ctx context.Context, req request) (uint64, error) {
 // callSession runs req in one COMPOUND on session s: it takes a slot,
 // sends SEQUENCE and req's operations, and releases the slot according to
 // what became of the request. It retries, until ctx ends:
-//   - NFS4ERR_DELAY and NFS4ERR_GRACE, after a wait from Config.Backoff;
+//   - NFS4ERR_DELAY and NFS4ERR_GRACE, after a wait from Config.BackOff;
 //   - NFS4ERR_CONN_NOT_BOUND_TO_SESSION, after binding the connection;
 //   - NFS4ERR_RETRY_UNCACHED_REP for a request that is not cached: a
 //     replay of an idempotent request after a reconnect is re-issued as a
@@ -178,7 +178,7 @@ func (c *Client) callSession(ctx context.Context, s *sessState, req request) err
 			return err
 		}
 		if b == nil {
-			b = c.newBackoff()
+			b = c.newBackOff()
 		}
 		wait := b.NextBackOff()
 		if wait == backoff.Stop {
@@ -201,11 +201,11 @@ func (c *Client) callSession(ctx context.Context, s *sessState, req request) err
 	}
 }
 
-// newBackoff returns the backoff for one call's NFS4ERR_DELAY and
+// newBackOff returns the backoff for one call's NFS4ERR_DELAY and
 // NFS4ERR_GRACE retries.
-func (c *Client) newBackoff() backoff.BackOff {
-	if c.cfg.Backoff != nil {
-		if b := c.cfg.Backoff(); b != nil {
+func (c *Client) newBackOff() backoff.BackOff {
+	if c.cfg.BackOff != nil {
+		if b := c.cfg.BackOff(); b != nil {
 			b.Reset()
 			return b
 		}

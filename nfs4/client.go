@@ -74,13 +74,13 @@ type Config struct {
 	// string chosen per Client.
 	OwnerID string
 
-	// Backoff returns the backoff for a call that the server asks to
+	// BackOff returns the backoff for a call that the server asks to
 	// retry later (NFS4ERR_DELAY, and NFS4ERR_GRACE while a restarted
 	// server waits for clients to reclaim); it is called once per such
 	// call and Reset first. nil means exponential from 100 ms to at most
 	// 2 s between tries, until the call's context ends. A BackOff that
 	// returns backoff.Stop makes the call fail with the server's error.
-	Backoff func() backoff.BackOff
+	BackOff func() backoff.BackOff
 
 	// Logger receives connection, session and recovery events. nil
 	// discards them.
