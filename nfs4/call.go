@@ -204,16 +204,12 @@ func (c *Client) callSession(ctx context.Context, s *sessState, req request) err
 // newBackOff returns the backoff for one call's NFS4ERR_DELAY and
 // NFS4ERR_GRACE retries.
 func (c *Client) newBackOff() backoff.BackOff {
-	if c.cfg.BackOff != nil {
-		if b := c.cfg.BackOff(); b != nil {
-			b.Reset()
-			return b
-		}
+	b := c.cfg.BackOff()
+	if b == nil {
+		b = defaultBackOff()
 	}
-	return backoff.NewExponentialBackOff(
-		backoff.WithInitialInterval(100*time.Millisecond),
-		backoff.WithMaxInterval(2*time.Second),
-		backoff.WithMaxElapsedTime(0))
+	b.Reset()
+	return b
 }
 
 // cached reports whether req asks the server to cache its reply.

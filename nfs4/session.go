@@ -6,7 +6,6 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
-	"os"
 	"time"
 
 	"github.com/gonfs/nfs/rpc"
@@ -46,10 +45,6 @@ const (
 // client has nothing to reclaim) and reads the root's attributes.
 func (c *Client) establish(ctx context.Context) error {
 	ownerID := c.cfg.OwnerID
-	if ownerID == "" {
-		host, _ := os.Hostname()
-		ownerID = "gonfs:" + host + ":" + randomID(8)
-	}
 	c.ownerID = []byte(ownerID)
 	copy(c.verf[:], randomID(4)) // 8 hex bytes: a new boot verifier per Client
 	c.owner = []byte("open:" + ownerID)
@@ -152,7 +147,7 @@ func (c *Client) exchangeID(ctx context.Context) (*exchangeIDRes, error) {
 // sets rsize and wsize from what the server grants; later ones keep them
 // and log a server that grants less.
 func (c *Client) createSession(ctx context.Context, clientID uint64, epoch uint64) (*sessState, error) {
-	slots := defaultInt(c.cfg.Slots, 64)
+	slots := c.cfg.Slots
 	csa := createSessionArgs{
 		clientID: clientID,
 		sequence: c.csSeq,
