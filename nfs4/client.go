@@ -19,7 +19,8 @@ import (
 
 // Defaults of the Config fields left zero. The fields Dial passes on to
 // package rpc (Timeo, Retrans, SoftTimeouts) and xprt (Policy, Socket,
-// DialTimeout) take those packages' defaults.
+// DialTimeout) take those packages' defaults (rpc.DefaultTimeo, ...,
+// xprt.DefaultDialTimeout).
 const (
 	// DefaultRSize and DefaultWSize are Config.RSize and Config.WSize.
 	DefaultRSize = 1 << 20
@@ -44,32 +45,21 @@ type Config struct {
 	// process, rpc.NewAuthSys(rpc.ProcessCred()).
 	Auth rpc.Auth
 
-	// Policy chooses the local port and the wait before each dial. A
-	// policy value belongs to one Client. Default (nil): xprt's,
-	// policy.Hedged(policy.Options{}).
-	Policy policy.Policy
-
-	// Socket sets the TCP options of each connection (keepalive,
-	// TCP_USER_TIMEOUT); the zero value detects a dead path in about 15 s
-	// with data in flight and 20 s idle. See package xprt.
-	Socket xprt.SocketOptions
-
-	// DialTimeout bounds each TCP connect. Default: 10s
-	// (xprt.DefaultDialTimeout).
+	// Policy, Socket and DialTimeout are the connection's, as in
+	// [xprt.Config]; their defaults are xprt's (policy.Hedged,
+	// [xprt.SocketOptions], xprt.DefaultDialTimeout). A policy value
+	// belongs to one Client.
+	Policy      policy.Policy
+	Socket      xprt.SocketOptions
 	DialTimeout time.Duration
 
-	// Timeo and Retrans set the RPC timeout: a call unanswered for
-	// Timeo × Retrans forces a reconnect and is re-sent. Defaults: 60s
-	// and 2 (rpc.DefaultTimeo, rpc.DefaultRetrans).
-	Timeo   time.Duration
-	Retrans int
-
-	// Soft makes a call fail with an error matching rpc.ErrTimeout (and
-	// os.ErrDeadlineExceeded) after SoftTimeouts major timeouts, instead of
-	// retrying until its context ends. Hard (the default) never reports an
-	// operation as failed while its outcome is unknown; soft returns
-	// control during an outage at the price of such uncertainty.
-	// SoftTimeouts defaults to 1 (rpc.DefaultSoftTimeouts).
+	// Timeo, Retrans, Soft and SoftTimeouts are the RPC timeout and the
+	// choice between hard and soft calls, as in [rpc.Config]; their
+	// defaults are rpc's (rpc.DefaultTimeo, rpc.DefaultRetrans, hard,
+	// rpc.DefaultSoftTimeouts). A soft call's error matches rpc.ErrTimeout
+	// and os.ErrDeadlineExceeded.
+	Timeo        time.Duration
+	Retrans      int
 	Soft         bool
 	SoftTimeouts int
 

@@ -12,10 +12,10 @@ import (
 
 // Open files: a File's state, offset and life from open to Close (CLOSE);
 // its READs and WRITEs are in readwrite.go, its write-back in
-// writeback.go. The os.File methods' behaviour is copied where it applies: the
-// same errors (EBADF for a write to a file opened read-only, EISDIR for a
-// read of a directory, fs.ErrClosed after Close), each as an *fs.PathError
-// with the Op os uses, and io.EOF returned bare.
+// writeback.go. The os.File methods' behaviour is copied where it applies:
+// the same errors (EBADF for a write to a file opened read-only, EISDIR
+// for a read of a directory, fs.ErrClosed after Close), each as an
+// *fs.PathError with the Op os uses, and io.EOF returned bare.
 //
 // File methods take no context, to fit the io interfaces: each blocks as
 // long as the Client's calls do (see Config.Soft), or until the Client is
