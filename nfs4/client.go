@@ -2,8 +2,6 @@ package nfs4
 
 import (
 	"context"
-	"crypto/rand"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -19,51 +17,64 @@ import (
 	"github.com/gonfs/nfs/xprt"
 )
 
+// Defaults of the Config fields left zero. The fields Dial passes on to
+// package rpc (Timeo, Retrans, SoftTimeouts) and xprt (Policy, Socket,
+// DialTimeout) take those packages' defaults (rpc.DefaultTimeo, ...,
+// xprt.DefaultDialTimeout).
+const (
+	// DefaultRSize and DefaultWSize are Config.RSize and Config.WSize.
+	DefaultRSize = 1 << 20
+	DefaultWSize = 1 << 20
+	// DefaultSlots is Config.Slots.
+	DefaultSlots = 64
+	// DefaultWindow is Config.Window.
+	DefaultWindow = 8
+	// DefaultBackOffInitial and DefaultBackOffMax bound the default
+	// Config.BackOff: exponential from the first wait to at most the
+	// second, until the call's context ends.
+	DefaultBackOffInitial = 100 * time.Millisecond
+	DefaultBackOffMax     = 2 * time.Second
+)
+
 // Config configures a Client. Its zero value works: AUTH_SYS as the
 // calling process, the Hedged reconnect policy, hard calls, 1 MiB reads and
-// writes, 64 slots.
+// writes, 64 slots. Every field left zero takes the default documented
+// next to it.
 type Config struct {
-	// Auth signs every call. nil means AUTH_SYS with this process's uid,
-	// gid, supplementary groups and host name.
+	// Auth signs every call. Default (nil): AUTH_SYS as the calling
+	// process, rpc.NewAuthSys(rpc.ProcessCred()).
 	Auth rpc.Auth
 
-	// Policy chooses the local port and the wait before each dial. nil
-	// means policy.Hedged(policy.Options{}). A policy value belongs to one
-	// Client.
-	Policy policy.Policy
-
-	// Socket sets the TCP options of each connection (keepalive,
-	// TCP_USER_TIMEOUT); the zero value detects a dead path in about 15 s
-	// with data in flight and 20 s idle. See package xprt.
-	Socket xprt.SocketOptions
-
-	// DialTimeout bounds each TCP connect; default 10 s.
+	// Policy, Socket and DialTimeout are the connection's, as in
+	// [xprt.Config]; their defaults are xprt's (policy.Hedged,
+	// [xprt.SocketOptions], xprt.DefaultDialTimeout). A policy value
+	// belongs to one Client.
+	Policy      policy.Policy
+	Socket      xprt.SocketOptions
 	DialTimeout time.Duration
 
-	// Timeo and Retrans set the RPC timeout: a call unanswered for
-	// Timeo × Retrans forces a reconnect and is re-sent. Defaults 60 s and 2.
-	Timeo   time.Duration
-	Retrans int
-
-	// Soft makes a call fail with an error matching rpc.ErrTimeout (and
-	// os.ErrDeadlineExceeded) after SoftTimeouts major timeouts, instead of
-	// retrying until its context ends. Hard (the default) never reports an
-	// operation as failed while its outcome is unknown; soft returns
-	// control during an outage at the price of such uncertainty.
+	// Timeo, Retrans, Soft and SoftTimeouts are the RPC timeout and the
+	// choice between hard and soft calls, as in [rpc.Config]; their
+	// defaults are rpc's (rpc.DefaultTimeo, rpc.DefaultRetrans, hard,
+	// rpc.DefaultSoftTimeouts). A soft call's error matches rpc.ErrTimeout
+	// and os.ErrDeadlineExceeded.
+	Timeo        time.Duration
+	Retrans      int
 	Soft         bool
 	SoftTimeouts int
 
-	// RSize and WSize are the largest READ and WRITE payloads asked for;
-	// default 1 MiB. They shrink to what the session and the server's
-	// maxread/maxwrite allow.
+	// RSize and WSize are the largest READ and WRITE payloads asked for.
+	// They shrink to what the session and the server's maxread/maxwrite
+	// allow. Defaults: 1 MiB (DefaultRSize, DefaultWSize).
 	RSize, WSize int
 
 	// Slots is the number of session slots asked for, which bounds the
-	// calls in flight; default 64. The server may grant fewer.
+	// calls in flight. The server may grant fewer. Default: 64
+	// (DefaultSlots).
 	Slots int
 
 	// Window is how many READ or WRITE requests File.ReadFrom and
-	// File.WriteTo keep in flight; default 8.
+	// File.WriteTo keep in flight. Default: 8 (DefaultWindow).
 	Window int
 
 	// FileSync makes every WRITE FILE_SYNC instead of UNSTABLE followed by
@@ -73,21 +84,66 @@ type Config struct {
 	// OwnerID identifies this client to the server (EXCHANGE_ID's
 	// co_ownerid). Give it a value that stays the same across restarts of
 	// the process so the server recognises a restarted client and releases
-	// its old state at once; default "gonfs:" + host name + ":" + a random
-	// string chosen per Client.
+	// its old state at once. Default: "gonfs:" + host name + ":" + a
+	// random string chosen per Client.
 	OwnerID string
 
-	// Backoff returns the backoff for a call that the server asks to
+	// BackOff returns the backoff for a call that the server asks to
 	// retry later (NFS4ERR_DELAY, and NFS4ERR_GRACE while a restarted
 	// server waits for clients to reclaim); it is called once per such
-	// call and Reset first. nil means exponential from 100 ms to at most
-	// 2 s between tries, until the call's context ends. A BackOff that
-	// returns backoff.Stop makes the call fail with the server's error.
-	Backoff func() backoff.BackOff
+	// call and Reset first. A BackOff that returns backoff.Stop makes the
+	// call fail with the server's error. Default (nil, or a nil result):
+	// exponential from 100ms to at most 2s between tries
+	// (DefaultBackOffInitial, DefaultBackOffMax), until the call's
+	// context ends.
+	BackOff func() backoff.BackOff
 
-	// Logger receives connection, session and recovery events. nil
-	// discards them.
+	// Logger receives connection, session and recovery events. Default
+	// (nil): no output.
 	Logger *slog.Logger
+}
+
+// withDefaults returns cfg with the zero fields that this package
+// defaults set to their defaults.
+func (cfg Config) withDefaults() (Config, error) {
+	if cfg.Auth == nil {
+		a, err := rpc.NewAuthSys(rpc.ProcessCred())
+		if err != nil {
+			return cfg, err
+		}
+		cfg.Auth = a
+	}
+	if cfg.RSize <= 0 {
+		cfg.RSize = DefaultRSize
+	}
+	if cfg.WSize <= 0 {
+		cfg.WSize = DefaultWSize
+	}
+	if cfg.Slots <= 0 {
+		cfg.Slots = DefaultSlots
+	}
+	if cfg.Window <= 0 {
+		cfg.Window = DefaultWindow
+	}
+	if cfg.OwnerID == "" {
+		host, _ := os.Hostname()
+		cfg.OwnerID = "gonfs:" + host + ":" + randomID(8)
+	}
+	if cfg.BackOff == nil {
+		cfg.BackOff = defaultBackOff
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	return cfg, nil
+}
+
+// defaultBackOff is the default of Config.BackOff.
+func defaultBackOff() backoff.BackOff {
+	return backoff.NewExponentialBackOff(
+		backoff.WithInitialInterval(DefaultBackOffInitial),
+		backoff.WithMaxInterval(DefaultBackOffMax),
+		backoff.WithMaxElapsedTime(0))
 }
 
 // Client is an NFSv4.1 client: one session with one server over one TCP
@@ -121,8 +177,7 @@ type Client struct {
 	// files are the open Files with open state, for reclaim.
 	filesMu sync.Mutex
 	files   map[*File]struct{}
-	checkMu sync.Mutex // serializes checkStates
-	checkOn atomic.Bool
+	checkOn atomic.Bool // a checkStates runs or waits out checkStatesEvery
 	rstats  recoveryCounters
 
 	// Set by Dial, then read-only.
@@ -150,22 +205,14 @@ func Dial(ctx context.Context, addr string, cfg Config) (*Client, error) {
 	if _, _, err := net.SplitHostPort(addr); err != nil {
 		addr = addr + ":2049"
 	}
-	c := &Client{cfg: cfg, closing: make(chan struct{}),
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	c := &Client{cfg: cfg, log: cfg.Logger, auth: cfg.Auth, closing: make(chan struct{}),
 		files: make(map[*File]struct{}), history: make(map[uint64][]sessionID)}
 	c.bgCtx, c.bgCancel = context.WithCancel(context.Background())
-	c.log = cfg.Logger
-	if c.log == nil {
-		c.log = slog.New(slog.DiscardHandler)
-	}
-	c.auth = cfg.Auth
-	if c.auth == nil {
-		a, err := processAuth()
-		if err != nil {
-			return nil, err
-		}
-		c.auth = a
-	}
-	c.rsize, c.wsize = defaultInt(cfg.RSize, 1<<20), defaultInt(cfg.WSize, 1<<20)
+	c.rsize, c.wsize = cfg.RSize, cfg.WSize
 	tr, err := xprt.New(xprt.Config{
 		Addr:        addr,
 		Policy:      cfg.Policy,
@@ -191,69 +238,6 @@ func Dial(ctx context.Context, addr string, cfg Config) (*Client, error) {
 	c.spawn(c.renew)
 	return c, nil
 }
-
-func defaultInt(v, def int) int {
-	if v <= 0 {
-		return def
-	}
-	return v
-}
-
-// processAuth is AUTH_SYS as the calling process.
-func processAuth() (rpc.Auth, error) {
-	host, _ := os.Hostname()
-	if len(host) > authSysMaxMachineName {
-		host = host[:authSysMaxMachineName]
-	}
-	groups, _ := os.Getgroups()
-	var gids []uint32
-	for _, g := range groups {
-		if len(gids) == authSysMaxGIDs {
-			break
-		}
-		if g != os.Getgid() {
-			gids = append(gids, uint32(g))
-		}
-	}
-	return rpc.NewAuthSys(rpc.SysCred{Machine: host, UID: uint32(os.Getuid()), GID: uint32(os.Getgid()), GIDs: gids})
-}
-
-// randomID returns n random bytes as hex.
-func randomID(n int) string {
-	b := make([]byte, n)
-	rand.Read(b)
-	return fmt.Sprintf("%x", b)
-}
-
-// renew keeps the lease alive: when no SEQUENCE has succeeded for a third
-// of the lease, it sends one on its own. Calls in progress renew it anyway.
-func (c *Client) renew() {
-	every := max(c.lease/3, 100*time.Millisecond)
-	t := time.NewTicker(every / 2)
-	defer t.Stop()
-	for {
-		select {
-		case <-c.closing:
-			return
-		case <-t.C:
-		}
-		if time.Since(time.Unix(0, c.lastRenew.Load())) < every {
-			continue
-		}
-		ctx, cancel := context.WithTimeout(c.bgCtx, c.lease)
-		err := c.call(ctx, nopRequest{})
-		cancel()
-		if err != nil && !errors.Is(err, rpc.ErrClosed) {
-			c.log.Warn("nfs4: lease renewal failed", "err", err)
-		}
-	}
-}
-
-// nopRequest is a COMPOUND of SEQUENCE alone: it renews the lease.
-type nopRequest struct{}
-
-func (nopRequest) build(*compound)    {}
-func (nopRequest) parse(*reply) error { return nil }
 
 // Close ends the session and the client ID (DESTROY_SESSION,
 // DESTROY_CLIENTID), giving the server at most 5 s to answer, then closes
@@ -284,32 +268,18 @@ func (c *Client) stop() {
 	c.bg.Wait()
 }
 
-// Stats is a snapshot of a Client's counters.
-type Stats struct {
-	RPC       rpc.Stats  // calls, retransmits, major timeouts, unknown XIDs
-	Transport xprt.Stats // connects, reconnects, failed dials by cause, bytes, ports, time disconnected
-	// SeqStatusFlags holds the SEQ4_STATUS_* bits of the latest SEQUENCE
-	// reply that carried any.
-	SeqStatusFlags uint32
-	RSize, WSize   int           // negotiated READ and WRITE sizes
-	Slots          int           // session slots granted
-	Lease          time.Duration // the server's lease time
-	// Recovery counts session re-binds, session and client ID resets,
-	// reclaims, re-opens, replayed slots, re-sent bytes and recovery times.
-	Recovery RecoveryStats
-}
-
-// Stats returns a snapshot of the client's counters.
-func (c *Client) Stats() Stats {
-	rs := c.rpc.Stats()
-	return Stats{
-		RPC:            rs,
-		Transport:      c.tr.Stats(),
-		SeqStatusFlags: c.flags.Load(),
-		RSize:          c.rsize,
-		WSize:          c.wsize,
-		Slots:          len(c.st.Load().slots.slots),
-		Lease:          c.lease,
-		Recovery:       c.rstats.snapshot(rs.Retransmits),
+// spawn runs f on a goroutine of its own that Close waits for, unless the
+// Client is closing; it reports whether it did.
+func (c *Client) spawn(f func()) bool {
+	c.bgMu.Lock()
+	defer c.bgMu.Unlock()
+	if c.stopped {
+		return false
 	}
+	c.bg.Add(1)
+	go func() {
+		defer c.bg.Done()
+		f()
+	}()
+	return true
 }

@@ -24,14 +24,9 @@ type stateID struct {
 var (
 	// anonStateID is the anonymous stateid: I/O without open state.
 	anonStateID = stateID{}
-	// bypassStateID is the READ bypass stateid: all bits set.
-	bypassStateID = stateID{seqid: 0xffffffff, other: [otherSize]byte{
-		0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff}}
 	// currentStateID names the stateid set by an earlier operation of the
 	// same COMPOUND (OPEN, then READ).
 	currentStateID = stateID{seqid: 1}
-	// invalidStateID is never valid; a server rejects it.
-	invalidStateID = stateID{seqid: 0xffffffff}
 )
 
 // sessionID is a sessionid4.

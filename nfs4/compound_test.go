@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/gonfs/nfs/internal/testutil"
+	"github.com/gonfs/nfs/rpc"
 	"github.com/gonfs/nfs/rpc/xdr"
 )
 
@@ -259,7 +260,7 @@ func TestGoldenSessionSetup(t *testing.T) {
 		fore:      channelAttrs{maxRequestSize: 1 << 20, maxResponseSize: 1 << 20, maxResponseSizeCached: 4096, maxOperations: 16, maxRequests: 64},
 		back:      channelAttrs{maxRequestSize: 4096, maxResponseSize: 4096, maxOperations: 2, maxRequests: 1},
 		cbProgram: 0x40000000,
-		sec:       []cbSecParms{{flavor: authNone}, {flavor: authSys, sys: authSysParms{stamp: 3, machineName: "h", uid: 0, gid: 0, gids: []uint32{10}}}},
+		sec:       []cbSecParms{{flavor: rpc.AuthFlavorNone}, {flavor: rpc.AuthFlavorSys, sys: rpc.SysCred{Stamp: 3, Machine: "h", UID: 0, GID: 0, GIDs: []uint32{10}}}},
 	})
 	c.reclaimComplete(false)
 	c.destroySession(&sampleSession)
@@ -452,10 +453,10 @@ func TestBuilderRejectsBadArguments(t *testing.T) {
 		{"test no stateids", func(c *compound) { c.testStateID(nil) }, nil},
 		{"exchange_id empty owner", func(c *compound) { c.exchangeID(&exchangeIDArgs{}) }, nil},
 		{"create_session gss", func(c *compound) {
-			c.createSession(&createSessionArgs{sec: []cbSecParms{{flavor: rpcsecGSS}}})
+			c.createSession(&createSessionArgs{sec: []cbSecParms{{flavor: rpc.AuthFlavorGSS}}})
 		}, nil},
 		{"create_session 17 gids", func(c *compound) {
-			c.createSession(&createSessionArgs{sec: []cbSecParms{{flavor: authSys, sys: authSysParms{gids: make([]uint32, 17)}}}})
+			c.createSession(&createSessionArgs{sec: []cbSecParms{{flavor: rpc.AuthFlavorSys, sys: rpc.SysCred{GIDs: make([]uint32, 17)}}}})
 		}, nil},
 		{"too many ops", func(c *compound) {
 			for i := 0; i <= maxOps; i++ {

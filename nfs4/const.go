@@ -187,9 +187,6 @@ const (
 	shareAccessWantAnyDeleg     = 0x0300 // OPEN4_SHARE_ACCESS_WANT_ANY_DELEG
 	shareAccessWantNoDeleg      = 0x0400 // OPEN4_SHARE_ACCESS_WANT_NO_DELEG
 	shareAccessWantCancel       = 0x0500 // OPEN4_SHARE_ACCESS_WANT_CANCEL
-
-	shareAccessWantSignalDelegWhenResrcAvail = 0x10000 // OPEN4_SHARE_ACCESS_WANT_SIGNAL_DELEG_WHEN_RESRC_AVAIL
-	shareAccessWantPushDelegWhenUncontended  = 0x20000 // OPEN4_SHARE_ACCESS_WANT_PUSH_DELEG_WHEN_UNCONTENDED
 )
 
 // opentype4 and createmode4 (RFC 8881 §18.16).
@@ -262,19 +259,13 @@ const (
 	secinfoStyleParent    = 1 // SECINFO_STYLE4_PARENT
 )
 
-// RPC authentication flavors used in NFSv4 arguments (RFC 5531, RFC 2203)
-// and the RPCSEC_GSS services of rpc_gss_svc_t.
+// The RPCSEC_GSS services of rpc_gss_svc_t (RFC 2203), as SECINFO
+// returns them (RFC 8881 §18.45). The authentication flavors are package
+// rpc's (rpc.AuthFlavorSys, ...).
 const (
-	authNone   = 0 // AUTH_NONE
-	authSys    = 1 // AUTH_SYS
-	rpcsecGSS  = 6 // RPCSEC_GSS
 	gssSvcNone = 1 // RPC_GSS_SVC_NONE
 	gssSvcInt  = 2 // RPC_GSS_SVC_INTEGRITY
 	gssSvcPriv = 3 // RPC_GSS_SVC_PRIVACY
-
-	// authSysMaxMachineName and authSysMaxGIDs are authsys_parms' bounds.
-	authSysMaxMachineName = 255
-	authSysMaxGIDs        = 16
 )
 
 // EXCHANGE_ID flags (RFC 8881 §18.35).

@@ -258,3 +258,10 @@ func (f *File) ReadDir(n int) ([]fs.DirEntry, error) {
 	}
 	return out, nil
 }
+
+// dirEntry is an fs.DirEntry from READDIR, with the entry's attributes.
+type dirEntryInfo struct{ fileInfo }
+
+func (d *dirEntryInfo) Type() fs.FileMode          { return d.Mode().Type() }
+func (d *dirEntryInfo) Info() (fs.FileInfo, error) { return &d.fileInfo, nil }
+func (d *dirEntryInfo) String() string             { return fs.FormatDirEntry(d) }

@@ -1,6 +1,10 @@
 package nfs4
 
-import "errors"
+import (
+	"errors"
+
+	"github.com/gonfs/nfs/rpc"
+)
 
 // File handle and attribute operations: PUTFH, PUTROOTFH, GETFH, SAVEFH,
 // RESTOREFH, LOOKUP, LOOKUPP, GETATTR, SETATTR, ACCESS, SECINFO_NO_NAME
@@ -161,7 +165,7 @@ func (r *reply) secinfoNoName(res *secinfoRes) error {
 	for i := 0; i < res.n; i++ {
 		s := &res.flavors[i]
 		*s = secinfo{flavor: d.Uint32()}
-		if s.flavor == rpcsecGSS {
+		if s.flavor == rpc.AuthFlavorGSS {
 			s.oid = d.Opaque(maxOIDLen)
 			s.qop = d.Uint32()
 			s.service = d.Uint32()

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/gonfs/nfs/rpc"
 )
 
 // Session, client ID and state recovery operations: SEQUENCE, EXCHANGE_ID,
@@ -191,19 +193,11 @@ func (r *reply) decodeChannelAttrs(a *channelAttrs) {
 	}
 }
 
-// authSysParms is an authsys_parms (RFC 5531 §14): the credentials the
-// server uses on the backchannel.
-type authSysParms struct {
-	stamp       uint32
-	machineName string // at most 255 bytes
-	uid, gid    uint32
-	gids        []uint32 // at most 16
-}
-
-// cbSecParms is a callback_sec_parms4 with flavor AUTH_NONE or AUTH_SYS.
+// cbSecParms is a callback_sec_parms4 with flavor AUTH_NONE or AUTH_SYS;
+// sys is the authsys_parms the server uses on the backchannel.
 type cbSecParms struct {
-	flavor uint32 // authNone or authSys
-	sys    authSysParms
+	flavor uint32 // rpc.AuthFlavorNone or rpc.AuthFlavorSys
+	sys    rpc.SysCred
 }
 
 // createSessionArgs are the arguments of CREATE_SESSION.
@@ -228,11 +222,11 @@ func (c *compound) createSession(a *createSessionArgs) {
 	for i := range a.sec {
 		s := &a.sec[i]
 		switch {
-		case s.flavor == authNone:
-		case s.flavor != authSys:
+		case s.flavor == rpc.AuthFlavorNone:
+		case s.flavor != rpc.AuthFlavorSys:
 			c.fail(fmt.Errorf("nfs4: callback security flavor %d not supported", s.flavor))
 			return
-		case len(s.sys.machineName) > authSysMaxMachineName || len(s.sys.gids) > authSysMaxGIDs:
+		case len(s.sys.Machine) > rpc.MaxMachineName || len(s.sys.GIDs) > rpc.MaxSysGIDs:
 			c.fail(errors.New("nfs4: AUTH_SYS machine name over 255 bytes or more than 16 groups"))
 			return
 		}
@@ -251,13 +245,13 @@ func (c *compound) createSession(a *createSessionArgs) {
 	for i := range a.sec {
 		s := &a.sec[i]
 		e.Uint32(s.flavor)
-		if s.flavor == authSys {
-			e.Uint32(s.sys.stamp)
-			e.String(s.sys.machineName)
-			e.Uint32(s.sys.uid)
-			e.Uint32(s.sys.gid)
-			e.Uint32(uint32(len(s.sys.gids)))
-			for _, g := range s.sys.gids {
+		if s.flavor == rpc.AuthFlavorSys {
+			e.Uint32(s.sys.Stamp)
+			e.String(s.sys.Machine)
+			e.Uint32(s.sys.UID)
+			e.Uint32(s.sys.GID)
+			e.Uint32(uint32(len(s.sys.GIDs)))
+			for _, g := range s.sys.GIDs {
 				e.Uint32(g)
 			}
 		}

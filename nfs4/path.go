@@ -7,7 +7,6 @@ import (
 	"io/fs"
 	"path"
 	"strings"
-	"time"
 )
 
 // Path resolution. NFSv4 LOOKUP takes one component at a time and never
@@ -202,31 +201,3 @@ func pathError(op, name string, err error) error {
 	}
 	return &fs.PathError{Op: op, Path: name, Err: err}
 }
-
-// fileInfo is the fs.FileInfo of a file: its name and NFS attributes.
-type fileInfo struct {
-	name string
-	attr Attr
-}
-
-func (fi *fileInfo) Name() string       { return fi.name }
-func (fi *fileInfo) Size() int64        { return int64(fi.attr.Size) }
-func (fi *fileInfo) Mode() fs.FileMode  { return fi.attr.FileMode() }
-func (fi *fileInfo) ModTime() time.Time { return fi.attr.ModTime }
-func (fi *fileInfo) IsDir() bool        { return fi.attr.Type == TypeDirectory }
-
-// Sys returns the file's attributes as a *nfs4.Attr.
-func (fi *fileInfo) Sys() any { return &fi.attr }
-
-// newFileInfo names a FileInfo after the last element of name ("." for
-// ".", "/" for the root).
-func newFileInfo(name string, attr Attr) *fileInfo {
-	return &fileInfo{name: path.Base(name), attr: attr}
-}
-
-// dirEntry is an fs.DirEntry from READDIR, with the entry's attributes.
-type dirEntryInfo struct{ fileInfo }
-
-func (d *dirEntryInfo) Type() fs.FileMode          { return d.Mode().Type() }
-func (d *dirEntryInfo) Info() (fs.FileInfo, error) { return &d.fileInfo, nil }
-func (d *dirEntryInfo) String() string             { return fs.FormatDirEntry(d) }

@@ -23,7 +23,7 @@ var (
 )
 
 // window returns how many READs or WRITEs one transfer keeps in flight.
-func (c *Client) window() int { return defaultInt(c.cfg.Window, 8) }
+func (c *Client) window() int { return c.cfg.Window }
 
 // runPieces runs do on [start, end) for each piece of [0, total) of at
 // most size bytes, with up to window pieces at once, in order of start.

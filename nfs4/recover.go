@@ -5,9 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
-	"sync"
-	"sync/atomic"
 	"time"
 )
 
@@ -61,17 +58,6 @@ import (
 // committed may be lost, which is why it fails rather than carry on.
 var ErrStateLost = errors.New("nfs4: open state lost and not recoverable; close and reopen the file")
 
-// sessState is one session: its client ID, its ID and slot table. Recovery
-// replaces it as a whole; calls read it with c.st.Load().
-type sessState struct {
-	clientID uint64
-	id       sessionID
-	slots    *slotTable
-	// epoch counts client IDs: a new one (state lost) increments it. An
-	// open state of an older epoch must be reclaimed.
-	epoch uint64
-}
-
 // recovery is one run of state recovery; done is closed when it ends, err
 // set before.
 type recovery struct {
@@ -87,21 +73,6 @@ const maxRedrives = 4
 // maxRecoveryAttempts bounds how often one recovery starts over because
 // the session it was building was lost too.
 const maxRecoveryAttempts = 8
-
-// sessionLost reports whether err means the session (or the client ID
-// beneath it) is gone, so that only a new one lets calls proceed.
-func sessionLost(err error) bool {
-	return errors.Is(err, ErrBadSession) || errors.Is(err, ErrDeadSession) ||
-		errors.Is(err, ErrStaleClientID) || errors.Is(err, ErrSeqMisordered) ||
-		errors.Is(err, ErrSeqFalseRetry) || errors.Is(err, ErrBadSlot)
-}
-
-// stateRefused reports whether err is the server refusing a File's open
-// stateid: revoked, expired, from another server instance, or unknown.
-func stateRefused(err error) bool {
-	return errors.Is(err, ErrBadStateID) || errors.Is(err, ErrStaleStateID) ||
-		errors.Is(err, ErrExpired) || errors.Is(err, ErrAdminRevoked)
-}
 
 // current returns the session to send on, waiting for a recovery under way
 // to end first.
@@ -279,19 +250,6 @@ func (c *Client) reclaimAll(ctx context.Context, s *sessState, tryReclaim bool) 
 // runs; each pass sees only Files whose OPEN completed before the loss.
 const maxReopenPasses = 8
 
-// permanentOpenErr reports whether an OPEN of an existing file by handle
-// failed in a way no retry changes: the file is gone or no longer ours to
-// open.
-func permanentOpenErr(err error) bool {
-	for _, e := range []error{ErrStale, ErrBadHandle, ErrFHExpired, ErrNoEnt, ErrAccess, ErrPerm,
-		ErrShareDenied, ErrWrongType, ErrIsDir, ErrSymlink, ErrInval} {
-		if errors.Is(err, e) {
-			return true
-		}
-	}
-	return false
-}
-
 // reclaimFile reclaims f's open state with CLAIM_PREVIOUS on session s.
 func (c *Client) reclaimFile(ctx context.Context, s *sessState, f *File) error {
 	old := f.io.state.Load()
@@ -393,187 +351,4 @@ func (c *Client) recoverOpen(ctx context.Context, f *File, used *openState, caus
 			return err
 		}
 	}
-}
-
-// staleFiles returns the registered Files whose open state belongs to an
-// epoch before epoch and is not lost.
-func (c *Client) staleFiles(epoch uint64) []*File {
-	c.filesMu.Lock()
-	defer c.filesMu.Unlock()
-	var out []*File
-	for f := range c.files {
-		if st := f.io.state.Load(); st.lost == nil && st.epoch < epoch {
-			out = append(out, f)
-		}
-	}
-	return out
-}
-
-// publish makes s the session every call uses.
-func (c *Client) publish(s *sessState) {
-	c.filesMu.Lock()
-	c.st.Store(s)
-	c.filesMu.Unlock()
-}
-
-// publishIfDone publishes s if no registered File is left with state of
-// an older epoch, and reports whether it did. Registering a File and
-// publishing are serialized, so a File registered with old state is
-// either seen here or sees the new epoch itself (register).
-func (c *Client) publishIfDone(s *sessState) bool {
-	c.filesMu.Lock()
-	defer c.filesMu.Unlock()
-	for f := range c.files {
-		if st := f.io.state.Load(); st.lost == nil && st.epoch < s.epoch {
-			return false
-		}
-	}
-	c.st.Store(s)
-	return true
-}
-
-// register adds an open File whose state was obtained in epoch. If a new
-// client ID was published since, its state is from a server that no longer
-// has it: it is opened again at once.
-func (c *Client) register(ctx context.Context, f *File, epoch uint64) error {
-	c.filesMu.Lock()
-	c.files[f] = struct{}{}
-	s := c.st.Load()
-	c.filesMu.Unlock()
-	if s.epoch == epoch {
-		return nil
-	}
-	return c.recoverOpen(ctx, f, f.io.state.Load(), ErrStaleClientID)
-}
-
-// unregister removes a File being closed.
-func (c *Client) unregister(f *File) {
-	c.filesMu.Lock()
-	delete(c.files, f)
-	c.filesMu.Unlock()
-}
-
-// openState is a File's open state on the server, replaced as a whole when
-// it is reclaimed or reopened.
-type openState struct {
-	sid   stateID // as OPEN returned it, for CLOSE
-	ioSID stateID // sid with seqid 0, "the current one" (RFC 8881 §8.2.2), for READ, WRITE, SETATTR
-	epoch uint64  // the client ID epoch it belongs to
-	lost  error   // set: the state is gone; every operation fails with it
-}
-
-func newOpenState(sid stateID, epoch uint64) *openState {
-	st := &openState{sid: sid, ioSID: sid, epoch: epoch}
-	st.ioSID.seqid = 0
-	return st
-}
-
-// replace installs the state sid of epoch in place of old. It reports
-// false if old was replaced meanwhile; a later reopen by the same open
-// owner returns the same stateid with a larger seqid, which is kept.
-func (s *fileIO) replace(old *openState, sid stateID, epoch uint64) bool {
-	next := newOpenState(sid, epoch)
-	if s.state.CompareAndSwap(old, next) {
-		return true
-	}
-	cur := s.state.Load()
-	if cur.lost == nil && cur.epoch == epoch && cur.sid.other == sid.other && sid.seqid > cur.sid.seqid {
-		s.state.CompareAndSwap(cur, next)
-	}
-	return false
-}
-
-// recoveryCounters are the Client's recovery statistics.
-type recoveryCounters struct {
-	rebinds, sessionResets, clientIDResets, redriven atomic.Uint64
-	reclaims, reopens, lostFiles, resentBytes        atomic.Uint64
-	graceWaits                                       atomic.Uint64
-
-	mu       sync.Mutex
-	n        uint64
-	min, max time.Duration
-	recent   [recentRecoveries]time.Duration // ring of the latest durations
-}
-
-// recentRecoveries is how many recovery times the median is taken over.
-const recentRecoveries = 64
-
-func (r *recoveryCounters) recovered(d time.Duration) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.n == 0 || d < r.min {
-		r.min = d
-	}
-	r.max = max(r.max, d)
-	r.recent[r.n%recentRecoveries] = d
-	r.n++
-}
-
-// RecoveryStats counts what a Client did to keep its server state across
-// failures. Each step is also logged (Config.Logger).
-type RecoveryStats struct {
-	// Rebinds counts connections bound to the session after a reconnect
-	// (BIND_CONN_TO_SESSION).
-	Rebinds uint64
-	// ReplayedSlots counts requests re-sent after a reconnect on their
-	// slot with their sequence id, which the session's reply cache answers
-	// exactly once (the rpc layer's retransmissions, rpc.Stats.Retransmits).
-	ReplayedSlots uint64
-	// SessionResets counts new sessions on the same client ID.
-	SessionResets uint64
-	// ClientIDResets counts new client IDs: a server restart, a failover
-	// to another server, or a lease that expired and took the state.
-	ClientIDResets uint64
-	// Redriven counts calls sent again on a new session after theirs was
-	// lost.
-	Redriven uint64
-	// Reclaims counts opens reclaimed with CLAIM_PREVIOUS in a restarted
-	// server's grace period; Reopens, opens established again by handle
-	// (CLAIM_FH) where reclaim was refused or state was revoked.
-	Reclaims, Reopens uint64
-	// GraceWaits counts waits of calls the server refused with
-	// NFS4ERR_GRACE: non-reclaim opens (and other locking operations)
-	// while a restarted server waits for its clients to reclaim.
-	GraceWaits uint64
-	// LostFiles counts Files whose state could not be recovered; they fail
-	// with ErrStateLost.
-	LostFiles uint64
-	// ResentBytes counts uncommitted data written again because the
-	// server's write verifier changed (it restarted, or another server
-	// took over), so that nothing acknowledged as written was lost.
-	ResentBytes uint64
-	// Time is how long recoveries took, from the first call to see the
-	// session lost to the new session's publication (reclaims included).
-	Time DurationStats
-}
-
-// DurationStats summarizes durations: how many, the shortest, the longest,
-// and the median of the latest 64.
-type DurationStats struct {
-	Count            uint64
-	Min, Median, Max time.Duration
-}
-
-func (r *recoveryCounters) snapshot(replayed uint64) RecoveryStats {
-	s := RecoveryStats{
-		Rebinds:        r.rebinds.Load(),
-		ReplayedSlots:  replayed,
-		SessionResets:  r.sessionResets.Load(),
-		ClientIDResets: r.clientIDResets.Load(),
-		Redriven:       r.redriven.Load(),
-		Reclaims:       r.reclaims.Load(),
-		Reopens:        r.reopens.Load(),
-		GraceWaits:     r.graceWaits.Load(),
-		LostFiles:      r.lostFiles.Load(),
-		ResentBytes:    r.resentBytes.Load(),
-	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	s.Time = DurationStats{Count: r.n, Min: r.min, Max: r.max}
-	if k := int(min(r.n, recentRecoveries)); k > 0 {
-		recent := append([]time.Duration(nil), r.recent[:k]...)
-		slices.Sort(recent)
-		s.Time.Median = recent[k/2]
-	}
-	return s
 }

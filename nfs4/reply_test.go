@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/gonfs/nfs/internal/testutil"
+	"github.com/gonfs/nfs/rpc"
 	"github.com/gonfs/nfs/rpc/xdr"
 )
 
@@ -325,8 +326,8 @@ func TestReplySessionOps(t *testing.T) {
 	if err := r.secinfoNoName(&si); err != nil {
 		t.Fatal(err)
 	}
-	if si.n != 2 || si.flavors[0].flavor != rpcsecGSS || len(si.flavors[0].oid) != 9 ||
-		si.flavors[0].service != gssSvcInt || si.flavors[1].flavor != authSys || si.flavors[1].oid != nil {
+	if si.n != 2 || si.flavors[0].flavor != rpc.AuthFlavorGSS || len(si.flavors[0].oid) != 9 ||
+		si.flavors[0].service != gssSvcInt || si.flavors[1].flavor != rpc.AuthFlavorSys || si.flavors[1].oid != nil {
 		t.Errorf("secinfo = %+v", si)
 	}
 	codes := make([]Status, 2)
@@ -520,7 +521,7 @@ func TestReplyProtocolViolations(t *testing.T) {
 			r.res(opSecinfoNoName, OK)
 			r.Uint32(maxSecinfo + 1)
 			for i := 0; i <= maxSecinfo; i++ {
-				r.Uint32(authSys)
+				r.Uint32(rpc.AuthFlavorSys)
 			}
 			return r.Bytes()
 		}, []uint32{opSecinfoNoName}},

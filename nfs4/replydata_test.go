@@ -3,6 +3,7 @@ package nfs4
 import (
 	"time"
 
+	"github.com/gonfs/nfs/rpc"
 	"github.com/gonfs/nfs/rpc/xdr"
 )
 
@@ -209,11 +210,11 @@ var okResults = map[uint32]func(r *replyEnc){
 	opSecinfoNoName: func(r *replyEnc) {
 		r.res(opSecinfoNoName, OK)
 		r.Uint32(2)
-		r.Uint32(rpcsecGSS)
+		r.Uint32(rpc.AuthFlavorGSS)
 		r.Opaque([]byte{0x2a, 0x86, 0x48, 0x86, 0xf7, 0x12, 0x01, 0x02, 0x02}) // krb5 OID
 		r.Uint32(0)
 		r.Uint32(gssSvcInt)
-		r.Uint32(authSys)
+		r.Uint32(rpc.AuthFlavorSys)
 	},
 	opTestStateID: func(r *replyEnc) {
 		r.res(opTestStateID, OK)

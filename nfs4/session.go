@@ -3,370 +3,30 @@ package nfs4
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
-	"os"
-	"sync"
-	"sync/atomic"
 	"time"
 
-	"github.com/cenkalti/backoff/v4"
-
 	"github.com/gonfs/nfs/rpc"
-	"github.com/gonfs/nfs/rpc/xdr"
 )
 
-// request is one COMPOUND's operations after SEQUENCE: build appends them,
-// parse walks their results. parse must copy what it keeps out of the
-// reply; its byte slices are reused once it returns.
-type request interface {
-	build(c *compound)
-	parse(r *reply) error
-}
+// The session's life (RFC 8881 §2.4, §2.10): establish creates the client
+// ID (EXCHANGE_ID) and the session (CREATE_SESSION), reads the root and
+// checks the security flavor (SECINFO_NO_NAME); renew keeps the lease
+// alive; bindConn binds a new connection to the session; destroy ends
+// session and client ID at Close. A lost session is replaced by the
+// recovery (Client.recover).
 
-// cacher is implemented by requests whose reply the server must keep in
-// its session reply cache (sa_cachethis): the non-idempotent ones, whose
-// replay after a reconnect must return the original result.
-type cacher interface{ cacheThis() bool }
-
-// funcRequest adapts a pair of functions to a request. Convenient off the
-// hot path; it allocates its closures.
-type funcRequest struct {
-	b     func(c *compound)
-	p     func(r *reply) error
-	cache bool
-}
-
-func (f funcRequest) build(c *compound)    { f.b(c) }
-func (f funcRequest) parse(r *reply) error { return f.p(r) }
-func (f funcRequest) cacheThis() bool      { return f.cache }
-
-// wireTap, when set (by tests), receives a copy of every COMPOUND4args the
-// client encodes and every COMPOUND4res it decodes, so that an independent
-// decoder can check our wire format.
-var wireTap atomic.Pointer[func(args, res []byte)]
-
-// compoundCall is the rpc argument and result of one COMPOUND. Recycled
-// through callPool.
-type compoundCall struct {
-	c       *Client
-	req     request
-	sess    *sessState // prefix SEQUENCE on this session; nil: sessionless
-	slot    int
-	seq     uint32
-	highest uint32
-
-	cmp    compound
-	r      reply
-	seqRes sequenceRes
-	// answered is set once the reply's SEQUENCE result (or, sessionless,
-	// the COMPOUND header) was read: the server saw this request.
-	answered bool
-	seqOK    bool
-	tapArgs  []byte
-}
-
-var callPool = sync.Pool{New: func() any { return new(compoundCall) }}
-
-func (cc *compoundCall) MarshalXDR(e *xdr.Encoder) error {
-	start := e.Len()
-	cc.cmp.begin(e, "")
-	if cc.sess != nil {
-		cc.cmp.sequence(&cc.sess.id, cc.seq, uint32(cc.slot), cc.highest, cached(cc.req))
-	}
-	cc.req.build(&cc.cmp)
-	if err := cc.cmp.finish(); err != nil {
-		return err
-	}
-	if wireTap.Load() != nil {
-		cc.tapArgs = append(cc.tapArgs[:0], e.Bytes()[start:]...)
-	}
-	return nil
-}
-
-func (cc *compoundCall) UnmarshalXDR(d *xdr.Decoder) error {
-	body := d.Rest()
-	d.Skip(len(body))
-	if tap := wireTap.Load(); tap != nil {
-		(*tap)(cc.tapArgs, append([]byte(nil), body...))
-	}
-	if err := cc.r.init(body, cc.cmp.ops()); err != nil {
-		return err
-	}
-	if cc.sess != nil {
-		// A SEQUENCE result, even a failed one, means the server saw
-		// this request; a malformed reply leaves that unknown.
-		err := cc.r.sequence(&cc.seqRes)
-		var st Status
-		cc.answered = err == nil || errors.As(err, &st)
-		if err != nil {
-			return err
-		}
-		cc.seqOK = true
-	} else {
-		cc.answered = true
-	}
-	if err := cc.req.parse(&cc.r); err != nil {
-		return err
-	}
-	return cc.r.end()
-}
-
-// call runs req in one COMPOUND on the current session: callSession,
-// after waiting for a recovery under way. If the session (or the client ID)
-// turns out to be lost, it starts or joins the recovery and sends req again
-// on the new session, at most maxRedrives times.
-func (c *Client) call(ctx context.Context, req request) error {
-	_, err := c.callEpoch(ctx, req)
-	return err
-}
-
-// callEpoch is call, and also returns the client ID epoch of the session
-// req last ran on.
-func (c *Client) callEpoch(ctx context.Context, req request) (uint64, error) {
-	for n := 0; ; n++ {
-		s, err := c.current(ctx)
-		if err != nil {
-			return 0, err
-		}
-		err = c.callSession(ctx, s, req)
-		if err == nil || !sessionLost(err) || n == maxRedrives {
-			return s.epoch, err
-		}
-		if rerr := c.recover(ctx, s, err); rerr != nil {
-			return s.epoch, fmt.Errorf("%w (session lost: %w)", rerr, err)
-		}
-		c.rstats.redriven.Add(1)
-	}
-}
-
-// callSession runs req in one COMPOUND on session s: it takes a slot,
-// sends SEQUENCE and req's operations, and releases the slot according to
-// what became of the request. It retries, until ctx ends:
-//   - NFS4ERR_DELAY and NFS4ERR_GRACE, after a wait from Config.Backoff;
-//   - NFS4ERR_CONN_NOT_BOUND_TO_SESSION, after binding the connection;
-//   - NFS4ERR_RETRY_UNCACHED_REP for a request that is not cached: a
-//     replay of an idempotent request after a reconnect is re-issued as a
-//     new request (RFC 8881 §2.10.6.1.3). A non-idempotent one asked the
-//     server to cache its reply, so this cannot happen to it by design;
-//     if a server does it anyway the error is returned, not retried.
-func (c *Client) callSession(ctx context.Context, s *sessState, req request) error {
-	var b backoff.BackOff
-	for {
-		err := c.callOnce(ctx, s, req)
-		switch {
-		case err == nil:
-			return nil
-		case errors.Is(err, ErrConnNotBoundToSession):
-			if berr := c.bindConn(ctx, &s.id); berr != nil {
-				return err
-			}
-			continue
-		case errors.Is(err, ErrRetryUncachedRep) && !cached(req):
-			continue
-		case !errors.Is(err, ErrDelay) && !errors.Is(err, ErrGrace):
-			return err
-		}
-		if b == nil {
-			b = c.newBackoff()
-		}
-		wait := b.NextBackOff()
-		if wait == backoff.Stop {
-			return err
-		}
-		if errors.Is(err, ErrGrace) {
-			c.rstats.graceWaits.Add(1)
-		}
-		c.log.Debug("nfs4: server asked to retry", "err", err, "wait", wait)
-		t := time.NewTimer(wait)
-		select {
-		case <-t.C:
-		case <-ctx.Done():
-			t.Stop()
-			return err
-		case <-c.closing:
-			t.Stop()
-			return err
-		}
-	}
-}
-
-// newBackoff returns the backoff for one call's NFS4ERR_DELAY and
-// NFS4ERR_GRACE retries.
-func (c *Client) newBackoff() backoff.BackOff {
-	if c.cfg.Backoff != nil {
-		if b := c.cfg.Backoff(); b != nil {
-			b.Reset()
-			return b
-		}
-	}
-	return backoff.NewExponentialBackOff(
-		backoff.WithInitialInterval(100*time.Millisecond),
-		backoff.WithMaxInterval(2*time.Second),
-		backoff.WithMaxElapsedTime(0))
-}
-
-// cached reports whether req asks the server to cache its reply.
-func cached(req request) bool {
-	k, ok := req.(cacher)
-	return ok && k.cacheThis()
-}
-
-// bindConn binds the current connection to session id
-// (BIND_CONN_TO_SESSION, alone in its COMPOUND). Servers bind a connection
-// implicitly at its first SEQUENCE for SP4_NONE client IDs; a COMPOUND
-// without SEQUENCE (DESTROY_SESSION) on a fresh connection needs this.
-func (c *Client) bindConn(ctx context.Context, id *sessionID) error {
-	var res bindConnRes
-	err := c.callNoSession(ctx, funcRequest{
-		b: func(cmp *compound) { cmp.bindConnToSession(id, cdfcForeOrBoth, false) },
-		p: func(r *reply) error { return r.bindConnToSession(&res) },
-	})
-	if err != nil {
-		c.log.Warn("nfs4: BIND_CONN_TO_SESSION failed", "err", err)
-		return err
-	}
-	c.rstats.rebinds.Add(1)
-	c.log.Info("nfs4: connection bound to the session")
-	return nil
-}
-
-func (c *Client) callOnce(ctx context.Context, s *sessState, req request) error {
-	id, seq, highest, err := s.slots.get(ctx)
-	if err != nil {
-		return err
-	}
-	answered, processed, err := c.send(ctx, s, id, seq, highest, req)
-	if answered && !processed && errors.Is(err, ErrRetryUncachedRep) {
-		// The server processed the original of this replay: its slot is
-		// at seq even though it will not repeat the reply.
-		processed = true
-	}
-	if answered {
-		s.slots.put(id, seq, processed)
-	} else if !c.spawn(func() { c.resync(s, id, seq) }) {
-		// No reply: the request may have run, may still be running on
-		// the server, or may never have arrived. The slot stays busy until
-		// resync finds out which; a closing Client needs it no more.
-		s.slots.put(id, seq, true)
-	}
-	return err
-}
-
-// send runs req in one COMPOUND: prefixed by SEQUENCE on slot id of
-// session s with sequence id seq, or alone if s is nil. answered reports
-// that a reply was read (the slot's state on the server is known);
-// processed, that its SEQUENCE succeeded (the server moved the slot to seq).
-func (c *Client) send(ctx context.Context, s *sessState, id int, seq, highest uint32, req request) (answered, processed bool, err error) {
-	cc := callPool.Get().(*compoundCall)
-	defer func() {
-		cc.req, cc.c, cc.sess = nil, nil, nil
-		callPool.Put(cc)
-	}()
-	cc.c, cc.req, cc.sess = c, req, s
-	cc.slot, cc.seq, cc.highest = id, seq, highest
-	cc.answered, cc.seqOK = false, false
-	err = c.rpc.Call(ctx, procCompound, cc, cc)
-	if cc.seqOK {
-		c.sequenced(s, &cc.seqRes)
-	}
-	return cc.answered, cc.seqOK, err
-}
-
-// spawn runs f on a goroutine of its own that Close waits for, unless the
-// Client is closing; it reports whether it did.
-func (c *Client) spawn(f func()) bool {
-	c.bgMu.Lock()
-	defer c.bgMu.Unlock()
-	if c.stopped {
-		return false
-	}
-	c.bg.Add(1)
-	go func() {
-		defer c.bg.Done()
-		f()
-	}()
-	return true
-}
-
-// resync finds out what became of a request sent on slot id of session s
-// with sequence id seq whose reply never came (its caller gave up), then
-// releases the slot. Reusing the slot blindly is unsafe: servers run
-// requests on parallel threads, so the next request on the slot could
-// overtake the abandoned one and be answered as its replay. Like the Linux
-// client's probe, resync sends lone SEQUENCEs on the slot: seq+1 succeeds
-// once the server has processed seq; after repeated NFS4ERR_SEQ_MISORDERED
-// the server evidently never got seq, and a lone SEQUENCE with seq itself
-// takes its place. Runs until it succeeds, the session is replaced or
-// lost, or the Client closes.
-func (c *Client) resync(s *sessState, id int, seq uint32) {
-	wait := 10 * time.Millisecond
-	try := seq + 1
-	for attempt := 1; ; attempt++ {
-		select {
-		case <-c.closing:
-			s.slots.put(id, seq, true)
-			return
-		default:
-		}
-		ctx, cancel := context.WithTimeout(c.bgCtx, max(c.lease, time.Second))
-		answered, processed, err := c.send(ctx, s, id, try, uint32(id), nopRequest{})
-		cancel()
-		if answered && processed {
-			s.slots.put(id, try, true)
-			return
-		}
-		if c.st.Load() != s || errors.Is(err, ErrBadSession) || errors.Is(err, ErrDeadSession) ||
-			errors.Is(err, ErrStaleClientID) {
-			// The session is gone, and its slots with it.
-			s.slots.put(id, seq, true)
-			return
-		}
-		if errors.Is(err, ErrSeqMisordered) && attempt >= 8 {
-			try = seq
-		}
-		c.log.Debug("nfs4: resynchronising slot", "slot", id, "seq", try, "err", err)
-		t := time.NewTimer(wait)
-		select {
-		case <-t.C:
-		case <-c.closing:
-			t.Stop()
-		}
-		wait = min(wait*2, time.Second)
-	}
-}
-
-// sequenced applies a successful SEQUENCE result on session s: the lease
-// was renewed, the server's slot target and status flags are taken in. A
-// flag saying that some of our state was revoked starts a check of every
-// open File's stateid (checkStates).
-func (c *Client) sequenced(s *sessState, res *sequenceRes) {
-	c.lastRenew.Store(time.Now().UnixNano())
-	s.slots.setTarget(min(res.targetHighestSlotID, res.highestSlotID))
-	// The callback path is always down: this client has no backchannel.
-	if old := c.flags.Swap(res.statusFlags); old != res.statusFlags && res.statusFlags&^callbackFlags != 0 {
-		c.log.Warn("nfs4: SEQUENCE status flags", "flags", fmt.Sprintf("%#x", res.statusFlags))
-	}
-	if res.statusFlags&revokedFlags != 0 {
-		c.checkStatesSoon()
-	}
-}
-
-// callbackFlags are the SEQ4_STATUS_* bits about the backchannel, which
-// this client does not have.
-const callbackFlags = seqStatusCBPathDown | seqStatusCBPathDownSession | seqStatusBackchannelFault
-
-// revokedFlags are the SEQ4_STATUS_* bits that say the server revoked some
-// or all of the client's state.
-const revokedFlags = seqStatusExpiredAllStateRevoked | seqStatusExpiredSomeStateRevoked |
-	seqStatusAdminStateRevoked | seqStatusRecallableStateRevoked | seqStatusRestartReclaimNeeded
-
-// callNoSession runs a COMPOUND without SEQUENCE: EXCHANGE_ID,
-// CREATE_SESSION, BIND_CONN_TO_SESSION, DESTROY_SESSION and
-// DESTROY_CLIENTID stand alone.
-func (c *Client) callNoSession(ctx context.Context, req request) error {
-	_, _, err := c.send(ctx, nil, 0, 0, 0, req)
-	return err
+// sessState is one session: its client ID, its ID and slot table. Recovery
+// replaces it as a whole; calls read it with c.st.Load().
+type sessState struct {
+	clientID uint64
+	id       sessionID
+	slots    *slotTable
+	// epoch counts client IDs: a new one (state lost) increments it. An
+	// open state of an older epoch must be reclaimed.
+	epoch uint64
 }
 
 // Session parameters asked for.
@@ -385,10 +45,6 @@ const (
 // client has nothing to reclaim) and reads the root's attributes.
 func (c *Client) establish(ctx context.Context) error {
 	ownerID := c.cfg.OwnerID
-	if ownerID == "" {
-		host, _ := os.Hostname()
-		ownerID = "gonfs:" + host + ":" + randomID(8)
-	}
 	c.ownerID = []byte(ownerID)
 	copy(c.verf[:], randomID(4)) // 8 hex bytes: a new boot verifier per Client
 	c.owner = []byte("open:" + ownerID)
@@ -450,20 +106,7 @@ func (c *Client) establish(ctx context.Context) error {
 	}
 	c.lastRenew.Store(time.Now().UnixNano())
 
-	flavor := -1
-	switch c.auth.(type) {
-	case *rpc.AuthSys:
-		flavor = authSys
-	}
-	if c.auth == rpc.AuthNone {
-		flavor = authNone
-	}
-	if flavor >= 0 {
-		if err := c.checkSecurity(ctx, uint32(flavor)); err != nil {
-			return err
-		}
-	}
-	return nil
+	return c.checkSecurity(ctx, c.auth.Flavor())
 }
 
 // exchangeID sends EXCHANGE_ID with this Client's owner and verifier. For a
@@ -504,7 +147,7 @@ func (c *Client) exchangeID(ctx context.Context) (*exchangeIDRes, error) {
 // sets rsize and wsize from what the server grants; later ones keep them
 // and log a server that grants less.
 func (c *Client) createSession(ctx context.Context, clientID uint64, epoch uint64) (*sessState, error) {
-	slots := defaultInt(c.cfg.Slots, 64)
+	slots := c.cfg.Slots
 	csa := createSessionArgs{
 		clientID: clientID,
 		sequence: c.csSeq,
@@ -520,7 +163,7 @@ func (c *Client) createSession(ctx context.Context, clientID uint64, epoch uint6
 			maxOperations: 2, maxRequests: 1,
 		},
 		cbProgram: callbackProgram,
-		sec:       []cbSecParms{{flavor: authNone}},
+		sec:       []cbSecParms{{flavor: rpc.AuthFlavorNone}},
 	}
 	var cs createSessionRes
 	if err := c.callNoSession(ctx, funcRequest{
@@ -554,6 +197,86 @@ func clampIO(size, limit int) int {
 		size = limit - sessionOverhead
 	}
 	return max(size&^4095, 4096)
+}
+
+// randomID returns n random bytes as hex.
+func randomID(n int) string {
+	b := make([]byte, n)
+	rand.Read(b)
+	return fmt.Sprintf("%x", b)
+}
+
+// bindConn binds the current connection to session id
+// (BIND_CONN_TO_SESSION, alone in its COMPOUND). Servers bind a connection
+// implicitly at its first SEQUENCE for SP4_NONE client IDs; a COMPOUND
+// without SEQUENCE (DESTROY_SESSION) on a fresh connection needs this.
+func (c *Client) bindConn(ctx context.Context, id *sessionID) error {
+	var res bindConnRes
+	err := c.callNoSession(ctx, funcRequest{
+		b: func(cmp *compound) { cmp.bindConnToSession(id, cdfcForeOrBoth, false) },
+		p: func(r *reply) error { return r.bindConnToSession(&res) },
+	})
+	if err != nil {
+		c.log.Warn("nfs4: BIND_CONN_TO_SESSION failed", "err", err)
+		return err
+	}
+	c.rstats.rebinds.Add(1)
+	c.log.Info("nfs4: connection bound to the session")
+	return nil
+}
+
+// renew keeps the lease alive: when no SEQUENCE has succeeded for a third
+// of the lease, it sends one on its own. Calls in progress renew it anyway.
+func (c *Client) renew() {
+	every := max(c.lease/3, 100*time.Millisecond)
+	t := time.NewTicker(every / 2)
+	defer t.Stop()
+	for {
+		select {
+		case <-c.closing:
+			return
+		case <-t.C:
+		}
+		if time.Since(time.Unix(0, c.lastRenew.Load())) < every {
+			continue
+		}
+		ctx, cancel := context.WithTimeout(c.bgCtx, c.lease)
+		err := c.call(ctx, nopRequest{})
+		cancel()
+		if err != nil && !errors.Is(err, rpc.ErrClosed) {
+			c.log.Warn("nfs4: lease renewal failed", "err", err)
+		}
+	}
+}
+
+// checkSecurity asks the server (SECINFO_NO_NAME on the root) which
+// security flavors it accepts and fails clearly if the one this client uses
+// is not among them.
+func (c *Client) checkSecurity(ctx context.Context, flavor uint32) error {
+	var res secinfoRes
+	err := c.call(ctx, funcRequest{
+		b: func(cmp *compound) { cmp.putrootfh(); cmp.secinfoNoName(secinfoStyleCurrentFH) },
+		p: func(r *reply) error {
+			if err := r.statusOnly(opPutRootFH); err != nil {
+				return err
+			}
+			return r.secinfoNoName(&res)
+		},
+	})
+	if err != nil {
+		return err
+	}
+	var offered []uint32
+	for _, s := range res.flavors[:res.n] {
+		if s.flavor == flavor {
+			return nil
+		}
+		offered = append(offered, s.flavor)
+	}
+	if res.n == 0 {
+		return nil // a server that lists nothing leaves it to the calls
+	}
+	return fmt.Errorf("nfs4: the server's root accepts security flavors %v, not %d: %w", offered, flavor, ErrWrongSec)
 }
 
 // destroy ends the session and the client ID. Failures are harmless: the

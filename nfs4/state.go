@@ -2,9 +2,127 @@ package nfs4
 
 import (
 	"context"
-	"fmt"
 	"time"
 )
+
+// Open state: each File's stateid (openState), the Client's registry of
+// Files with open state that recovery walks, the retry of a request whose
+// stateid the server refuses (File.callState), and the check of every
+// stateid after the server reports revoked state.
+
+// openState is a File's open state on the server, replaced as a whole when
+// it is reclaimed or reopened.
+type openState struct {
+	sid   stateID // as OPEN returned it, for CLOSE
+	ioSID stateID // sid with seqid 0, "the current one" (RFC 8881 §8.2.2), for READ, WRITE, SETATTR
+	epoch uint64  // the client ID epoch it belongs to
+	lost  error   // set: the state is gone; every operation fails with it
+}
+
+func newOpenState(sid stateID, epoch uint64) *openState {
+	st := &openState{sid: sid, ioSID: sid, epoch: epoch}
+	st.ioSID.seqid = 0
+	return st
+}
+
+// replace installs the state sid of epoch in place of old. It reports
+// false if old was replaced meanwhile; a later reopen by the same open
+// owner returns the same stateid with a larger seqid, which is kept.
+func (s *fileIO) replace(old *openState, sid stateID, epoch uint64) bool {
+	next := newOpenState(sid, epoch)
+	if s.state.CompareAndSwap(old, next) {
+		return true
+	}
+	cur := s.state.Load()
+	if cur.lost == nil && cur.epoch == epoch && cur.sid.other == sid.other && sid.seqid > cur.sid.seqid {
+		s.state.CompareAndSwap(cur, next)
+	}
+	return false
+}
+
+// staleFiles returns the registered Files whose open state belongs to an
+// epoch before epoch and is not lost.
+func (c *Client) staleFiles(epoch uint64) []*File {
+	c.filesMu.Lock()
+	defer c.filesMu.Unlock()
+	var out []*File
+	for f := range c.files {
+		if st := f.io.state.Load(); st.lost == nil && st.epoch < epoch {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+// publish makes s the session every call uses.
+func (c *Client) publish(s *sessState) {
+	c.filesMu.Lock()
+	c.st.Store(s)
+	c.filesMu.Unlock()
+}
+
+// publishIfDone publishes s if no registered File is left with state of
+// an older epoch, and reports whether it did. Registering a File and
+// publishing are serialized, so a File registered with old state is
+// either seen here or sees the new epoch itself (register).
+func (c *Client) publishIfDone(s *sessState) bool {
+	c.filesMu.Lock()
+	defer c.filesMu.Unlock()
+	for f := range c.files {
+		if st := f.io.state.Load(); st.lost == nil && st.epoch < s.epoch {
+			return false
+		}
+	}
+	c.st.Store(s)
+	return true
+}
+
+// register adds an open File whose state was obtained in epoch. If a new
+// client ID was published since, its state is from a server that no longer
+// has it: it is opened again at once.
+func (c *Client) register(ctx context.Context, f *File, epoch uint64) error {
+	c.filesMu.Lock()
+	c.files[f] = struct{}{}
+	s := c.st.Load()
+	c.filesMu.Unlock()
+	if s.epoch == epoch {
+		return nil
+	}
+	return c.recoverOpen(ctx, f, f.io.state.Load(), ErrStaleClientID)
+}
+
+// unregister removes a File being closed.
+func (c *Client) unregister(f *File) {
+	c.filesMu.Lock()
+	delete(c.files, f)
+	c.filesMu.Unlock()
+}
+
+// stateRequest is a request that carries the File's open stateid, loaded
+// when it is encoded; sentState is the state its latest encoding sent.
+type stateRequest interface {
+	request
+	sentState() *openState
+}
+
+// callState runs q, and if the server refuses the stateid it carried
+// (revoked, expired, unknown), re-establishes the File's open state and
+// runs q again, at most maxStateRetries times.
+func (f *File) callState(ctx context.Context, q stateRequest) error {
+	for refused := 0; ; refused++ {
+		err := f.c.call(ctx, q)
+		if err == nil || refused == maxStateRetries || !stateRefused(err) {
+			return err
+		}
+		if err := f.c.recoverOpen(ctx, f, q.sentState(), err); err != nil {
+			return err
+		}
+	}
+}
+
+// maxStateRetries bounds how often one READ, WRITE or SETATTR is sent
+// again after the server refused the File's stateid and it was recovered.
+const maxStateRetries = 2
 
 // State operations used to check and release server state: TEST_STATEID
 // tells which of the client's stateids the server still honours (after a
@@ -98,34 +216,4 @@ func (c *Client) checkStates(ctx context.Context) {
 			}
 		}
 	}
-}
-
-// checkSecurity asks the server (SECINFO_NO_NAME on the root) which
-// security flavors it accepts and fails clearly if the one this client uses
-// is not among them.
-func (c *Client) checkSecurity(ctx context.Context, flavor uint32) error {
-	var res secinfoRes
-	err := c.call(ctx, funcRequest{
-		b: func(cmp *compound) { cmp.putrootfh(); cmp.secinfoNoName(secinfoStyleCurrentFH) },
-		p: func(r *reply) error {
-			if err := r.statusOnly(opPutRootFH); err != nil {
-				return err
-			}
-			return r.secinfoNoName(&res)
-		},
-	})
-	if err != nil {
-		return err
-	}
-	var offered []uint32
-	for _, s := range res.flavors[:res.n] {
-		if s.flavor == flavor {
-			return nil
-		}
-		offered = append(offered, s.flavor)
-	}
-	if res.n == 0 {
-		return nil // a server that lists nothing leaves it to the calls
-	}
-	return fmt.Errorf("nfs4: the server's root accepts security flavors %v, not %d: %w", offered, flavor, ErrWrongSec)
 }

@@ -391,32 +391,42 @@ func (s Status) errno() (syscall.Errno, bool) {
 	return syscall.EIO, false
 }
 
-// retryable reports whether the same request may succeed if sent again
-// after a pause (RFC 8881 §15.1.1.3, §15.1.9.2).
-func (s Status) retryable() bool {
-	return s == ErrDelay || s == ErrGrace
+// The classes of status the client acts on. Each takes an error, wrapped
+// or not, and matches the Status in it.
+
+// retryLater reports whether err is the server asking to send the same
+// request again after a pause: NFS4ERR_DELAY, or NFS4ERR_GRACE while a
+// restarted server waits for its clients to reclaim (RFC 8881 §15.1.1.3,
+// §15.1.9.2). callSession waits and retries.
+func retryLater(err error) bool {
+	return errors.Is(err, ErrDelay) || errors.Is(err, ErrGrace)
 }
 
-// sessionFatal reports whether s means the session or its binding to this
-// connection is unusable: the client must bind the connection again
-// (BIND_CONN_TO_SESSION) or create a new session before retrying.
-func (s Status) sessionFatal() bool {
-	switch s {
-	case ErrBadSession, ErrDeadSession, ErrBadSlot, ErrSeqMisordered,
-		ErrConnNotBoundToSession:
-		return true
-	}
-	return false
+// sessionLost reports whether err means the session (or the client ID
+// beneath it) is gone, so that only a new one lets calls proceed: the call
+// starts or joins a recovery and is sent again on the new session.
+func sessionLost(err error) bool {
+	return errors.Is(err, ErrBadSession) || errors.Is(err, ErrDeadSession) ||
+		errors.Is(err, ErrStaleClientID) || errors.Is(err, ErrSeqMisordered) ||
+		errors.Is(err, ErrSeqFalseRetry) || errors.Is(err, ErrBadSlot)
 }
 
-// stateLost reports whether s means the server no longer holds state the
-// request relied on (client ID, open, lock or delegation), so that the
-// client must recover it before the request can succeed.
-func (s Status) stateLost() bool {
-	switch s {
-	case ErrStaleClientID, ErrStaleStateID, ErrExpired, ErrBadStateID,
-		ErrAdminRevoked, ErrDelegRevoked:
-		return true
+// stateRefused reports whether err is the server refusing a File's open
+// stateid: revoked, expired, from another server instance, or unknown.
+func stateRefused(err error) bool {
+	return errors.Is(err, ErrBadStateID) || errors.Is(err, ErrStaleStateID) ||
+		errors.Is(err, ErrExpired) || errors.Is(err, ErrAdminRevoked)
+}
+
+// permanentOpenErr reports whether an OPEN of an existing file by handle
+// failed in a way no retry changes: the file is gone or no longer ours to
+// open.
+func permanentOpenErr(err error) bool {
+	for _, e := range []error{ErrStale, ErrBadHandle, ErrFHExpired, ErrNoEnt, ErrAccess, ErrPerm,
+		ErrShareDenied, ErrWrongType, ErrIsDir, ErrSymlink, ErrInval} {
+		if errors.Is(err, e) {
+			return true
+		}
 	}
 	return false
 }

@@ -199,22 +199,38 @@ func TestStatusErrno(t *testing.T) {
 	}
 }
 
+// TestStatusClasses pins which statuses make the client wait and retry,
+// recover the session, reopen a File, or give a File up: each status, bare
+// and wrapped, against each class; any other error is in none.
 func TestStatusClasses(t *testing.T) {
 	testutil.CheckLeaks(t)
-	retry := map[Status]bool{ErrDelay: true, ErrGrace: true}
-	session := map[Status]bool{ErrBadSession: true, ErrDeadSession: true, ErrBadSlot: true,
-		ErrSeqMisordered: true, ErrConnNotBoundToSession: true}
-	state := map[Status]bool{ErrStaleClientID: true, ErrStaleStateID: true, ErrExpired: true,
-		ErrBadStateID: true, ErrAdminRevoked: true, ErrDelegRevoked: true}
-	for _, c := range allStatuses {
-		if c.s.retryable() != retry[c.s] {
-			t.Errorf("%v.retryable() = %v", c.s, c.s.retryable())
+	classes := []struct {
+		name string
+		is   func(error) bool
+		want map[Status]bool
+	}{
+		{"retryLater", retryLater, map[Status]bool{ErrDelay: true, ErrGrace: true}},
+		{"sessionLost", sessionLost, map[Status]bool{ErrBadSession: true, ErrDeadSession: true,
+			ErrStaleClientID: true, ErrSeqMisordered: true, ErrSeqFalseRetry: true, ErrBadSlot: true}},
+		{"stateRefused", stateRefused, map[Status]bool{ErrBadStateID: true, ErrStaleStateID: true,
+			ErrExpired: true, ErrAdminRevoked: true}},
+		{"permanentOpenErr", permanentOpenErr, map[Status]bool{ErrStale: true, ErrBadHandle: true,
+			ErrFHExpired: true, ErrNoEnt: true, ErrAccess: true, ErrPerm: true, ErrShareDenied: true,
+			ErrWrongType: true, ErrIsDir: true, ErrSymlink: true, ErrInval: true}},
+	}
+	for _, cl := range classes {
+		for _, c := range allStatuses {
+			if got := cl.is(c.s); got != cl.want[c.s] {
+				t.Errorf("%s(%v) = %v", cl.name, c.s, got)
+			}
+			if got := cl.is(fmt.Errorf("nfs4: op: %w", c.s)); got != cl.want[c.s] {
+				t.Errorf("%s(wrapped %v) = %v", cl.name, c.s, got)
+			}
 		}
-		if c.s.sessionFatal() != session[c.s] {
-			t.Errorf("%v.sessionFatal() = %v", c.s, c.s.sessionFatal())
-		}
-		if c.s.stateLost() != state[c.s] {
-			t.Errorf("%v.stateLost() = %v", c.s, c.s.stateLost())
+		for _, err := range []error{nil, errors.New("other"), fs.ErrNotExist, syscall.EIO} {
+			if cl.is(err) {
+				t.Errorf("%s(%v) = true", cl.name, err)
+			}
 		}
 	}
 }

@@ -38,7 +38,8 @@
 // non-idempotent call (RENAME, REMOVE, CREATE) re-sent from a new port after
 // a reconnect may therefore run twice, and the second run fails with an
 // error although the first succeeded. NFSv4.1 sessions carry the replay
-// identity in the slot and sequence ID, so a port change is safe there.
+// identity in the slot and sequence ID (RFC 8881 §2.10.6), so a port change
+// is safe there.
 // That is why Linux keeps the port for v3 and v4.0 and not for v4.1.
 //
 // # Waiting

@@ -138,10 +138,9 @@ func jitteredBackOff() *backoff.ExponentialBackOff {
 // from then on, as the kernel does when its bind fails.
 //
 // Use it against NFSv3 and NFSv4.0 servers that are reached directly, not
-// through NAT, a load balancer or a floating IP. Their duplicate request
-// caches match a retransmission by XID and client port, so a non-idempotent
-// call (RENAME, REMOVE, CREATE) replayed from a new port may run twice; the
-// same port keeps replays exactly-once. The price: a middlebox that still
+// through NAT, a load balancer or a floating IP: the same port keeps their
+// duplicate request caches matching replays (see the package
+// documentation). The price: a middlebox that still
 // holds state for the old 4-tuple can hang every reconnect for minutes.
 //
 // Default backoff (o.BackOff nil), the kernel's: the first redial after a
@@ -193,11 +192,9 @@ func (s *sameReserved) Reset() { s.pace.reset() }
 // o.Avoid ports it chose, as far as the range has room.
 //
 // Use it against NFSv4.1+ servers with AUTH_SYS exports that require a
-// reserved ("secure") port. A session carries replay identity in its slot
-// and sequence ID, so changing ports is safe for exactly-once semantics;
-// against NFSv3 or NFSv4.0 servers, whose duplicate request caches key on
-// the client port, a non-idempotent call (RENAME, REMOVE, CREATE) replayed
-// from a new port may run twice. A new port each time steps around stale
+// reserved ("secure") port. Changing ports is safe with sessions, not
+// against NFSv3 or NFSv4.0 servers (see Duplicate request caches in the
+// package documentation). A new port each time steps around stale
 // NAT, load-balancer and failover state for the old 4-tuple.
 //
 // Default backoff (o.BackOff nil): the first redial after a connection that
@@ -247,8 +244,8 @@ func (n *newReserved) Reset() { n.pace.reset() }
 // Use it when the process cannot bind reserved ports (not root, no
 // CAP_NET_BIND_SERVICE), with exports marked insecure or secured by
 // Kerberos or RPC-over-TLS, and whenever NAT or a load balancer sits in the
-// path. Against NFSv3 or NFSv4.0 the duplicate-request-cache caveat of
-// NewReservedPort applies. o.MinPort, o.MaxPort, o.Rand, o.Avoid and
+// path. Against NFSv3 or NFSv4.0 the duplicate request cache caveat of the
+// package documentation applies. o.MinPort, o.MaxPort, o.Rand, o.Avoid and
 // o.HedgeAfter are not used.
 //
 // Default backoff: that of NewReservedPort. A local failure
@@ -293,10 +290,9 @@ func (e *ephemeral) Reset() { e.pace.reset() }
 // Use it where a middlebox may or may not hold stale state for the old
 // 4-tuple: NAT, load balancers, floating-IP failover. A healthy path
 // reconnects on the old port at once; a poisoned one costs o.HedgeAfter
-// more than NewReservedPort would. The duplicate-request-cache caveat of
-// NewReservedPort applies whenever the fresh port wins: against NFSv3 or
-// NFSv4.0, a non-idempotent call replayed from it may run twice. With
-// NFSv4.1+ sessions, either port is safe.
+// more than NewReservedPort would. Whenever the fresh port wins, the
+// duplicate request cache caveat of the package documentation applies
+// against NFSv3 and NFSv4.0; with NFSv4.1+ sessions either port is safe.
 //
 // When reserved ports are denied (Attempt.ReservedDenied, or CausePermission
 // for this attempt) it falls back to ephemeral ports instead of giving up:

@@ -2,6 +2,7 @@ package rpc
 
 import (
 	"fmt"
+	"os"
 	"slices"
 
 	"github.com/gonfs/nfs/rpc/xdr"
@@ -21,6 +22,10 @@ type Auth interface {
 	// it is acceptable. verf.Body aliases the received message and must
 	// not be retained.
 	Verify(verf OpaqueAuth) error
+	// Flavor returns the flavor of the credentials it sends, such as
+	// AuthFlavorSys: what a server's list of accepted flavors (NFSv4
+	// SECINFO) is checked against.
+	Flavor() uint32
 }
 
 // AuthNone is the AUTH_NONE flavor: empty credential and verifier. Its
@@ -37,6 +42,9 @@ type noneAuth struct{}
 var noneCredVerf = [16]byte{}
 
 func (noneAuth) AppendCredVerf(e *xdr.Encoder, _ []byte) { e.FixedOpaque(noneCredVerf[:]) }
+
+// Flavor returns AuthFlavorNone.
+func (noneAuth) Flavor() uint32 { return AuthFlavorNone }
 
 func (noneAuth) Verify(verf OpaqueAuth) error {
 	if verf.Flavor == AuthFlavorNone {
@@ -71,6 +79,30 @@ type SysCred struct {
 	UID, GID uint32
 	// GIDs are the supplementary groups, at most MaxSysGIDs of them.
 	GIDs []uint32
+}
+
+// ProcessCred returns the AUTH_SYS credential of the calling process: its
+// host name (cut to MaxMachineName bytes), uid, gid, and supplementary
+// groups other than the gid (the first MaxSysGIDs of them). NewAuthSys
+// accepts it as it is:
+//
+//	auth, err := rpc.NewAuthSys(rpc.ProcessCred())
+func ProcessCred() SysCred {
+	host, _ := os.Hostname()
+	if len(host) > MaxMachineName {
+		host = host[:MaxMachineName]
+	}
+	groups, _ := os.Getgroups()
+	var gids []uint32
+	for _, g := range groups {
+		if len(gids) == MaxSysGIDs {
+			break
+		}
+		if g != os.Getgid() {
+			gids = append(gids, uint32(g))
+		}
+	}
+	return SysCred{Machine: host, UID: uint32(os.Getuid()), GID: uint32(os.Getgid()), GIDs: gids}
 }
 
 // AuthSys is the AUTH_SYS flavor: the client asserts a uid, gid and groups,
@@ -132,6 +164,9 @@ func (a *AuthSys) AppendCredVerf(e *xdr.Encoder, _ []byte) {
 	e.FixedOpaque(a.enc)
 }
 
+// Flavor returns AuthFlavorSys.
+func (a *AuthSys) Flavor() uint32 { return AuthFlavorSys }
+
 // Verify accepts AUTH_NONE, AUTH_SHORT and AUTH_SYS verifiers (see AuthSys).
 func (a *AuthSys) Verify(verf OpaqueAuth) error {
 	switch verf.Flavor {
@@ -139,32 +174,4 @@ func (a *AuthSys) Verify(verf OpaqueAuth) error {
 		return nil
 	}
 	return verifierError(verf.Flavor, "AUTH_SYS")
-}
-
-// ParseSysCred decodes the body of an AUTH_SYS credential, as found in
-// CallHeader.Cred.Body when Cred.Flavor is AuthFlavorSys. It enforces the
-// same limits as NewAuthSys and rejects trailing bytes; any fault returns an
-// error wrapping ErrMalformed. It never panics, and it allocates only the
-// machine name and the groups.
-func ParseSysCred(body []byte) (SysCred, error) {
-	var c SysCred
-	var d xdr.Decoder
-	d.Reset(body)
-	c.Stamp = d.Uint32()
-	c.Machine = d.String(MaxMachineName)
-	c.UID = d.Uint32()
-	c.GID = d.Uint32()
-	if n := d.Count(MaxSysGIDs, 4); n > 0 {
-		c.GIDs = make([]uint32, n)
-		for i := range c.GIDs {
-			c.GIDs[i] = d.Uint32()
-		}
-	}
-	if d.Err() != nil {
-		return SysCred{}, malformed(&d, "AUTH_SYS credential")
-	}
-	if d.Remaining() != 0 {
-		return SysCred{}, fmt.Errorf("%w: AUTH_SYS credential: %d trailing bytes", ErrMalformed, d.Remaining())
-	}
-	return c, nil
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -200,6 +201,31 @@ func TestParseSysCredMalformed(t *testing.T) {
 	}
 }
 
+// TestProcessCred checks that the process's credential is this process's
+// uid, gid, groups and host name, within the AUTH_SYS limits, and that
+// NewAuthSys takes it.
+func TestProcessCred(t *testing.T) {
+	testutil.CheckLeaks(t)
+	c := rpc.ProcessCred()
+	if c.UID != uint32(os.Getuid()) || c.GID != uint32(os.Getgid()) {
+		t.Errorf("ProcessCred uid %d gid %d, want %d %d", c.UID, c.GID, os.Getuid(), os.Getgid())
+	}
+	host, _ := os.Hostname()
+	if !strings.HasPrefix(host, c.Machine) || len(c.Machine) != min(len(host), rpc.MaxMachineName) {
+		t.Errorf("ProcessCred machine %q, host name %q", c.Machine, host)
+	}
+	if len(c.GIDs) > rpc.MaxSysGIDs || slices.Contains(c.GIDs, c.GID) {
+		t.Errorf("ProcessCred groups %v: over %d, or holding the gid %d", c.GIDs, rpc.MaxSysGIDs, c.GID)
+	}
+	a, err := rpc.NewAuthSys(c)
+	if err != nil {
+		t.Fatalf("NewAuthSys(ProcessCred()): %v", err)
+	}
+	if a.Flavor() != rpc.AuthFlavorSys || rpc.AuthNone.Flavor() != rpc.AuthFlavorNone {
+		t.Errorf("Flavor: AuthSys %d, AuthNone %d", a.Flavor(), rpc.AuthNone.Flavor())
+	}
+}
+
 // TestVerify checks which reply verifier flavors each Auth accepts.
 func TestVerify(t *testing.T) {
 	testutil.CheckLeaks(t)
@@ -251,24 +277,4 @@ func FuzzParseSysCred(f *testing.F) {
 			t.Fatalf("re-encoded % x, parsed % x", got, body)
 		}
 	})
-}
-
-// A server's view of an AUTH_SYS call: whose credentials came with it.
-func ExampleParseSysCred() {
-	auth, err := rpc.NewAuthSys(rpc.SysCred{Machine: "client", UID: 1000, GID: 1000, GIDs: []uint32{27}})
-	if err != nil {
-		fmt.Println(err)
-		return
-	}
-	var e xdr.Encoder
-	rpc.AppendCall(&e, 1, 100003, 4, 0, auth)
-
-	h, err := rpc.ParseCall(xdr.NewDecoder(e.Bytes()))
-	if err != nil || h.Cred.Flavor != rpc.AuthFlavorSys {
-		fmt.Println("not an AUTH_SYS call:", err)
-		return
-	}
-	c, err := rpc.ParseSysCred(h.Cred.Body)
-	fmt.Println(c.Machine, c.UID, c.GID, c.GIDs, err)
-	// Output: client 1000 1000 [27] <nil>
 }

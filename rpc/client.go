@@ -49,28 +49,42 @@ type Unmarshaler interface {
 	UnmarshalXDR(d *xdr.Decoder) error
 }
 
+// Defaults of the Config fields left zero.
+const (
+	// DefaultTimeo is Config.Timeo: the Linux client's default over TCP.
+	DefaultTimeo = 60 * time.Second
+	// DefaultRetrans is Config.Retrans.
+	DefaultRetrans = 2
+	// DefaultSoftTimeouts is Config.SoftTimeouts.
+	DefaultSoftTimeouts = 1
+	// DefaultMaxRecord is Config.MaxRecord, the largest record a Client
+	// accepts by default: a 1 MiB READ or WRITE payload plus 64 KiB for
+	// the RPC and COMPOUND headers around it.
+	DefaultMaxRecord = 1<<20 + 64<<10
+)
+
 // Config configures a Client. The zero value is usable except for Prog and
-// Vers, which name the program every call goes to.
+// Vers, which name the program every call goes to: every other field left
+// zero takes the default documented next to it.
 type Config struct {
 	// Prog and Vers are the RPC program and version, e.g. 100003 and 4 for NFSv4.
 	Prog, Vers uint32
 
-	// Auth signs every call. nil means AuthNone.
+	// Auth signs every call. Default (nil): AuthNone.
 	Auth Auth
 
-	// Timeo is the time one transmission waits for its reply before a minor
-	// timeout; default 60 s (the Linux client's default over TCP). Over TCP
-	// nothing is re-sent on a minor timeout (RFC 7530 §3.1.1 forbids
-	// re-sending on the same connection); the timeouts only add up to a
-	// major timeout.
+	// Timeo is the time one transmission waits for its reply before a
+	// minor timeout. Default: 60s (DefaultTimeo). Over TCP nothing is
+	// re-sent on a minor timeout (RFC 7530 §3.1.1 forbids re-sending on
+	// the same connection); the timeouts only add up to a major timeout.
 	Timeo time.Duration
 
-	// Retrans is the number of minor timeouts that make a major timeout;
-	// default 2. A call unanswered for Timeo × Retrans after it was last
-	// sent forces a disconnect; the call is then re-sent, with the same
-	// XID, on the next connection. The RPC timeout answers "is the server
-	// too slow for this call?"; a dead network path is detected much sooner
-	// by the transport's keepalive and TCP_USER_TIMEOUT settings.
+	// Retrans is the number of minor timeouts that make a major timeout.
+	// Default: 2 (DefaultRetrans). A call unanswered for Timeo × Retrans
+	// after it was last sent forces a disconnect; the call is then re-sent,
+	// with the same XID, on the next connection. The RPC timeout answers
+	// "is the server too slow for this call?"; a dead network path is the
+	// transport's to detect, and much sooner (see package xprt).
 	Retrans int
 
 	// Soft makes a call fail with a *TimeoutError after SoftTimeouts major
@@ -81,16 +95,41 @@ type Config struct {
 	// still have run on the server.
 	Soft bool
 
-	// SoftTimeouts is how many major timeouts a soft call survives; default 1.
+	// SoftTimeouts is how many major timeouts a soft call survives.
+	// Default: 1 (DefaultSoftTimeouts).
 	SoftTimeouts int
 
-	// MaxRecord is the largest reply record accepted; default
-	// DefaultMaxRecord. A peer announcing more gets its connection reset.
+	// MaxRecord is the largest reply record accepted. Default: 1 MiB +
+	// 64 KiB (DefaultMaxRecord). A peer announcing more gets its
+	// connection reset.
 	MaxRecord int
 
-	// Logger receives major-timeout and connection-error events. nil
-	// discards them. Nothing is logged on the success path of a call.
+	// Logger receives major-timeout and connection-error events. Default
+	// (nil): no output. Nothing is logged on the success path of a call.
 	Logger *slog.Logger
+}
+
+// withDefaults returns cfg with the zero fields set to their defaults.
+func (cfg Config) withDefaults() Config {
+	if cfg.Auth == nil {
+		cfg.Auth = AuthNone
+	}
+	if cfg.Timeo <= 0 {
+		cfg.Timeo = DefaultTimeo
+	}
+	if cfg.Retrans <= 0 {
+		cfg.Retrans = DefaultRetrans
+	}
+	if cfg.SoftTimeouts <= 0 {
+		cfg.SoftTimeouts = DefaultSoftTimeouts
+	}
+	if cfg.MaxRecord <= 0 {
+		cfg.MaxRecord = DefaultMaxRecord
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	return cfg
 }
 
 // Stats counts a Client's calls. See Client.Stats.
@@ -175,37 +214,19 @@ var callPool = sync.Pool{New: func() any {
 // NewClient returns a Client sending on t. The Client owns t and closes it
 // on Close. No connection is made until the first call.
 func NewClient(t Transport, cfg Config) *Client {
+	cfg = cfg.withDefaults()
 	c := &Client{
 		t:       t,
 		prog:    cfg.Prog,
 		vers:    cfg.Vers,
 		auth:    cfg.Auth,
+		major:   cfg.Timeo * time.Duration(cfg.Retrans),
 		soft:    cfg.Soft,
 		softMax: cfg.SoftTimeouts,
 		maxRec:  cfg.MaxRecord,
 		log:     cfg.Logger,
 		done:    make(chan struct{}),
 		pending: make(map[uint32]*call),
-	}
-	if c.auth == nil {
-		c.auth = AuthNone
-	}
-	timeo, retrans := cfg.Timeo, cfg.Retrans
-	if timeo <= 0 {
-		timeo = 60 * time.Second
-	}
-	if retrans <= 0 {
-		retrans = 2
-	}
-	c.major = timeo * time.Duration(retrans)
-	if c.softMax <= 0 {
-		c.softMax = 1
-	}
-	if c.maxRec <= 0 {
-		c.maxRec = DefaultMaxRecord
-	}
-	if c.log == nil {
-		c.log = slog.New(slog.DiscardHandler)
 	}
 	// XIDs start at a random point so that a restarted client does not
 	// replay XIDs a server's duplicate-request cache still remembers.

@@ -4,11 +4,14 @@
 //
 // The package has these parts:
 //
+//   - Client, which pipelines calls on one connection, matches replies to
+//     calls by XID, and re-sends calls in flight when its Transport
+//     reconnects (package xprt provides one).
+//
 //   - Message headers. AppendCall encodes a CALL header and ParseReply
 //     decodes a REPLY header, both without allocating; the procedure's
 //     arguments and results are encoded and decoded by the caller on the
-//     same buffer. ParseCall, AppendAcceptedReply and AppendDeniedReply
-//     are their server-side counterparts, for test peers and responders.
+//     same buffer.
 //
 //   - Typed errors. A reply that is not SUCCESS becomes an *AcceptError or
 //     a *DeniedError. Their status values (AcceptStat, RejectStat,
@@ -20,26 +23,19 @@
 //
 //   - Authentication. An Auth writes each call's credential and verifier
 //     and checks each reply's verifier. AuthNone and AuthSys (from
-//     NewAuthSys) are provided; the interface leaves room for RPCSEC_GSS.
+//     NewAuthSys, for instance with ProcessCred, the calling process's
+//     credential) are provided; the interface leaves room for RPCSEC_GSS.
 //
 //   - Record marking (RFC 5531 section 11), which frames messages on a
 //     byte stream.
 //
-//   - Client, which pipelines calls on one connection, matches replies to
-//     calls by XID, and re-sends calls in flight when its Transport
-//     reconnects.
+// The one call a newcomer needs, the NFS NULL procedure with the process's
+// AUTH_SYS credential:
 //
-// A call header for the NFS NULL procedure, with AUTH_SYS credentials:
-//
-//	auth, err := rpc.NewAuthSys(rpc.SysCred{Machine: "client", UID: 1000, GID: 1000})
+//	auth, err := rpc.NewAuthSys(rpc.ProcessCred())
 //	if err != nil { ... }
-//	var e xdr.Encoder
-//	rpc.AppendCall(&e, xid, 100003, 4, 0, auth)
-//
-// and the reply, read from the record that came back:
-//
-//	d := xdr.NewDecoder(record)
-//	xid, err := rpc.ParseReply(d, auth)
+//	c := rpc.NewClient(transport, rpc.Config{Prog: 100003, Vers: 4, Auth: auth})
+//	defer c.Close()
+//	err = c.Call(ctx, 0, nil, nil)
 //	if errors.Is(err, rpc.AuthTooWeak) { ... }
-//	// on success d is positioned at the results
 package rpc

@@ -35,6 +35,8 @@ func (a *rawAuth) AppendCredVerf(e *xdr.Encoder, hdr []byte) {
 	e.Opaque(a.verf.Body)
 }
 
+func (a *rawAuth) Flavor() uint32 { return a.cred.Flavor }
+
 func (a *rawAuth) Verify(verf rpc.OpaqueAuth) error {
 	a.gotVerf = rpc.OpaqueAuth{Flavor: verf.Flavor, Body: bytes.Clone(verf.Body)}
 	return a.verifyErr

@@ -19,11 +19,6 @@ const (
 	lastFragment   = 1 << 31
 	fragmentLenMax = lastFragment - 1
 
-	// DefaultMaxRecord is the largest record a Client accepts by default:
-	// a 1 MiB READ or WRITE payload plus 64 KiB for the RPC and COMPOUND
-	// headers around it.
-	DefaultMaxRecord = 1<<20 + 64<<10
-
 	// maxFragments bounds how many fragments one record may have, so that a
 	// peer cannot keep the reader busy with endless empty fragments.
 	maxFragments = 1 << 16
