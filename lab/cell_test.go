@@ -3,10 +3,8 @@ package lab
 import (
 	"bufio"
 	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"io"
 	"os"
 	"path"
 	"path/filepath"
@@ -16,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gonfs/nfs/internal/filehash"
 	"github.com/gonfs/nfs/internal/netlab"
 )
 
@@ -217,7 +216,7 @@ func check(t *testing.T, spec cellSpec, r *clientRun) Cell {
 	var problems []string
 	if res.Recovered {
 		cell.Outcome = Recovered
-		sum, err := fileSum(filepath.Join(spec.ExportDir, "copy-"+r.name))
+		sum, err := filehash.SHA256(filepath.Join(spec.ExportDir, "copy-"+r.name))
 		if err != nil {
 			problems = append(problems, err.Error())
 		}
@@ -353,20 +352,6 @@ func (c *childProc) wait(prefix string, d time.Duration) (*clientResult, error) 
 			return nil, fmt.Errorf("no %q from the client within %v", prefix, d)
 		}
 	}
-}
-
-// fileSum returns the hex SHA-256 of the file at p.
-func fileSum(p string) (string, error) {
-	f, err := os.Open(p)
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return "", err
-	}
-	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
 // missingProbes returns the names the client created that dir lacks.

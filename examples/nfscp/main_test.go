@@ -17,7 +17,6 @@ import (
 	"time"
 
 	"github.com/gonfs/nfs/internal/ganesha"
-	"github.com/gonfs/nfs/internal/testutil"
 )
 
 // The end-to-end tests run the nfscp binary, built once by TestMain, against
@@ -209,12 +208,6 @@ func writeRandom(t *testing.T, name string, size int64, seed uint64) string {
 		t.Fatal(err)
 	}
 	return hex.EncodeToString(h.Sum(nil))
-}
-
-// sha256File returns the sha256 of a local file.
-func sha256File(t *testing.T, name string) string {
-	t.Helper()
-	return testutil.FileSHA256(t, name)
 }
 
 // noLeftovers fails t if dir holds a temporary file of nfscp's.

@@ -2,12 +2,9 @@
 package testutil
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
-	"io"
-	"os"
 	"testing"
 
+	"github.com/gonfs/nfs/internal/filehash"
 	"go.uber.org/goleak"
 )
 
@@ -25,17 +22,12 @@ func CheckLeaks(t testing.TB) {
 }
 
 // FileSHA256 returns the hex SHA-256 of the local file at path, failing tb
-// if it cannot be read.
+// if it cannot be read. Programs that are not tests use filehash.SHA256.
 func FileSHA256(tb testing.TB, path string) string {
 	tb.Helper()
-	f, err := os.Open(path)
+	sum, err := filehash.SHA256(path)
 	if err != nil {
 		tb.Fatal(err)
 	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		tb.Fatal(err)
-	}
-	return hex.EncodeToString(h.Sum(nil))
+	return sum
 }
