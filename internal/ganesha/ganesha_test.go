@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gonfs/nfs/internal/proc"
 	"github.com/gonfs/nfs/internal/testutil"
 )
 
@@ -187,7 +188,7 @@ func ourRPCBind(ns string) int {
 	rpcbinds.mu.Lock()
 	defer rpcbinds.mu.Unlock()
 	if ref := rpcbinds.m[ns]; ref != nil {
-		return ref.p.pid
+		return ref.p.PID()
 	}
 	return 0
 }
@@ -324,22 +325,22 @@ func TestNetNS(t *testing.T) {
 	processGone(t, rpcbindPID)
 
 	t.Run("foreign rpcbind", func(t *testing.T) {
-		foreign, err := startProcess(rpcbindCommand(ns))
+		foreign, err := proc.Start(rpcbindCommand(ns))
 		if err != nil {
 			t.Fatal(err)
 		}
 		defer func() {
-			if err := foreign.stop(0); err != nil {
+			if err := foreign.Stop(0); err != nil {
 				t.Error(err)
 			}
 		}()
 		for i := 0; ; i++ {
-			ok, err := listening(foreign.pid, []int{rpcbindPort})
+			ok, err := listening(foreign.PID(), []int{rpcbindPort})
 			if ok {
 				break
 			}
 			if err != nil || i == int(rpcbindReady/pollInterval) {
-				t.Fatalf("rpcbind (pid %d) not listening: %v", foreign.pid, err)
+				t.Fatalf("rpcbind (pid %d) not listening: %v", foreign.PID(), err)
 			}
 			time.Sleep(pollInterval)
 		}
@@ -347,13 +348,13 @@ func TestNetNS(t *testing.T) {
 		t.Run("server", func(t *testing.T) {
 			s := Start(t, Config{NetNS: ns, NFSv3: true})
 			if pid := ourRPCBind(ns); pid != 0 {
-				t.Errorf("started rpcbind %d although %d was answering", pid, foreign.pid)
+				t.Errorf("started rpcbind %d although %d was answering", pid, foreign.PID())
 			}
 			dialNull(t, s)
 		})
 		// An rpcbind Start found running is left running.
-		if foreign.exited() {
-			t.Fatalf("rpcbind %d, started by someone else, exited with the server: %v", foreign.pid, foreign.exitError())
+		if foreign.Exited() {
+			t.Fatalf("rpcbind %d, started by someone else, exited with the server: %v", foreign.PID(), exitError(foreign))
 		}
 	})
 }

@@ -7,10 +7,10 @@ import (
 	"net"
 	"os"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
+	"github.com/gonfs/nfs/internal/proc"
 	"github.com/gonfs/nfs/internal/testutil"
 )
 
@@ -100,7 +100,7 @@ func TestLinkFilterAndCleanup(t *testing.T) {
 			t.Errorf("namespace %s still exists after its test", name)
 		}
 	}
-	if pid != 0 && alive(pid) {
+	if pid != 0 && proc.Alive(pid) {
 		t.Errorf("process %d still alive after its test", pid)
 	}
 }
@@ -120,7 +120,7 @@ func TestSweep(t *testing.T) {
 		t.Fatal(err)
 	}
 	stale := fmt.Sprintf("%s%d-1-old", Prefix, dead.Process.Pid)
-	if alive(dead.Process.Pid) {
+	if proc.Alive(dead.Process.Pid) {
 		t.Skipf("PID %d was reused at once", dead.Process.Pid)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), CommandTimeout)
@@ -130,18 +130,16 @@ func TestSweep(t *testing.T) {
 	}
 	t.Cleanup(func() { _ = deleteNS(stale) })
 	// A process in the leftover namespace, as an interrupted run leaves.
-	orphan := (&NS{Name: stale}).Command("sleep", "600")
-	orphan.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	if err := orphan.Start(); err != nil {
+	orphan, err := proc.Start((&NS{Name: stale}).Command("sleep", "600"))
+	if err != nil {
 		t.Fatal(err)
 	}
-	reaped := make(chan struct{})
-	go func() { _ = orphan.Wait(); close(reaped) }()
 	t.Cleanup(func() {
-		_ = syscall.Kill(-orphan.Process.Pid, syscall.SIGKILL)
-		<-reaped
+		if err := orphan.Stop(0); err != nil {
+			t.Error(err)
+		}
 	})
-	waitInNS(t, orphan.Process.Pid, stale)
+	waitInNS(t, orphan.PID(), stale)
 
 	deleted, err := Sweep()
 	if err != nil {
@@ -157,9 +155,9 @@ func TestSweep(t *testing.T) {
 		t.Errorf("Sweep deleted this process's namespace %s", mine.Name)
 	}
 	select {
-	case <-reaped:
+	case <-orphan.Done():
 	case <-time.After(10 * time.Second):
-		t.Errorf("process %d in the swept namespace was not killed", orphan.Process.Pid)
+		t.Errorf("process %d in the swept namespace was not killed", orphan.PID())
 	}
 }
 
