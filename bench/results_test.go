@@ -3,6 +3,8 @@ package bench
 import (
 	"bytes"
 	"encoding/csv"
+	"reflect"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -91,6 +93,36 @@ ok  	github.com/gonfs/nfs/bench	1.096s
 	}
 	if m := got[1]; m.Name != "bench.Ganesha/READ/size=64KiB" || m.MBPerS != 183.36 || m.AllocsPerOp != 2 {
 		t.Errorf("second: %+v", m)
+	}
+}
+
+// TestReportFindsMicro: the report's headlines find the benchmarks they
+// quote under the names go test -bench gives them, this package's taken
+// from the benchmark functions themselves so that a rename breaks the test.
+func TestReportFindsMicro(t *testing.T) {
+	testutil.CheckLeaks(t)
+	fn := runtime.FuncForPC(reflect.ValueOf(BenchmarkReconnectByPolicy).Pointer()).Name()
+	_, reconnect, _ := strings.Cut(fn[strings.LastIndexByte(fn, '/')+1:], ".")
+	out := `pkg: github.com/gonfs/nfs/rpc
+BenchmarkNullRoundTrip/callers=1-2   	   30000	     40000 ns/op	       0 B/op	       0 allocs/op
+pkg: github.com/gonfs/nfs/bench
+` + reconnect + `/policy=Hedged/fault=reset-2   	   100	   5000000 ns/op	   9000 B/op	      40 allocs/op
+`
+	micro, err := ParseMicro(strings.NewReader(out))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	if err := (&Report{Micro: micro}).WriteMarkdown(&buf); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		"Allocations per steady-state call (NULL over the reconnect-capable transport, 1 caller): 0 (goal ≤ 2: met)",
+		"Reconnect to a live in-process server, every stock policy, RST or FIN: under 100 ms",
+	} {
+		if !strings.Contains(buf.String(), want) {
+			t.Errorf("report lacks %q:\n%s", want, buf.String())
+		}
 	}
 }
 
