@@ -6,15 +6,12 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/gonfs/nfs/internal/testutil"
 )
 
 // TestLibraryDoesNotImportPeers: the peers compared against, and the
 // plotting library, stay out of the library's import graph; only this
 // package brings them in.
 func TestLibraryDoesNotImportPeers(t *testing.T) {
-	testutil.CheckLeaks(t)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	lib := []string{"github.com/gonfs/nfs/nfs4", "github.com/gonfs/nfs/rpc", "github.com/gonfs/nfs/xprt", "github.com/gonfs/nfs/policy"}

@@ -15,7 +15,6 @@ import (
 
 	"github.com/gonfs/nfs/internal/ganesha"
 	"github.com/gonfs/nfs/internal/rpctest"
-	"github.com/gonfs/nfs/internal/testutil"
 	"github.com/gonfs/nfs/nfs4"
 	"github.com/gonfs/nfs/policy"
 	"github.com/gonfs/nfs/rpc"
@@ -113,7 +112,6 @@ func newClient(tb testing.TB, tr rpc.Transport) *rpc.Client {
 // reconnect-capable transport allocates no more than over a plain
 // connection, and at most twice.
 func TestReconnectAddsNoAllocation(t *testing.T) {
-	testutil.CheckLeaks(t)
 	allocs := map[string]float64{}
 	for _, tp := range transports {
 		srv := rpctest.StartResponder(t)
@@ -222,7 +220,6 @@ func current(tb testing.TB, srv *rpctest.Server, tr *xprt.Transport) *rpctest.Co
 // there, so allocations do not grow with the size). The round trip to
 // Ganesha dominates the time; the allocations are the client's own.
 func BenchmarkGanesha(b *testing.B) {
-	testutil.CheckLeaks(b)
 	srv := ganesha.Start(b, ganesha.Config{})
 	ctx := context.Background()
 	c, err := nfs4.Dial(ctx, srv.Addr(), nfs4.Config{Policy: policy.Ephemeral(policy.Options{})})

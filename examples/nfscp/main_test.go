@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/gonfs/nfs/internal/ganesha"
+	"github.com/gonfs/nfs/internal/testutil"
 )
 
 // The end-to-end tests run the nfscp binary, built once by TestMain, against
@@ -31,9 +32,12 @@ var (
 	noServer string // why srvA is nil
 )
 
+// TestMain checks for goroutine leaks once, after every test and after
+// testMain has stopped the shared servers: the tests run nfscp as a
+// separate process, so a leak in this one is the test helpers'.
 func TestMain(m *testing.M) {
 	flag.Parse()
-	os.Exit(testMain(m))
+	testutil.VerifyMain(func() int { return testMain(m) })
 }
 
 func testMain(m *testing.M) int {

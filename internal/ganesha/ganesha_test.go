@@ -20,6 +20,11 @@ import (
 	"github.com/gonfs/nfs/internal/testutil"
 )
 
+// TestMain checks for goroutine leaks once, after every test: each test's
+// servers are stopped by its cleanups, and a leaked reaper or spawner
+// names itself in its stack.
+func TestMain(m *testing.M) { testutil.VerifyMain(m.Run) }
+
 // ONC RPC program numbers (RFC 5531 registry).
 const (
 	progNFS   = 100003
@@ -80,7 +85,6 @@ func processGone(t *testing.T, pid int) {
 }
 
 func TestLifecycle(t *testing.T) {
-	testutil.CheckLeaks(t)
 	s := Start(t, Config{})
 
 	if !s.Running() {
@@ -156,7 +160,6 @@ func TestLifecycle(t *testing.T) {
 }
 
 func TestTwoInstances(t *testing.T) {
-	testutil.CheckLeaks(t)
 	shared := t.TempDir()
 	a := Start(t, Config{ExportDir: shared})
 	// The second with a real grace period, which Ganesha must accept.
@@ -198,7 +201,6 @@ func ourRPCBind(ns string) int {
 // is used is not checked here (TestNetNS does, in a private namespace);
 // only that an rpcbind this process started is gone with its server.
 func TestNFSv3(t *testing.T) {
-	testutil.CheckLeaks(t)
 	if err := Available(); err != nil {
 		unavailable(t, err)
 	}
@@ -279,7 +281,6 @@ func newNetNS(t *testing.T) string {
 }
 
 func TestNetNS(t *testing.T) {
-	testutil.CheckLeaks(t)
 	ns := newNetNS(t)
 	var rpcbindPID int
 
@@ -363,7 +364,6 @@ func TestNetNS(t *testing.T) {
 // without its export, is reported with Ganesha's own account from the
 // log, and leaves no process behind.
 func TestStartFailure(t *testing.T) {
-	testutil.CheckLeaks(t)
 	if err := Available(); err != nil {
 		unavailable(t, err)
 	}
@@ -410,7 +410,6 @@ func TestStartFailure(t *testing.T) {
 // Program instead of a test; Close stops it and removes its temporary
 // directories.
 func TestProgram(t *testing.T) {
-	testutil.CheckLeaks(t)
 	var log strings.Builder
 	p := NewProgram("prog", &log)
 	s := Start(p, Config{})

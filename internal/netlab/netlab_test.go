@@ -14,9 +14,11 @@ import (
 	"github.com/gonfs/nfs/internal/testutil"
 )
 
+// TestMain checks for goroutine leaks once, after every test; the
+// interrupt handler's goroutine, started first, lives on.
 func TestMain(m *testing.M) {
 	TrapInterrupts()
-	os.Exit(m.Run())
+	testutil.VerifyMain(m.Run)
 }
 
 func nsExists(name string) bool {
@@ -29,7 +31,6 @@ func nsExists(name string) bool {
 // and that everything (namespaces, a process inside one) is gone once
 // the subtest that made them has ended.
 func TestLinkFilterAndCleanup(t *testing.T) {
-	testutil.CheckLeaks(t)
 	var names []string
 	var pid int
 	t.Run("lab", func(t *testing.T) {
@@ -109,7 +110,6 @@ func TestLinkFilterAndCleanup(t *testing.T) {
 // no longer exists, with the process inside it, and leaves this process's
 // own namespaces alone.
 func TestSweep(t *testing.T) {
-	testutil.CheckLeaks(t)
 	l := New(t)
 	mine := l.NS("mine")
 
@@ -175,7 +175,6 @@ func waitInNS(t *testing.T, pid int, name string) {
 }
 
 func TestNames(t *testing.T) {
-	testutil.CheckLeaks(t)
 	for role, ok := range map[string]bool{"client": true, "lb2": true, "": false, "Client": false, "a-b": false, "elevenchars": false} {
 		if validRole(role) != ok {
 			t.Errorf("validRole(%q) = %v", role, !ok)

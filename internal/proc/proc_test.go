@@ -11,14 +11,12 @@ import (
 	"testing"
 	"time"
 
-	"go.uber.org/goleak"
+	"github.com/gonfs/nfs/internal/testutil"
 )
 
 // The spawner goroutine and the reapers must be gone once every child
 // has been reaped.
-func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m)
-}
+func TestMain(m *testing.M) { testutil.VerifyMain(m.Run) }
 
 // start starts name with args and stops it when t ends.
 func start(t *testing.T, name string, args ...string) *Process {

@@ -8,6 +8,23 @@ import (
 	"go.uber.org/goleak"
 )
 
+// VerifyMain is goleak.VerifyTestMain for a TestMain: it runs run (m.Run,
+// or a function that calls m.Run and then stops what TestMain started) and
+// exits with its status, or with status 1 if that is 0 but goroutines are
+// still running that were not running when VerifyMain was called. Use it
+// where a leak is found as easily from its stack as from the test's name;
+// CheckLeaks attributes a leak to one test.
+//
+//	func TestMain(m *testing.M) { testutil.VerifyMain(m.Run) }
+func VerifyMain(run func() int) {
+	goleak.VerifyTestMain(mainFunc(run), goleak.IgnoreCurrent())
+}
+
+// mainFunc is a function as a goleak.TestingM.
+type mainFunc func() int
+
+func (f mainFunc) Run() int { return f() }
+
 // CheckLeaks registers a cleanup that fails t if goroutines started during
 // the test are still running once every other cleanup has run. Call it
 // first in a test, so that its cleanup runs last.
