@@ -4,8 +4,6 @@ import (
 	"context"
 	"testing"
 	"time"
-
-	"github.com/gonfs/nfs/internal/testutil"
 )
 
 // smallSize is the test file's size: a few READs and WRITEs of 1 MiB and
@@ -17,7 +15,6 @@ const smallSize = 3<<20 + 17
 // copies wrongly would be meaningless. nfscp is built from the examples
 // module beside this one.
 func TestContendersCopyCorrectly(t *testing.T) {
-	testutil.CheckLeaks(t)
 	env := Setup(t, smallSize)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
@@ -58,7 +55,6 @@ func TestContendersCopyCorrectly(t *testing.T) {
 // TestOpsContenders runs each small-operation contender from 8 goroutines
 // for a moment: each must complete calls without an error.
 func TestOpsContenders(t *testing.T) {
-	testutil.CheckLeaks(t)
 	env := Setup(t, 1)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()

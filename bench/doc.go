@@ -8,10 +8,11 @@
 //
 // It has two halves:
 //
-//   - micro_test.go: go test -bench benchmarks of the hot RPC path, the
-//     reconnect cost per stock policy against an in-process responder, and
-//     the proof that the reconnect machinery adds no allocation to a
-//     steady-state call.
+//   - micro_test.go: go test -bench benchmarks of the reconnect cost per
+//     stock policy against an in-process responder and of single calls to
+//     a real Ganesha, and the proof that the reconnect machinery adds no
+//     allocation to a steady-state call. The hot RPC path's benchmarks
+//     live in rpc, xprt and nfs4; make bench runs them all.
 //   - the macro comparison, driven by cmd/benchrun: a real NFS-Ganesha on
 //     loopback (Setup), a 1 GiB file, and Contenders that copy it in and
 //     out — this library in-process, the nfscp tool, libnfs's nfs-cp,

@@ -1,8 +1,8 @@
 package bench
 
 import (
-	"bytes"
 	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strconv"
 
+	"github.com/gonfs/nfs/internal/filehash"
 	"github.com/gonfs/nfs/internal/ganesha"
 )
 
@@ -140,17 +141,12 @@ func (e *Env) Check(path string, full bool) error {
 	if !full {
 		return nil
 	}
-	f, err := os.Open(path)
+	got, err := filehash.SHA256(path)
 	if err != nil {
 		return fmt.Errorf("bench: %w", err)
 	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return fmt.Errorf("bench: reading %s: %w", path, err)
-	}
-	if got := h.Sum(nil); !bytes.Equal(got, e.Sum[:]) {
-		return fmt.Errorf("bench: %s has sha256 %x, want %x", path, got, e.Sum)
+	if want := hex.EncodeToString(e.Sum[:]); got != want {
+		return fmt.Errorf("bench: %s has sha256 %s, want %s", path, got, want)
 	}
 	return nil
 }

@@ -3,16 +3,15 @@ package bench
 import (
 	"bytes"
 	"encoding/csv"
+	"reflect"
+	"runtime"
 	"strings"
 	"testing"
-
-	"github.com/gonfs/nfs/internal/testutil"
 )
 
 // TestSummarize: medians, ranges, failures and the ratio to this
 // library's median, per workload, in the order contenders first appeared.
 func TestSummarize(t *testing.T) {
-	testutil.CheckLeaks(t)
 	var samples []Sample
 	for run, v := range []float64{100, 300, 200, 400} {
 		samples = append(samples,
@@ -67,7 +66,6 @@ func TestSummarize(t *testing.T) {
 // TestParseMicro: go test -bench output of several packages and runs is
 // summarized per benchmark, with medians.
 func TestParseMicro(t *testing.T) {
-	testutil.CheckLeaks(t)
 	out := `goos: linux
 pkg: github.com/gonfs/nfs/rpc
 BenchmarkNullRoundTrip/callers=1-2   	   30000	     40000 ns/op	       0 B/op	       0 allocs/op
@@ -94,10 +92,38 @@ ok  	github.com/gonfs/nfs/bench	1.096s
 	}
 }
 
+// TestReportFindsMicro: the report's headlines find the benchmarks they
+// quote under the names go test -bench gives them, this package's taken
+// from the benchmark functions themselves so that a rename breaks the test.
+func TestReportFindsMicro(t *testing.T) {
+	fn := runtime.FuncForPC(reflect.ValueOf(BenchmarkReconnectByPolicy).Pointer()).Name()
+	_, reconnect, _ := strings.Cut(fn[strings.LastIndexByte(fn, '/')+1:], ".")
+	out := `pkg: github.com/gonfs/nfs/rpc
+BenchmarkNullRoundTrip/callers=1-2   	   30000	     40000 ns/op	       0 B/op	       0 allocs/op
+pkg: github.com/gonfs/nfs/bench
+` + reconnect + `/policy=Hedged/fault=reset-2   	   100	   5000000 ns/op	   9000 B/op	      40 allocs/op
+`
+	micro, err := ParseMicro(strings.NewReader(out))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	if err := (&Report{Micro: micro}).WriteMarkdown(&buf); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		"Allocations per steady-state call (NULL over the reconnect-capable transport, 1 caller): 0 (goal ≤ 2: met)",
+		"Reconnect to a live in-process server, every stock policy, RST or FIN: under 100 ms",
+	} {
+		if !strings.Contains(buf.String(), want) {
+			t.Errorf("report lacks %q:\n%s", want, buf.String())
+		}
+	}
+}
+
 // TestCommandExpand: placeholders are filled in for reads and writes, and
 // the program comes from Env.Tools before PATH.
 func TestCommandExpand(t *testing.T) {
-	testutil.CheckLeaks(t)
 	env := &Env{Host: "127.0.0.1", Port: 2050, MountPort: 2051, Pseudo: "/export", Src: "/src",
 		Tools: map[string]string{"nfscp": "/tmp/bin/nfscp"}}
 	for _, tc := range []struct {

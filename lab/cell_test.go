@@ -3,10 +3,8 @@ package lab
 import (
 	"bufio"
 	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"io"
 	"os"
 	"path"
 	"path/filepath"
@@ -16,7 +14,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gonfs/nfs/internal/filehash"
 	"github.com/gonfs/nfs/internal/netlab"
+	"github.com/gonfs/nfs/internal/proc"
 )
 
 // Sizes and bounds of every cell. A dead path is noticed in about 3 s
@@ -132,7 +132,7 @@ func runCell(t *testing.T, spec cellSpec) Cell {
 		if err != nil {
 			t.Fatal(err)
 		}
-		defer child.proc.Stop()
+		defer child.proc.Stop(0)
 		r.child = child
 		runs[i] = r
 	}
@@ -217,7 +217,7 @@ func check(t *testing.T, spec cellSpec, r *clientRun) Cell {
 	var problems []string
 	if res.Recovered {
 		cell.Outcome = Recovered
-		sum, err := fileSum(filepath.Join(spec.ExportDir, "copy-"+r.name))
+		sum, err := filehash.SHA256(filepath.Join(spec.ExportDir, "copy-"+r.name))
 		if err != nil {
 			problems = append(problems, err.Error())
 		}
@@ -262,7 +262,7 @@ func check(t *testing.T, spec cellSpec, r *clientRun) Cell {
 
 // A childProc is a client process and the lab's ends of its pipes.
 type childProc struct {
-	proc    *netlab.Proc
+	proc    *proc.Process
 	in      *os.File    // its stdin
 	lines   chan string // its stdout, line by line; closed when it ends
 	logPath string      // its stderr
@@ -300,13 +300,13 @@ func startChild(t *testing.T, ns *netlab.NS, cfg clientConfig) (*childProc, erro
 	cmd := ns.Command(self, "-test.run=^$")
 	cmd.Env = append(os.Environ(), clientEnv+"="+string(env))
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = inR, outW, logFile
-	proc, err := ns.Start(cmd)
+	p, err := ns.Start(cmd)
 	if err != nil {
 		inW.Close()
 		outR.Close()
 		return nil, err
 	}
-	c := &childProc{proc: proc, in: inW, lines: make(chan string, 16), logPath: logPath}
+	c := &childProc{proc: p, in: inW, lines: make(chan string, 16), logPath: logPath}
 	// The reader ends when the child's stdout closes: when it exits or
 	// is killed, at the latest when the test ends.
 	go func() {
@@ -319,7 +319,7 @@ func startChild(t *testing.T, ns *netlab.NS, cfg clientConfig) (*childProc, erro
 		}
 	}()
 	t.Cleanup(func() {
-		proc.Stop()
+		p.Stop(0)
 		inW.Close()
 		for range c.lines { // drain, so that the reader ends
 		}
@@ -337,7 +337,7 @@ func (c *childProc) wait(prefix string, d time.Duration) (*clientResult, error) 
 		select {
 		case line, ok := <-c.lines:
 			if !ok {
-				return nil, fmt.Errorf("client exited (%v) while the lab waited for %q", c.proc.Err(), prefix)
+				return nil, fmt.Errorf("client exited (%v) while the lab waited for %q", c.proc.Wait(), prefix)
 			}
 			if rest, ok := strings.CutPrefix(line, "lab: result "); ok {
 				var res clientResult
@@ -353,20 +353,6 @@ func (c *childProc) wait(prefix string, d time.Duration) (*clientResult, error) 
 			return nil, fmt.Errorf("no %q from the client within %v", prefix, d)
 		}
 	}
-}
-
-// fileSum returns the hex SHA-256 of the file at p.
-func fileSum(p string) (string, error) {
-	f, err := os.Open(p)
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return "", err
-	}
-	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
 // missingProbes returns the names the client created that dir lacks.

@@ -9,6 +9,7 @@ import (
 
 	"github.com/gonfs/nfs/internal/ganesha"
 	"github.com/gonfs/nfs/internal/netlab"
+	"github.com/gonfs/nfs/internal/testutil"
 )
 
 // resultsEnv names a directory; when set (make lab sets it), the run
@@ -29,14 +30,19 @@ func TestMain(m *testing.M) {
 		}
 	}
 	netlab.TrapInterrupts()
-	code := m.Run()
-	if dir := os.Getenv(resultsEnv); dir != "" {
-		if err := writeResults(dir); err != nil {
-			fmt.Fprintln(os.Stderr, "lab:", err)
-			code = 1
+	// Goroutine leaks are checked once, after every test: the cells run
+	// as parallel subtests, where a per-test check would see its
+	// siblings' goroutines.
+	testutil.VerifyMain(func() int {
+		code := m.Run()
+		if dir := os.Getenv(resultsEnv); dir != "" {
+			if err := writeResults(dir); err != nil {
+				fmt.Fprintln(os.Stderr, "lab:", err)
+				code = 1
+			}
 		}
-	}
-	os.Exit(code)
+		return code
+	})
 }
 
 // writeResults writes the cells of this run to dir/latest.md and
@@ -78,9 +84,7 @@ func startServer(t *testing.T, ns *netlab.NS, bind, export string, cfg ganesha.C
 }
 
 // forEachPolicy runs one subtest per stock policy, in parallel, each in
-// namespaces of its own. Each gets its own range of reserved ports. The
-// caller checks for goroutine leaks: a check inside a parallel subtest
-// would see its siblings' goroutines.
+// namespaces of its own. Each gets its own range of reserved ports.
 func forEachPolicy(t *testing.T, f func(t *testing.T, pol string, minPort, maxPort int)) {
 	for i, pol := range policies {
 		t.Run(pol, func(t *testing.T) {

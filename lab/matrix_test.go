@@ -5,12 +5,9 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/gonfs/nfs/internal/testutil"
 )
 
 func TestWriters(t *testing.T) {
-	testutil.CheckLeaks(t)
 	cells := []Cell{
 		{Scenario: "reset", Policy: "Hedged", Outcome: Recovered, Reconnect: 2 * time.Millisecond,
 			FirstCall: 1500 * time.Millisecond, CopyDone: 4 * time.Second, SHA256: strings.Repeat("ab", 32), DataOK: true,

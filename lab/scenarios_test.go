@@ -6,7 +6,6 @@ import (
 
 	"github.com/gonfs/nfs/internal/ganesha"
 	"github.com/gonfs/nfs/internal/netlab"
-	"github.com/gonfs/nfs/internal/testutil"
 )
 
 // silence drops everything a namespace sends, receives or forwards: a
@@ -42,7 +41,6 @@ add rule ip lab_lb pre ip daddr 10.77.9.9 tcp dport 2049 dnat to ` + backend + "
 // which exports the same directory. The conntrack entry of the client's
 // connection still maps its 4-tuple to A.
 func TestLBFailover(t *testing.T) {
-	testutil.CheckLeaks(t)
 	forEachPolicy(t, func(t *testing.T, pol string, minPort, maxPort int) {
 		l := netlab.New(t)
 		cli, lb, a, b := l.NS("client"), l.NS("lb"), l.NS("srva"), l.NS("srvb")
@@ -91,7 +89,6 @@ func pair(t *testing.T, cfg ganesha.Config) (cli, srv *netlab.NS, s *ganesha.Ser
 // copy and starts it again: same address, port and storage, a new boot
 // epoch. The client must reclaim its state within the grace period.
 func TestServerRestart(t *testing.T) {
-	testutil.CheckLeaks(t)
 	forEachPolicy(t, func(t *testing.T, pol string, minPort, maxPort int) {
 		cli, srv, s, export := pair(t, ganesha.Config{Lease: 5 * time.Second, Grace: 5 * time.Second})
 		runCell(t, cellSpec{
@@ -113,7 +110,6 @@ func TestServerRestart(t *testing.T) {
 // server and its session live on: the client must reconnect, replay what
 // was cut off exactly once, and (SameReservedPort, Hedged) keep its port.
 func TestReset(t *testing.T) {
-	testutil.CheckLeaks(t)
 	forEachPolicy(t, func(t *testing.T, pol string, minPort, maxPort int) {
 		cli, srv, _, export := pair(t, ganesha.Config{})
 		cell := runCell(t, cellSpec{
@@ -165,7 +161,6 @@ func checkPorts(t *testing.T, pol string, cell Cell) {
 // then brings the path back. The server still holds the old connection;
 // the client's lease has expired.
 func TestLeaseBlackhole(t *testing.T) {
-	testutil.CheckLeaks(t)
 	const hole = 8 * time.Second
 	forEachPolicy(t, func(t *testing.T, pol string, minPort, maxPort int) {
 		cli, srv, _, export := pair(t, ganesha.Config{Lease: 3 * time.Second})
@@ -193,7 +188,6 @@ func TestLeaseBlackhole(t *testing.T) {
 // and export the same directory. The move updates the client's neighbour
 // entry, as the gratuitous ARP of a cluster manager would.
 func TestFloatingIP(t *testing.T) {
-	testutil.CheckLeaks(t)
 	forEachPolicy(t, func(t *testing.T, pol string, minPort, maxPort int) {
 		f := newFloating(t, true)
 		runCell(t, cellSpec{
@@ -212,7 +206,6 @@ func TestFloatingIP(t *testing.T) {
 // server has kept the client's session and still holds the ESTABLISHED
 // connection of its old 4-tuple. The fault's time is the failback.
 func TestFloatingIPFailback(t *testing.T) {
-	testutil.CheckLeaks(t)
 	forEachPolicy(t, func(t *testing.T, pol string, minPort, maxPort int) {
 		f := newFloating(t, false)
 		runCell(t, cellSpec{
@@ -288,7 +281,6 @@ func (f *floating) failback() time.Time { return f.move(f.n2, f.n1, f.n2dev, f.n
 // SYNs with ACKs of the old connections, which the gateway drops as
 // invalid.
 func TestNATReboot(t *testing.T) {
-	testutil.CheckLeaks(t)
 	// Longer than the clients take to declare the path dead (labSocket),
 	// so that they redial while it is down, as after the seed's reboot.
 	const down = 6 * time.Second

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gonfs/nfs/examples/nfscp/internal/tempfile"
 	"github.com/gonfs/nfs/internal/ganesha"
 	"github.com/gonfs/nfs/internal/testutil"
 )
@@ -21,7 +22,6 @@ import (
 // bytes, and with -p the modification time, arrive; that a bare run prints
 // nothing when stdout is not a terminal; and that no temporary file stays.
 func TestRoundTrip(t *testing.T) {
-	testutil.CheckLeaks(t)
 	needServer(t)
 	a := newArea(t, srvA)
 	local := t.TempDir()
@@ -42,7 +42,7 @@ func TestRoundTrip(t *testing.T) {
 		t.Errorf("stdout is not a terminal, yet nfscp printed %q", r.stdout)
 	}
 	onServer := filepath.Join(a.disk, "data.bin")
-	if got := sha256File(t, onServer); got != sum {
+	if got := testutil.FileSHA256(t, onServer); got != sum {
 		t.Fatalf("sha256 on the server %s, want %s", got, sum)
 	}
 	fi, err := os.Stat(onServer)
@@ -59,7 +59,7 @@ func TestRoundTrip(t *testing.T) {
 	// Back, under a new name, with -p.
 	back := filepath.Join(local, "back.bin")
 	mustSucceed(t, nfscp(t, "-p", a.url+"/data.bin", back))
-	if got := sha256File(t, back); got != sum {
+	if got := testutil.FileSHA256(t, back); got != sum {
 		t.Fatalf("sha256 after the round trip %s, want %s", got, sum)
 	}
 	// -p again up: the time travels both ways.
@@ -71,7 +71,7 @@ func TestRoundTrip(t *testing.T) {
 	// Overwriting an existing file replaces it.
 	writeRandom(t, src, 1000, 2)
 	mustSucceed(t, nfscp(t, src, a.url+"/data.bin"))
-	if got, want := sha256File(t, onServer), sha256File(t, src); got != want {
+	if got, want := testutil.FileSHA256(t, onServer), testutil.FileSHA256(t, src); got != want {
 		t.Errorf("an existing destination was not replaced")
 	}
 	noLeftovers(t, a.disk)
@@ -149,7 +149,7 @@ func sameTree(t *testing.T, a, b string) {
 			}
 		case !ai.ModTime().Equal(bi.ModTime()):
 			t.Errorf("%s: mtime %v, want %v", rel, bi.ModTime(), ai.ModTime())
-		case ai.Mode().IsRegular() && sha256File(t, p) != sha256File(t, q):
+		case ai.Mode().IsRegular() && testutil.FileSHA256(t, p) != testutil.FileSHA256(t, q):
 			t.Errorf("%s: contents differ", rel)
 		}
 		return nil
@@ -166,7 +166,6 @@ func sameTree(t *testing.T, a, b string) {
 // modes, times, links and contents at both ends, and the warning for the
 // named pipe.
 func TestTree(t *testing.T) {
-	testutil.CheckLeaks(t)
 	needServer(t)
 	a := newArea(t, srvA)
 	local := t.TempDir()
@@ -200,7 +199,6 @@ func TestTree(t *testing.T) {
 // TestManyFilesParallel copies 60 files with -j 8 from several sources
 // and checks them all, and the --stats report of a run without outages.
 func TestManyFilesParallel(t *testing.T) {
-	testutil.CheckLeaks(t)
 	needServer(t)
 	a := newArea(t, srvA)
 	local := t.TempDir()
@@ -216,7 +214,7 @@ func TestManyFilesParallel(t *testing.T) {
 		t.Fatalf("exit %d, stderr:\n%s", r.code, r.stderr)
 	}
 	for name, sum := range sums {
-		if got := sha256File(t, filepath.Join(a.disk, name)); got != sum {
+		if got := testutil.FileSHA256(t, filepath.Join(a.disk, name)); got != sum {
 			t.Errorf("%s: sha256 %s, want %s", name, got, sum)
 		}
 	}
@@ -238,7 +236,6 @@ func TestManyFilesParallel(t *testing.T) {
 
 // TestNFSToNFS copies between two servers and within one.
 func TestNFSToNFS(t *testing.T) {
-	testutil.CheckLeaks(t)
 	needServer(t)
 	a, b := newArea(t, srvA), newArea(t, srvB)
 	sum := writeRandom(t, filepath.Join(a.disk, "big"), 9<<20+17, 3)
@@ -246,11 +243,11 @@ func TestNFSToNFS(t *testing.T) {
 	os.Remove(filepath.Join(a.disk, "tree/a/fifo")) // Ganesha's VFS would list it
 
 	mustSucceed(t, nfscp(t, "-q", "--verify", a.url+"/big", b.url+"/big"))
-	if got := sha256File(t, filepath.Join(b.disk, "big")); got != sum {
+	if got := testutil.FileSHA256(t, filepath.Join(b.disk, "big")); got != sum {
 		t.Fatalf("server to server: sha256 %s, want %s", got, sum)
 	}
 	mustSucceed(t, nfscp(t, "-q", b.url+"/big", b.url+"/big2"))
-	if got := sha256File(t, filepath.Join(b.disk, "big2")); got != sum {
+	if got := testutil.FileSHA256(t, filepath.Join(b.disk, "big2")); got != sum {
 		t.Fatalf("within a server: sha256 %s, want %s", got, sum)
 	}
 	mustSucceed(t, nfscp(t, "-rq", a.url+"/tree", b.url+"/copy"))
@@ -266,7 +263,6 @@ func TestNFSToNFS(t *testing.T) {
 // TestVerifyReadsBack checks that --verify reads each copy back: the bytes
 // received from the server grow by the file's size.
 func TestVerifyReadsBack(t *testing.T) {
-	testutil.CheckLeaks(t)
 	needServer(t)
 	a := newArea(t, srvA)
 	src := filepath.Join(t.TempDir(), "f")
@@ -286,7 +282,7 @@ func TestVerifyReadsBack(t *testing.T) {
 	if p, v := received(plain.stdout), received(verified.stdout); v < 6<<20 || p >= 1<<20 {
 		t.Errorf("--verify received %.0f bytes, a plain copy %.0f: the copy was not read back", v, p)
 	}
-	if sha256File(t, filepath.Join(a.disk, "verified")) != sum {
+	if testutil.FileSHA256(t, filepath.Join(a.disk, "verified")) != sum {
 		t.Errorf("verified copy differs")
 	}
 }
@@ -294,7 +290,6 @@ func TestVerifyReadsBack(t *testing.T) {
 // TestProgressBarOnTerminal runs nfscp under script(1), which gives it a
 // terminal: the bar appears with bytes and rate, and -q removes it.
 func TestProgressBarOnTerminal(t *testing.T) {
-	testutil.CheckLeaks(t)
 	needServer(t)
 	if _, err := exec.LookPath("script"); err != nil {
 		t.Fatalf("script(1) from util-linux is needed: %v", err)
@@ -323,7 +318,6 @@ func TestProgressBarOnTerminal(t *testing.T) {
 // lines, missing sources and unwritable destinations, and that a failed
 // copy leaves nothing at its destination.
 func TestBadInput(t *testing.T) {
-	testutil.CheckLeaks(t)
 	needServer(t)
 	a := newArea(t, srvA)
 	local := t.TempDir()
@@ -390,7 +384,6 @@ func TestBadInput(t *testing.T) {
 // slow --bwlimit) in both directions: the destination name never appears,
 // and the temporary file is removed.
 func TestFailureHalfWayLeavesNothing(t *testing.T) {
-	testutil.CheckLeaks(t)
 	needServer(t)
 	a := newArea(t, srvA)
 	local := t.TempDir()
@@ -413,7 +406,7 @@ func TestFailureHalfWayLeavesNothing(t *testing.T) {
 	// SIGINT part way: the same, and the message says so.
 	cmd := exec.Command(nfscpBin, "-q", "--bwlimit", "2m", a.url+"/big", filepath.Join(local, "copy"))
 	wait := startCmd(t, cmd)
-	waitFor(t, time.Minute, "download under way", func() bool { return tempSize(local, "copy") > 0 })
+	waitFor(t, time.Minute, "download under way", func() bool { return tempfile.Size(local, "copy") > 0 })
 	if err := cmd.Process.Signal(os.Interrupt); err != nil {
 		t.Fatal(err)
 	}
@@ -438,7 +431,6 @@ func freePort(t *testing.T) int {
 // TestServerDownAtStart: soft gives up after its timeouts, hard waits until
 // --timeout; both say why the server could not be reached.
 func TestServerDownAtStart(t *testing.T) {
-	testutil.CheckLeaks(t)
 	src := filepath.Join(t.TempDir(), "f")
 	writeRandom(t, src, 1000, 8)
 	host := "127.0.0.1:" + strconv.Itoa(freePort(t))
@@ -452,7 +444,6 @@ func TestServerDownAtStart(t *testing.T) {
 // TestReservedPortNeedsPrivilege runs nfscp without CAP_NET_BIND_SERVICE:
 // a reserved-port policy fails with advice, and the advice works.
 func TestReservedPortNeedsPrivilege(t *testing.T) {
-	testutil.CheckLeaks(t)
 	needServer(t)
 	if _, err := exec.LookPath("setpriv"); err != nil {
 		t.Fatalf("setpriv(1) from util-linux is needed: %v", err)
@@ -481,29 +472,16 @@ func startCopy(t *testing.T, args ...string) (wait func() result) {
 	return startCmd(t, exec.Command(nfscpBin, args...))
 }
 
-// tempSize returns the size of nfscp's temporary file for name in dir, or
-// -1 if there is none.
-func tempSize(dir, name string) int64 {
-	ms, _ := filepath.Glob(filepath.Join(dir, "."+name+".nfscp-*"))
-	for _, m := range ms {
-		if fi, err := os.Stat(m); err == nil {
-			return fi.Size()
-		}
-	}
-	return -1
-}
-
 // TestConnectionResetMidCopy kills the TCP connection under a copy (ss -K)
 // and checks that the copy completes intact and -v and --stats report the
 // reconnect.
 func TestConnectionResetMidCopy(t *testing.T) {
-	testutil.CheckLeaks(t)
 	needServer(t)
 	a := newArea(t, srvA)
 	src := filepath.Join(t.TempDir(), "f")
 	sum := writeRandom(t, src, 32<<20, 10)
 	wait := startCopy(t, "-v", "--stats", "--bwlimit", "16m", src, a.url+"/f")
-	waitFor(t, time.Minute, "upload under way", func() bool { return tempSize(a.disk, "f") >= 4<<20 })
+	waitFor(t, time.Minute, "upload under way", func() bool { return tempfile.Size(a.disk, "f") >= 4<<20 })
 	out, err := exec.Command("ss", "-K", "dst", "127.0.0.1", "dport", "=", strconv.Itoa(srvA.Port())).CombinedOutput()
 	if err != nil {
 		t.Fatalf("ss -K: %v\n%s", err, out)
@@ -512,7 +490,7 @@ func TestConnectionResetMidCopy(t *testing.T) {
 	if r.code != 0 {
 		t.Fatalf("exit %d, stderr:\n%s", r.code, r.stderr)
 	}
-	if got := sha256File(t, filepath.Join(a.disk, "f")); got != sum {
+	if got := testutil.FileSHA256(t, filepath.Join(a.disk, "f")); got != sum {
 		t.Fatalf("sha256 %s, want %s", got, sum)
 	}
 	if !regexp.MustCompile(`(?m)^nfscp: ` + regexp.QuoteMeta(srvA.Addr()) + `: reconnected: local port \d+ → \d+ after .+, .+ without a connection$`).MatchString(r.stderr) {
@@ -527,7 +505,6 @@ func TestConnectionResetMidCopy(t *testing.T) {
 // download and restarts it 2 s later: hard copies wait, the client
 // reclaims its state in the grace period, and the files arrive intact.
 func TestServerRestartMidCopy(t *testing.T) {
-	testutil.CheckLeaks(t)
 	needServer(t)
 	srv := ganesha.Start(t, ganesha.Config{Grace: 5 * time.Second, Lease: 5 * time.Second})
 	a := newArea(t, srv)
@@ -542,12 +519,12 @@ func TestServerRestartMidCopy(t *testing.T) {
 	}
 
 	wait := startCopy(t, "-v", "--stats", "--bwlimit", "16m", "--timeout", "90s", src, a.url+"/f")
-	restart("upload", func() bool { return tempSize(a.disk, "f") >= 4<<20 })
+	restart("upload", func() bool { return tempfile.Size(a.disk, "f") >= 4<<20 })
 	r := wait()
 	if r.code != 0 {
 		t.Fatalf("upload across a server restart: exit %d, stderr:\n%s", r.code, r.stderr)
 	}
-	if got := sha256File(t, filepath.Join(a.disk, "f")); got != sum {
+	if got := testutil.FileSHA256(t, filepath.Join(a.disk, "f")); got != sum {
 		t.Fatalf("upload across a server restart: sha256 %s, want %s", got, sum)
 	}
 	for _, want := range []string{`(?m)^  reconnects: +[1-9]\d*$`, `(?m)^  client ID resets: +1$`, `(?m)^  reclaims: +1$`} {
@@ -558,12 +535,12 @@ func TestServerRestartMidCopy(t *testing.T) {
 
 	back := filepath.Join(local, "back")
 	wait = startCopy(t, "-v", "--bwlimit", "16m", "--timeout", "90s", a.url+"/f", back)
-	restart("download", func() bool { return tempSize(local, "back") >= 4<<20 })
+	restart("download", func() bool { return tempfile.Size(local, "back") >= 4<<20 })
 	r = wait()
 	if r.code != 0 {
 		t.Fatalf("download across a server restart: exit %d, stderr:\n%s", r.code, r.stderr)
 	}
-	if got := sha256File(t, back); got != sum {
+	if got := testutil.FileSHA256(t, back); got != sum {
 		t.Fatalf("download across a server restart: sha256 %s, want %s", got, sum)
 	}
 }
@@ -572,14 +549,13 @@ func TestServerRestartMidCopy(t *testing.T) {
 // waits through the outage until --timeout, then fails with one line, and
 // the local side of a download holds nothing.
 func TestServerGoneMidCopy(t *testing.T) {
-	testutil.CheckLeaks(t)
 	needServer(t)
 	srv := ganesha.Start(t, ganesha.Config{})
 	a := newArea(t, srv)
 	local := t.TempDir()
 	writeRandom(t, filepath.Join(a.disk, "f"), 16<<20, 12)
 	wait := startCopy(t, "--bwlimit", "4m", "--timeout", "2s", a.url+"/f", filepath.Join(local, "f"))
-	waitFor(t, time.Minute, "download under way", func() bool { return tempSize(local, "f") > 0 })
+	waitFor(t, time.Minute, "download under way", func() bool { return tempfile.Size(local, "f") > 0 })
 	srv.Kill()
 	r := wait()
 	host := srv.Addr()

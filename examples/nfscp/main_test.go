@@ -32,9 +32,12 @@ var (
 	noServer string // why srvA is nil
 )
 
+// TestMain checks for goroutine leaks once, after every test and after
+// testMain has stopped the shared servers: the tests run nfscp as a
+// separate process, so a leak in this one is the test helpers'.
 func TestMain(m *testing.M) {
 	flag.Parse()
-	os.Exit(testMain(m))
+	testutil.VerifyMain(func() int { return testMain(m) })
 }
 
 func testMain(m *testing.M) int {
@@ -209,12 +212,6 @@ func writeRandom(t *testing.T, name string, size int64, seed uint64) string {
 		t.Fatal(err)
 	}
 	return hex.EncodeToString(h.Sum(nil))
-}
-
-// sha256File returns the sha256 of a local file.
-func sha256File(t *testing.T, name string) string {
-	t.Helper()
-	return testutil.FileSHA256(t, name)
 }
 
 // noLeftovers fails t if dir holds a temporary file of nfscp's.

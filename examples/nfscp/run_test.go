@@ -14,7 +14,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gonfs/nfs/internal/testutil"
 	"github.com/gonfs/nfs/nfs4"
 	"github.com/gonfs/nfs/rpc"
 	"github.com/gonfs/nfs/xprt"
@@ -32,7 +31,6 @@ func runInProcess(t *testing.T, args ...string) result {
 // TestRunLocalTree runs nfscp in-process on local files only: a tree copy
 // with links, then the same into the copy (a merge), and -h.
 func TestRunLocalTree(t *testing.T) {
-	testutil.CheckLeaks(t)
 	dir := t.TempDir()
 	src := filepath.Join(dir, "src")
 	makeTree(t, src)
@@ -55,7 +53,6 @@ func TestRunLocalTree(t *testing.T) {
 }
 
 func TestReason(t *testing.T) {
-	testutil.CheckLeaks(t)
 	for _, c := range []struct {
 		err  error
 		want string
@@ -85,7 +82,6 @@ func TestReason(t *testing.T) {
 // TestEventLines feeds the library's records, as package xprt and rpc log
 // them, through the handler and checks the lines -v and the default print.
 func TestEventLines(t *testing.T) {
-	testutil.CheckLeaks(t)
 	feed := func(ev *events) {
 		log := slog.New(&eventHandler{ev: ev}).With("server", "10.0.0.1:2049")
 		log.Info(msgConnected, "gen", uint64(1), "local_port", 812, "remote", "10.0.0.1:2049", "attempt", 1, "down", time.Duration(0))
@@ -129,7 +125,6 @@ func TestEventLines(t *testing.T) {
 }
 
 func TestFormatBytes(t *testing.T) {
-	testutil.CheckLeaks(t)
 	for n, want := range map[int64]string{0: "0 B", 1023: "1023 B", 1024: "1.0 KiB", 1536: "1.5 KiB", 256 << 20: "256.0 MiB", 3 << 40: "3.0 TiB"} {
 		if got := formatBytes(n); got != want {
 			t.Errorf("formatBytes(%d) = %q, want %q", n, got, want)

@@ -8,12 +8,9 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/gonfs/nfs/internal/testutil"
 )
 
 func TestParseLocation(t *testing.T) {
-	testutil.CheckLeaks(t)
 	def := defaultSettings()
 	for _, c := range []struct {
 		arg      string
@@ -68,7 +65,6 @@ func TestParseLocation(t *testing.T) {
 }
 
 func TestParseLocationErrors(t *testing.T) {
-	testutil.CheckLeaks(t)
 	for arg, want := range map[string]string{
 		"":                           `"": empty path`,
 		"nfs://":                     "missing host",
@@ -116,7 +112,6 @@ func TestParseLocationErrors(t *testing.T) {
 // TestFlagsOverrideQuery checks that a flag beats the URL's query, for
 // every server of the command line.
 func TestFlagsOverrideQuery(t *testing.T) {
-	testutil.CheckLeaks(t)
 	cmd, err := parseArgs([]string{"-rv", "--uid=7", "-soft", "--timeo", "2s", "-j", "2", "--policy", "ephemeral",
 		"nfs://a/x?uid=1&gid=2&timeo=50&hard&policy=same-reserved", "nfs://b:3000/y/"}, nil)
 	if err != nil {
@@ -138,7 +133,6 @@ func TestFlagsOverrideQuery(t *testing.T) {
 }
 
 func TestExpandShortFlags(t *testing.T) {
-	testutil.CheckLeaks(t)
 	takesValue := func(n string) bool { return n == "j" || n == "timeout" }
 	for in, want := range map[string]string{
 		"-rpv a b":            "-r -p -v a b",
@@ -157,7 +151,6 @@ func TestExpandShortFlags(t *testing.T) {
 }
 
 func TestParseTimeoAndSize(t *testing.T) {
-	testutil.CheckLeaks(t)
 	for in, want := range map[string]time.Duration{"1": 100 * time.Millisecond, "600": time.Minute, "1.5s": 1500 * time.Millisecond, "250ms": 250 * time.Millisecond} {
 		if got, err := parseTimeo(in); err != nil || got != want {
 			t.Errorf("parseTimeo(%q) = %v, %v; want %v", in, got, err, want)

@@ -5,12 +5,9 @@ import (
 	"sync"
 	"testing"
 	"time"
-
-	"github.com/gonfs/nfs/internal/testutil"
 )
 
 func TestResolveRejects(t *testing.T) {
-	testutil.CheckLeaks(t)
 	for _, tc := range []struct {
 		name string
 		cfg  Config
@@ -40,7 +37,6 @@ func TestResolveRejects(t *testing.T) {
 }
 
 func TestResolveDefaults(t *testing.T) {
-	testutil.CheckLeaks(t)
 	c, err := Config{NFSv3: true}.resolve(t)
 	if err != nil {
 		t.Fatal(err)
@@ -67,7 +63,6 @@ func TestResolveDefaults(t *testing.T) {
 // TestRenderGrace checks the choice between a grace period and none, and
 // the rounding of durations up to whole seconds.
 func TestRenderGrace(t *testing.T) {
-	testutil.CheckLeaks(t)
 	for _, tc := range []struct {
 		lease, grace time.Duration
 		want, reject []string
@@ -95,7 +90,6 @@ func TestRenderGrace(t *testing.T) {
 }
 
 func TestEpochsDistinct(t *testing.T) {
-	testutil.CheckLeaks(t)
 	const goroutines, each = 8, 100
 	var (
 		mu   sync.Mutex

@@ -50,6 +50,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/gonfs/nfs/internal/proc"
 )
 
 // RequireEnv is the environment variable that, set to "1", turns a
@@ -78,9 +80,9 @@ type Server struct {
 	cfg     Config // resolved: defaults applied, ports chosen; read-only
 	binary  string // path of ganesha.nfsd
 	mu      sync.Mutex
-	proc    *process // the latest process; guarded by mu
-	epoch   uint32   // proc's boot epoch; guarded by mu
-	release func()   // gives back an NFSv3 server's rpcbind; guarded by mu
+	proc    *proc.Process // the latest process; guarded by mu
+	epoch   uint32        // proc's boot epoch; guarded by mu
+	release func()        // gives back an NFSv3 server's rpcbind; guarded by mu
 }
 
 // Available reports why this machine cannot run the servers this package
@@ -183,7 +185,7 @@ func (s *Server) Restart(tb TB) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.proc != nil {
-		if err := s.proc.stop(stopGrace); err != nil {
+		if err := s.proc.Stop(stopGrace); err != nil {
 			tb.Fatal(err)
 		}
 	}
@@ -198,7 +200,7 @@ func (s *Server) Kill() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.proc != nil {
-		if err := s.proc.stop(0); err != nil {
+		if err := s.proc.Stop(0); err != nil {
 			s.tb.Error(err)
 		}
 	}
@@ -211,7 +213,7 @@ func (s *Server) Stop() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.proc != nil {
-		if err := s.proc.stop(stopGrace); err != nil {
+		if err := s.proc.Stop(stopGrace); err != nil {
 			s.tb.Error(err)
 		}
 	}
@@ -222,7 +224,7 @@ func (s *Server) Stop() {
 func (s *Server) Running() bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.proc != nil && !s.proc.exited()
+	return s.proc != nil && !s.proc.Exited()
 }
 
 // PID returns the process ID of the latest ganesha.nfsd, running or not.
@@ -232,7 +234,7 @@ func (s *Server) PID() int {
 	if s.proc == nil {
 		return 0
 	}
-	return s.proc.pid
+	return s.proc.PID()
 }
 
 // Epoch returns the boot epoch (ganesha.nfsd -E) of the latest start.
@@ -318,7 +320,7 @@ func (s *Server) startLocked() error {
 	}
 	fmt.Fprintf(out, "=== %s %s\n", time.Now().Format(time.RFC3339Nano), strings.Join(cmd.Args, " "))
 	cmd.Stdout, cmd.Stderr = out, out
-	p, err := startProcess(cmd)
+	p, err := proc.Start(cmd)
 	out.Close() // the child has its own descriptor
 	if err != nil {
 		return err
@@ -330,7 +332,7 @@ func (s *Server) startLocked() error {
 		err = configErrors(s.LogPath(), logStart)
 	}
 	if err != nil {
-		if stopErr := p.stop(0); stopErr != nil {
+		if stopErr := p.Stop(0); stopErr != nil {
 			err = errors.Join(err, stopErr)
 		}
 		return fmt.Errorf("%w\n%s", err, s.tails())
@@ -360,7 +362,7 @@ func (s *Server) command(epoch uint32) *exec.Cmd {
 // waitReady polls until the process listens on every port it serves and
 // accepts a TCP connection on each, until it exits, or until
 // readyTimeout passes.
-func (s *Server) waitReady(p *process) error {
+func (s *Server) waitReady(p *proc.Process) error {
 	ports := []int{s.cfg.Port}
 	if s.cfg.NFSv3 {
 		ports = append(ports, s.cfg.MountPort)
@@ -373,23 +375,23 @@ func (s *Server) waitReady(p *process) error {
 		if lastErr = s.probe(p, ports); lastErr == nil {
 			return nil
 		}
-		if p.exited() {
-			return fmt.Errorf("ganesha: server on %s did not start: %w", s.Addr(), p.exitError())
+		if p.Exited() {
+			return fmt.Errorf("ganesha: server on %s did not start: %w", s.Addr(), exitError(p))
 		}
 		if time.Now().After(deadline) {
 			break
 		}
 		select {
-		case <-p.done:
+		case <-p.Done():
 		case <-tick.C:
 		}
 	}
-	return fmt.Errorf("ganesha: server (pid %d) not ready after %v: %w", p.pid, readyTimeout, lastErr)
+	return fmt.Errorf("ganesha: server (pid %d) not ready after %v: %w", p.PID(), readyTimeout, lastErr)
 }
 
 // probe returns nil if p listens on ports and accepts connections there.
-func (s *Server) probe(p *process, ports []int) error {
-	ok, err := listening(p.pid, ports)
+func (s *Server) probe(p *proc.Process, ports []int) error {
+	ok, err := listening(p.PID(), ports)
 	if err != nil {
 		return err
 	}
@@ -449,7 +451,7 @@ func (s *Server) cleanup() {
 		s.tb.Logf("ganesha: server on %s (%s):\n%s", s.Addr(), s.cfg.StateDir, s.tails())
 	}
 	if s.proc != nil {
-		if err := s.proc.stop(stopGrace); err != nil {
+		if err := s.proc.Stop(stopGrace); err != nil {
 			s.tb.Error(err)
 		}
 	}
@@ -491,4 +493,30 @@ func tail(path string, n int) string {
 		lines = lines[len(lines)-n:]
 	}
 	return strings.Join(lines, "") + "\n"
+}
+
+// exitError describes how the process p ended, which it should not have.
+func exitError(p *proc.Process) error {
+	if err := p.Wait(); err != nil {
+		return fmt.Errorf("ganesha: process %d: %w", p.PID(), err)
+	}
+	return fmt.Errorf("ganesha: process %d exited with status 0", p.PID())
+}
+
+// epochs hands out Ganesha boot epochs (ganesha.nfsd -E). Ganesha puts its
+// epoch in every client ID and stateid, and by default uses its start time
+// in seconds, so two servers started in the same second could mistake one
+// another's state. Each start in this process gets a distinct epoch, at
+// least the current Unix time and larger than any handed out before.
+var epochs struct {
+	mu   sync.Mutex
+	last uint32
+}
+
+func nextEpoch() uint32 {
+	epochs.mu.Lock()
+	defer epochs.mu.Unlock()
+	e := max(uint32(time.Now().Unix()), epochs.last+1)
+	epochs.last = e
+	return e
 }

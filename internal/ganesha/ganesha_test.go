@@ -16,8 +16,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gonfs/nfs/internal/proc"
 	"github.com/gonfs/nfs/internal/testutil"
 )
+
+// TestMain checks for goroutine leaks once, after every test: each test's
+// servers are stopped by its cleanups, and a leaked reaper or spawner
+// names itself in its stack.
+func TestMain(m *testing.M) { testutil.VerifyMain(m.Run) }
 
 // ONC RPC program numbers (RFC 5531 registry).
 const (
@@ -79,7 +85,6 @@ func processGone(t *testing.T, pid int) {
 }
 
 func TestLifecycle(t *testing.T) {
-	testutil.CheckLeaks(t)
 	s := Start(t, Config{})
 
 	if !s.Running() {
@@ -155,7 +160,6 @@ func TestLifecycle(t *testing.T) {
 }
 
 func TestTwoInstances(t *testing.T) {
-	testutil.CheckLeaks(t)
 	shared := t.TempDir()
 	a := Start(t, Config{ExportDir: shared})
 	// The second with a real grace period, which Ganesha must accept.
@@ -187,7 +191,7 @@ func ourRPCBind(ns string) int {
 	rpcbinds.mu.Lock()
 	defer rpcbinds.mu.Unlock()
 	if ref := rpcbinds.m[ns]; ref != nil {
-		return ref.p.pid
+		return ref.p.PID()
 	}
 	return 0
 }
@@ -197,7 +201,6 @@ func ourRPCBind(ns string) int {
 // is used is not checked here (TestNetNS does, in a private namespace);
 // only that an rpcbind this process started is gone with its server.
 func TestNFSv3(t *testing.T) {
-	testutil.CheckLeaks(t)
 	if err := Available(); err != nil {
 		unavailable(t, err)
 	}
@@ -278,7 +281,6 @@ func newNetNS(t *testing.T) string {
 }
 
 func TestNetNS(t *testing.T) {
-	testutil.CheckLeaks(t)
 	ns := newNetNS(t)
 	var rpcbindPID int
 
@@ -324,22 +326,22 @@ func TestNetNS(t *testing.T) {
 	processGone(t, rpcbindPID)
 
 	t.Run("foreign rpcbind", func(t *testing.T) {
-		foreign, err := startProcess(rpcbindCommand(ns))
+		foreign, err := proc.Start(rpcbindCommand(ns))
 		if err != nil {
 			t.Fatal(err)
 		}
 		defer func() {
-			if err := foreign.stop(0); err != nil {
+			if err := foreign.Stop(0); err != nil {
 				t.Error(err)
 			}
 		}()
 		for i := 0; ; i++ {
-			ok, err := listening(foreign.pid, []int{rpcbindPort})
+			ok, err := listening(foreign.PID(), []int{rpcbindPort})
 			if ok {
 				break
 			}
 			if err != nil || i == int(rpcbindReady/pollInterval) {
-				t.Fatalf("rpcbind (pid %d) not listening: %v", foreign.pid, err)
+				t.Fatalf("rpcbind (pid %d) not listening: %v", foreign.PID(), err)
 			}
 			time.Sleep(pollInterval)
 		}
@@ -347,13 +349,13 @@ func TestNetNS(t *testing.T) {
 		t.Run("server", func(t *testing.T) {
 			s := Start(t, Config{NetNS: ns, NFSv3: true})
 			if pid := ourRPCBind(ns); pid != 0 {
-				t.Errorf("started rpcbind %d although %d was answering", pid, foreign.pid)
+				t.Errorf("started rpcbind %d although %d was answering", pid, foreign.PID())
 			}
 			dialNull(t, s)
 		})
 		// An rpcbind Start found running is left running.
-		if foreign.exited() {
-			t.Fatalf("rpcbind %d, started by someone else, exited with the server: %v", foreign.pid, foreign.exitError())
+		if foreign.Exited() {
+			t.Fatalf("rpcbind %d, started by someone else, exited with the server: %v", foreign.PID(), exitError(foreign))
 		}
 	})
 }
@@ -362,7 +364,6 @@ func TestNetNS(t *testing.T) {
 // without its export, is reported with Ganesha's own account from the
 // log, and leaves no process behind.
 func TestStartFailure(t *testing.T) {
-	testutil.CheckLeaks(t)
 	if err := Available(); err != nil {
 		unavailable(t, err)
 	}
@@ -409,7 +410,6 @@ func TestStartFailure(t *testing.T) {
 // Program instead of a test; Close stops it and removes its temporary
 // directories.
 func TestProgram(t *testing.T) {
-	testutil.CheckLeaks(t)
 	var log strings.Builder
 	p := NewProgram("prog", &log)
 	s := Start(p, Config{})

@@ -10,6 +10,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/gonfs/nfs/internal/proc"
 )
 
 const (
@@ -72,7 +74,7 @@ var rpcbinds = struct {
 }{m: make(map[string]*rpcbindRef)}
 
 type rpcbindRef struct {
-	p     *process
+	p     *proc.Process
 	users int
 }
 
@@ -86,7 +88,7 @@ func acquireRPCBind(ns string) (release func(), err error) {
 	rpcbinds.mu.Lock()
 	defer rpcbinds.mu.Unlock()
 	if ref := rpcbinds.m[ns]; ref != nil {
-		if !ref.p.exited() {
+		if !ref.p.Exited() {
 			ref.users++
 			return releaser(ns, ref), nil
 		}
@@ -98,32 +100,32 @@ func acquireRPCBind(ns string) (release func(), err error) {
 	if _, err := exec.LookPath("rpcbind"); err != nil {
 		return nil, fmt.Errorf("ganesha: NFSv3 needs rpcbind (Debian package rpcbind): %w", err)
 	}
-	p, err := startProcess(rpcbindCommand(ns))
+	p, err := proc.Start(rpcbindCommand(ns))
 	if err != nil {
 		return nil, err
 	}
 	deadline := time.Now().Add(rpcbindReady)
 	for range rpcbindReady / pollInterval {
-		if ok, _ := listening(p.pid, []int{rpcbindPort}); ok {
+		if ok, _ := listening(p.PID(), []int{rpcbindPort}); ok {
 			ref := &rpcbindRef{p: p, users: 1}
 			rpcbinds.m[ns] = ref
 			return releaser(ns, ref), nil
 		}
-		if p.exited() || time.Now().After(deadline) {
+		if p.Exited() || time.Now().After(deadline) {
 			break
 		}
 		time.Sleep(pollInterval)
 	}
-	if p.exited() {
+	if p.Exited() {
 		if rpcbindAnswers(ns) {
 			// Another rpcbind won the race for the port: use it.
 			return func() {}, nil
 		}
-		return nil, fmt.Errorf("ganesha: rpcbind did not start: %w", p.exitError())
+		return nil, fmt.Errorf("ganesha: rpcbind did not start: %w", exitError(p))
 	}
 	return nil, errors.Join(
-		fmt.Errorf("ganesha: rpcbind (pid %d) not listening on %s after %v", p.pid, rpcbindAddr, rpcbindReady),
-		p.stop(rpcbindStop))
+		fmt.Errorf("ganesha: rpcbind (pid %d) not listening on %s after %v", p.PID(), rpcbindAddr, rpcbindReady),
+		p.Stop(rpcbindStop))
 }
 
 // rpcbindCommand runs rpcbind in the foreground, in ns if it is not "".
@@ -170,7 +172,7 @@ func releaser(ns string, ref *rpcbindRef) func() {
 			if unlock, err := lockRPCBind(); err == nil {
 				defer unlock()
 			}
-			_ = ref.p.stop(rpcbindStop)
+			_ = ref.p.Stop(rpcbindStop)
 		})
 	}
 }

@@ -14,6 +14,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/gonfs/nfs/internal/proc"
 )
 
 // Prefix starts the name of every namespace this package creates; Sweep
@@ -143,7 +145,7 @@ func (n *NS) remove() error {
 	n.mu.Unlock()
 	var errs []error
 	for _, p := range procs {
-		errs = append(errs, p.Stop())
+		errs = append(errs, p.Stop(0))
 	}
 	errs = append(errs, deleteNS(n.Name))
 	liveMu.Lock()
@@ -161,7 +163,7 @@ func deleteNS(name string) error {
 	if err == nil {
 		for _, f := range strings.Fields(string(out)) {
 			if pid, err := strconv.Atoi(f); err == nil && pid > 1 && pid != os.Getpid() {
-				_ = syscall.Kill(pid, syscall.SIGKILL) // ESRCH: gone already
+				_ = proc.Kill(pid) // best effort: ip netns del follows
 			}
 		}
 	}
@@ -190,7 +192,7 @@ func Sweep() ([]string, error) {
 	var errs []error
 	for _, e := range entries {
 		pid, ok := ownerPID(e.Name())
-		if !ok || alive(pid) {
+		if !ok || proc.Alive(pid) {
 			continue
 		}
 		if err := deleteNS(e.Name()); err != nil {
@@ -214,12 +216,6 @@ func ownerPID(name string) (int, bool) {
 	}
 	pid, err := strconv.Atoi(pidStr)
 	return pid, err == nil && pid > 0
-}
-
-// alive reports whether a process with this PID exists.
-func alive(pid int) bool {
-	err := syscall.Kill(pid, 0)
-	return err == nil || errors.Is(err, syscall.EPERM)
 }
 
 var trapOnce sync.Once

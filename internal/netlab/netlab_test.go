@@ -7,16 +7,18 @@ import (
 	"net"
 	"os"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
+	"github.com/gonfs/nfs/internal/proc"
 	"github.com/gonfs/nfs/internal/testutil"
 )
 
+// TestMain checks for goroutine leaks once, after every test; the
+// interrupt handler's goroutine, started first, lives on.
 func TestMain(m *testing.M) {
 	TrapInterrupts()
-	os.Exit(m.Run())
+	testutil.VerifyMain(m.Run)
 }
 
 func nsExists(name string) bool {
@@ -29,7 +31,6 @@ func nsExists(name string) bool {
 // and that everything (namespaces, a process inside one) is gone once
 // the subtest that made them has ended.
 func TestLinkFilterAndCleanup(t *testing.T) {
-	testutil.CheckLeaks(t)
 	var names []string
 	var pid int
 	t.Run("lab", func(t *testing.T) {
@@ -100,7 +101,7 @@ func TestLinkFilterAndCleanup(t *testing.T) {
 			t.Errorf("namespace %s still exists after its test", name)
 		}
 	}
-	if pid != 0 && alive(pid) {
+	if pid != 0 && proc.Alive(pid) {
 		t.Errorf("process %d still alive after its test", pid)
 	}
 }
@@ -109,7 +110,6 @@ func TestLinkFilterAndCleanup(t *testing.T) {
 // no longer exists, with the process inside it, and leaves this process's
 // own namespaces alone.
 func TestSweep(t *testing.T) {
-	testutil.CheckLeaks(t)
 	l := New(t)
 	mine := l.NS("mine")
 
@@ -120,7 +120,7 @@ func TestSweep(t *testing.T) {
 		t.Fatal(err)
 	}
 	stale := fmt.Sprintf("%s%d-1-old", Prefix, dead.Process.Pid)
-	if alive(dead.Process.Pid) {
+	if proc.Alive(dead.Process.Pid) {
 		t.Skipf("PID %d was reused at once", dead.Process.Pid)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), CommandTimeout)
@@ -130,18 +130,16 @@ func TestSweep(t *testing.T) {
 	}
 	t.Cleanup(func() { _ = deleteNS(stale) })
 	// A process in the leftover namespace, as an interrupted run leaves.
-	orphan := (&NS{Name: stale}).Command("sleep", "600")
-	orphan.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	if err := orphan.Start(); err != nil {
+	orphan, err := proc.Start((&NS{Name: stale}).Command("sleep", "600"))
+	if err != nil {
 		t.Fatal(err)
 	}
-	reaped := make(chan struct{})
-	go func() { _ = orphan.Wait(); close(reaped) }()
 	t.Cleanup(func() {
-		_ = syscall.Kill(-orphan.Process.Pid, syscall.SIGKILL)
-		<-reaped
+		if err := orphan.Stop(0); err != nil {
+			t.Error(err)
+		}
 	})
-	waitInNS(t, orphan.Process.Pid, stale)
+	waitInNS(t, orphan.PID(), stale)
 
 	deleted, err := Sweep()
 	if err != nil {
@@ -157,9 +155,9 @@ func TestSweep(t *testing.T) {
 		t.Errorf("Sweep deleted this process's namespace %s", mine.Name)
 	}
 	select {
-	case <-reaped:
+	case <-orphan.Done():
 	case <-time.After(10 * time.Second):
-		t.Errorf("process %d in the swept namespace was not killed", orphan.Process.Pid)
+		t.Errorf("process %d in the swept namespace was not killed", orphan.PID())
 	}
 }
 
@@ -177,7 +175,6 @@ func waitInNS(t *testing.T, pid int, name string) {
 }
 
 func TestNames(t *testing.T) {
-	testutil.CheckLeaks(t)
 	for role, ok := range map[string]bool{"client": true, "lb2": true, "": false, "Client": false, "a-b": false, "elevenchars": false} {
 		if validRole(role) != ok {
 			t.Errorf("validRole(%q) = %v", role, !ok)

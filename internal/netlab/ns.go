@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/gonfs/nfs/internal/proc"
 	"golang.org/x/sys/unix"
 )
 
@@ -24,7 +25,7 @@ type NS struct {
 	Role string
 
 	mu    sync.Mutex
-	procs []*Proc // started with Start and not yet stopped; guarded by mu
+	procs []*proc.Process // started with Start and not yet stopped; guarded by mu
 }
 
 // Exec runs a command inside the namespace (ip netns exec) with stdin

@@ -13,6 +13,10 @@ import (
 	"github.com/gonfs/nfs/internal/testutil"
 )
 
+// TestMain checks for goroutine leaks once, after every test;
+// TestCloseWhilePaused also checks its own, which is what it asserts.
+func TestMain(m *testing.M) { testutil.VerifyMain(m.Run) }
+
 // echoServer answers each line with its name and the line.
 func echoServer(t *testing.T, name string) string {
 	t.Helper()
@@ -71,7 +75,6 @@ func ask(t *testing.T, c net.Conn, line string) (string, error) {
 }
 
 func TestMoveResetPause(t *testing.T) {
-	testutil.CheckLeaks(t)
 	a, b := echoServer(t, "a"), echoServer(t, "b")
 	f := Start(t, a)
 

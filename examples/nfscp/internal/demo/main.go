@@ -30,6 +30,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/gonfs/nfs/examples/nfscp/internal/tempfile"
+	"github.com/gonfs/nfs/internal/filehash"
 	"github.com/gonfs/nfs/internal/ganesha"
 	"golang.org/x/term"
 )
@@ -116,7 +118,7 @@ func demo() int {
 		}
 	}
 
-	backSum, err := sum(back)
+	backSum, err := filehash.SHA256(back)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "demo:", err)
 		return 1
@@ -154,7 +156,7 @@ func copyThroughRestart(p *ganesha.Program, srv *ganesha.Server, bin, src, dst, 
 			return fmt.Errorf("nfscp ended before the copy began: %v", err)
 		case <-time.After(20 * time.Millisecond):
 		}
-		started = tempSize(tempDir, tempName) >= 0
+		started = tempfile.Size(tempDir, tempName) >= 0
 	}
 	if !started {
 		cmd.Process.Kill()
@@ -167,7 +169,7 @@ func copyThroughRestart(p *ganesha.Program, srv *ganesha.Server, bin, src, dst, 
 	case <-time.After(killAfter):
 	}
 	say("killing the server (SIGKILL, pid %d) with %.1f MiB of the file copied",
-		srv.PID(), float64(max(tempSize(tempDir, tempName), 0))/(1<<20))
+		srv.PID(), float64(max(tempfile.Size(tempDir, tempName), 0))/(1<<20))
 	srv.Kill()
 	select {
 	case err := <-done:
@@ -180,18 +182,6 @@ func copyThroughRestart(p *ganesha.Program, srv *ganesha.Server, bin, src, dst, 
 		return fmt.Errorf("nfscp failed: %v", err)
 	}
 	return nil
-}
-
-// tempSize returns the size of nfscp's temporary file for name in dir, or
-// -1 if there is none.
-func tempSize(dir, name string) int64 {
-	ms, _ := filepath.Glob(filepath.Join(dir, "."+name+".nfscp-*"))
-	for _, m := range ms {
-		if fi, err := os.Stat(m); err == nil {
-			return fi.Size()
-		}
-	}
-	return -1
 }
 
 // generate writes size random bytes to name and returns their sha256.
@@ -210,18 +200,4 @@ func generate(name string, size int64) (string, error) {
 		err = cerr
 	}
 	return hex.EncodeToString(h.Sum(nil)), err
-}
-
-// sum returns the sha256 of a file.
-func sum(name string) (string, error) {
-	f, err := os.Open(name)
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return "", err
-	}
-	return hex.EncodeToString(h.Sum(nil)), nil
 }

@@ -1,4 +1,9 @@
-package ganesha
+// Package proc starts and stops the child processes of tests (NFS-Ganesha,
+// rpcbind, the fault lab's clients) so that none outlives its test: each
+// runs in a process group of its own, is killed with that group, and gets
+// SIGKILL as its parent-death signal should the test binary die. Processes
+// are found and killed by PID, never by name.
+package proc
 
 import (
 	"errors"
@@ -10,35 +15,35 @@ import (
 	"time"
 )
 
-// killWait bounds how long a process may take to be reaped after SIGKILL.
-// Only a process stuck in uninterruptible sleep takes longer.
-const killWait = 10 * time.Second
+// KillWait bounds how long Stop waits for a process to be reaped after
+// SIGKILL. Only a process stuck in uninterruptible sleep takes longer.
+const KillWait = 10 * time.Second
 
-// A process is one child process, started in its own process group with
-// SIGKILL as its parent-death signal, and reaped by a goroutine that ends
-// when the process does. Safe for concurrent use.
-type process struct {
+// A Process is one child process started with Start, and reaped by a
+// goroutine that ends when the process does. Safe for concurrent use.
+type Process struct {
 	cmd  *exec.Cmd
 	pid  int
 	done chan struct{} // closed once the process has been reaped
 	err  error         // cmd.Wait's result; written before done is closed
 }
 
-// startProcess starts cmd. It sets cmd.SysProcAttr; cmd.Stdout and
-// cmd.Stderr should be nil or *os.File, so that no copying goroutine
-// outlives the process.
-func startProcess(cmd *exec.Cmd) (*process, error) {
+// Start starts cmd in a process group of its own, with SIGKILL as its
+// parent-death signal. It sets cmd.SysProcAttr. cmd.Stdout and cmd.Stderr
+// should be nil or *os.File, so that no copying goroutine outlives the
+// process.
+func Start(cmd *exec.Cmd) (*Process, error) {
 	cmd.SysProcAttr = &syscall.SysProcAttr{
 		// A group of its own, so that signals reach the whole tree
 		// (ip netns exec, sh, the daemon) and a terminal's ^C does not.
 		Setpgid: true,
-		// An interrupted test binary leaves no orphan daemon behind.
+		// An interrupted test binary leaves no orphan behind.
 		Pdeathsig: syscall.SIGKILL,
 	}
 	if err := spawn(cmd); err != nil {
 		return nil, err
 	}
-	p := &process{cmd: cmd, pid: cmd.Process.Pid, done: make(chan struct{})}
+	p := &Process{cmd: cmd, pid: cmd.Process.Pid, done: make(chan struct{})}
 	go func() {
 		p.err = cmd.Wait()
 		spawnerRelease()
@@ -47,8 +52,14 @@ func startProcess(cmd *exec.Cmd) (*process, error) {
 	return p, nil
 }
 
-// exited reports whether the process has been reaped.
-func (p *process) exited() bool {
+// PID returns the process ID.
+func (p *Process) PID() int { return p.pid }
+
+// Done is closed once the process has exited and been reaped.
+func (p *Process) Done() <-chan struct{} { return p.done }
+
+// Exited reports whether the process has exited and been reaped.
+func (p *Process) Exited() bool {
 	select {
 	case <-p.done:
 		return true
@@ -57,21 +68,31 @@ func (p *process) exited() bool {
 	}
 }
 
-// signal sends sig to the process's group, unless the process has
-// already been reaped (its pid may then belong to someone else).
-func (p *process) signal(sig syscall.Signal) {
-	if p.exited() {
+// Wait waits until the process has been reaped and returns how it ended,
+// as exec.Cmd.Wait does: nil for exit status 0, an *exec.ExitError for
+// another status or a signal.
+func (p *Process) Wait() error {
+	<-p.done
+	return p.err
+}
+
+// Signal sends sig to the process's group, unless the process has already
+// been reaped (its PID may then belong to someone else).
+func (p *Process) Signal(sig syscall.Signal) {
+	if p.Exited() {
 		return
 	}
 	// ESRCH only means the group is already gone.
 	_ = syscall.Kill(-p.pid, sig)
 }
 
-// stop sends SIGTERM, waits up to grace for the process to exit, then
-// sends SIGKILL and waits for it to be reaped. A zero grace kills at once.
-func (p *process) stop(grace time.Duration) error {
+// Stop sends SIGTERM to the process group, waits up to grace for the
+// process to exit, then sends SIGKILL and waits up to KillWait for it to be
+// reaped. A zero grace kills at once. It returns an error only if the
+// process has not been reaped by then.
+func (p *Process) Stop(grace time.Duration) error {
 	if grace > 0 {
-		p.signal(syscall.SIGTERM)
+		p.Signal(syscall.SIGTERM)
 		t := time.NewTimer(grace)
 		defer t.Stop()
 		select {
@@ -80,27 +101,34 @@ func (p *process) stop(grace time.Duration) error {
 		case <-t.C:
 		}
 	}
-	p.signal(syscall.SIGKILL)
-	t := time.NewTimer(killWait)
+	p.Signal(syscall.SIGKILL)
+	t := time.NewTimer(KillWait)
 	defer t.Stop()
 	select {
 	case <-p.done:
 		return nil
 	case <-t.C:
-		return fmt.Errorf("ganesha: process %d not reaped %v after SIGKILL", p.pid, killWait)
+		return fmt.Errorf("proc: process %d (%s) not reaped %v after SIGKILL", p.pid, p.cmd.Path, KillWait)
 	}
 }
 
-// exitError describes how the process ended; call it only after done.
-func (p *process) exitError() error {
-	var ee *exec.ExitError
-	if errors.As(p.err, &ee) {
-		return fmt.Errorf("ganesha: process %d exited: %v", p.pid, ee.ProcessState)
+// Kill sends SIGKILL to the process pid, for processes this package did not
+// start (those found inside a network namespace, say). A process that no
+// longer exists is not an error.
+func Kill(pid int) error {
+	if pid <= 1 {
+		return fmt.Errorf("proc: refusing to kill pid %d", pid)
 	}
-	if p.err != nil {
-		return fmt.Errorf("ganesha: process %d: %w", p.pid, p.err)
+	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil && !errors.Is(err, syscall.ESRCH) {
+		return fmt.Errorf("proc: kill %d: %w", pid, err)
 	}
-	return fmt.Errorf("ganesha: process %d exited with status 0", p.pid)
+	return nil
+}
+
+// Alive reports whether a process with this PID exists.
+func Alive(pid int) bool {
+	err := syscall.Kill(pid, 0)
+	return err == nil || errors.Is(err, syscall.EPERM)
 }
 
 // The kernel sends a parent-death signal when the *thread* that forked the
@@ -139,7 +167,7 @@ func spawn(cmd *exec.Cmd) error {
 	reqs <- spawnReq{cmd: cmd, errc: errc}
 	if err := <-errc; err != nil {
 		spawnerRelease()
-		return fmt.Errorf("ganesha: start %s: %w", cmd.Path, err)
+		return fmt.Errorf("proc: start %v: %w", cmd.Args, err)
 	}
 	return nil
 }
@@ -169,22 +197,4 @@ func runSpawner(reqs <-chan spawnReq, gone chan<- struct{}) {
 	// Every child of this thread has been reaped: the thread may now
 	// serve other goroutines, and end, without killing anyone.
 	runtime.UnlockOSThread()
-}
-
-// epochs hands out Ganesha boot epochs (ganesha.nfsd -E). Ganesha puts its
-// epoch in every client ID and stateid, and by default uses its start time
-// in seconds, so two servers started in the same second could mistake one
-// another's state. Each start in this process gets a distinct epoch, at
-// least the current Unix time and larger than any handed out before.
-var epochs struct {
-	mu   sync.Mutex
-	last uint32
-}
-
-func nextEpoch() uint32 {
-	epochs.mu.Lock()
-	defer epochs.mu.Unlock()
-	e := max(uint32(time.Now().Unix()), epochs.last+1)
-	epochs.last = e
-	return e
 }
