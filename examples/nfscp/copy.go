@@ -8,6 +8,7 @@ import (
 	"hash"
 	"io"
 	"io/fs"
+	"os"
 	"path"
 	"path/filepath"
 	"strings"
@@ -66,6 +67,7 @@ type copier struct {
 	warn  func(string)
 
 	copied atomic.Int64 // bytes copied so far
+	root   *os.Root     // a local destination's directory (see rootFS); nil if none
 }
 
 // plan resolves srcs and dst into the items to create, in an order where
@@ -136,6 +138,22 @@ func (c *copier) plan(ctx context.Context, srcs []location, dst location) ([]ite
 				size: fi.Size(), mode: c.mode(fi.Mode()), mtime: fi.ModTime()})
 		default:
 			return nil, &opError{name: src.name(), err: errors.New("not a regular file or directory")}
+		}
+	}
+	if dst.remote == nil && len(items) > 0 {
+		// Everything is created below the directory the user named: dst,
+		// or the directory holding it when dst is the copy's own name.
+		dir := dst.path
+		if !dstIsDir {
+			dir = filepath.Dir(filepath.Clean(dst.path))
+		}
+		r, err := openRoot(dir)
+		if err != nil {
+			return nil, &opError{name: dst.name(), err: err}
+		}
+		c.root = r.root
+		for i := range items {
+			items[i].dstFS = r
 		}
 	}
 	return items, nil
@@ -261,16 +279,29 @@ func (c *copier) run(ctx context.Context, items []item) error {
 	return nil
 }
 
+// errLinkInWay is the reason a directory of a tree is not copied over a
+// symbolic link at the destination. Following it would let the source
+// write wherever a link left by an earlier copy points (a server can list
+// "d" as a link to /etc in one run and as a directory in the next); GNU cp
+// refuses the same.
+const errLinkInWay = plainError("is a symbolic link (nfscp does not follow links inside the destination)")
+
 // mkdir creates a directory of the tree, writable by its owner until run
-// gives it its mode at the end. An existing directory is used as it is.
+// gives it its mode at the end. An existing directory is used as it is; a
+// symbolic link is not followed, so that every directory the copy writes
+// into is one it created or found as a directory.
 func (c *copier) mkdir(ctx context.Context, it item) error {
 	err := it.dstFS.Mkdir(ctx, it.dst.path, 0o700)
 	if errors.Is(err, fs.ErrExist) {
-		fi, serr := it.dstFS.Stat(ctx, it.dst.path)
-		if serr == nil && fi.IsDir() {
+		fi, serr := it.dstFS.Lstat(ctx, it.dst.path)
+		switch {
+		case serr != nil:
+			err = serr
+		case fi.IsDir():
 			return nil
-		}
-		if serr == nil {
+		case fi.Mode()&fs.ModeSymlink != 0:
+			err = errLinkInWay
+		default:
 			err = syscall.ENOTDIR
 		}
 	}

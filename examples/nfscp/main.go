@@ -17,7 +17,9 @@
 // Semantics follow cp and scp: with one source, DST is the copy's name, or
 // the directory to put it in if DST is an existing directory; with several,
 // DST must be an existing directory. Symbolic links named on the command line
-// are followed; inside a tree (-r) they are copied as links. -r implies -p,
+// are followed; inside a tree (-r) they are copied as links. Links found
+// inside the destination are never followed: a directory of the tree that
+// meets one there is refused, as GNU cp refuses it. -r implies -p,
 // as rsync -a does: modes and modification times are kept. Without -p a new
 // file gets its source's permission bits less the umask, and the time of the
 // copy. Owners are not copied. Each file is written under a temporary name,
@@ -114,6 +116,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 func (c *copier) all(ctx context.Context, srcs []location, dst location) (runStats, error) {
 	var rs runStats
 	items, err := c.plan(ctx, srcs, dst)
+	if c.root != nil {
+		defer c.root.Close()
+	}
 	if err != nil {
 		return rs, err
 	}
