@@ -323,9 +323,3 @@ func (nfsFS) SameFile(a, b fs.FileInfo) bool {
 	return ok1 && ok2 && aa.FileID == ba.FileID && aa.FSID == ba.FSID &&
 		aa.Mask.Has(nfs4.AttrFileID) && ba.Mask.Has(nfs4.AttrFileID)
 }
-
-// permBits are the mode bits a copy carries over: permissions, setuid,
-// setgid and sticky.
-func permBits(m fs.FileMode) fs.FileMode {
-	return m & (fs.ModePerm | fs.ModeSetuid | fs.ModeSetgid | fs.ModeSticky)
-}

@@ -3,6 +3,7 @@ package main
 import (
 	"os"
 	"path/filepath"
+	"syscall"
 	"testing"
 	"time"
 
@@ -214,4 +215,132 @@ func TestRootFSStaysInside(t *testing.T) {
 		t.Errorf("Stat of a path outside the root succeeded")
 	}
 	unchanged()
+}
+
+// modeBits returns the permission, setuid, setgid and sticky bits of p.
+func modeBits(t *testing.T, p string) os.FileMode {
+	t.Helper()
+	fi, err := os.Lstat(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fi.Mode() & (os.ModePerm | os.ModeSetuid | os.ModeSetgid | os.ModeSticky)
+}
+
+// setMode makes p with mode m (given as chmod takes it) and owner uid:gid.
+func setMode(t *testing.T, p string, m uint32, uid int) {
+	t.Helper()
+	if err := os.Chown(p, uid, uid); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Chmod(p, m); err != nil { // os.Chmod's bits differ from chmod(2)'s
+		t.Fatal(err)
+	}
+}
+
+// TestSetIDBits checks which special mode bits copies get, in every
+// direction: none without -p (cp clears them too), and with -p (or -r)
+// setuid only where the copy's owner is the source's, setgid only where
+// its group is, and sticky always. nfscp does not copy owners, so a
+// setuid file of someone else's would otherwise become root's.
+func TestSetIDBits(t *testing.T) {
+	testutil.CheckLeaks(t)
+	needServer(t)
+	if os.Geteuid() != 0 {
+		t.Skip("needs root, to give files other owners") // the CI job runs as root
+	}
+	const other = 4321
+	a, b := newArea(t, srvA), newArea(t, srvB)
+	local := t.TempDir()
+	perm := func(m os.FileMode) os.FileMode { return m &^ processUmask() }
+	suid := os.ModeSetuid | os.ModeSetgid
+
+	// Files: root's and another user's, setuid and setgid.
+	mine, theirs := filepath.Join(a.disk, "mine"), filepath.Join(a.disk, "theirs")
+	writeRandom(t, mine, 100, 12)
+	writeRandom(t, theirs, 100, 13)
+	setMode(t, mine, 0o6755, 0)
+	setMode(t, theirs, 0o6755, other)
+	localMine, localTheirs := filepath.Join(local, "mine"), filepath.Join(local, "theirs")
+	writeRandom(t, localMine, 100, 14)
+	writeRandom(t, localTheirs, 100, 15)
+	setMode(t, localMine, 0o6755, 0)
+	setMode(t, localTheirs, 0o6755, other)
+
+	for _, c := range []struct {
+		what string
+		args []string
+		dst  string // on disk
+		want os.FileMode
+	}{
+		{"NFS to local", []string{a.url + "/mine", local + "/plain"}, local + "/plain", perm(0o755)},
+		{"NFS to local -p", []string{"-p", a.url + "/mine", local + "/kept"}, local + "/kept", suid | 0o755},
+		{"NFS to local -p, another owner", []string{"-p", a.url + "/theirs", local + "/dropped"}, local + "/dropped", 0o755},
+		{"local to NFS", []string{localMine, b.url + "/plain"}, b.disk + "/plain", perm(0o755)},
+		{"local to NFS -p", []string{"-p", localMine, b.url + "/kept"}, b.disk + "/kept", suid | 0o755},
+		{"local to NFS -p, another owner", []string{"-p", localTheirs, b.url + "/dropped"}, b.disk + "/dropped", 0o755},
+		{"NFS to NFS", []string{a.url + "/mine", b.url + "/nn-plain"}, b.disk + "/nn-plain", perm(0o755)},
+		{"NFS to NFS -p", []string{"-p", a.url + "/mine", b.url + "/nn-kept"}, b.disk + "/nn-kept", suid | 0o755},
+		{"NFS to NFS -p, another owner", []string{"-p", a.url + "/theirs", b.url + "/nn-dropped"}, b.disk + "/nn-dropped", 0o755},
+	} {
+		mustSucceed(t, nfscp(t, append([]string{"-q"}, c.args...)...))
+		if got := modeBits(t, c.dst); got != c.want {
+			t.Errorf("%s: mode %v, want %v", c.what, got, c.want)
+		}
+	}
+
+	// Directories (-r implies -p): sticky kept, setgid kept for a
+	// directory of root's group only.
+	tree := filepath.Join(a.disk, "tree")
+	for _, d := range []string{"sticky", "sgid", "theirs"} {
+		if err := os.MkdirAll(filepath.Join(tree, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	setMode(t, filepath.Join(tree, "sticky"), 0o1777, 0)
+	setMode(t, filepath.Join(tree, "sgid"), 0o2775, 0)
+	setMode(t, filepath.Join(tree, "theirs"), 0o2775, other)
+	back := filepath.Join(local, "tree")
+	mustSucceed(t, nfscp(t, "-rq", a.url+"/tree", back))
+	mustSucceed(t, nfscp(t, "-rq", a.url+"/tree", b.url+"/tree"))
+	for _, c := range []struct {
+		name string
+		want os.FileMode
+	}{
+		{"sticky", os.ModeSticky | 0o777},
+		{"sgid", os.ModeSetgid | 0o775},
+		{"theirs", 0o775},
+	} {
+		for _, root := range []string{back, filepath.Join(b.disk, "tree")} {
+			if got := modeBits(t, filepath.Join(root, c.name)); got != c.want {
+				t.Errorf("%s/%s: mode %v, want %v", root, c.name, got, c.want)
+			}
+		}
+	}
+}
+
+// TestIDSame checks how owners from a server compare with local ones.
+func TestIDSame(t *testing.T) {
+	testutil.CheckLeaks(t)
+	uid := func(n uint32) id { return id{n: n, num: true} }
+	name := func(s string) id { return id{name: s} }
+	for _, c := range []struct {
+		a, b id
+		want bool
+	}{
+		{uid(0), uid(0), true},
+		{uid(0), uid(1000), false},
+		{name("root@localdomain"), uid(0), true}, // looked up in /etc/passwd
+		{uid(0), name("root@example.com"), true},
+		{name("no-such-user-here@x"), uid(0), false},
+		{name("alice@x"), name("alice@x"), true},
+		{name("alice@x"), name("bob@x"), false},
+		{name(""), name(""), false},
+		{id{}, id{}, false},
+		{uid(0), id{n: 0, num: true, group: true}, false},
+	} {
+		if got := c.a.same(c.b); got != c.want {
+			t.Errorf("%+v.same(%+v) = %v, want %v", c.a, c.b, got, c.want)
+		}
+	}
 }
