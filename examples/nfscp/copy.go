@@ -371,7 +371,7 @@ func (c *copier) copyItem(ctx context.Context, it item) error {
 			return c.fail(ctx, it, "", err)
 		}
 	} else {
-		c.prog.Start(it.dst.name())
+		c.prog.Start(it.dst.path)
 		if tmp, err = c.copyFile(ctx, it, dir, base); err != nil {
 			return c.fail(ctx, it, tmp, err)
 		}

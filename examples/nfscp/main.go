@@ -30,7 +30,9 @@
 // temporary file is removed on failure.
 //
 // Exit status: 0 on success, 1 when a copy fails, 2 for a bad command line.
-// Errors are one line: "nfscp: NAME: REASON".
+// Errors are one line: "nfscp: NAME: REASON". A name holding characters
+// that are not printable (escape sequences, newlines) is written quoted,
+// as Go quotes a string: "evil\x1b]0;title\a\n".
 package main
 
 import (
@@ -76,7 +78,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 0
 	}
 	if err != nil {
-		fmt.Fprintln(stderr, "nfscp: "+err.Error())
+		fmt.Fprintln(stderr, "nfscp: "+termSafe(err.Error()))
 		return 2
 	}
 	if cmd.timeout > 0 {
@@ -108,7 +110,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	cs.closeAll()
 	if err != nil {
-		fmt.Fprintln(stderr, "nfscp: "+err.Error())
+		fmt.Fprintln(stderr, "nfscp: "+termSafe(err.Error()))
 		return 1
 	}
 	return 0

@@ -2,7 +2,10 @@ package main
 
 import (
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -341,6 +344,88 @@ func TestIDSame(t *testing.T) {
 	} {
 		if got := c.a.same(c.b); got != c.want {
 			t.Errorf("%+v.same(%+v) = %v, want %v", c.a, c.b, got, c.want)
+		}
+	}
+}
+
+// evilName is a file name that sets the terminal's title and breaks the
+// line, as a server (or a local file) may offer one.
+const evilName = "evil\x1b]0;pwned\x07\n"
+
+// noRawName fails t if out shows evilName's escape sequence or newline
+// raw, rather than as \x1b]0;pwned\a\n.
+func noRawName(t *testing.T, what, out string) {
+	t.Helper()
+	if strings.Contains(out, "\x1b]") || strings.Contains(out, "pwned\x07") || strings.Contains(out, "\x07\n") {
+		t.Errorf("%s shows the name raw: %q", what, out)
+	}
+}
+
+// TestNamesQuotedForTerminal checks that names with control characters
+// are written escaped, in Go's quoted form, in errors, warnings and the
+// progress bar, and that ordinary names are written as they are.
+func TestNamesQuotedForTerminal(t *testing.T) {
+	testutil.CheckLeaks(t)
+	needServer(t)
+	a := newArea(t, srvA)
+	local := t.TempDir()
+	tree := filepath.Join(a.disk, "tree")
+	if err := os.Mkdir(tree, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	writeRandom(t, filepath.Join(tree, evilName), 6<<20, 16)
+
+	// An error naming it: the local copy has a directory in its place.
+	back := filepath.Join(local, "back")
+	if err := os.MkdirAll(filepath.Join(back, "tree", evilName), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	r := nfscp(t, "-r", a.url+"/tree", back)
+	noRawName(t, "the error", r.stderr)
+	mustFail(t, r, 1, "nfscp: "+strconv.Quote(filepath.Join(back, "tree", evilName))+": file exists")
+
+	// A warning naming a local file.
+	src := filepath.Join(local, "src")
+	if err := os.Mkdir(src, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Mkfifo(filepath.Join(src, evilName), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r = nfscp(t, "-r", src, a.url+"/up")
+	noRawName(t, "the warning", r.stderr)
+	if want := "nfscp: " + strconv.Quote(filepath.Join(src, evilName)) + ": skipping named pipe\n"; r.code != 0 || r.stderr != want {
+		t.Errorf("exit %d, stderr %q; want 0 and %q", r.code, r.stderr, want)
+	}
+
+	// The progress bar, on a terminal, while the file is copied.
+	if _, err := exec.LookPath("script"); err != nil {
+		t.Fatalf("script(1) from util-linux is needed: %v", err)
+	}
+	line := nfscpBin + " --bwlimit 6m -r '" + a.url + "/tree' '" + filepath.Join(local, "bar") + "'"
+	r = runCmd(t, exec.Command("script", "-qefc", line, "/dev/null"))
+	noRawName(t, "the progress bar", r.stdout)
+	if r.code != 0 || !strings.Contains(r.stdout, `evil\x1b]0;pwned\a\n`) {
+		t.Errorf("exit %d, no quoted name in the bar:\n%q", r.code, r.stdout)
+	}
+}
+
+func TestQuoteName(t *testing.T) {
+	testutil.CheckLeaks(t)
+	for _, c := range []struct{ in, name, line string }{
+		{"plain.txt", "plain.txt", "plain.txt"},
+		{"with space/and \"quotes\"", "with space/and \"quotes\"", "with space/and \"quotes\""},
+		{"héllo wörld ✓", "héllo wörld ✓", "héllo wörld ✓"},
+		{evilName, `"evil\x1b]0;pwned\a\n"`, `evil\x1b]0;pwned\a\n`},
+		{"tab\there", `"tab\there"`, `tab\there`},
+		{"bad\xffutf8", `"bad\xffutf8"`, `bad\xffutf8`},
+		{"rtl\u202eexe.txt", `"rtl\u202eexe.txt"`, `rtl\u202eexe.txt`},
+	} {
+		if got := quoteName(c.in); got != c.name {
+			t.Errorf("quoteName(%q) = %s, want %s", c.in, got, c.name)
+		}
+		if got := termSafe(c.in); got != c.line {
+			t.Errorf("termSafe(%q) = %s, want %s", c.in, got, c.line)
 		}
 	}
 }
