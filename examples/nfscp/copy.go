@@ -8,6 +8,7 @@ import (
 	"hash"
 	"io"
 	"io/fs"
+	"os"
 	"path"
 	"path/filepath"
 	"strings"
@@ -51,9 +52,11 @@ type item struct {
 	srcFS  fileSystem
 	dstFS  fileSystem
 	size   int64       // files: bytes to copy
-	mode   fs.FileMode // permission bits to give the copy
+	mode   fs.FileMode // mode to give the copy, before finalMode
 	mtime  time.Time   // modification time to give it, with preserve
 	target string      // links: the link's target
+	uid    id          // the source's owner, with preserve (see finalMode)
+	gid    id          // the source's group, likewise
 }
 
 // copier carries out one run's copies. Its methods are safe for concurrent
@@ -66,6 +69,7 @@ type copier struct {
 	warn  func(string)
 
 	copied atomic.Int64 // bytes copied so far
+	root   *os.Root     // a local destination's directory (see rootFS); nil if none
 }
 
 // plan resolves srcs and dst into the items to create, in an order where
@@ -126,16 +130,32 @@ func (c *copier) plan(ctx context.Context, srcs []location, dst location) ([]ite
 			if tfi, err := dstFS.Stat(ctx, to.path); err == nil && !tfi.IsDir() {
 				return nil, &opError{name: to.name(), err: errors.New("cannot overwrite a file with a directory")}
 			}
-			items = append(items, item{kind: itemDir, src: src, dst: to, srcFS: srcFS, dstFS: dstFS,
-				mode: c.mode(fi.Mode()), mtime: fi.ModTime()})
+			items = append(items, c.newItem(itemDir, src, to, srcFS, dstFS, fi))
 			if items, err = c.walk(ctx, items, src, to, srcFS, dstFS, 1); err != nil {
 				return nil, err
 			}
 		case fi.Mode().IsRegular():
-			items = append(items, item{kind: itemFile, src: src, dst: to, srcFS: srcFS, dstFS: dstFS,
-				size: fi.Size(), mode: c.mode(fi.Mode()), mtime: fi.ModTime()})
+			it := c.newItem(itemFile, src, to, srcFS, dstFS, fi)
+			it.size = fi.Size()
+			items = append(items, it)
 		default:
 			return nil, &opError{name: src.name(), err: errors.New("not a regular file or directory")}
+		}
+	}
+	if dst.remote == nil && len(items) > 0 {
+		// Everything is created below the directory the user named: dst,
+		// or the directory holding it when dst is the copy's own name.
+		dir := dst.path
+		if !dstIsDir {
+			dir = filepath.Dir(filepath.Clean(dst.path))
+		}
+		r, err := openRoot(dir)
+		if err != nil {
+			return nil, &opError{name: dst.name(), err: err}
+		}
+		c.root = r.root
+		for i := range items {
+			items[i].dstFS = r
 		}
 	}
 	return items, nil
@@ -162,7 +182,7 @@ func (c *copier) walk(ctx context.Context, items []item, src, dst location, srcF
 		if err != nil {
 			return nil, &opError{name: s.name(), err: err}
 		}
-		it := item{src: s, dst: d, srcFS: srcFS, dstFS: dstFS, mode: c.mode(fi.Mode()), mtime: fi.ModTime()}
+		it := c.newItem(itemDir, s, d, srcFS, dstFS, fi)
 		switch m := fi.Mode(); {
 		case m.IsDir():
 			it.kind = itemDir
@@ -189,12 +209,50 @@ func (c *copier) walk(ctx context.Context, items []item, src, dst location, srcF
 	return items, nil
 }
 
-// mode is the permission bits a copy of a file with mode m gets.
+// newItem describes the copy of src, whose FileInfo is fi, to dst.
+func (c *copier) newItem(kind itemKind, src, dst location, srcFS, dstFS fileSystem, fi fs.FileInfo) item {
+	it := item{kind: kind, src: src, dst: dst, srcFS: srcFS, dstFS: dstFS, mode: c.mode(fi.Mode()), mtime: fi.ModTime()}
+	if c.opts.preserve {
+		it.uid, it.gid = owners(fi)
+	}
+	return it
+}
+
+// mode is the mode a copy of a file with mode m gets: without preserve
+// its permission bits less the umask, as cp gives; with preserve also its
+// setuid, setgid and sticky bits, of which finalMode keeps those that
+// remain safe on the copy.
 func (c *copier) mode(m fs.FileMode) fs.FileMode {
 	if c.opts.preserve {
-		return permBits(m)
+		return m & (fs.ModePerm | fs.ModeSetuid | fs.ModeSetgid | fs.ModeSticky)
 	}
-	return permBits(m) &^ c.opts.umask
+	return m.Perm() &^ c.opts.umask
+}
+
+// finalMode returns the mode to give name, the copy of it on fsys: it.mode
+// without setuid unless the copy's owner is the source's, and without
+// setgid unless its group is the source's. nfscp does not copy owners (the
+// copy belongs to whoever runs nfscp, or whom the destination server makes
+// of that user), and a set-ID bit that moved to another owner would run
+// the program as someone it never ran as: root, when root copies. GNU cp
+// -p drops the bits likewise when it cannot keep the owner.
+func finalMode(ctx context.Context, fsys fileSystem, name string, it item) (fs.FileMode, error) {
+	m := it.mode
+	if m&(fs.ModeSetuid|fs.ModeSetgid) == 0 {
+		return m, nil
+	}
+	fi, err := fsys.Lstat(ctx, name)
+	if err != nil {
+		return 0, err
+	}
+	uid, gid := owners(fi)
+	if !uid.same(it.uid) {
+		m &^= fs.ModeSetuid
+	}
+	if !gid.same(it.gid) {
+		m &^= fs.ModeSetgid
+	}
+	return m, nil
 }
 
 // run creates the items: directories first, in order, then files and links
@@ -249,7 +307,11 @@ func (c *copier) run(ctx context.Context, items []item) error {
 		if it.kind != itemDir {
 			continue
 		}
-		if err := it.dstFS.Chmod(ctx, it.dst.path, it.mode); err != nil {
+		mode, err := finalMode(ctx, it.dstFS, it.dst.path, it)
+		if err == nil {
+			err = it.dstFS.Chmod(ctx, it.dst.path, mode)
+		}
+		if err != nil {
 			return &opError{name: it.dst.name(), err: err}
 		}
 		if c.opts.preserve {
@@ -261,16 +323,29 @@ func (c *copier) run(ctx context.Context, items []item) error {
 	return nil
 }
 
+// errLinkInWay is the reason a directory of a tree is not copied over a
+// symbolic link at the destination. Following it would let the source
+// write wherever a link left by an earlier copy points (a server can list
+// "d" as a link to /etc in one run and as a directory in the next); GNU cp
+// refuses the same.
+const errLinkInWay = plainError("is a symbolic link (nfscp does not follow links inside the destination)")
+
 // mkdir creates a directory of the tree, writable by its owner until run
-// gives it its mode at the end. An existing directory is used as it is.
+// gives it its mode at the end. An existing directory is used as it is; a
+// symbolic link is not followed, so that every directory the copy writes
+// into is one it created or found as a directory.
 func (c *copier) mkdir(ctx context.Context, it item) error {
 	err := it.dstFS.Mkdir(ctx, it.dst.path, 0o700)
 	if errors.Is(err, fs.ErrExist) {
-		fi, serr := it.dstFS.Stat(ctx, it.dst.path)
-		if serr == nil && fi.IsDir() {
+		fi, serr := it.dstFS.Lstat(ctx, it.dst.path)
+		switch {
+		case serr != nil:
+			err = serr
+		case fi.IsDir():
 			return nil
-		}
-		if serr == nil {
+		case fi.Mode()&fs.ModeSymlink != 0:
+			err = errLinkInWay
+		default:
 			err = syscall.ENOTDIR
 		}
 	}
@@ -296,7 +371,7 @@ func (c *copier) copyItem(ctx context.Context, it item) error {
 			return c.fail(ctx, it, "", err)
 		}
 	} else {
-		c.prog.Start(it.dst.name())
+		c.prog.Start(it.dst.path)
 		if tmp, err = c.copyFile(ctx, it, dir, base); err != nil {
 			return c.fail(ctx, it, tmp, err)
 		}
@@ -335,7 +410,11 @@ func (c *copier) copyFile(ctx context.Context, it item, dir, base string) (strin
 			return tmp, err
 		}
 	}
-	if err := it.dstFS.Chmod(ctx, tmp, it.mode); err != nil {
+	mode, err := finalMode(ctx, it.dstFS, tmp, it)
+	if err != nil {
+		return tmp, err
+	}
+	if err := it.dstFS.Chmod(ctx, tmp, mode); err != nil {
 		return tmp, err
 	}
 	if c.opts.preserve {

@@ -9,6 +9,8 @@ import (
 	"math/rand/v2"
 	"os"
 	"path"
+	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/gonfs/nfs/nfs4"
@@ -101,6 +103,153 @@ func (localFS) Symlink(_ context.Context, target, name string) error {
 }
 func (localFS) SameFile(a, b fs.FileInfo) bool { return os.SameFile(a, b) }
 
+// rootFS is a local destination: the directory the user named and what
+// lies below it, reached through an os.Root. The directory's own path is
+// resolved as given, symbolic links and all (the user chose it); below it
+// no path can leave it, whatever links a previous copy left there or
+// another process puts there meanwhile (os.Root resolves each component
+// itself and refuses one that escapes). The copier adds the rule that
+// links inside the destination are not followed at all (see mkdir).
+// Paths are those of the copy's locations, which begin with dir.
+type rootFS struct {
+	root *os.Root
+	dir  string // the root's path as the locations spell it, cleaned
+}
+
+// errOutside is returned for a path that is not below the destination
+// directory; the copier never makes one.
+var errOutside = errors.New("outside the destination directory")
+
+func openRoot(dir string) (rootFS, error) {
+	r, err := os.OpenRoot(dir)
+	if err != nil {
+		return rootFS{}, err
+	}
+	return rootFS{root: r, dir: filepath.Clean(dir)}, nil
+}
+
+// rel returns name relative to the root.
+func (r rootFS) rel(op, name string) (string, error) {
+	rel, err := filepath.Rel(r.dir, filepath.Clean(name))
+	if err != nil || rel == ".." || strings.HasPrefix(rel, "../") || filepath.IsAbs(rel) {
+		return "", &fs.PathError{Op: op, Path: name, Err: errOutside}
+	}
+	return rel, nil
+}
+
+func (r rootFS) Stat(_ context.Context, name string) (fs.FileInfo, error) {
+	rel, err := r.rel("stat", name)
+	if err != nil {
+		return nil, err
+	}
+	return r.root.Stat(rel)
+}
+
+func (r rootFS) Lstat(_ context.Context, name string) (fs.FileInfo, error) {
+	rel, err := r.rel("lstat", name)
+	if err != nil {
+		return nil, err
+	}
+	return r.root.Lstat(rel)
+}
+
+func (r rootFS) ReadDir(_ context.Context, name string) ([]fs.DirEntry, error) {
+	rel, err := r.rel("readdir", name)
+	if err != nil {
+		return nil, err
+	}
+	return fs.ReadDir(r.root.FS(), rel)
+}
+
+func (r rootFS) Readlink(_ context.Context, name string) (string, error) {
+	rel, err := r.rel("readlink", name)
+	if err != nil {
+		return "", err
+	}
+	return r.root.Readlink(rel)
+}
+
+func (r rootFS) Open(_ context.Context, name string) (io.ReadCloser, error) {
+	rel, err := r.rel("open", name)
+	if err != nil {
+		return nil, err
+	}
+	return r.root.Open(rel)
+}
+
+func (r rootFS) CreateTemp(_ context.Context, dir, base string) (io.WriteCloser, string, error) {
+	for range tempAttempts {
+		p := path.Join(dir, tempName(base))
+		rel, err := r.rel("create", p)
+		if err != nil {
+			return nil, "", err
+		}
+		f, err := r.root.OpenFile(rel, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+		if errors.Is(err, fs.ErrExist) {
+			continue
+		}
+		if err != nil {
+			return nil, "", err
+		}
+		return &syncCloser{f}, p, nil
+	}
+	return nil, "", &fs.PathError{Op: "create", Path: dir, Err: fs.ErrExist}
+}
+
+func (r rootFS) Mkdir(_ context.Context, name string, perm fs.FileMode) error {
+	rel, err := r.rel("mkdir", name)
+	if err != nil {
+		return err
+	}
+	return r.root.Mkdir(rel, perm)
+}
+
+func (r rootFS) Chmod(_ context.Context, name string, mode fs.FileMode) error {
+	rel, err := r.rel("chmod", name)
+	if err != nil {
+		return err
+	}
+	return r.root.Chmod(rel, mode)
+}
+
+func (r rootFS) Chtimes(_ context.Context, name string, mtime time.Time) error {
+	rel, err := r.rel("chtimes", name)
+	if err != nil {
+		return err
+	}
+	return r.root.Chtimes(rel, time.Time{}, mtime)
+}
+
+func (r rootFS) Rename(_ context.Context, oldname, newname string) error {
+	o, err := r.rel("rename", oldname)
+	if err != nil {
+		return err
+	}
+	n, err := r.rel("rename", newname)
+	if err != nil {
+		return err
+	}
+	return r.root.Rename(o, n)
+}
+
+func (r rootFS) Remove(_ context.Context, name string) error {
+	rel, err := r.rel("remove", name)
+	if err != nil {
+		return err
+	}
+	return r.root.Remove(rel)
+}
+
+func (r rootFS) Symlink(_ context.Context, target, name string) error {
+	rel, err := r.rel("symlink", name)
+	if err != nil {
+		return err
+	}
+	return r.root.Symlink(target, rel)
+}
+
+func (rootFS) SameFile(a, b fs.FileInfo) bool { return os.SameFile(a, b) }
+
 // syncCloser is a local file that reaches stable storage before Close
 // returns, so that the rename that follows never exposes a file whose data
 // a crash could still lose.
@@ -173,10 +322,4 @@ func (nfsFS) SameFile(a, b fs.FileInfo) bool {
 	ba, ok2 := b.Sys().(*nfs4.Attr)
 	return ok1 && ok2 && aa.FileID == ba.FileID && aa.FSID == ba.FSID &&
 		aa.Mask.Has(nfs4.AttrFileID) && ba.Mask.Has(nfs4.AttrFileID)
-}
-
-// permBits are the mode bits a copy carries over: permissions, setuid,
-// setgid and sticky.
-func permBits(m fs.FileMode) fs.FileMode {
-	return m & (fs.ModePerm | fs.ModeSetuid | fs.ModeSetgid | fs.ModeSticky)
 }

@@ -16,17 +16,23 @@
 //
 // Semantics follow cp and scp: with one source, DST is the copy's name, or
 // the directory to put it in if DST is an existing directory; with several,
-// DST must be an existing directory. Symbolic links named on the command line
-// are followed; inside a tree (-r) they are copied as links. -r implies -p,
-// as rsync -a does: modes and modification times are kept. Without -p a new
-// file gets its source's permission bits less the umask, and the time of the
-// copy. Owners are not copied. Each file is written under a temporary name,
-// .NAME.nfscp-RANDOM, in the destination directory and renamed over NAME
-// once complete, so a copy that fails never looks complete; the temporary
-// file is removed on failure.
+// DST must be an existing directory. Symbolic links named on the command
+// line are followed; inside a tree (-r) they are copied as links. Links
+// found inside the destination are never followed: a directory of the tree
+// that meets one there is refused, as GNU cp refuses it. -r implies -p, as
+// rsync -a does: modes and modification times are kept, except that a copy
+// keeps setuid only if it has its source's owner, and setgid only if it has
+// its source's group, since owners are not copied. Without -p a new file
+// gets its source's permission bits (not setuid, setgid or sticky) less the
+// umask, and the time of the copy. Each file is written under a temporary
+// name, .NAME.nfscp-RANDOM, in the destination directory and renamed over
+// NAME once complete, so a copy that fails never looks complete; the
+// temporary file is removed on failure.
 //
 // Exit status: 0 on success, 1 when a copy fails, 2 for a bad command line.
-// Errors are one line: "nfscp: NAME: REASON".
+// Errors are one line: "nfscp: NAME: REASON". A name holding characters
+// that are not printable (escape sequences, newlines) is written quoted,
+// as Go quotes a string: "evil\x1b]0;title\a\n".
 package main
 
 import (
@@ -72,7 +78,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 0
 	}
 	if err != nil {
-		fmt.Fprintln(stderr, "nfscp: "+err.Error())
+		fmt.Fprintln(stderr, "nfscp: "+termSafe(err.Error()))
 		return 2
 	}
 	if cmd.timeout > 0 {
@@ -104,7 +110,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	cs.closeAll()
 	if err != nil {
-		fmt.Fprintln(stderr, "nfscp: "+err.Error())
+		fmt.Fprintln(stderr, "nfscp: "+termSafe(err.Error()))
 		return 1
 	}
 	return 0
@@ -114,6 +120,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 func (c *copier) all(ctx context.Context, srcs []location, dst location) (runStats, error) {
 	var rs runStats
 	items, err := c.plan(ctx, srcs, dst)
+	if c.root != nil {
+		defer c.root.Close()
+	}
 	if err != nil {
 		return rs, err
 	}

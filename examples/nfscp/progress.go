@@ -63,7 +63,7 @@ func (p *progress) Plan(files int, bytes int64) {
 	p.bar.RenderBlank()
 }
 
-// Start notes that the copy of the file named name begins.
+// Start notes that the copy of the file at path name begins.
 func (p *progress) Start(name string) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -71,7 +71,7 @@ func (p *progress) Start(name string) {
 		return
 	}
 	p.started++
-	desc := path.Base(name)
+	desc := quoteName(path.Base(name))
 	if p.files > 1 {
 		desc = fmt.Sprintf("[%d/%d] %s", p.started, p.files, desc)
 	}
@@ -94,7 +94,7 @@ func (p *progress) Line(s string) {
 	if p.bar != nil {
 		p.bar.Clear()
 	}
-	fmt.Fprintln(p.stderr, "nfscp: "+s)
+	fmt.Fprintln(p.stderr, "nfscp: "+termSafe(s))
 	if p.bar != nil {
 		p.bar.RenderBlank()
 	}

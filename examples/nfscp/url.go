@@ -47,16 +47,17 @@ func (e *endpoint) url(p string) string {
 	return u.String()
 }
 
-// name returns how messages refer to the location: a local path as given,
-// or an nfs:// URL without its query.
+// name returns how messages refer to the location: a local path as given
+// (quoted if it must be, see quoteName), or an nfs:// URL without its
+// query, whose path is percent-encoded.
 func (l location) name() string {
 	if l.remote != nil {
 		return l.remote.url(l.path)
 	}
 	if l.arg != "" {
-		return l.arg
+		return quoteName(l.arg)
 	}
-	return l.path
+	return quoteName(l.path)
 }
 
 // child returns the location of the entry name inside the directory l.
@@ -362,5 +363,5 @@ func (e *argError) Error() string {
 	if e.arg == "" {
 		return e.msg
 	}
-	return e.arg + ": " + e.msg
+	return quoteName(e.arg) + ": " + e.msg
 }
