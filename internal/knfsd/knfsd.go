@@ -200,9 +200,11 @@ func Start(tb testing.TB, cfg Config) *Server {
 			if tb.Failed() {
 				tb.Logf("knfsd: server %s (%s):\n%s", s.Addr(), s.stateDir, s.tails())
 			}
+			t0 := time.Now()
 			if err := s.Stop(); err != nil {
 				tb.Error(err)
 			}
+			tb.Logf("knfsd: server %s stopped in %v", s.ns, time.Since(t0).Round(time.Millisecond))
 		})
 	}
 	if err != nil {
@@ -455,10 +457,32 @@ func startNFSD(c Config) string {
 			flags = append(flags, "-N", v)
 		}
 	}
-	return fmt.Sprintf(`echo %d >/proc/fs/nfsd/nfsv4gracetime
-echo %d >/proc/fs/nfsd/nfsv4leasetime
-echo 1048576 >/proc/fs/nfsd/max_block_size
-rpc.nfsd %s %d
+	// nfsd picks its client tracking when it starts: nfsdcld if it has
+	// the pipe open by then, else the usermode helper, whose records
+	// nfsdcld does not see. Right after boot nfsdcld may be too slow to
+	// open the pipe, which appears only as nfsd starts: the clients of
+	// that start could not reclaim after a restart. So start until the
+	// kernel says it uses nfsdcld.
+	return fmt.Sprintf(`tracking() { dmesg | grep -c 'client tracking operations' || true; }
+n=0
+while :; do
+	echo %d >/proc/fs/nfsd/nfsv4gracetime
+	echo %d >/proc/fs/nfsd/nfsv4leasetime
+	echo 1048576 >/proc/fs/nfsd/max_block_size
+	before=$(tracking)
+	rpc.nfsd %s %d
+	if dmesg | grep 'client tracking operations' | tail -n 1 | grep -q nfsdcld && [ "$(tracking)" -gt "$before" ]; then
+		break
+	fi
+	n=$((n + 1))
+	if [ $n -ge 10 ]; then
+		echo "gonfs: nfsd does not use nfsdcld for client tracking" >&2
+		dmesg | tail -n 20 >&2
+		exit 1
+	fi
+	rpc.nfsd 0
+	sleep 0.5
+done
 `, int(c.Grace/time.Second), int(c.Lease/time.Second), strings.Join(flags, " "), c.Threads)
 }
 
