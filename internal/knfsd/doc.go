@@ -22,7 +22,9 @@
 // of the recipe and the UML kernel release, so that a change of either
 // builds a new one. The build holds an flock on CacheDir/lock, so
 // concurrent test processes build it once, and renames the finished image
-// into place. debootstrap uses the Debian mirror apt's sources name for
+// into place; a process that finds the lock taken logs that it waits.
+// EnsureImage (and TestImage, which make test can run before the other
+// tests) builds it ahead of any Start. debootstrap uses the Debian mirror apt's sources name for
 // bookworm ($GONFS_KNFSD_MIRROR overrides it). Every guest runs on a
 // copy-on-write layer of its own (ubd0=COW,IMAGE), so the image stays
 // clean.
@@ -92,7 +94,10 @@
 // process dies. Stop (and the cleanup Start registers) kills the group by
 // PID, checks with `ip netns pids` that no process is left in the
 // namespace (killing any by PID, and failing, if one is), deletes the
-// namespace with its tap, and closes the forwarder.
+// namespace with its tap, and closes the forwarder. A test process killed
+// outright takes its guests with it (parent-death signals), but leaves
+// its namespaces and a Shared server's StateDir ($TMPDIR/gonfs-knfsd-PID-*):
+// the next Start in any process removes those of processes that are gone.
 //
 // Shared starts one server for the whole test binary; TestMain should call
 // StopShared after m.Run. Tests that restart or reconfigure a server need

@@ -124,6 +124,13 @@ func imagePath() (string, error) {
 	return filepath.Join(CacheDir(), "rootfs-"+suite+"-"+imageKey(v)+".ext4"), nil
 }
 
+// EnsureImage builds the guest image unless it is cached already, and
+// returns its path. Start does this itself; calling it first (make test
+// does, through TestImage) keeps the build out of any test's time.
+func EnsureImage() (string, error) {
+	return ensureImage(func(format string, args ...any) { fmt.Fprintf(os.Stderr, format+"\n", args...) })
+}
+
 // ensureImage returns the cached image, building it first if it does not
 // exist. The build holds an exclusive lock on CacheDir/lock, so that
 // concurrent test processes build it once, and renames the finished
@@ -139,7 +146,9 @@ func ensureImage(logf func(format string, args ...any)) (string, error) {
 	if err := os.MkdirAll(CacheDir(), 0o755); err != nil {
 		return "", fmt.Errorf("knfsd: %w", err)
 	}
-	unlock, err := lockFile(filepath.Join(CacheDir(), "lock"), lockTimeout)
+	unlock, err := lockFile(filepath.Join(CacheDir(), "lock"), lockTimeout, func() {
+		logf("knfsd: waiting for another process to build %s", path)
+	})
 	if err != nil {
 		return "", err
 	}
@@ -163,8 +172,8 @@ func ensureImage(logf func(format string, args ...any)) (string, error) {
 }
 
 // lockFile takes an exclusive flock on path, waiting up to timeout, and
-// returns its release.
-func lockFile(path string, timeout time.Duration) (func(), error) {
+// returns its release. It calls waiting once if it has to wait.
+func lockFile(path string, timeout time.Duration, waiting func()) (func(), error) {
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
 	if err != nil {
 		return nil, fmt.Errorf("knfsd: %w", err)
@@ -178,6 +187,10 @@ func lockFile(path string, timeout time.Duration) (func(), error) {
 		if !errors.Is(err, unix.EWOULDBLOCK) || time.Now().After(deadline) {
 			f.Close()
 			return nil, fmt.Errorf("knfsd: lock %s (another test process building the image?): %w", path, err)
+		}
+		if waiting != nil {
+			waiting()
+			waiting = nil
 		}
 		time.Sleep(250 * time.Millisecond)
 	}

@@ -236,7 +236,7 @@ func Shared(tb testing.TB) *Server {
 			unavailable(tb, err)
 		}
 		c, _ := Config{}.resolve()
-		dir, err := os.MkdirTemp("", "gonfs-knfsd-")
+		dir, err := os.MkdirTemp("", fmt.Sprintf("%s%d-", sharedDirPrefix, os.Getpid()))
 		if err == nil {
 			shared.srv, err = start(c, dir, true, func(format string, args ...any) {
 				tb.Logf(format, args...)
@@ -254,6 +254,27 @@ func Shared(tb testing.TB) *Server {
 		unavailable(tb, shared.err)
 	}
 	return shared.srv
+}
+
+// sharedDirPrefix starts the name of a Shared server's StateDir in the
+// temporary directory, followed by the test process's PID, so that
+// sweepStateDirs can remove those of processes that are gone.
+const sharedDirPrefix = "gonfs-knfsd-"
+
+// sweepStateDirs removes the state directories Shared servers of test
+// processes killed outright left behind (their disks can be large).
+func sweepStateDirs() {
+	dirs, _ := filepath.Glob(filepath.Join(os.TempDir(), sharedDirPrefix+"*"))
+	for _, d := range dirs {
+		pidStr, _, _ := strings.Cut(strings.TrimPrefix(filepath.Base(d), sharedDirPrefix), "-")
+		pid, err := strconv.Atoi(pidStr)
+		if err != nil || pid <= 0 || pid == os.Getpid() {
+			continue
+		}
+		if err := syscall.Kill(pid, 0); errors.Is(err, syscall.ESRCH) {
+			os.RemoveAll(d)
+		}
+	}
 }
 
 // StopShared stops the server Shared started, if any.

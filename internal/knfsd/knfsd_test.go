@@ -38,6 +38,20 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
+// TestImage builds the guest image if it is not cached (make test runs
+// it first, alone, so that the build does not count against a test).
+func TestImage(t *testing.T) {
+	if err := Available(); err != nil {
+		unavailable(t, err)
+	}
+	t0 := time.Now()
+	path, err := EnsureImage()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("image %s (%s on disk), ready in %v", path, imageSizeBytes(path), time.Since(t0).Round(time.Millisecond))
+}
+
 func TestParseSources(t *testing.T) {
 	deb822 := "Types: deb\n# http://snapshot.debian.org/x\nURIs: http://mirror.example/debian\nSuites: bookworm bookworm-updates\nComponents: main\n\n" +
 		"Types: deb\nURIs: http://security.example/debian-security\nSuites: bookworm-security\n"
@@ -320,5 +334,37 @@ func TestRestart(t *testing.T) {
 	c2 := dial(t, srv)
 	if _, err := c2.Stat(ctx, "/restart"); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestResetConnections cuts the client's connection through the
+// forwarder in the middle of a file: it reconnects and goes on.
+func TestResetConnections(t *testing.T) {
+	srv := Shared(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	c := dial(t, srv)
+	data := make([]byte, 4<<20)
+	rand.Read(data)
+	f, err := c.Create(ctx, "/reset")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 4 {
+		if _, err := f.Write(data[i<<20 : (i+1)<<20]); err != nil {
+			t.Fatal(err)
+		}
+		srv.ResetConnections()
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("recovery: %+v", c.Stats().Recovery)
+	out, err := srv.Exec(ctx, "sha256sum "+ExportPath+"/reset")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f := strings.Fields(out); len(f) == 0 || f[0] != sum(data) {
+		t.Fatalf("sha256 in the guest %q, want %s", out, sum(data))
 	}
 }

@@ -43,14 +43,18 @@ const (
 var nsSeq atomic.Int64
 
 // sweepOnce removes, once per process, the namespaces (and the UML
-// processes in them) that test processes killed outright left behind.
+// processes in them) and the Shared state directories that test
+// processes killed outright left behind.
 var sweepOnce sync.Once
 
 // newNamespace creates a namespace named like netlab's
 // (netlab.Prefix+PID+"-"...), so that netlab.Sweep removes it once this
 // process is gone, with the tap device the guest attaches to.
 func newNamespace() (string, error) {
-	sweepOnce.Do(func() { _, _ = netlab.Sweep() })
+	sweepOnce.Do(func() {
+		_, _ = netlab.Sweep()
+		sweepStateDirs()
+	})
 	name := fmt.Sprintf("%s%d-k%d-knfsd", netlab.Prefix, os.Getpid(), nsSeq.Add(1))
 	if err := command("ip", "netns", "add", name); err != nil {
 		return "", err
