@@ -553,7 +553,8 @@ func (s *Server) PID() int { return s.proc.pid }
 // Exec runs a shell script in the guest (as root, in /, with the export
 // mounted at ExportPath) and returns its standard output and error. A
 // non-zero exit status is an error. Scripts run one at a time; each
-// takes at least tens of milliseconds.
+// takes at least tens of milliseconds. When ctx ends Exec returns, but
+// the script runs on in the guest, and later scripts wait for it.
 func (s *Server) Exec(ctx context.Context, script string) (string, error) {
 	return s.ctl.exec(ctx, script)
 }
