@@ -16,12 +16,17 @@ FUZZTIME    ?= 100000x
 MODULES     := . examples bench
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
-.PHONY: test deps vet unit fuzz bench demo lab
+.PHONY: test deps knfsd-image vet unit fuzz bench demo lab
 
-test: deps vet unit fuzz
+test: deps knfsd-image vet unit fuzz
 
 deps:
 	bash scripts/install-deps.sh
+
+# The Linux kernel NFS server's guest image (internal/knfsd), built once and
+# cached in /var/cache/gonfs/knfsd so no test pays for it.
+knfsd-image: deps
+	GO=$(GO) bash scripts/knfsd-image.sh
 
 vet:
 	@files=$$(git ls-files '*.go' 2>/dev/null || find . -name '*.go'); \

@@ -34,7 +34,7 @@ func outsideDir(t *testing.T, dir string) (unchanged func()) {
 	}
 	return func() {
 		t.Helper()
-		if got := sha256File(t, victim); got != sum {
+		if got := testutil.FileSHA256(t, victim); got != sum {
 			t.Errorf("%s was overwritten", victim)
 		}
 		if names := listDir(t, dir); len(names) != 1 {
@@ -159,7 +159,7 @@ func TestUserGivenLinksAreFollowed(t *testing.T) {
 	mustSucceed(t, nfscp(t, a.url+"/f", via))             // DST is a link to a directory
 	mustSucceed(t, nfscp(t, "-r", a.url+"/dir", via+"/")) // a tree into it
 	for _, p := range []string{"named", "f"} {
-		if got := sha256File(t, filepath.Join(real, p)); got != sum {
+		if got := testutil.FileSHA256(t, filepath.Join(real, p)); got != sum {
 			t.Errorf("%s: sha256 %s, want %s", p, got, sum)
 		}
 	}
