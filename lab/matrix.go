@@ -1,4 +1,4 @@
-// Package lab is the fault lab: the field failures of /work/shared/seeds
+// Package lab is the fault lab: the failures NFS users meet in the field
 // (load-balancer failover, a NAT gateway reboot, floating-IP failback,
 // server restarts, resets and long blackholes) reproduced with network
 // namespaces and real NFS-Ganesha servers (package internal/netlab), and
@@ -77,7 +77,7 @@ var (
 	policyOrder   = []string{"SameReservedPort", "NewReservedPort", "Ephemeral", "Hedged"}
 )
 
-// Sort orders cells by scenario, then policy, in the order of the issue.
+// Sort orders cells by scenario, then policy, in the order the report lists them.
 func Sort(cells []Cell) {
 	rank := func(order []string, s string) int {
 		if i := slices.Index(order, s); i >= 0 {

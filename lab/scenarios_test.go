@@ -36,7 +36,8 @@ func retarget(backend string) string {
 add rule ip lab_lb pre ip daddr 10.77.9.9 tcp dport 2049 dnat to ` + backend + "\n"
 }
 
-// TestLBFailover is seeds 000 and 001: client → stateful load balancer →
+// TestLBFailover is the cloud load balancer whose backend fails over
+// (AWS EFS, Azure Load Balancer): client → stateful load balancer →
 // server A. A dies silently and the balancer is retargeted at server B,
 // which exports the same directory. The conntrack entry of the client's
 // connection still maps its 4-tuple to A.
@@ -180,7 +181,7 @@ func TestLeaseBlackhole(t *testing.T) {
 	})
 }
 
-// TestFloatingIP is seed 003: the service address 10.77.5.100 moves from
+// TestFloatingIP is the Pacemaker floating-IP failback: the service address 10.77.5.100 moves from
 // node 1 to node 2 (failover) and back (failback), with node 1's server
 // running throughout, so node 1 still holds the ESTABLISHED connection
 // for the client's first 4-tuple when the address comes back. The nodes
@@ -200,7 +201,7 @@ func TestFloatingIP(t *testing.T) {
 	})
 }
 
-// TestFloatingIPFailback is the TCP half of seed 003 on its own: node 2
+// TestFloatingIPFailback is the TCP half of the floating-IP failback on its own: node 2
 // takes the address over for 4 s but serves nothing (it refuses the
 // client's connections), then the address goes back to node 1, whose
 // server has kept the client's session and still holds the ESTABLISHED
@@ -269,20 +270,20 @@ func (f *floating) move(from, to *netlab.NS, fromDev, toDev string) time.Time {
 func (f *floating) failover() time.Time { return f.move(f.n1, f.n2, f.n1dev, f.n2dev) }
 func (f *floating) failback() time.Time { return f.move(f.n2, f.n1, f.n2dev, f.n1dev) }
 
-// TestNATReboot is seed 002: two clients behind a masquerading gateway,
+// TestNATReboot is the rebooted NAT gateway: two clients behind a masquerading gateway,
 // both on the same source port (the policies' first port, 900), whose
 // firewall drops what conntrack classes as invalid. The gateway goes
 // down in the middle of the copies (drops everything) for longer than
 // the clients take to give up their connections, loses its
 // connection-tracking table, and comes back. The clients race for the
-// external port; the lab lets client 2 win it, as in the seed, so that
+// external port; the lab lets client 2 win it, as in the field, so that
 // each client's new connection is mapped onto the other's old 4-tuple,
 // which the server still holds ESTABLISHED. The server answers their
 // SYNs with ACKs of the old connections, which the gateway drops as
 // invalid.
 func TestNATReboot(t *testing.T) {
 	// Longer than the clients take to declare the path dead (labSocket),
-	// so that they redial while it is down, as after the seed's reboot.
+	// so that they redial while it is down, as after a real reboot.
 	const down = 6 * time.Second
 	forEachPolicy(t, func(t *testing.T, pol string, _, _ int) {
 		l := netlab.New(t)

@@ -119,7 +119,7 @@ func TestServerKilledMidCopy(t *testing.T) {
 		t.Fatalf("copy ended before the fault: %d, %v", r.n, r.err)
 	}
 	srv.Kill()
-	time.Sleep(2 * time.Second) // the outage: 2 s, as the issue asks
+	time.Sleep(2 * time.Second) // a 2 s outage
 	srv.Restart(t)
 
 	r := <-done

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
 	"sync"
 	"time"
 
@@ -161,20 +160,21 @@ func (cs *conns) policy(name string) policy.Policy {
 	return policy.Hedged(o)
 }
 
-// authSys is AUTH_SYS with the uid and gid given (-1: this process's) and
-// no supplementary groups.
+// authSys is AUTH_SYS as this process: its uid, gid and supplementary
+// groups, except that a uid or gid given (not -1) replaces the process's
+// and then no supplementary groups are sent, since they are the process's.
 func authSys(uid, gid int) (rpc.Auth, error) {
-	if uid < 0 {
-		uid = os.Getuid()
+	cred := rpc.ProcessCred()
+	if uid >= 0 || gid >= 0 {
+		cred.GIDs = nil
 	}
-	if gid < 0 {
-		gid = os.Getgid()
+	if uid >= 0 {
+		cred.UID = uint32(uid)
 	}
-	host, _ := os.Hostname()
-	if len(host) > rpc.MaxMachineName {
-		host = host[:rpc.MaxMachineName]
+	if gid >= 0 {
+		cred.GID = uint32(gid)
 	}
-	return rpc.NewAuthSys(rpc.SysCred{Machine: host, UID: uint32(uid), GID: uint32(gid)})
+	return rpc.NewAuthSys(cred)
 }
 
 // closeAll closes every client: it ends their sessions and fails any call

@@ -212,7 +212,7 @@ func parseArgs(args []string, stdout io.Writer) (*command, error) {
 	fset.DurationVar(&cmd.dial.backoffMax, "backoff-max", 0, "longest wait between dials (default: the policy's, 30s; 60s for same-reserved)")
 	fset.DurationVar(&cmd.dial.hedgeAfter, "hedge-after", 0, "hedged: start a dial from a fresh port after this long (default 300ms)")
 	setting("vers", "NFS `VERSION`: 4 or 4.1, both meaning NFSv4.1 (URL key: version)")
-	setting("uid", "AUTH_SYS `UID` (default: this process's)")
+	setting("uid", "AUTH_SYS `UID` (default: this process's; a uid or gid given sends no supplementary groups)")
 	setting("gid", "AUTH_SYS `GID` (default: this process's)")
 	setting("rsize", "largest READ, `SIZE` in bytes (k, m suffixes; default 1m)")
 	setting("wsize", "largest WRITE, `SIZE` in bytes (k, m suffixes; default 1m)")
