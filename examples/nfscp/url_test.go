@@ -187,7 +187,7 @@ func FuzzParseNFSURL(f *testing.F) {
 	f.Fuzz(func(t *testing.T, arg string) {
 		l, err := parseLocation(arg, defaultSettings(), nil)
 		if err != nil {
-			if !strings.HasPrefix(err.Error(), arg+": ") && arg != "" {
+			if !strings.HasPrefix(err.Error(), quoteName(arg)+": ") && arg != "" {
 				t.Fatalf("%q: error %q does not name the argument", arg, err)
 			}
 			return
