@@ -257,6 +257,9 @@ func (c *Client) send(ctx context.Context, s *sessState, id int, seq, highest ui
 	if cc.seqOK {
 		c.sequenced(s, &cc.seqRes)
 	}
+	if err != nil && cc.answered && refusesPort(cc.r.failed, err) {
+		err = c.portRefused(err)
+	}
 	return cc.answered, cc.seqOK, err
 }
 

@@ -36,6 +36,10 @@
 // fs.ErrExist, NFS4ERR_ACCESS and NFS4ERR_PERM are fs.ErrPermission) and to
 // syscall errnos (errors.Is(err, syscall.ENOTEMPTY)). Path operations return
 // *fs.PathError, two-path operations *os.LinkError, as package os does.
+// Two refusals come with what to change: a *PortRefusedError when an
+// export accepts only reserved source ports and the client used another,
+// and a *VersionError when the server speaks no minor version this client
+// does.
 //
 // # Specifications
 //

@@ -37,6 +37,7 @@ type reply struct {
 	status Status // the COMPOUND status: that of the last operation evaluated
 	count  int    // results in the reply
 	next   int    // index of the next result
+	failed uint32 // the operation that failed, when status is not OK
 	err    error
 }
 
@@ -123,6 +124,7 @@ func (r *reply) done(op uint32, st Status) error {
 	if st == OK {
 		return nil
 	}
+	r.failed = op
 	if r.next < r.count {
 		return r.setErr(&afterFailureError{op: op, st: st})
 	}

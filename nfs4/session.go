@@ -53,6 +53,9 @@ func (c *Client) establish(ctx context.Context) error {
 	}
 
 	eid, err := c.exchangeID(ctx)
+	if errors.Is(err, ErrMinorVersMismatch) {
+		return &VersionError{Tried: []uint32{minorVersion}}
+	}
 	if err != nil {
 		return fmt.Errorf("EXCHANGE_ID: %w", err)
 	}

@@ -6,7 +6,6 @@ import (
 	"io"
 	"os"
 	"sync"
-	"testing"
 
 	"github.com/buildbarn/go-xdr/pkg/protocols/nfsv4"
 )
@@ -75,21 +74,27 @@ func decodeExactly(b []byte, m xdrMessage) error {
 
 func head(b []byte) []byte { return b[:min(len(b), 64)] }
 
-func TestMain(m *testing.M) {
+// startWireCheck makes every COMPOUND the tests send and receive pass
+// through checkCompound.
+func startWireCheck() {
 	tap := checkCompound
 	wireTap.Store(&tap)
-	code := m.Run()
+}
+
+// stopWireCheck ends the check and reports whether every COMPOUND passed.
+func stopWireCheck() bool {
 	wireTap.Store(nil)
 	wire.Lock()
+	defer wire.Unlock()
 	if len(wire.failures) > 0 {
 		fmt.Fprintf(os.Stderr, "wire check: %d COMPOUNDs failed the independent decoder:\n", len(wire.failures))
 		for _, f := range wire.failures {
 			fmt.Fprintln(os.Stderr, "  ", f)
 		}
-		code = 1
-	} else if wire.args > 0 {
+		return false
+	}
+	if wire.args > 0 {
 		fmt.Fprintf(os.Stderr, "wire check: %d requests and %d replies decoded cleanly by buildbarn/go-xdr\n", wire.args, wire.replies)
 	}
-	wire.Unlock()
-	os.Exit(code)
+	return true
 }

@@ -1,0 +1,81 @@
+package nfs4
+
+import (
+	"context"
+	"errors"
+	"io/fs"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gonfs/nfs/internal/knfsd"
+	"github.com/gonfs/nfs/policy"
+)
+
+// Tests of what the Linux kernel's server (internal/knfsd) does that
+// Ganesha does not, and what a user sees of it.
+
+// The Linux server's exports are `secure` by default: from an unreserved
+// source port every file handle operation fails with NFS4ERR_PERM. The
+// error says so, and still matches fs.ErrPermission; from a reserved port
+// (the default policy, as root) the same export serves.
+func TestKnfsdRefusesUnreservedPort(t *testing.T) {
+	srv := knfsd.Shared(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+
+	_, err := Dial(ctx, srv.Addr(), Config{Policy: policy.Ephemeral(policy.Options{})})
+	var pe *PortRefusedError
+	if !errors.As(err, &pe) {
+		t.Fatalf("Dial from an unreserved port: %v; want a PortRefusedError", err)
+	}
+	if pe.Port < 1024 {
+		t.Errorf("PortRefusedError.Port = %d; want the unreserved port the client used", pe.Port)
+	}
+	if !errors.Is(err, fs.ErrPermission) || !errors.Is(err, ErrPerm) {
+		t.Errorf("%v does not match fs.ErrPermission and ErrPerm", err)
+	}
+	for _, want := range []string{"reserved", "insecure", "CAP_NET_BIND_SERVICE"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not mention %q", err, want)
+		}
+	}
+
+	c, err := Dial(ctx, srv.Addr(), Config{})
+	if err != nil {
+		t.Fatalf("Dial with the default policy: %v", err)
+	}
+	defer c.Close()
+	if _, err := c.Stat(ctx, "/"); err != nil {
+		t.Fatal(err)
+	}
+	if p := c.Stats().Transport.LocalPort; p >= 1024 {
+		t.Errorf("the default policy connected from port %d; want a reserved one (the test runs as root)", p)
+	}
+}
+
+// A server that has NFSv4.1 turned off gets one line naming what it
+// refused, matching ErrMinorVersMismatch.
+func TestKnfsdWithoutMinorVersion1(t *testing.T) {
+	srv := knfsd.Shared(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	if err := srv.SetVersions(ctx, "4.0"); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		defer cancel()
+		if err := srv.SetVersions(ctx); err != nil {
+			t.Error(err)
+		}
+	})
+	_, err := Dial(ctx, srv.Addr(), Config{})
+	var ve *VersionError
+	if !errors.As(err, &ve) || !errors.Is(err, ErrMinorVersMismatch) {
+		t.Fatalf("Dial of a 4.0-only server: %v; want a VersionError matching ErrMinorVersMismatch", err)
+	}
+	if !strings.Contains(err.Error(), "NFSv4.1") {
+		t.Errorf("error %q does not name the version refused", err)
+	}
+}
