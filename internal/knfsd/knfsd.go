@@ -10,7 +10,6 @@ import (
 	"os/exec"
 	"path"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -18,6 +17,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/gonfs/nfs/internal/proc"
 )
 
 // RequireEnv is the environment variable that, set to "1", turns a
@@ -32,8 +33,6 @@ const (
 	bootTimeout = 90 * time.Second
 	// restartTimeout bounds RestartNFSD and SetVersions.
 	restartTimeout = 60 * time.Second
-	// killWait bounds how long the processes may take to go after SIGKILL.
-	killWait = 10 * time.Second
 	// tailLines is how many lines of the console log a failure shows.
 	tailLines = 40
 	// ExportPath is where the exported file system is mounted in the
@@ -123,7 +122,7 @@ type Server struct {
 	stateDir string // host directory of the guest's init.sh, disks and logs
 	ns       string // network namespace of the guest
 	fwd      *forwarder
-	proc     *process
+	guest    *proc.Process // the guest's host process (ip netns exec, then unshare, then linux)
 	ctl      *control
 	removeMe bool // stateDir is ours to remove (not a t.TempDir)
 
@@ -389,7 +388,7 @@ func (s *Server) boot(img string) error {
 	cmd.ExtraFiles = []*os.File{inR, outW} // fds 3 and 4
 	cmd.Env = append(os.Environ(), "TMPDIR="+s.stateDir)
 	fmt.Fprintf(console, "=== %s ip %s\n", time.Now().Format(time.RFC3339Nano), strings.Join(args, " "))
-	p, err := startProcess(cmd)
+	p, err := proc.Start(cmd)
 	// The children have their own copies.
 	inR.Close()
 	outW.Close()
@@ -399,7 +398,7 @@ func (s *Server) boot(img string) error {
 		outR.Close()
 		return err
 	}
-	s.proc = p
+	s.guest = p
 	s.ctl = newControl(inW, outR)
 
 	ctx, cancel := context.WithTimeout(context.Background(), bootTimeout)
@@ -408,8 +407,8 @@ func (s *Server) boot(img string) error {
 	case <-s.ctl.ready:
 	case <-s.ctl.gone:
 		return fmt.Errorf("knfsd: the guest ended during boot")
-	case <-p.done:
-		return fmt.Errorf("knfsd: the guest exited during boot: %v", p.err)
+	case <-p.Done():
+		return fmt.Errorf("knfsd: the guest exited during boot: %v", p.Wait())
 	case <-ctx.Done():
 		return fmt.Errorf("knfsd: the guest did not finish booting within %v", bootTimeout)
 	}
@@ -433,8 +432,8 @@ func (s *Server) waitNFS(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 			return fmt.Errorf("knfsd: nfsd does not answer: %w (last: %v)", ctx.Err(), lastErr)
-		case <-s.proc.done:
-			return fmt.Errorf("knfsd: the guest exited: %v", s.proc.err)
+		case <-s.guest.Done():
+			return fmt.Errorf("knfsd: the guest exited: %v", s.guest.Wait())
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
@@ -548,7 +547,7 @@ func (s *Server) BootTime() time.Duration { return s.bootTime }
 
 // PID returns the process ID of the process that holds the guest
 // (unshare; the UML processes are in a PID namespace below it).
-func (s *Server) PID() int { return s.proc.pid }
+func (s *Server) PID() int { return s.guest.PID() }
 
 // Exec runs a shell script in the guest (as root, in /, with the export
 // mounted at ExportPath) and returns its standard output and error. A
@@ -673,8 +672,8 @@ func (s *Server) Stop() error {
 	if s.fwd != nil {
 		s.fwd.close()
 	}
-	if s.proc != nil {
-		errs = append(errs, s.proc.kill())
+	if s.guest != nil {
+		errs = append(errs, s.guest.Stop(0))
 	}
 	if s.ctl != nil {
 		s.ctl.close()
@@ -691,9 +690,9 @@ func (s *Server) Stop() error {
 
 // killLeftovers waits until no process is left in the namespace. Killing
 // unshare takes the guest's PID namespace down; anything still there
-// after killWait is killed by PID (it can only be ours) and reported.
+// after proc.KillWait is killed by PID (it can only be ours) and reported.
 func (s *Server) killLeftovers() error {
-	deadline := time.Now().Add(killWait)
+	deadline := time.Now().Add(proc.KillWait)
 	for {
 		pids, err := nsPIDs(s.ns)
 		if err != nil {
@@ -708,7 +707,7 @@ func (s *Server) killLeftovers() error {
 					_ = syscall.Kill(pid, syscall.SIGKILL)
 				}
 			}
-			return fmt.Errorf("knfsd: processes %v were left in namespace %s %v after the guest was killed", pids, s.ns, killWait)
+			return fmt.Errorf("knfsd: processes %v were left in namespace %s %v after the guest was killed", pids, s.ns, proc.KillWait)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
@@ -756,74 +755,4 @@ func tail(path string, n int) string {
 		lines = lines[len(lines)-n:]
 	}
 	return strings.Join(lines, "") + "\n"
-}
-
-// A process is the guest's host process (ip netns exec, then unshare),
-// started in its own process group with SIGKILL as its parent-death
-// signal.
-type process struct {
-	pid  int
-	done chan struct{} // closed once reaped
-	err  error         // Wait's result; written before done is closed
-}
-
-// startProcess starts cmd from the spawner thread.
-func startProcess(cmd *exec.Cmd) (*process, error) {
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	if err := spawn(cmd); err != nil {
-		return nil, fmt.Errorf("knfsd: start %v: %w", cmd.Args, err)
-	}
-	p := &process{pid: cmd.Process.Pid, done: make(chan struct{})}
-	go func() {
-		p.err = cmd.Wait()
-		close(p.done)
-	}()
-	return p, nil
-}
-
-// kill sends SIGKILL to the process group and waits until the process
-// has been reaped.
-func (p *process) kill() error {
-	select {
-	case <-p.done:
-		return nil
-	default:
-	}
-	_ = syscall.Kill(-p.pid, syscall.SIGKILL) // ESRCH: gone already
-	select {
-	case <-p.done:
-		return nil
-	case <-time.After(killWait):
-		return fmt.Errorf("knfsd: process %d not reaped %v after SIGKILL", p.pid, killWait)
-	}
-}
-
-// The kernel sends the parent-death signal when the thread that forked
-// the child exits, not the process (go.dev/issue/27505), and the Go
-// runtime ends threads that goroutines leave locked (as a failed return
-// from a network namespace does). So every guest is forked from one
-// goroutine locked to its thread for the life of the process.
-var spawner struct {
-	once sync.Once
-	reqs chan spawnReq
-}
-
-type spawnReq struct {
-	cmd  *exec.Cmd
-	errc chan error
-}
-
-func spawn(cmd *exec.Cmd) error {
-	spawner.once.Do(func() {
-		spawner.reqs = make(chan spawnReq)
-		go func() {
-			runtime.LockOSThread() // never unlocked: the thread lives as long as the process
-			for r := range spawner.reqs {
-				r.errc <- r.cmd.Start()
-			}
-		}()
-	})
-	errc := make(chan error, 1)
-	spawner.reqs <- spawnReq{cmd, errc}
-	return <-errc
 }
