@@ -62,11 +62,18 @@ func reason(err error) string {
 	var errno syscall.Errno
 	var pe plainError
 	var rt *rpc.TimeoutError
+	var refused *nfs4.PortRefusedError
+	var ve *nfs4.VersionError
 	switch {
 	case errors.As(err, &pe):
 		return string(pe)
 	case errors.Is(err, xprt.ErrReservedPort):
 		return reservedPortAdvice
+	case errors.As(err, &refused):
+		return fmt.Sprintf("the server refused source port %d: its export accepts only reserved ports (below 1024); "+
+			"export it with \"insecure\", or run nfscp as root or with CAP_NET_BIND_SERVICE (and not with --policy ephemeral)", refused.Port)
+	case errors.As(err, &ve):
+		return "the server does not speak NFSv4.1, the only NFS version nfscp speaks (NFS4ERR_MINOR_VERS_MISMATCH)"
 	case errors.As(err, &te):
 		return te.Error()
 	case errors.Is(err, errInterrupted):

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/gonfs/nfs/internal/ganesha"
+	"github.com/gonfs/nfs/internal/knfsd"
 	"github.com/gonfs/nfs/internal/testutil"
 )
 
@@ -87,7 +88,12 @@ func testMain(m *testing.M) int {
 	} else {
 		noServer = "-short"
 	}
-	return m.Run()
+	code := m.Run()
+	if err := knfsd.StopShared(); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		code = 1
+	}
+	return code
 }
 
 // needServer skips (or, under GONFS_REQUIRE_GANESHA=1, fails) a test that
