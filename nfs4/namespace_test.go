@@ -20,7 +20,7 @@ import (
 
 // localTree lists every path under root, relative to it, with a suffix
 // telling its type: "/" for a directory, "@" for a symlink.
-func localTree(t *testing.T, root string) []string {
+func localTree(t testing.TB, root string) []string {
 	t.Helper()
 	var out []string
 	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
