@@ -80,66 +80,65 @@ func dialVia(t *testing.T, addr string, cfg Config) *Client {
 	return c
 }
 
-// The server is killed (SIGKILL) a quarter into a 256 MiB copy through
-// File.ReadFrom and started again 2 s later on the same port and state
-// directory. The copy finishes as if nothing happened: the open file is
+// The server crashes a quarter into a 256 MiB copy through File.ReadFrom
+// (Ganesha is killed and started again 2 s later on the same port and
+// state directory; knfsd's nfsd threads are stopped and started again).
+// The copy finishes as if nothing happened: the open file is
 // reclaimed in the new server's grace period, the WRITEs in flight are
 // sent again with the new stateid, and the data that was written UNSTABLE
 // and not yet committed is written again when COMMIT shows the new write
 // verifier.
 func TestServerKilledMidCopy(t *testing.T) {
-	testutil.CheckLeaks(t)
 	const size = 256 << 20
-	srv, c := dialGanesha(t, ganesha.Config{Grace: 20 * time.Second}, Config{Logger: testLogger(t)})
-	ctx := context.Background()
+	forEachServerWith(t, ganesha.Config{Grace: 20 * time.Second}, Config{Logger: testLogger(t)}, func(t *testing.T, s testServer, c *Client) {
+		ctx := context.Background()
 
-	f, err := c.Create(ctx, srv.Pseudo()+"/big")
-	if err != nil {
-		t.Fatal(err)
-	}
-	sent := sha256.New()
-	src := &signalAfter{
-		r:  io.TeeReader(io.LimitReader(rand.NewChaCha8([32]byte{7}), size), sent),
-		n:  size / 4,
-		at: make(chan struct{}),
-	}
-	type result struct {
-		n   int64
-		err error
-	}
-	done := make(chan result, 1)
-	go func() {
-		n, err := io.Copy(f, src)
-		done <- result{n, err}
-	}()
+		f, err := c.Create(ctx, s.dir+"/big")
+		if err != nil {
+			t.Fatal(err)
+		}
+		sent := sha256.New()
+		src := &signalAfter{
+			r:  io.TeeReader(io.LimitReader(rand.NewChaCha8([32]byte{7}), size), sent),
+			n:  size / 4,
+			at: make(chan struct{}),
+		}
+		type result struct {
+			n   int64
+			err error
+		}
+		done := make(chan result, 1)
+		go func() {
+			n, err := io.Copy(f, src)
+			done <- result{n, err}
+		}()
 
-	select {
-	case <-src.at:
-	case r := <-done:
-		t.Fatalf("copy ended before the fault: %d, %v", r.n, r.err)
-	}
-	srv.Kill()
-	time.Sleep(2 * time.Second) // a 2 s outage
-	srv.Restart(t)
+		select {
+		case <-src.at:
+		case r := <-done:
+			t.Fatalf("copy ended before the fault: %d, %v", r.n, r.err)
+		}
+		s.crash(t)
 
-	r := <-done
-	if r.err != nil || r.n != size {
-		t.Fatalf("io.Copy across the restart: %d, %v", r.n, r.err)
-	}
-	if err := f.Close(); err != nil {
-		t.Fatalf("Close: %v", err)
-	}
-	if testutil.FileSHA256(t, filepath.Join(srv.ExportDir(), "big")) != hex.EncodeToString(sent.Sum(nil)) {
-		t.Fatal("the file on the server differs from the data copied")
-	}
-	st := c.Stats().Recovery
-	t.Logf("recovery: %+v; reconnects %d", st, c.Stats().Transport.Reconnects)
-	if st.ClientIDResets < 1 || st.Reclaims < 1 {
-		t.Errorf("recovery stats show no client ID reset and reclaim: %+v", st)
-	}
-	if st.Time.Count < 1 {
-		t.Errorf("no recovery time recorded: %+v", st.Time)
-	}
+		r := <-done
+		if r.err != nil || r.n != size {
+			t.Fatalf("io.Copy across the restart: %d, %v", r.n, r.err)
+		}
+		if err := f.Close(); err != nil {
+			t.Fatalf("Close: %v", err)
+		}
+		if s.side.sha256(t, "big") != hex.EncodeToString(sent.Sum(nil)) {
+			t.Fatal("the file on the server differs from the data copied")
+		}
+		st := c.Stats().Recovery
+		t.Logf("recovery: %+v; reconnects %d", st, c.Stats().Transport.Reconnects)
+		if st.ClientIDResets < 1 || st.Reclaims < 1 {
+			t.Errorf("recovery stats show no client ID reset and reclaim: %+v", st)
+		}
+		if st.Time.Count < 1 {
+			t.Errorf("no recovery time recorded: %+v", st.Time)
+		}
+	})
 }
 
 // A restart with a real grace period, held open by a second client that

@@ -28,6 +28,12 @@ type testServer struct {
 	dir string
 	// side reaches dir from the server's side, not through NFS.
 	side serverSide
+	// crash ends the server's NFS state as a crash does (client IDs,
+	// sessions, opens and the write verifier; not what reached the disk)
+	// and serves again at the same address, in its grace period: Ganesha
+	// is killed (SIGKILL) and started again after a 2 s outage, knfsd's
+	// nfsd threads are stopped and started again.
+	crash func(t testing.TB)
 }
 
 // serverSide reaches a test's directory on the server's own file system;
@@ -48,15 +54,27 @@ type serverSide interface {
 // is the default. Each subtest checks for leaked goroutines (those of the
 // shared knfsd are not the test's), so fn need not.
 func forEachServer(t *testing.T, cfg Config, fn func(t *testing.T, s testServer, c *Client)) {
+	forEachServerWith(t, ganesha.Config{}, cfg, fn)
+}
+
+// forEachServerWith is forEachServer with Ganesha configured by gcfg.
+// knfsd's guest is shared, so its configuration is knfsd's default: a
+// lease and grace period of 10 s.
+func forEachServerWith(t *testing.T, gcfg ganesha.Config, cfg Config, fn func(t *testing.T, s testServer, c *Client)) {
 	t.Run("ganesha", func(t *testing.T) {
 		testutil.CheckLeaks(t)
-		srv := ganesha.Start(t, ganesha.Config{})
+		srv := ganesha.Start(t, gcfg)
 		gcfg := cfg
 		if gcfg.Policy == nil {
 			gcfg.Policy = policy.Ephemeral(policy.Options{})
 		}
 		c := dialServer(t, srv.Addr(), gcfg)
-		fn(t, testServer{name: "ganesha", dir: srv.Pseudo(), side: localSide(srv.ExportDir())}, c)
+		crash := func(t testing.TB) {
+			srv.Kill()
+			time.Sleep(2 * time.Second)
+			srv.Restart(t)
+		}
+		fn(t, testServer{name: "ganesha", dir: srv.Pseudo(), side: localSide(srv.ExportDir()), crash: crash}, c)
 	})
 	t.Run("knfsd", func(t *testing.T) {
 		srv := knfsd.Shared(t)
@@ -76,7 +94,14 @@ func forEachServer(t *testing.T, cfg Config, fn func(t *testing.T, s testServer,
 			}
 		})
 		c := dialServer(t, srv.Addr(), cfg)
-		fn(t, testServer{name: "knfsd", dir: "/" + rel, side: side}, c)
+		crash := func(t testing.TB) {
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+			defer cancel()
+			if err := srv.RestartNFSD(ctx); err != nil {
+				t.Fatal(err)
+			}
+		}
+		fn(t, testServer{name: "knfsd", dir: "/" + rel, side: side, crash: crash}, c)
 	})
 }
 
