@@ -101,7 +101,7 @@ func (c *copier) plan(ctx context.Context, srcs []location, dst location) ([]ite
 		}
 		fi, err := srcFS.Stat(ctx, src.path)
 		if err != nil {
-			return nil, &opError{name: src.name(), err: err}
+			return nil, &opError{name: src.name(), err: missingHint(ctx, srcFS, src.path, err)}
 		}
 		base, err := baseName(src)
 		if err != nil {

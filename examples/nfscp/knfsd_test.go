@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strings"
 	"testing"
 	"time"
 
@@ -52,4 +53,33 @@ func TestKnfsdPortRefusal(t *testing.T) {
 	if want, _ := os.ReadFile(src); !bytes.Equal(got, want) {
 		t.Errorf("the server holds %d bytes, want the %d copied", len(got), len(want))
 	}
+}
+
+// A path outside every export fails with the component that is missing
+// and what the server's root holds instead: against Ganesha, whose root
+// is a pseudo file system holding the export's path; against knfsd,
+// whose fsid=0 export is the root itself, so the export's path on the
+// server's disk is not part of the URL.
+func TestPathOutsideExports(t *testing.T) {
+	needServer(t)
+	kn := knfsd.Shared(t)
+	dst := t.TempDir()
+	mustFail(t, nfscp(t, "-q", "nfs://"+srvA.Addr()+"/data/f", dst), 1,
+		"nfscp: nfs://"+srvA.Addr()+"/data/f: no such file or directory: the server's NFSv4 root has no \"data\" (which holds \"export\")")
+
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if _, err := kn.Exec(ctx, "rm -rf /export/outside && mkdir /export/outside"); err != nil {
+		t.Fatal(err)
+	}
+	url := "nfs://" + kn.Addr() + "/export/outside/f"
+	r := nfscp(t, "-q", url, dst)
+	want := "nfscp: " + url + ": no such file or directory: the server's NFSv4 root has no \"export\" (which holds "
+	if r.code != 1 || !strings.HasPrefix(r.stderr, want) || !strings.Contains(r.stderr, `"outside"`) {
+		t.Errorf("exit %d, stderr:\n%s\nwant exit 1 and a line beginning %q naming \"outside\"", r.code, r.stderr, want)
+	}
+	// Deeper in: the directory that lacks the name is named.
+	url = "nfs://" + kn.Addr() + "/outside/missing/f"
+	mustFail(t, nfscp(t, "-q", url, dst), 1,
+		"nfscp: "+url+": no such file or directory: \"/outside\" has no \"missing\" (which is empty)")
 }
