@@ -17,15 +17,17 @@ import (
 // protocol to ask for the exports: a server shows them as directories of
 // its NFSv4 root (a pseudo file system on Ganesha and on Linux when no
 // export has fsid=0; the fsid=0 export itself otherwise, whose path then
-// does not appear in URLs). So nfscp names the first component that is
-// missing and what its directory holds, every name in Go's quoted form.
+// does not appear in URLs). So when a directory on the way is missing,
+// nfscp names the first component that is missing and what its
+// directory holds, every name in Go's quoted form.
 
 // missingShown is how many names of the directory missingHint shows.
 const missingShown = 8
 
 // missingHint returns err with the component of name that is missing on
 // the server and some of the names beside it, if err says name does not
-// exist on an NFS server; otherwise err.
+// exist on an NFS server because a directory on its way does not;
+// otherwise err.
 func missingHint(ctx context.Context, fsys fileSystem, name string, err error) error {
 	n, ok := fsys.(nfsFS)
 	if !ok || !errors.Is(err, fs.ErrNotExist) {
@@ -33,8 +35,9 @@ func missingHint(ctx context.Context, fsys fileSystem, name string, err error) e
 	}
 	comps := strings.Split(strings.Trim(path.Clean("/"+name), "/"), "/")
 	dir := "/"
-	for _, c := range comps {
-		if c == "" {
+	for i, c := range comps {
+		if c == "" || i == len(comps)-1 {
+			// A missing last name is a plain missing file.
 			return err
 		}
 		p := path.Join(dir, c)
