@@ -121,7 +121,8 @@ func (r *report) markdown() string {
 		p("Allowed by the protocol (%d): %s", len(res.Allowed), reasonSessionLost+".")
 		p("")
 		for _, o := range res.Allowed {
-			p("- %s %s at %s (took %.1f s): %s", o.Op, o.Name, o.Start.Format("15:04:05.000"), o.Took.Seconds(), o.Err)
+			p("- %s %s at %s (took %.1f s, during %s): %s", o.Op, o.Name, o.Start.Format("15:04:05.000"), o.Took.Seconds(),
+				r.during(o.Start, o.Start.Add(o.Took)), o.Err)
 		}
 		p("")
 	}
@@ -157,6 +158,21 @@ func (r *report) markdown() string {
 	p("- heap after GC: %s before the dial, %s at the end with the client open (peak sampled during the run %s), %s after Close",
 		mib(res.HeapBefore), mib(res.HeapAtEnd), mib(res.HeapPeak), mib(res.HeapAfter))
 	return b.String()
+}
+
+// during names the faults whose time, from taking effect to the client's
+// recovery, overlaps [start, end].
+func (r *report) during(start, end time.Time) string {
+	var names []string
+	for i, f := range r.Faults {
+		if !f.At.After(end) && !f.Lifted.Add(max(f.Recovery, 0)).Before(start) {
+			names = append(names, fmt.Sprintf("fault %d, %s", i+1, f.Kind))
+		}
+	}
+	if len(names) == 0 {
+		return "no fault"
+	}
+	return strings.Join(names, "; ")
 }
 
 func onOff(b bool) string {

@@ -43,6 +43,9 @@ const (
 	// process may hold after Close: the model's hashes, the runtime's
 	// caches.
 	heapSlack = 16 << 20
+	// timeoutMargin is the go test timeout a long run needs beyond its
+	// duration: the round in progress, the final checks, the report.
+	timeoutMargin = 10 * time.Minute
 )
 
 // gaps are the pauses between faults, [min, max).
@@ -72,6 +75,13 @@ func TestSoak(t *testing.T) {
 	}
 	t.Logf("soak: seed %d (%s=%d replays this run's fault schedule and workload choices)", seed, seedEnv, seed)
 
+	// A long run killed by go test's timeout would end without its
+	// report: ask for the room the last round and the checks need up
+	// front. (One round fits in go test's default 10 minutes.)
+	if dl, ok := t.Deadline(); ok && duration > 0 && time.Until(dl) < duration+timeoutMargin {
+		t.Fatalf("%s=%v needs a test timeout of at least %v more than that (go test -timeout; make soak: SOAK_TIMEOUT)",
+			durationEnv, duration, timeoutMargin)
+	}
 	rep := &report{Seed: seed, Duration: duration, Workers: workers, Start: time.Now(), LoadStart: loadavg()}
 	n := build(t)
 	c := startClient(t, n.cli, clientConfig{

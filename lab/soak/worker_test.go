@@ -185,8 +185,9 @@ func (w *worker) run(ctx context.Context, kind string) (name string, err error, 
 		src := w.any()
 		dst := w.fresh()
 		if kind == "rename-replace" {
-			for dst = w.any(); dst == src; dst = w.any() {
-			}
+			// Another name of the model (there are at least two).
+			others := slices.DeleteFunc(w.names(), func(n string) bool { return n == src })
+			dst = others[w.rnd.IntN(len(others))]
 		}
 		name = src + "→" + dst
 		err = c.Rename(ctx, w.path(src), w.path(dst))
