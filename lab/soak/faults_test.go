@@ -1,8 +1,11 @@
 package soak
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
+	"os/exec"
 	"testing"
 	"time"
 
@@ -96,7 +99,7 @@ func (n *topo) inject(kind string, rnd *rand.Rand) fault {
 	switch kind {
 	case "reset":
 		// ss -K destroys the server's socket, which sends a RST.
-		s.Run("ss", "-K", "-t", "dst", clientAddr)
+		n.run(s, "", "ss", "-K", "-t", "dst", clientAddr)
 		f.At = time.Now()
 		f.Lifted = f.At
 	case "blackhole", "lease-expiry":
@@ -105,10 +108,10 @@ func (n *topo) inject(kind string, rnd *rand.Rand) fault {
 			// 0.5–2 s: shorter than the lease.
 			d = 500*time.Millisecond + time.Duration(rnd.Int64N(int64(1500*time.Millisecond)))
 		}
-		s.Nft(silence)
+		n.nft(s, silence)
 		f.At = time.Now()
 		time.Sleep(d) // the outage itself
-		s.Nft(unsilence)
+		n.nft(s, unsilence)
 		f.Lifted = time.Now()
 		f.Detail = fmt.Sprintf("silent %.1f s", d.Seconds())
 	case "restart":
@@ -125,13 +128,13 @@ func (n *topo) inject(kind string, rnd *rand.Rand) fault {
 		// silent; the client's tracked flow still maps to the old one.
 		other := 1 - n.cur
 		if n.silenced[other] {
-			n.srv[other].Nft(unsilence)
+			n.nft(n.srv[other], unsilence)
 			n.silenced[other] = false
 		}
-		s.Nft(silence)
+		n.nft(s, silence)
 		n.silenced[n.cur] = true
 		f.At = time.Now()
-		n.lb.Nft(retarget(backendAddr[other]))
+		n.nft(n.lb, retarget(backendAddr[other]))
 		f.Lifted = time.Now()
 		f.Detail = fmt.Sprintf("server %d → server %d", n.cur, other)
 		n.cur = other
@@ -139,4 +142,27 @@ func (n *topo) inject(kind string, rnd *rand.Rand) fault {
 		panic("soak: unknown fault " + kind)
 	}
 	return f
+}
+
+// run runs args in ns, with stdin, and fails the test if the command
+// fails. Unlike netlab's NS.Run and NS.Nft it takes exec.ErrWaitDelay as
+// the success it is: the command exited with status 0, and only the copy
+// of its output (which the soak never reads) had not finished within
+// netlab's WaitDelay. On a machine loaded enough that happens, and a
+// half-hour run should not end for it.
+func (n *topo) run(ns *netlab.NS, stdin string, args ...string) {
+	n.t.Helper()
+	var in []byte
+	if stdin != "" {
+		in = []byte(stdin)
+	}
+	if _, err := ns.Exec(context.Background(), in, args...); err != nil && !errors.Is(err, exec.ErrWaitDelay) {
+		n.t.Fatal(err)
+	}
+}
+
+// nft applies an nftables ruleset in ns (nft -f: all of it or none).
+func (n *topo) nft(ns *netlab.NS, ruleset string) {
+	n.t.Helper()
+	n.run(ns, ruleset, "nft", "-f", "-")
 }
