@@ -16,7 +16,7 @@ FUZZTIME    ?= 100000x
 MODULES     := . examples bench
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
-.PHONY: test deps knfsd-image vet unit fuzz bench demo lab
+.PHONY: test deps knfsd-image vet unit fuzz bench demo lab soak
 
 test: deps knfsd-image vet unit fuzz
 
@@ -76,3 +76,18 @@ LABLOG ?= /tmp/gonfs-lab.log
 lab: deps
 	GONFS_REQUIRE_GANESHA=1 GONFS_LAB_RESULTS=$(CURDIR)/lab/results $(GO) test -count=1 -timeout 10m -v ./lab/ >$(LABLOG) 2>&1; \
 	status=$$?; grep -E '^(--- |ok|FAIL)|×' $(LABLOG); cat lab/results/latest.md; echo "full log: $(LABLOG)"; exit $$status
+
+# The chaos soak (lab/soak, root needed): four goroutines on one client
+# while every lab fault hits it in random order, for SOAK_DURATION, under
+# the race detector; then everything acknowledged is checked on the
+# server's disk. Writes lab/results/soak-latest.md and prints it, the
+# full log to SOAKLOG. SOAK_SEED=N replays a run's schedule; SOAK_TIMEOUT
+# must exceed SOAK_DURATION by 10 minutes. make test runs one round of
+# faults (about a minute). docs/soak.md has the details.
+SOAK_DURATION ?= 30m
+SOAK_TIMEOUT  ?= 60m
+SOAKLOG       ?= /tmp/gonfs-soak.log
+soak: deps
+	rm -f lab/results/soak-latest.md
+	GONFS_REQUIRE_GANESHA=1 GONFS_SOAK_RESULTS=$(CURDIR)/lab/results SOAK_DURATION=$(SOAK_DURATION) $(GO) test -race -count=1 -timeout $(SOAK_TIMEOUT) -v -run '^TestSoak$$' ./lab/soak/ >$(SOAKLOG) 2>&1; \
+	status=$$?; grep -E '^(--- |ok|FAIL)|soak: seed' $(SOAKLOG); cat lab/results/soak-latest.md 2>/dev/null; echo "full log: $(SOAKLOG)"; exit $$status

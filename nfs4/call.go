@@ -109,6 +109,9 @@ func (cc *compoundCall) UnmarshalXDR(d *xdr.Decoder) error {
 		err := cc.r.sequence(&cc.seqRes)
 		var st Status
 		cc.answered = err == nil || errors.As(err, &st)
+		if errors.Is(err, ErrExpired) {
+			err = errLeaseExpired
+		}
 		if err != nil {
 			return err
 		}
@@ -121,6 +124,16 @@ func (cc *compoundCall) UnmarshalXDR(d *xdr.Decoder) error {
 	}
 	return cc.r.end()
 }
+
+// errLeaseExpired is NFS4ERR_EXPIRED as SEQUENCE's own status: the server
+// let the client ID's lease expire (the client was cut off for longer than
+// the lease) but has not yet thrown the client ID and its session away, as
+// NFS-Ganesha does until its reaper's next pass (up to 10 s). Nothing after
+// SEQUENCE ran. Like the client ID the server has already dropped, it is
+// recovered from with a new client ID, and the call is sent again.
+// NFS4ERR_EXPIRED from another operation is about that operation's
+// stateid, not the lease (stateRefused).
+var errLeaseExpired = fmt.Errorf("nfs4: SEQUENCE: %w", ErrExpired)
 
 // call runs req in one COMPOUND on the current session: callSession,
 // after waiting for a recovery under way. If the session (or the client ID)

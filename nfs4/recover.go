@@ -150,7 +150,7 @@ func (c *Client) runRecovery(r *recovery) {
 // the server still has it, else on a new one, reclaiming the Files' open
 // state — and publishes it.
 func (c *Client) reestablish(ctx context.Context, old *sessState, cause error) (*sessState, error) {
-	if !errors.Is(cause, ErrStaleClientID) {
+	if !errors.Is(cause, ErrStaleClientID) && !errors.Is(cause, errLeaseExpired) {
 		s, err := c.createSession(ctx, old.clientID, old.epoch)
 		if err == nil {
 			c.rstats.sessionResets.Add(1)

@@ -408,7 +408,8 @@ func retryLater(err error) bool {
 func sessionLost(err error) bool {
 	return errors.Is(err, ErrBadSession) || errors.Is(err, ErrDeadSession) ||
 		errors.Is(err, ErrStaleClientID) || errors.Is(err, ErrSeqMisordered) ||
-		errors.Is(err, ErrSeqFalseRetry) || errors.Is(err, ErrBadSlot)
+		errors.Is(err, ErrSeqFalseRetry) || errors.Is(err, ErrBadSlot) ||
+		errors.Is(err, errLeaseExpired)
 }
 
 // stateRefused reports whether err is the server refusing a File's open
