@@ -225,6 +225,12 @@ func (c *Client) newBackOff() backoff.BackOff {
 	return b
 }
 
+// unsettler is implemented by requests whose sender must know when the
+// server can no longer carry out one whose caller gave up: a WRITE that
+// lands late could overwrite newer data. unsettled counts such requests
+// from when their caller gives up until their slot is resynchronised.
+type unsettler interface{ unsettled() *opGroup }
+
 // cached reports whether req asks the server to cache its reply.
 func cached(req request) bool {
 	k, ok := req.(cacher)
@@ -232,6 +238,9 @@ func cached(req request) bool {
 }
 
 func (c *Client) callOnce(ctx context.Context, s *sessState, req request) error {
+	if err := ctx.Err(); err != nil {
+		return err // not worth a slot's resync
+	}
 	id, seq, highest, err := s.slots.get(ctx)
 	if err != nil {
 		return err
@@ -244,11 +253,26 @@ func (c *Client) callOnce(ctx context.Context, s *sessState, req request) error 
 	}
 	if answered {
 		s.slots.put(id, seq, processed)
-	} else if !c.spawn(func() { c.resync(s, id, seq) }) {
-		// No reply: the request may have run, may still be running on
-		// the server, or may never have arrived. The slot stays busy until
-		// resync finds out which; a closing Client needs it no more.
+		return err
+	}
+	// No reply: the request may have run, may still be running on the
+	// server, or may never have arrived. The slot stays busy until resync
+	// finds out which; a closing Client needs it no more.
+	var unsettled *opGroup
+	if u, ok := req.(unsettler); ok {
+		unsettled = u.unsettled()
+		unsettled.add()
+	}
+	if !c.spawn(func() {
+		c.resync(s, id, seq)
+		if unsettled != nil {
+			unsettled.done()
+		}
+	}) {
 		s.slots.put(id, seq, true)
+		if unsettled != nil {
+			unsettled.done()
+		}
 	}
 	return err
 }
@@ -299,7 +323,10 @@ func (c *Client) resync(s *sessState, id int, seq uint32) {
 		ctx, cancel := context.WithTimeout(c.bgCtx, max(c.lease, time.Second))
 		answered, processed, err := c.send(ctx, s, id, try, uint32(id), nopRequest{})
 		cancel()
-		if answered && processed {
+		if answered && (processed || errors.Is(err, ErrRetryUncachedRep)) {
+			// Processed now, or by an earlier probe whose reply was lost
+			// (the server takes this one for its replay): the slot is at
+			// try either way.
 			s.slots.put(id, try, true)
 			return
 		}

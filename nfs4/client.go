@@ -174,9 +174,10 @@ type Client struct {
 	history     map[uint64][]sessionID // sessions created per client ID, for Close
 	lastEpoch   uint64                 // the latest client ID epoch handed out
 
-	// files are the open Files with open state, for reclaim.
+	// files are the open Files with open state, for reclaim: one view of
+	// each (File.WithContext makes others).
 	filesMu sync.Mutex
-	files   map[*File]struct{}
+	files   map[*fileCore]*File
 	checkOn atomic.Bool // a checkStates runs or waits out checkStatesEvery
 	rstats  recoveryCounters
 
@@ -193,9 +194,9 @@ type Client struct {
 	closing   chan struct{}
 	bgCtx     context.Context // for background calls; cancelled by Close
 	bgCancel  context.CancelFunc
-	bg        sync.WaitGroup // renew, resync and recovery goroutines
-	bgMu      sync.Mutex     // guards stopped and bg.Add
-	stopped   bool           // Close began: no more background goroutines
+	bg        opGroup    // renew, resync, recovery and File release goroutines
+	bgMu      sync.Mutex // guards stopped and bg.Add
+	stopped   bool       // Close began: no more background goroutines
 	closeOnce sync.Once
 }
 
@@ -210,7 +211,7 @@ func Dial(ctx context.Context, addr string, cfg Config) (*Client, error) {
 		return nil, err
 	}
 	c := &Client{cfg: cfg, log: cfg.Logger, auth: cfg.Auth, closing: make(chan struct{}),
-		files: make(map[*File]struct{}), history: make(map[uint64][]sessionID)}
+		files: make(map[*fileCore]*File), history: make(map[uint64][]sessionID)}
 	c.bgCtx, c.bgCancel = context.WithCancel(context.Background())
 	c.rsize, c.wsize = cfg.RSize, cfg.WSize
 	tr, err := xprt.New(xprt.Config{
@@ -233,39 +234,58 @@ func Dial(ctx context.Context, addr string, cfg Config) (*Client, error) {
 	if err := c.establish(ctx); err != nil {
 		c.stop()
 		c.rpc.Close()
+		c.bg.wait(context.Background()) // every call fails now
 		return nil, fmt.Errorf("nfs4: dial %s: %w", addr, err)
 	}
 	c.spawn(c.renew)
 	return c, nil
 }
 
-// Close ends the session and the client ID (DESTROY_SESSION,
-// DESTROY_CLIENTID), giving the server at most 5 s to answer, then closes
-// the connection. Files still open are not closed on the server; their
-// state is released with the client ID. Close is safe to call more than
-// once; calls after it fail with rpc.ErrClosed.
+// DefaultCloseTimeout bounds how long Client.Close waits for the server.
+const DefaultCloseTimeout = 5 * time.Second
+
+// Close is CloseContext with a context that ends after
+// DefaultCloseTimeout.
 func (c *Client) Close() error {
+	ctx, cancel := context.WithTimeout(context.Background(), DefaultCloseTimeout)
+	defer cancel()
+	return c.CloseContext(ctx)
+}
+
+// CloseContext ends the session and the client ID (DESTROY_SESSION,
+// DESTROY_CLIENTID), giving the server until ctx ends to answer, then
+// closes the connection. Calls under way fail with rpc.ErrClosed, as do
+// calls after it, and every goroutine of the Client has ended when it
+// returns. Files still open are not closed on the server; their state is
+// released with the client ID. If ctx ends first (a silent server), the
+// error matches ctx's and the server lets the client ID expire with its
+// lease. CloseContext is safe to call more than once; only the first call
+// does anything.
+func (c *Client) CloseContext(ctx context.Context) error {
 	var err error
 	c.closeOnce.Do(func() {
 		c.stop()
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		err = c.destroy(ctx)
+		// The background goroutines end as their calls do. One may wait
+		// for a caller's call (a File's reopen), which only the closing
+		// connection ends: if ctx ends first, they are waited for after.
+		if err = c.bg.wait(ctx); err == nil {
+			err = c.destroy(ctx)
+		}
 		if cerr := c.rpc.Close(); err == nil {
 			err = cerr
 		}
+		c.bg.wait(context.Background()) // every call fails now
 	})
 	return err
 }
 
-// stop ends the background goroutines and waits for them.
+// stop tells the background goroutines to end, and that no more may start.
 func (c *Client) stop() {
 	c.bgMu.Lock()
 	c.stopped = true
 	c.bgMu.Unlock()
 	close(c.closing)
 	c.bgCancel()
-	c.bg.Wait()
 }
 
 // spawn runs f on a goroutine of its own that Close waits for, unless the
@@ -276,9 +296,9 @@ func (c *Client) spawn(f func()) bool {
 	if c.stopped {
 		return false
 	}
-	c.bg.Add(1)
+	c.bg.add()
 	go func() {
-		defer c.bg.Done()
+		defer c.bg.done()
 		f()
 	}()
 	return true

@@ -212,8 +212,8 @@ func (c *Client) ReadDir(ctx context.Context, name string) ([]fs.DirEntry, error
 //
 // Entries carry their attributes as with Client.ReadDir. A File that is
 // not a directory returns a *fs.PathError wrapping ErrNotDir (matching
-// syscall.ENOTDIR). ReadDir has no context: it waits for the server as
-// long as the Client's Config lets a call wait. It is safe to call from
+// syscall.ENOTDIR). Its READDIRs run under the File's context (see
+// WithContext). It is safe to call from
 // several goroutines; they share one cursor, so each entry is returned
 // once.
 func (f *File) ReadDir(n int) ([]fs.DirEntry, error) {
@@ -229,7 +229,7 @@ func (f *File) ReadDir(n int) ([]fs.DirEntry, error) {
 	mask := f.c.mask(dirMask)
 	var err error
 	for err == nil && !d.cur.eof && (n <= 0 || len(d.buf) < n) {
-		d.buf, err = f.c.readdirPage(context.Background(), f.fh, f.name, &d.cur, mask, d.buf)
+		d.buf, err = f.c.readdirPage(f.ctx, f.fh, f.name, &d.cur, mask, d.buf)
 		if err == nil && n <= 0 && len(d.buf) > maxListing {
 			err = fmt.Errorf("nfs4: directory has more than %d entries", maxListing)
 		}

@@ -103,7 +103,7 @@ func TestReadDirLargeDirectoryPages(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := &File{c: c, name: srv.Pseudo() + "/big", fh: fh, dir: true}
+	f := newFile(c, srv.Pseudo()+"/big", fh, true)
 	var got []string
 	for range n/300 + 2 {
 		ents, err := f.ReadDir(300)
@@ -154,7 +154,7 @@ func TestFileReadDirSemantics(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		return &File{c: c, name: name, fh: fh, dir: attr.Type == TypeDirectory}
+		return newFile(c, name, fh, attr.Type == TypeDirectory)
 	}
 	f := open(srv.Pseudo() + "/d")
 	first, err := f.ReadDir(7)

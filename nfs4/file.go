@@ -16,17 +16,24 @@ import (
 // the same errors (EBADF for a write to a file opened read-only, EISDIR
 // for a read of a directory, fs.ErrClosed after Close), each as an
 // *fs.PathError with the Op os uses, and io.EOF returned bare.
-//
-// File methods take no context, to fit the io interfaces: each blocks as
-// long as the Client's calls do (see Config.Soft), or until the Client is
-// closed.
 
 // File is a file or directory opened with Client.Open, OpenFile or Create.
+//
+// File methods take no context, to fit the io interfaces. A File from Open
+// runs its calls under context.Background(): each blocks as long as the
+// Client's calls do (see Config.Soft), or until the Client is closed.
+// WithContext returns a view of the File whose calls end with a context.
 //
 // A File is safe for concurrent use: ReadAt and WriteAt may run from many
 // goroutines at once, and are pipelined on the session; Read, Write and
 // Seek share one offset, guarded by a mutex.
 type File struct {
+	*fileCore
+	ctx context.Context // every call of this view runs under it
+}
+
+// fileCore is an open file, shared by all views of it (File.WithContext).
+type fileCore struct {
 	c    *Client
 	name string // as given to Open, for errors and FileInfo
 	fh   []byte // immutable after open
@@ -40,6 +47,37 @@ type File struct {
 	list dirState // READDIR cursor of a directory; see dir.go
 }
 
+// newFile returns a File for fh, running its calls under
+// context.Background().
+func newFile(c *Client, name string, fh []byte, dir bool) *File {
+	return &File{fileCore: &fileCore{c: c, name: name, fh: fh, dir: dir}, ctx: context.Background()}
+}
+
+// WithContext returns a view of f whose calls run under ctx: once ctx
+// ends, a call waiting for the server (or for another call of the file)
+// returns an error matching ctx's, context.Canceled or
+// context.DeadlineExceeded. io.Copy through the view stops with it:
+//
+//	_, err := io.Copy(dst, f.WithContext(ctx)) // WriteTo: READs in flight
+//	_, err = io.Copy(f.WithContext(ctx), src)  // ReadFrom: WRITEs in flight
+//
+// The view is f itself in all else: the same open state, offset,
+// read-ahead and uncommitted data; closing either closes both. A File from
+// Open runs under context.Background(), not the context given to Open,
+// which bounds the open alone.
+//
+// A call that gives up leaves its request to the server: a READ's late
+// reply is dropped, a WRITE's data is not counted as written but may
+// still be (see Sync), a COMMIT's data stays held for the next Sync. The
+// session slot the request holds is kept from other calls until the
+// server's reply shows what became of it, or the session ends.
+func (f *File) WithContext(ctx context.Context) *File {
+	if ctx == nil {
+		panic("nfs4: File.WithContext with a nil Context")
+	}
+	return &File{fileCore: f.fileCore, ctx: ctx}
+}
+
 // fileIO is a regular file's open state and write-back.
 type fileIO struct {
 	// state is the open state, replaced as a whole by recovery; requests
@@ -51,16 +89,16 @@ type fileIO struct {
 	mode     openMode
 	stable   uint32 // stable_how4 of every WRITE
 
-	ops sync.WaitGroup // operations under way; Close waits for them
+	ops opGroup // operations under way; Close waits for them
 	// pos is held by Read, Write, Seek, ReadFrom and WriteTo from reading
 	// the offset until it is updated, so that each sees the others' moves.
-	pos sync.Mutex
+	pos ctxMutex
 	wb  writeBack
 
 	// ra is the read-ahead of small Reads and ReadAts, guarded by raMu.
 	// writes counts WRITEs and size changes made through this File:
 	// read-ahead filled before the latest one is not used.
-	raMu   sync.Mutex
+	raMu   ctxMutex
 	ra     readCache
 	writes atomic.Uint64
 }
@@ -96,12 +134,12 @@ func (f *File) enter(op string) error {
 	if st := f.io.state.Load(); st != nil && st.lost != nil {
 		return pathError(op, f.name, st.lost)
 	}
-	f.io.ops.Add(1)
+	f.io.ops.add()
 	return nil
 }
 
 // exit ends an operation begun by enter.
-func (f *File) exit() { f.io.ops.Done() }
+func (f *File) exit() { f.io.ops.done() }
 
 func (f *File) offsetNow() int64 {
 	f.mu.Lock()
@@ -154,7 +192,7 @@ func (f *File) Stat() (fs.FileInfo, error) {
 	var attr Attr
 	fh := f.fh
 	mask := f.c.mask(statMask)
-	err := f.c.call(context.Background(), funcRequest{
+	err := f.c.call(f.ctx, funcRequest{
 		b: func(cmp *compound) { cmp.putfh(fh); cmp.getattr(mask) },
 		p: func(r *reply) error {
 			if err := r.statusOnly(opPutFH); err != nil {
@@ -189,15 +227,17 @@ func (f *File) Seek(offset int64, whence int) (int64, error) {
 		return 0, err
 	}
 	defer f.exit()
-	f.io.pos.Lock()
-	defer f.io.pos.Unlock()
+	if err := f.io.pos.lock(f.ctx); err != nil {
+		return 0, pathError("seek", f.name, err)
+	}
+	defer f.io.pos.unlock()
 	var base int64
 	switch whence {
 	case io.SeekStart:
 	case io.SeekCurrent:
 		base = f.offsetNow()
 	case io.SeekEnd:
-		size, err := f.size(context.Background())
+		size, err := f.size(f.ctx)
 		if err != nil {
 			return 0, pathError("seek", f.name, err)
 		}
@@ -235,8 +275,9 @@ func (f *File) size(ctx context.Context) (int64, error) {
 }
 
 // Truncate changes the file's size, as os.File.Truncate does. Data
-// written before it is committed first, so that a server restart cannot
-// make it reappear past the new end.
+// written before it is committed first, and WRITEs whose callers gave up
+// settled, so that neither a server restart nor a late WRITE can make it
+// reappear past the new end.
 func (f *File) Truncate(size int64) error {
 	if err := f.enter("truncate"); err != nil {
 		return err
@@ -245,11 +286,13 @@ func (f *File) Truncate(size int64) error {
 	if size < 0 || f.writable() != nil {
 		return pathError("truncate", f.name, syscall.EINVAL)
 	}
-	ctx := context.Background()
-	if err := f.flush(ctx, 0); err != nil {
+	if err := f.io.wb.abandoned.wait(f.ctx); err != nil {
 		return pathError("truncate", f.name, err)
 	}
-	return pathError("truncate", f.name, f.setSize(ctx, size))
+	if err := f.flush(f.ctx, 0); err != nil {
+		return pathError("truncate", f.name, err)
+	}
+	return pathError("truncate", f.name, f.setSize(f.ctx, size))
 }
 
 // setSize sends SETATTR of the size under the open stateid.
@@ -282,17 +325,36 @@ func (q *setSizeReq) parse(r *reply) error {
 
 func (q *setSizeReq) cacheThis() bool       { return true }
 func (q *setSizeReq) sentState() *openState { return q.used }
+func (q *setSizeReq) unsettled() *opGroup   { return &q.io.wb.abandoned }
 
 // Sync commits the file's written data to the server's stable storage, as
 // os.File.Sync (fsync) does. Data whose WRITE and COMMIT verifiers differ,
 // because the server restarted in between, is written again, FILE_SYNC.
 // Without uncommitted data it sends nothing.
+//
+// A write through the File that failed or gave up (its context ended)
+// since the last Sync is reported by this one, once, with an error
+// matching ErrNotWritten, after the rest was committed. Sync first waits
+// until the server has answered, or can no longer carry out, every WRITE
+// whose caller gave up: once Sync returns, none of them can land later and
+// overwrite newer data.
 func (f *File) Sync() error {
 	if err := f.enter("sync"); err != nil {
 		return err
 	}
 	defer f.exit()
-	return pathError("sync", f.name, f.flush(context.Background(), 0))
+	return pathError("sync", f.name, f.sync(f.ctx))
+}
+
+// sync is Sync's work, and Close's first step.
+func (f *File) sync(ctx context.Context) error {
+	if err := f.io.wb.abandoned.wait(ctx); err != nil {
+		return err
+	}
+	if err := f.flush(ctx, 0); err != nil {
+		return err
+	}
+	return f.io.wb.takeLost()
 }
 
 // Close commits the file's written data, as Sync does, then releases its
@@ -300,6 +362,12 @@ func (f *File) Sync() error {
 // first; operations after it fail with fs.ErrClosed, as does a second
 // Close. The first error is returned; the open state is released even
 // when the commit failed.
+//
+// If the File's context (WithContext) ends first, Close returns its error
+// and the file is closed all the same: data not yet committed is not known
+// to be on stable storage, and the open state is released in the
+// background, once the operations under way have ended and the server
+// answers, or when the Client is closed.
 func (f *File) Close() error {
 	f.mu.Lock()
 	if f.closed {
@@ -311,19 +379,37 @@ func (f *File) Close() error {
 	if f.dir {
 		return nil
 	}
-	f.io.ops.Wait()
-	ctx := context.Background()
-	err := f.flush(ctx, 0)
+	ctx := f.ctx
+	err := f.io.ops.wait(ctx)
+	if err == nil {
+		err = f.sync(ctx)
+		if ctx.Err() == nil {
+			if rerr := f.release(ctx); err == nil {
+				err = rerr
+			}
+		}
+	}
+	if ctx.Err() != nil && !f.c.spawn(func() { f.release(f.c.bgCtx) }) {
+		f.c.unregister(f)
+		f.io.wb.discard()
+	}
+	return pathError("close", f.name, err)
+}
+
+// release ends the open state of f, closed, once its operations under way
+// have ended: CLOSE, unless recovery lost the state. It drops the data held
+// for COMMIT. A CLOSE sent again, after one whose caller gave up, finds the
+// state gone, which is no error.
+func (f *File) release(ctx context.Context) error {
+	if err := f.io.ops.wait(ctx); err != nil {
+		return err
+	}
 	f.c.unregister(f)
+	defer f.io.wb.discard()
 	if st := f.io.state.Load(); st.lost != nil {
 		// Nothing to release on the server; if data was still held, it
-		// is reported lost by the flush above.
-		if err == nil {
-			err = st.lost
-		}
-	} else if cerr := f.c.closeFile(ctx, f); err == nil {
-		err = cerr
+		// is reported lost by the commit before.
+		return st.lost
 	}
-	f.io.wb.discard()
-	return pathError("close", f.name, err)
+	return f.c.closeFile(ctx, f)
 }

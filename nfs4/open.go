@@ -121,7 +121,7 @@ func (c *Client) openFile(ctx context.Context, name string, flag int, perm fs.Fi
 			if m.write || m.trunc {
 				return nil, ErrIsDir
 			}
-			return &File{c: c, name: name, fh: fh, dir: true}, nil
+			return newFile(c, name, fh, true), nil
 		}
 		return c.open(ctx, name, m, &openReq{putFH: fh, args: openArgs{claim: claimFH}})
 	}
@@ -235,7 +235,7 @@ func (c *Client) open(ctx context.Context, name string, m openMode, q *openReq) 
 		}
 		return nil, err
 	}
-	f := &File{c: c, name: name, fh: q.fh}
+	f := newFile(c, name, q.fh, false)
 	f.io.init(c, q.res.stateID, epoch, q.args.owner, m)
 	if d := &q.res.deleg; d.typ == delegRead || d.typ == delegWrite {
 		c.returnDelegation(ctx, nil, q.fh, &d.stateID)

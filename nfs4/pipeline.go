@@ -112,8 +112,10 @@ func (f *File) WriteTo(w io.Writer) (int64, error) {
 	if err := f.readable(); err != nil {
 		return 0, pathError("read", f.name, err)
 	}
-	f.io.pos.Lock()
-	defer f.io.pos.Unlock()
+	if err := f.io.pos.lock(f.ctx); err != nil {
+		return 0, pathError("read", f.name, err)
+	}
+	defer f.io.pos.unlock()
 	off := f.offsetNow()
 	n, rerr, werr := f.writeTo(w, off)
 	f.setOffset(off + n)
@@ -135,7 +137,7 @@ type readAhead struct {
 // writeTo streams the file from off to w. rerr is a read error, werr one
 // of w's.
 func (f *File) writeTo(w io.Writer, off int64) (written int64, rerr, werr error) {
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel := context.WithCancel(f.ctx)
 	size, window := f.c.rsize, f.c.window()
 	var (
 		queue []*readAhead // READs in flight, in file order
@@ -212,8 +214,10 @@ func (f *File) ReadFrom(r io.Reader) (int64, error) {
 		defer bufpool.Put(buf)
 		return io.CopyBuffer(writerOnly{f}, r, *buf)
 	}
-	f.io.pos.Lock()
-	defer f.io.pos.Unlock()
+	if err := f.io.pos.lock(f.ctx); err != nil {
+		return 0, pathError("write", f.name, err)
+	}
+	defer f.io.pos.unlock()
 	off := f.offsetNow()
 	n, rerr, werr := f.readFrom(r, off)
 	f.setOffset(off + n)
@@ -229,7 +233,7 @@ type writerOnly struct{ io.Writer }
 // readFrom streams r into the file at off. rerr is r's error, werr a
 // write or commit error.
 func (f *File) readFrom(r io.Reader, off int64) (n int64, rerr, werr error) {
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel := context.WithCancel(f.ctx)
 	defer cancel()
 	size := f.c.wsize
 	var (

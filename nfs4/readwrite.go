@@ -38,15 +38,17 @@ func (f *File) Read(p []byte) (int, error) {
 	if err := f.readable(); err != nil {
 		return 0, pathError("read", f.name, err)
 	}
-	f.io.pos.Lock()
-	defer f.io.pos.Unlock()
+	if err := f.io.pos.lock(f.ctx); err != nil {
+		return 0, pathError("read", f.name, err)
+	}
+	defer f.io.pos.unlock()
 	off := f.offsetNow()
 	var n int
 	var err error
 	if len(p) < readAheadSize {
-		n, err = f.readBuffered(p, off)
+		n, err = f.readBuffered(f.ctx, p, off)
 	} else {
-		n, err = f.readAt(context.Background(), p, off)
+		n, err = f.readAt(f.ctx, p, off)
 	}
 	f.setOffset(off + int64(n))
 	if err == io.EOF && n > 0 {
@@ -58,16 +60,18 @@ func (f *File) Read(p []byte) (int, error) {
 // readBuffered serves a small read at off from the read-ahead, refilling it
 // with one READ of readAheadSize when off falls outside it or a write has
 // happened since. Like Read, it may return less than len(p) before the end.
-func (f *File) readBuffered(p []byte, off int64) (int, error) {
-	f.io.raMu.Lock()
-	defer f.io.raMu.Unlock()
+func (f *File) readBuffered(ctx context.Context, p []byte, off int64) (int, error) {
+	if err := f.io.raMu.lock(ctx); err != nil {
+		return 0, err
+	}
+	defer f.io.raMu.unlock()
 	ra := &f.io.ra
 	gen := f.io.writes.Load()
 	if gen != ra.gen || off < ra.off || off >= ra.off+int64(len(ra.buf)) {
 		if ra.buf == nil {
 			ra.buf = make([]byte, readAheadSize)
 		}
-		n, err := f.readAt(context.Background(), ra.buf[:readAheadSize], off)
+		n, err := f.readAt(ctx, ra.buf[:readAheadSize], off)
 		ra.buf, ra.off, ra.gen = ra.buf[:n], off, gen
 		if n == 0 {
 			return 0, err
@@ -95,12 +99,12 @@ func (f *File) ReadAt(p []byte, off int64) (int, error) {
 		return 0, pathError("read", f.name, err)
 	}
 	if len(p) >= readAheadSize {
-		n, err := f.readAt(context.Background(), p, off)
+		n, err := f.readAt(f.ctx, p, off)
 		return n, f.wrapErr("read", err)
 	}
 	n := 0
 	for n < len(p) {
-		m, err := f.readBuffered(p[n:], off+int64(n))
+		m, err := f.readBuffered(f.ctx, p[n:], off+int64(n))
 		n += m
 		if m == 0 {
 			return n, f.wrapErr("read", err)
@@ -188,9 +192,11 @@ func (f *File) Write(p []byte) (int, error) {
 	if len(p) == 0 {
 		return 0, nil
 	}
-	ctx := context.Background()
-	f.io.pos.Lock()
-	defer f.io.pos.Unlock()
+	ctx := f.ctx
+	if err := f.io.pos.lock(ctx); err != nil {
+		return 0, pathError("write", f.name, err)
+	}
+	defer f.io.pos.unlock()
 	off := f.offsetNow()
 	if f.io.mode.appendMode {
 		size, err := f.size(ctx)
@@ -221,7 +227,7 @@ func (f *File) WriteAt(p []byte, off int64) (int, error) {
 	if err := f.writable(); err != nil {
 		return 0, pathError("write", f.name, err)
 	}
-	n, err := f.writeAt(context.Background(), p, off)
+	n, err := f.writeAt(f.ctx, p, off)
 	return n, f.wrapErr("write", err)
 }
 
@@ -249,6 +255,9 @@ func (f *File) writeKeep(ctx context.Context, p []byte, off int64, owned *[]byte
 	wb.gate.RLock()
 	defer wb.gate.RUnlock()
 	n, st, err := f.writeChunk(ctx, p, off, f.io.stable)
+	if err != nil {
+		wb.notWritten(off+int64(n), len(p)-n, err)
+	}
 	if n > 0 && st.unstable {
 		buf := owned
 		if buf == nil {
@@ -321,3 +330,4 @@ func (q *writeReq) parse(r *reply) error {
 }
 
 func (q *writeReq) sentState() *openState { return q.used }
+func (q *writeReq) unsettled() *opGroup   { return &q.io.wb.abandoned }

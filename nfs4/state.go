@@ -46,7 +46,7 @@ func (c *Client) staleFiles(epoch uint64) []*File {
 	c.filesMu.Lock()
 	defer c.filesMu.Unlock()
 	var out []*File
-	for f := range c.files {
+	for _, f := range c.files {
 		if st := f.io.state.Load(); st.lost == nil && st.epoch < epoch {
 			out = append(out, f)
 		}
@@ -68,7 +68,7 @@ func (c *Client) publish(s *sessState) {
 func (c *Client) publishIfDone(s *sessState) bool {
 	c.filesMu.Lock()
 	defer c.filesMu.Unlock()
-	for f := range c.files {
+	for _, f := range c.files {
 		if st := f.io.state.Load(); st.lost == nil && st.epoch < s.epoch {
 			return false
 		}
@@ -82,7 +82,7 @@ func (c *Client) publishIfDone(s *sessState) bool {
 // has it: it is opened again at once.
 func (c *Client) register(ctx context.Context, f *File, epoch uint64) error {
 	c.filesMu.Lock()
-	c.files[f] = struct{}{}
+	c.files[f.fileCore] = f
 	s := c.st.Load()
 	c.filesMu.Unlock()
 	if s.epoch == epoch {
@@ -94,7 +94,7 @@ func (c *Client) register(ctx context.Context, f *File, epoch uint64) error {
 // unregister removes a File being closed.
 func (c *Client) unregister(f *File) {
 	c.filesMu.Lock()
-	delete(c.files, f)
+	delete(c.files, f.fileCore)
 	c.filesMu.Unlock()
 }
 
@@ -186,7 +186,7 @@ func (c *Client) checkStates(ctx context.Context) {
 	c.filesMu.Lock()
 	var files []*File
 	var states []*openState
-	for f := range c.files {
+	for _, f := range c.files {
 		if st := f.io.state.Load(); st.lost == nil {
 			files, states = append(files, f), append(states, st)
 		}

@@ -2,6 +2,8 @@ package nfs4
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"slices"
 	"sort"
 	"sync"
@@ -13,6 +15,12 @@ import (
 // COMMIT shows it on stable storage (RFC 8881 §18.3, §18.32). A COMMIT
 // verifier other than the WRITEs' means the server may have lost the
 // data, which is then written again FILE_SYNC.
+
+// ErrNotWritten is matched (errors.Is) by the error of File.Sync or
+// File.Close when a write through the File since the last Sync failed or
+// gave up (its context ended) before the server acknowledged all its data:
+// the bytes it did not count as written may or may not be in the file.
+var ErrNotWritten = errors.New("nfs4: a write failed before the server acknowledged its data")
 
 // flush commits the uncommitted data if there is more than above bytes.
 func (f *File) flush(ctx context.Context, above int) error {
@@ -80,11 +88,16 @@ type writeBack struct {
 	// that no newer write can be overtaken by the older data.
 	gate sync.RWMutex
 	// flushing serializes commits.
-	flushing sync.Mutex
+	flushing ctxMutex
+	// abandoned counts the WRITEs (and size changes) whose caller gave up
+	// before the reply, until their session slot shows that the server
+	// can no longer carry them out (Client.resync).
+	abandoned opGroup
 
-	mu    sync.Mutex // guards spans and bytes
+	mu    sync.Mutex // guards spans, bytes and lost
 	spans []span     // in the order their WRITEs completed
 	bytes int        // the data held in spans
+	lost  error      // the first write since the last Sync that did not complete
 }
 
 // span is the data of one write awaiting COMMIT.
@@ -103,6 +116,28 @@ func (w *writeBack) add(s span) {
 	w.mu.Unlock()
 }
 
+// notWritten records that n bytes at off were not acknowledged by the
+// server because of err: they may or may not have been written. The
+// first such write since the last takeLost is kept.
+func (w *writeBack) notWritten(off int64, n int, err error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.lost == nil {
+		// err's text, not err: the Sync that reports this did not itself
+		// fail for err's reason (a context that ended, say).
+		w.lost = fmt.Errorf("%w: %d bytes at offset %d (%v)", ErrNotWritten, n, off, err)
+	}
+}
+
+// takeLost returns, and forgets, the write recorded by notWritten.
+func (w *writeBack) takeLost() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	err := w.lost
+	w.lost = nil
+	return err
+}
+
 // held returns the number of spans and bytes awaiting COMMIT.
 func (w *writeBack) held() (spans, bytes int) {
 	w.mu.Lock()
@@ -116,8 +151,10 @@ func (w *writeBack) flush(ctx context.Context, above int, st stableStore) (resen
 	if _, b := w.held(); b == 0 || b <= above {
 		return 0, nil
 	}
-	w.flushing.Lock()
-	defer w.flushing.Unlock()
+	if err := w.flushing.lock(ctx); err != nil {
+		return 0, err
+	}
+	defer w.flushing.unlock()
 	n, b := w.held()
 	if n == 0 || b <= above {
 		return 0, nil // another flush did it

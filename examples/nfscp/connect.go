@@ -177,10 +177,10 @@ func authSys(uid, gid int) (rpc.Auth, error) {
 	return rpc.NewAuthSys(cred)
 }
 
-// closeAll closes every client: it ends their sessions and fails any call
-// still waiting, and makes later dials fail. It is safe to call more than
-// once and from any goroutine.
-func (cs *conns) closeAll() {
+// closeAll closes every client: it ends their sessions, giving the servers
+// until ctx ends to answer, fails any call still waiting, and makes later
+// dials fail. It is safe to call more than once and from any goroutine.
+func (cs *conns) closeAll(ctx context.Context) {
 	cs.mu.Lock()
 	cs.closed = true
 	all := append([]*conn(nil), cs.order...)
@@ -190,31 +190,9 @@ func (cs *conns) closeAll() {
 		wg.Go(func() {
 			<-cn.ready
 			if cn.c != nil {
-				cn.c.Close()
+				cn.c.CloseContext(ctx)
 			}
 		})
 	}
 	wg.Wait()
-}
-
-// abortAfter closes every client grace after ctx ends, to release workers
-// stuck in calls that take no context (File.ReadFrom, WriteTo, Close) on a
-// hard connection to a server that is down. The returned function cancels
-// that.
-func (cs *conns) abortAfter(ctx context.Context, grace time.Duration) (stop func()) {
-	var mu sync.Mutex
-	var t *time.Timer
-	stopCtx := context.AfterFunc(ctx, func() {
-		mu.Lock()
-		defer mu.Unlock()
-		t = time.AfterFunc(grace, cs.closeAll)
-	})
-	return func() {
-		stopCtx()
-		mu.Lock()
-		defer mu.Unlock()
-		if t != nil {
-			t.Stop()
-		}
-	}
 }

@@ -561,8 +561,7 @@ func (c *copier) fail(ctx context.Context, it item, tmp string, err error) error
 	switch {
 	case ctx.Err() != nil:
 		// The run is ending (--timeout, a signal, another file's failure):
-		// whatever the library returned, even the rpc.ErrClosed of a
-		// connection closed under it, say why.
+		// whatever the library returned, say why.
 		if it.dst.remote == nil && it.src.remote != nil {
 			name = it.src.name()
 		}

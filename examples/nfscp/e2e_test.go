@@ -568,3 +568,48 @@ func TestServerGoneMidCopy(t *testing.T) {
 		t.Errorf("after a failed download the local directory holds %q", names)
 	}
 }
+
+// TestServerSilentMidCopy stops the server (SIGSTOP: its kernel still
+// takes what is sent, nothing is answered) during hard copies, the case
+// where calls would otherwise wait for ever: a download ends at --timeout
+// and an upload at Ctrl-C (SIGINT), each with one line saying why, and the
+// local side of the download holds nothing.
+func TestServerSilentMidCopy(t *testing.T) {
+	needServer(t)
+	srv := ganesha.Start(t, ganesha.Config{})
+	a := newArea(t, srv)
+	local := t.TempDir()
+	writeRandom(t, filepath.Join(a.disk, "f"), 16<<20, 13)
+	src := filepath.Join(t.TempDir(), "up")
+	writeRandom(t, src, 16<<20, 14)
+	host := srv.Addr()
+	stillTrying := "nfscp: " + host + ": server not responding, still trying\n"
+	// oneLine reports whether stderr is want, after at most one line saying
+	// that the server does not answer.
+	oneLine := func(stderr, want string) bool {
+		rest, _ := strings.CutPrefix(stderr, stillTrying)
+		return rest == want
+	}
+
+	down := startCopy(t, "--bwlimit", "4m", "--timeout", "2s", a.url+"/f", filepath.Join(local, "f"))
+	up := exec.Command(nfscpBin, "--bwlimit", "4m", src, a.url+"/up")
+	upWait := startCmd(t, up)
+	waitFor(t, time.Minute, "download and upload under way", func() bool {
+		return tempfile.Size(local, "f") > 0 && tempfile.Size(a.disk, "up") > 0
+	})
+	srv.Pause(t)
+	r := down()
+	if want := "nfscp: " + a.url + "/f: timed out after 2s (--timeout)\n"; r.code != 1 || !oneLine(r.stderr, want) {
+		t.Errorf("download from a silent server: exit %d, stderr:\n%s", r.code, r.stderr)
+	}
+	if names := listDir(t, local); len(names) != 0 {
+		t.Errorf("after a download from a silent server the local directory holds %q", names)
+	}
+	if err := up.Process.Signal(os.Interrupt); err != nil {
+		t.Fatal(err)
+	}
+	r = upWait()
+	if want := "nfscp: " + a.url + "/up: interrupted\n"; r.code != 1 || !oneLine(r.stderr, want) {
+		t.Errorf("upload to a silent server, interrupted: exit %d, stderr:\n%s", r.code, r.stderr)
+	}
+}

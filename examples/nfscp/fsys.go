@@ -264,7 +264,9 @@ func (f *syncCloser) Close() error {
 }
 
 // nfsFS is one NFS server, through a shared nfs4.Client. Its files are
-// *nfs4.File, whose ReadFrom and WriteTo are the pipelined fast paths.
+// *nfs4.File, whose ReadFrom and WriteTo are the pipelined fast paths,
+// opened as views (File.WithContext) whose every call, Close included,
+// ends with the ctx they were opened with.
 type nfsFS struct{ c *nfs4.Client }
 
 func (n nfsFS) Stat(ctx context.Context, name string) (fs.FileInfo, error) {
@@ -280,7 +282,11 @@ func (n nfsFS) Readlink(ctx context.Context, name string) (string, error) {
 	return n.c.Readlink(ctx, name)
 }
 func (n nfsFS) Open(ctx context.Context, name string) (io.ReadCloser, error) {
-	return n.c.Open(ctx, name)
+	f, err := n.c.Open(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	return f.WithContext(ctx), nil
 }
 
 func (n nfsFS) CreateTemp(ctx context.Context, dir, base string) (io.WriteCloser, string, error) {
@@ -293,7 +299,7 @@ func (n nfsFS) CreateTemp(ctx context.Context, dir, base string) (io.WriteCloser
 		if err != nil {
 			return nil, "", err
 		}
-		return f, p, nil
+		return f.WithContext(ctx), p, nil
 	}
 	return nil, "", &fs.PathError{Op: "create", Path: dir, Err: fs.ErrExist}
 }

@@ -49,7 +49,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/gonfs/nfs/rpc"
+	"github.com/gonfs/nfs/nfs4"
 )
 
 func main() {
@@ -65,9 +65,10 @@ func main() {
 	os.Exit(run(ctx, os.Args[1:], os.Stdout, os.Stderr))
 }
 
-// abortGrace is how long a run whose context has ended waits for its calls
-// to wind down before it closes its connections under them.
-const abortGrace = time.Second
+// closeGrace is how long a run whose context has ended (--timeout, a
+// signal) gives its servers to end their sessions; a server that does not
+// answer lets them expire with their lease.
+const closeGrace = time.Second
 
 // run is nfscp with its command-line arguments (without the program name),
 // returning the exit status. It prints a progress bar (if stdout is a
@@ -94,21 +95,25 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			prog.Line(s)
 		}
 	}
-	stopAbort := cs.abortAfter(ctx, abortGrace)
 	start := time.Now()
 	rs, err := cp.all(ctx, cmd.srcs, cmd.dst)
 	var oe *opError
 	if ctx.Err() != nil && errors.As(err, &oe) &&
-		(errors.Is(oe.err, context.Canceled) || errors.Is(oe.err, context.DeadlineExceeded) || errors.Is(oe.err, rpc.ErrClosed)) {
-		oe.err = context.Cause(ctx) // the library's ctx.Err(), or a connection closed by abortAfter
+		(errors.Is(oe.err, context.Canceled) || errors.Is(oe.err, context.DeadlineExceeded)) {
+		oe.err = context.Cause(ctx) // the library's ctx.Err()
 	}
 	rs.elapsed = time.Since(start)
 	prog.Done()
-	stopAbort()
 	if cmd.stats {
 		printStats(stdout, rs, cs)
 	}
-	cs.closeAll()
+	closeTimeout := nfs4.DefaultCloseTimeout
+	if ctx.Err() != nil {
+		closeTimeout = closeGrace
+	}
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), closeTimeout)
+	defer cancel()
+	cs.closeAll(cctx)
 	if err != nil {
 		fmt.Fprintln(stderr, "nfscp: "+termSafe(err.Error()))
 		return 1

@@ -49,6 +49,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/gonfs/nfs/internal/proc"
@@ -216,6 +217,30 @@ func (s *Server) Stop() {
 		if err := s.proc.Stop(stopGrace); err != nil {
 			s.tb.Error(err)
 		}
+	}
+}
+
+// Pause stops the server with SIGSTOP: it keeps its connections, and the
+// kernel keeps accepting and acknowledging what clients send, but nothing
+// is answered — a server that went silent. Resume undoes it; a cleanup
+// registered on tb resumes the server before it is stopped, so that it can
+// shut down cleanly.
+func (s *Server) Pause(tb TB) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.proc != nil {
+		s.proc.Signal(syscall.SIGSTOP)
+		tb.Cleanup(s.Resume)
+	}
+}
+
+// Resume continues a server stopped by Pause (SIGCONT). It does nothing to
+// a server that is not paused.
+func (s *Server) Resume() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.proc != nil {
+		s.proc.Signal(syscall.SIGCONT)
 	}
 }
 
