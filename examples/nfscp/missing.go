@@ -83,7 +83,7 @@ func (n nfsFS) someNames(ctx context.Context, dir string, max int) (names []stri
 		return nil, false, err
 	}
 	defer f.Close()
-	ents, err := f.ReadDir(max + 1)
+	ents, err := f.WithContext(ctx).ReadDir(max + 1)
 	if err != nil && len(ents) == 0 && !errors.Is(err, io.EOF) {
 		return nil, false, err
 	}
