@@ -17,13 +17,20 @@ import (
 // terminal, nothing otherwise. It also serialises the lines nfscp prints to
 // stderr, clearing the bar first so that they do not garble it. It is safe
 // for concurrent use.
+//
+// The walk of a tree and its copy overlap, so the run's total grows as the
+// walk finds files (Found) and is known only when the walk ends
+// (WalkDone). Until then the bar's total is what has been found so far,
+// and the count of files found is shown with a "+".
 type progress struct {
-	show           bool // draw a bar once Plan is called
+	show           bool // draw a bar once a file is found
 	stdout, stderr io.Writer
 
 	mu      sync.Mutex               // orders lines against bar updates; guards the fields below
 	bar     *progressbar.ProgressBar // nil: no bar
-	files   int                      // files in the run
+	files   int                      // files found so far
+	bytes   int64                    // their size
+	walked  bool                     // the walk has ended: files and bytes are the run's
 	started int                      // files started so far
 }
 
@@ -35,32 +42,59 @@ func isTerminal(w io.Writer) bool {
 
 // newProgress returns the progress display for a run. show says whether
 // to draw a bar (stdout is a terminal and -q was not given); the bar is
-// drawn on stdout once Plan gives the total, lines go to stderr.
+// drawn on stdout once the walk finds a file, lines go to stderr.
 func newProgress(show bool, stdout, stderr io.Writer) *progress {
 	return &progress{show: show, stdout: stdout, stderr: stderr}
 }
 
-// Plan sets the run's total, files and bytes, and draws the bar.
-func (p *progress) Plan(files int, bytes int64) {
+// Found adds a file of size bytes to the run, as the walk finds it.
+func (p *progress) Found(size int64) {
 	if !p.show {
 		return
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.files = files
-	p.bar = progressbar.NewOptions64(max(bytes, 1),
-		progressbar.OptionSetWriter(p.stdout),
-		progressbar.OptionShowBytes(true),
-		progressbar.OptionShowTotalBytes(true),
-		progressbar.OptionShowCount(),
-		progressbar.OptionSetPredictTime(true),
-		progressbar.OptionSetElapsedTime(true),
-		progressbar.OptionUseIECUnits(true),
-		progressbar.OptionThrottle(100*time.Millisecond),
-		progressbar.OptionFullWidth(),
-		progressbar.OptionClearOnFinish(),
-	)
-	p.bar.RenderBlank()
+	p.files++
+	p.bytes += size
+	if p.bar == nil {
+		p.bar = progressbar.NewOptions64(p.barMax(),
+			progressbar.OptionSetWriter(p.stdout),
+			progressbar.OptionShowBytes(true),
+			progressbar.OptionShowTotalBytes(true),
+			progressbar.OptionShowCount(),
+			progressbar.OptionSetPredictTime(true),
+			progressbar.OptionSetElapsedTime(true),
+			progressbar.OptionUseIECUnits(true),
+			progressbar.OptionThrottle(100*time.Millisecond),
+			progressbar.OptionFullWidth(),
+			progressbar.OptionClearOnFinish(),
+		)
+		p.bar.RenderBlank()
+		return
+	}
+	if size > 0 {
+		p.bar.ChangeMax64(p.barMax())
+	}
+}
+
+// WalkDone notes that the walk has found every file: the total is final.
+func (p *progress) WalkDone() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.walked = true
+	if p.bar != nil {
+		p.bar.ChangeMax64(p.barMax())
+	}
+}
+
+// barMax is the bar's total: the bytes found, and while the walk goes on
+// one more, so that a bar whose copies catch up with the walk does not
+// count as finished (progressbar stops drawing a finished bar).
+func (p *progress) barMax() int64 {
+	if p.walked {
+		return max(p.bytes, 1)
+	}
+	return p.bytes + 1
 }
 
 // Start notes that the copy of the file at path name begins.
@@ -72,7 +106,10 @@ func (p *progress) Start(name string) {
 	}
 	p.started++
 	desc := quoteName(path.Base(name))
-	if p.files > 1 {
+	switch {
+	case !p.walked:
+		desc = fmt.Sprintf("[%d/%d+] %s", p.started, p.files, desc)
+	case p.files > 1:
 		desc = fmt.Sprintf("[%d/%d] %s", p.started, p.files, desc)
 	}
 	p.bar.Describe(desc)
