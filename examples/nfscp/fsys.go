@@ -284,7 +284,9 @@ func (n nfsFS) Lstat(ctx context.Context, name string) (fs.FileInfo, error) {
 }
 
 // OpenDir opens name as an *nfs4.File, which reads the directory a
-// READDIR page at a time as ReadDir asks for more.
+// READDIR page at a time as ReadDir asks for more. File.ReadDir takes no
+// context: a walk waiting on a server that is down is released, like the
+// workers' calls, by abortAfter closing the client.
 func (n nfsFS) OpenDir(ctx context.Context, name string) (dirReader, error) {
 	f, err := n.c.Open(ctx, name)
 	if err != nil {

@@ -13,17 +13,19 @@ import (
 	"golang.org/x/term"
 )
 
-// progress shows how a run advances: a bar with bytes, rate and ETA on a
-// terminal, nothing otherwise. It also serialises the lines nfscp prints to
-// stderr, clearing the bar first so that they do not garble it. It is safe
-// for concurrent use.
+// progress shows how a run advances on a terminal, nothing otherwise. It
+// also serialises the lines nfscp prints to stderr, clearing the bar first
+// so that they do not garble it. It is safe for concurrent use.
 //
-// The walk of a tree and its copy overlap, so the run's total grows as the
-// walk finds files (Found) and is known only when the walk ends
-// (WalkDone). Until then the bar's total is what has been found so far,
-// and the count of files found is shown with a "+".
+// A run of files named on the command line knows its total before the
+// first file starts, and shows a bar with the percentage and ETA. A tree's
+// walk and copy overlap, so its total is known only when the walk ends,
+// near the end of the run (the walk is at most a queue ahead of the
+// copies). Its display claims nothing it does not know: the bytes copied,
+// the rate and the time so far, and "[N/M+]", the Nth file started of the
+// M found so far; once the walk has ended, "[N/M]" and the run's bytes.
 type progress struct {
-	show           bool // draw a bar once a file is found
+	show           bool // draw a bar once a file starts
 	stdout, stderr io.Writer
 
 	mu      sync.Mutex               // orders lines against bar updates; guards the fields below
@@ -31,6 +33,7 @@ type progress struct {
 	files   int                      // files found so far
 	bytes   int64                    // their size
 	walked  bool                     // the walk has ended: files and bytes are the run's
+	fixed   bool                     // the bar was drawn with the run's total
 	started int                      // files started so far
 }
 
@@ -41,40 +44,18 @@ func isTerminal(w io.Writer) bool {
 }
 
 // newProgress returns the progress display for a run. show says whether
-// to draw a bar (stdout is a terminal and -q was not given); the bar is
-// drawn on stdout once the walk finds a file, lines go to stderr.
+// to draw it (stdout is a terminal and -q was not given); it is drawn on
+// stdout once the first file starts, lines go to stderr.
 func newProgress(show bool, stdout, stderr io.Writer) *progress {
 	return &progress{show: show, stdout: stdout, stderr: stderr}
 }
 
 // Found adds a file of size bytes to the run, as the walk finds it.
 func (p *progress) Found(size int64) {
-	if !p.show {
-		return
-	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.files++
 	p.bytes += size
-	if p.bar == nil {
-		p.bar = progressbar.NewOptions64(p.barMax(),
-			progressbar.OptionSetWriter(p.stdout),
-			progressbar.OptionShowBytes(true),
-			progressbar.OptionShowTotalBytes(true),
-			progressbar.OptionShowCount(),
-			progressbar.OptionSetPredictTime(true),
-			progressbar.OptionSetElapsedTime(true),
-			progressbar.OptionUseIECUnits(true),
-			progressbar.OptionThrottle(100*time.Millisecond),
-			progressbar.OptionFullWidth(),
-			progressbar.OptionClearOnFinish(),
-		)
-		p.bar.RenderBlank()
-		return
-	}
-	if size > 0 {
-		p.bar.ChangeMax64(p.barMax())
-	}
 }
 
 // WalkDone notes that the walk has found every file: the total is final.
@@ -82,33 +63,48 @@ func (p *progress) WalkDone() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.walked = true
-	if p.bar != nil {
-		p.bar.ChangeMax64(p.barMax())
-	}
 }
 
-// barMax is the bar's total: the bytes found, and while the walk goes on
-// one more, so that a bar whose copies catch up with the walk does not
-// count as finished (progressbar stops drawing a finished bar).
-func (p *progress) barMax() int64 {
+// newBar draws the display for the first file: a bar if the total is
+// known, a spinner (no percentage or ETA) if not.
+func (p *progress) newBar() {
+	total := int64(-1)
 	if p.walked {
-		return max(p.bytes, 1)
+		p.fixed = true
+		total = max(p.bytes, 1)
 	}
-	return p.bytes + 1
+	p.bar = progressbar.NewOptions64(total,
+		progressbar.OptionSetWriter(p.stdout),
+		progressbar.OptionShowBytes(true),
+		progressbar.OptionShowTotalBytes(true),
+		progressbar.OptionShowCount(),
+		progressbar.OptionSetPredictTime(true),
+		progressbar.OptionSetElapsedTime(true),
+		progressbar.OptionUseIECUnits(true),
+		progressbar.OptionThrottle(100*time.Millisecond),
+		progressbar.OptionFullWidth(),
+		progressbar.OptionClearOnFinish(),
+	)
+	p.bar.RenderBlank()
 }
 
 // Start notes that the copy of the file at path name begins.
 func (p *progress) Start(name string) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.bar == nil {
+	if !p.show {
 		return
+	}
+	if p.bar == nil {
+		p.newBar()
 	}
 	p.started++
 	desc := quoteName(path.Base(name))
 	switch {
 	case !p.walked:
 		desc = fmt.Sprintf("[%d/%d+] %s", p.started, p.files, desc)
+	case !p.fixed:
+		desc = fmt.Sprintf("[%d/%d, %s] %s", p.started, p.files, formatBytes(p.bytes), desc)
 	case p.files > 1:
 		desc = fmt.Sprintf("[%d/%d] %s", p.started, p.files, desc)
 	}

@@ -6,8 +6,11 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"regexp"
 	"runtime"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -254,5 +257,41 @@ func TestTreeMemoryBounded(t *testing.T) {
 	// Holding 50,000 items whole takes some 15 MiB.
 	if bigHeap > smallHeap+4<<20 {
 		t.Errorf("heap %d KiB while copying 50,000 files, %d KiB for 500", bigHeap>>10, smallHeap>>10)
+	}
+}
+
+// TestTreeProgressOnTerminal copies a tree of 600 files under script(1):
+// while the walk goes on, the display counts the files found so far with a
+// "+"; once the walk has ended, the run's files and bytes. Since the total
+// is not known when the display starts, it never shows a percentage. The
+// walk cannot end before most files are copied, since it waits for the
+// workers whenever the queue is full.
+func TestTreeProgressOnTerminal(t *testing.T) {
+	needServer(t)
+	if _, err := exec.LookPath("script"); err != nil {
+		t.Fatalf("script(1) from util-linux is needed: %v", err)
+	}
+	a := newArea(t, srvA)
+	src := filepath.Join(a.disk, "tree")
+	if err := os.Mkdir(src, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 600 {
+		writeRandom(t, filepath.Join(src, fmt.Sprintf("f%03d", i)), 4<<10, uint64(i))
+	}
+	line := nfscpBin + " -r --bwlimit 1m '" + a.url + "/tree' '" + filepath.Join(t.TempDir(), "copy") + "'"
+	r := runCmd(t, exec.Command("script", "-qefc", line, "/dev/null"))
+	if r.code != 0 {
+		t.Fatalf("exit %d, output:\n%q", r.code, r.stdout)
+	}
+	walking := regexp.MustCompile(`\[\d+/\d+\+\] f\d{3} \(\d`).FindStringIndex(r.stdout)
+	if walking == nil {
+		t.Fatalf("no count of the files found so far while walking in:\n%q", r.stdout)
+	}
+	if !regexp.MustCompile(`\[\d+/600, 2\.3 MiB\] f\d{3} `).MatchString(r.stdout[walking[0]:]) {
+		t.Errorf("no total once the walk ended in:\n%q", r.stdout)
+	}
+	if strings.Contains(r.stdout, "%") {
+		t.Errorf("a percentage of a total that was not known when the display started:\n%q", r.stdout)
 	}
 }
