@@ -179,10 +179,14 @@ func (t *tree) finishDir(ctx context.Context, d *dirNode) {
 	}
 }
 
-// dir creates the directory it at the destination and walks its source,
-// depth is its nesting below the top-level directory (1 for that one's
-// contents). It returns false if the run has ended.
+// dir creates the directory it at the destination and walks its source;
+// depth is its nesting, 1 for a directory named on the command line. It
+// returns false if the run has ended.
 func (t *tree) dir(ctx context.Context, it item, depth int) bool {
+	if depth > maxDepth {
+		t.fail(&opError{name: it.src.name(), err: fmt.Errorf("directories nested more than %d deep", maxDepth)})
+		return false
+	}
 	if err := t.mkdir(ctx, it); err != nil {
 		t.fail(err)
 		return false
@@ -203,10 +207,6 @@ func (t *tree) dir(ctx context.Context, it item, depth int) bool {
 // meets them. It returns false if the run has ended.
 func (t *tree) list(ctx context.Context, d *dirNode, depth int) bool {
 	src := d.it.src
-	if depth > maxDepth {
-		t.fail(&opError{name: src.name(), err: fmt.Errorf("directories nested more than %d deep", maxDepth)})
-		return false
-	}
 	dr, err := d.it.srcFS.OpenDir(ctx, src.path)
 	if err != nil {
 		t.fail(&opError{name: src.name(), err: err})

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -295,5 +296,30 @@ func TestTreeProgressOnTerminal(t *testing.T) {
 	}
 	if strings.Contains(r.stdout, "%") {
 		t.Errorf("a percentage of a total that was not known when the display started:\n%q", r.stdout)
+	}
+}
+
+// TestTreeTooDeep copies a tree nested one level deeper than nfscp
+// descends: the run fails with one line naming the directory too deep,
+// and does not create it.
+func TestTreeTooDeep(t *testing.T) {
+	local := t.TempDir()
+	src := filepath.Join(local, "src")
+	deepest := src
+	for range maxDepth {
+		deepest = filepath.Join(deepest, "d")
+	}
+	if err := os.MkdirAll(deepest, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	dst := filepath.Join(local, "dst")
+	mustFail(t, nfscp(t, "-rq", src, dst), 1,
+		"nfscp: "+deepest+": directories nested more than 1024 deep")
+	rel, _ := filepath.Rel(src, deepest)
+	if _, err := os.Lstat(filepath.Join(dst, rel)); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("the directory too deep was created (%v)", err)
+	}
+	if _, err := os.Lstat(filepath.Join(dst, filepath.Dir(rel))); err != nil {
+		t.Errorf("its parent, 1024 deep, was not: %v", err)
 	}
 }
