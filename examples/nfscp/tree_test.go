@@ -14,9 +14,11 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
+	"github.com/gonfs/nfs/internal/ganesha"
 	"github.com/gonfs/nfs/internal/testutil"
 )
 
@@ -321,5 +323,35 @@ func TestTreeTooDeep(t *testing.T) {
 	}
 	if _, err := os.Lstat(filepath.Join(dst, filepath.Dir(rel))); err != nil {
 		t.Errorf("its parent, 1024 deep, was not: %v", err)
+	}
+}
+
+// TestServerGoneMidWalk kills the server for good while nfscp lists a
+// directory of 50,000 named pipes (which it skips, so the walk is all
+// there is): the walk, waiting for a READDIR that will never be answered,
+// gives up at --timeout like a copy does, with one line.
+func TestServerGoneMidWalk(t *testing.T) {
+	needServer(t)
+	srv := ganesha.Start(t, ganesha.Config{})
+	a := newArea(t, srv)
+	src := filepath.Join(a.disk, "pipes")
+	if err := os.Mkdir(src, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 50000 {
+		if err := syscall.Mkfifo(filepath.Join(src, fmt.Sprintf("p%05d", i)), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	dst := filepath.Join(t.TempDir(), "copy")
+	wait := startCopy(t, "-rq", "--timeout", "3s", a.url+"/pipes", dst)
+	waitFor(t, time.Minute, "walk under way", func() bool {
+		_, err := os.Stat(dst)
+		return err == nil
+	})
+	srv.Kill()
+	r := wait()
+	if want := "nfscp: " + a.url + "/pipes: timed out after 3s (--timeout)\n"; r.code != 1 || r.stderr != want {
+		t.Fatalf("exit %d, stderr %q; want 1 and %q", r.code, r.stderr, want)
 	}
 }
