@@ -16,7 +16,7 @@ FUZZTIME    ?= 100000x
 MODULES     := . examples bench
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
-.PHONY: test deps knfsd-image vet unit fuzz bench demo lab soak
+.PHONY: test deps knfsd-image vet unit fuzz bench demo lab soak nfscp-rss
 
 test: deps knfsd-image vet unit fuzz
 
@@ -67,6 +67,13 @@ bench: deps
 # nfscp against a Ganesha on loopback that is killed and restarted mid-copy.
 demo: deps
 	cd examples && $(GO) run ./nfscp/internal/demo
+
+# Peak RSS of nfscp -r copying trees of 1,000, 100,000 and 1,000,000 empty
+# files from a Ganesha on loopback (docs/nfscp.md has the results); about
+# 20 minutes on two cores. RSS_FLAGS=-files=1000,100000 for a shorter run.
+RSS_FLAGS ?=
+nfscp-rss: deps
+	cd examples && $(GO) run ./nfscp/internal/rss $(RSS_FLAGS)
 
 # The fault lab: every stock policy against every field failure, in network
 # namespaces with real Ganesha servers (root needed). Writes the matrix to

@@ -12,7 +12,6 @@ import (
 	"path"
 	"path/filepath"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -28,10 +27,6 @@ type copyOptions struct {
 	verify    bool        // --verify: read each copy back and compare sha256
 	umask     fs.FileMode // applied to the modes of new files without preserve
 }
-
-// maxDepth bounds the directory nesting a tree copy descends into; a
-// server could otherwise describe an endless tree.
-const maxDepth = 1024
 
 // cleanupTimeout bounds the removal of a temporary file after a failure.
 const cleanupTimeout = 5 * time.Second
@@ -54,9 +49,9 @@ type item struct {
 	size   int64       // files: bytes to copy
 	mode   fs.FileMode // mode to give the copy, before finalMode
 	mtime  time.Time   // modification time to give it, with preserve
-	target string      // links: the link's target
 	uid    id          // the source's owner, with preserve (see finalMode)
 	gid    id          // the source's group, likewise
+	parent *dirNode    // the directory of the tree it is in; nil at the top
 }
 
 // copier carries out one run's copies. Its methods are safe for concurrent
@@ -72,8 +67,9 @@ type copier struct {
 	root   *os.Root     // a local destination's directory (see rootFS); nil if none
 }
 
-// plan resolves srcs and dst into the items to create, in an order where
-// every directory comes before its contents.
+// plan resolves srcs and dst into the top-level items to copy, one for
+// each source, checking them all before anything is written. The contents
+// of a directory are found later, by the walk (see tree.go).
 func (c *copier) plan(ctx context.Context, srcs []location, dst location) ([]item, error) {
 	dstFS, err := c.conns.fsFor(ctx, dst)
 	if err != nil {
@@ -131,9 +127,6 @@ func (c *copier) plan(ctx context.Context, srcs []location, dst location) ([]ite
 				return nil, &opError{name: to.name(), err: errors.New("cannot overwrite a file with a directory")}
 			}
 			items = append(items, c.newItem(itemDir, src, to, srcFS, dstFS, fi))
-			if items, err = c.walk(ctx, items, src, to, srcFS, dstFS, 1); err != nil {
-				return nil, err
-			}
 		case fi.Mode().IsRegular():
 			it := c.newItem(itemFile, src, to, srcFS, dstFS, fi)
 			it.size = fi.Size()
@@ -156,54 +149,6 @@ func (c *copier) plan(ctx context.Context, srcs []location, dst location) ([]ite
 		c.root = r.root
 		for i := range items {
 			items[i].dstFS = r
-		}
-	}
-	return items, nil
-}
-
-// walk appends the contents of the directory src, to be copied to dst.
-// Symbolic links inside a tree are copied as links, never followed.
-func (c *copier) walk(ctx context.Context, items []item, src, dst location, srcFS, dstFS fileSystem, depth int) ([]item, error) {
-	if depth > maxDepth {
-		return nil, &opError{name: src.name(), err: fmt.Errorf("directories nested more than %d deep", maxDepth)}
-	}
-	entries, err := srcFS.ReadDir(ctx, src.path)
-	if err != nil {
-		return nil, &opError{name: src.name(), err: err}
-	}
-	var subdirs []item
-	for _, e := range entries {
-		name := e.Name()
-		if name == "" || name == "." || name == ".." || strings.ContainsRune(name, '/') {
-			return nil, &opError{name: src.name(), err: fmt.Errorf("invalid entry name %q", name)}
-		}
-		s, d := src.child(name), dst.child(name)
-		fi, err := e.Info()
-		if err != nil {
-			return nil, &opError{name: s.name(), err: err}
-		}
-		it := c.newItem(itemDir, s, d, srcFS, dstFS, fi)
-		switch m := fi.Mode(); {
-		case m.IsDir():
-			it.kind = itemDir
-			subdirs = append(subdirs, it)
-		case m.IsRegular():
-			it.kind, it.size = itemFile, fi.Size()
-			items = append(items, it)
-		case m&fs.ModeSymlink != 0:
-			if it.target, err = srcFS.Readlink(ctx, s.path); err != nil {
-				return nil, &opError{name: s.name(), err: err}
-			}
-			it.kind = itemLink
-			items = append(items, it)
-		default:
-			c.warn(fmt.Sprintf("%s: skipping %s", s.name(), kindName(m)))
-		}
-	}
-	for _, it := range subdirs {
-		items = append(items, it)
-		if items, err = c.walk(ctx, items, it.src, it.dst, srcFS, dstFS, depth+1); err != nil {
-			return nil, err
 		}
 	}
 	return items, nil
@@ -255,74 +200,6 @@ func finalMode(ctx context.Context, fsys fileSystem, name string, it item) (fs.F
 	return m, nil
 }
 
-// run creates the items: directories first, in order, then files and links
-// with up to opts.jobs at once, then the directories' modes and times,
-// deepest first. It stops at the first error.
-func (c *copier) run(ctx context.Context, items []item) error {
-	for _, it := range items {
-		if it.kind == itemDir {
-			if err := c.mkdir(ctx, it); err != nil {
-				return err
-			}
-		}
-	}
-	ctx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
-	work := make(chan item)
-	var wg sync.WaitGroup
-	var once sync.Once
-	var first error
-	for range max(c.opts.jobs, 1) {
-		wg.Go(func() {
-			for it := range work {
-				if err := c.copyItem(ctx, it); err != nil {
-					once.Do(func() { first = err })
-					cancel(err)
-				}
-			}
-		})
-	}
-	for _, it := range items {
-		if it.kind == itemDir {
-			continue
-		}
-		select {
-		case work <- it:
-		case <-ctx.Done():
-		}
-		if ctx.Err() != nil {
-			break
-		}
-	}
-	close(work)
-	wg.Wait()
-	if first != nil {
-		return first
-	}
-	if err := ctx.Err(); err != nil {
-		return &opError{name: "", err: err}
-	}
-	for i := len(items) - 1; i >= 0; i-- {
-		it := items[i]
-		if it.kind != itemDir {
-			continue
-		}
-		mode, err := finalMode(ctx, it.dstFS, it.dst.path, it)
-		if err == nil {
-			err = it.dstFS.Chmod(ctx, it.dst.path, mode)
-		}
-		if err != nil {
-			return &opError{name: it.dst.name(), err: err}
-		}
-		if c.opts.preserve {
-			if err := it.dstFS.Chtimes(ctx, it.dst.path, it.mtime); err != nil {
-				return &opError{name: it.dst.name(), err: err}
-			}
-		}
-	}
-	return nil
-}
-
 // errLinkInWay is the reason a directory of a tree is not copied over a
 // symbolic link at the destination. Following it would let the source
 // write wherever a link left by an earlier copy points (a server can list
@@ -330,8 +207,8 @@ func (c *copier) run(ctx context.Context, items []item) error {
 // refuses the same.
 const errLinkInWay = plainError("is a symbolic link (nfscp does not follow links inside the destination)")
 
-// mkdir creates a directory of the tree, writable by its owner until run
-// gives it its mode at the end. An existing directory is used as it is; a
+// mkdir creates a directory of the tree, writable by its owner until
+// finishDir gives it its mode. An existing directory is used as it is; a
 // symbolic link is not followed, so that every directory the copy writes
 // into is one it created or found as a directory.
 func (c *copier) mkdir(ctx context.Context, it item) error {
@@ -366,8 +243,12 @@ func (c *copier) copyItem(ctx context.Context, it item) error {
 	var tmp string
 	var err error
 	if it.kind == itemLink {
+		target, err := it.srcFS.Readlink(ctx, it.src.path)
+		if err != nil {
+			return c.fail(ctx, it, "", sideErr(true, err))
+		}
 		tmp = path.Join(dir, tempName(base))
-		if err = it.dstFS.Symlink(ctx, it.target, tmp); err != nil {
+		if err = it.dstFS.Symlink(ctx, target, tmp); err != nil {
 			return c.fail(ctx, it, "", err)
 		}
 	} else {

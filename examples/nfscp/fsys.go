@@ -23,7 +23,8 @@ import (
 type fileSystem interface {
 	Stat(ctx context.Context, name string) (fs.FileInfo, error)
 	Lstat(ctx context.Context, name string) (fs.FileInfo, error)
-	ReadDir(ctx context.Context, name string) ([]fs.DirEntry, error)
+	// OpenDir opens the directory name for listing.
+	OpenDir(ctx context.Context, name string) (dirReader, error)
 	Readlink(ctx context.Context, name string) (string, error)
 	// Open opens a regular file for reading.
 	Open(ctx context.Context, name string) (io.ReadCloser, error)
@@ -44,6 +45,14 @@ type fileSystem interface {
 	SameFile(a, b fs.FileInfo) bool
 }
 
+// dirReader lists a directory a batch at a time, as *os.File and
+// *nfs4.File do: ReadDir(n) returns at most n entries, and io.EOF after the
+// last.
+type dirReader interface {
+	ReadDir(n int) ([]fs.DirEntry, error)
+	Close() error
+}
+
 // tempName returns the name of a temporary file for base: hidden, marked
 // as nfscp's, random, and short enough for a 255-byte name limit.
 func tempName(base string) string {
@@ -62,8 +71,8 @@ type localFS struct{}
 
 func (localFS) Stat(_ context.Context, name string) (fs.FileInfo, error)  { return os.Stat(name) }
 func (localFS) Lstat(_ context.Context, name string) (fs.FileInfo, error) { return os.Lstat(name) }
-func (localFS) ReadDir(_ context.Context, name string) ([]fs.DirEntry, error) {
-	return os.ReadDir(name)
+func (localFS) OpenDir(_ context.Context, name string) (dirReader, error) {
+	return os.Open(name)
 }
 func (localFS) Readlink(_ context.Context, name string) (string, error) { return os.Readlink(name) }
 func (localFS) Open(_ context.Context, name string) (io.ReadCloser, error) {
@@ -153,12 +162,12 @@ func (r rootFS) Lstat(_ context.Context, name string) (fs.FileInfo, error) {
 	return r.root.Lstat(rel)
 }
 
-func (r rootFS) ReadDir(_ context.Context, name string) ([]fs.DirEntry, error) {
-	rel, err := r.rel("readdir", name)
+func (r rootFS) OpenDir(_ context.Context, name string) (dirReader, error) {
+	rel, err := r.rel("open", name)
 	if err != nil {
 		return nil, err
 	}
-	return fs.ReadDir(r.root.FS(), rel)
+	return r.root.Open(rel)
 }
 
 func (r rootFS) Readlink(_ context.Context, name string) (string, error) {
@@ -275,8 +284,16 @@ func (n nfsFS) Stat(ctx context.Context, name string) (fs.FileInfo, error) {
 func (n nfsFS) Lstat(ctx context.Context, name string) (fs.FileInfo, error) {
 	return n.c.Lstat(ctx, name)
 }
-func (n nfsFS) ReadDir(ctx context.Context, name string) ([]fs.DirEntry, error) {
-	return n.c.ReadDir(ctx, name)
+
+// OpenDir opens name as an *nfs4.File, which reads the directory a
+// READDIR page at a time as ReadDir asks for more, each under ctx: a walk
+// waiting on a server that is down ends with the run.
+func (n nfsFS) OpenDir(ctx context.Context, name string) (dirReader, error) {
+	f, err := n.c.Open(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	return f.WithContext(ctx), nil
 }
 func (n nfsFS) Readlink(ctx context.Context, name string) (string, error) {
 	return n.c.Readlink(ctx, name)

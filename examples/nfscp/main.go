@@ -123,28 +123,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 
 // all plans and runs the copy of srcs to dst.
 func (c *copier) all(ctx context.Context, srcs []location, dst location) (runStats, error) {
-	var rs runStats
 	items, err := c.plan(ctx, srcs, dst)
 	if c.root != nil {
 		defer c.root.Close()
 	}
 	if err != nil {
-		return rs, err
+		return runStats{}, err
 	}
-	var total int64
-	for _, it := range items {
-		switch it.kind {
-		case itemFile:
-			rs.files++
-			total += it.size
-		case itemLink:
-			rs.links++
-		case itemDir:
-			rs.dirs++
-		}
-	}
-	c.prog.Plan(rs.files, total)
-	err = c.run(ctx, items)
+	rs, err := c.run(ctx, items)
 	rs.bytes = c.copied.Load()
 	return rs, err
 }

@@ -13,17 +13,27 @@ import (
 	"golang.org/x/term"
 )
 
-// progress shows how a run advances: a bar with bytes, rate and ETA on a
-// terminal, nothing otherwise. It also serialises the lines nfscp prints to
-// stderr, clearing the bar first so that they do not garble it. It is safe
-// for concurrent use.
+// progress shows how a run advances on a terminal, nothing otherwise. It
+// also serialises the lines nfscp prints to stderr, clearing the bar first
+// so that they do not garble it. It is safe for concurrent use.
+//
+// A run of files named on the command line knows its total before the
+// first file starts, and shows a bar with the percentage and ETA. A tree's
+// walk and copy overlap, so its total is known only when the walk ends,
+// near the end of the run (the walk is at most a queue ahead of the
+// copies). Its display claims nothing it does not know: the bytes copied,
+// the rate and the time so far, and "[N/M+]", the Nth file started of the
+// M found so far; once the walk has ended, "[N/M]" and the run's bytes.
 type progress struct {
-	show           bool // draw a bar once Plan is called
+	show           bool // draw a bar once a file starts
 	stdout, stderr io.Writer
 
 	mu      sync.Mutex               // orders lines against bar updates; guards the fields below
 	bar     *progressbar.ProgressBar // nil: no bar
-	files   int                      // files in the run
+	files   int                      // files found so far
+	bytes   int64                    // their size
+	walked  bool                     // the walk has ended: files and bytes are the run's
+	fixed   bool                     // the bar was drawn with the run's total
 	started int                      // files started so far
 }
 
@@ -34,21 +44,36 @@ func isTerminal(w io.Writer) bool {
 }
 
 // newProgress returns the progress display for a run. show says whether
-// to draw a bar (stdout is a terminal and -q was not given); the bar is
-// drawn on stdout once Plan gives the total, lines go to stderr.
+// to draw it (stdout is a terminal and -q was not given); it is drawn on
+// stdout once the first file starts, lines go to stderr.
 func newProgress(show bool, stdout, stderr io.Writer) *progress {
 	return &progress{show: show, stdout: stdout, stderr: stderr}
 }
 
-// Plan sets the run's total, files and bytes, and draws the bar.
-func (p *progress) Plan(files int, bytes int64) {
-	if !p.show {
-		return
-	}
+// Found adds a file of size bytes to the run, as the walk finds it.
+func (p *progress) Found(size int64) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.files = files
-	p.bar = progressbar.NewOptions64(max(bytes, 1),
+	p.files++
+	p.bytes += size
+}
+
+// WalkDone notes that the walk has found every file: the total is final.
+func (p *progress) WalkDone() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.walked = true
+}
+
+// newBar draws the display for the first file: a bar if the total is
+// known, a spinner (no percentage or ETA) if not.
+func (p *progress) newBar() {
+	total := int64(-1)
+	if p.walked {
+		p.fixed = true
+		total = max(p.bytes, 1)
+	}
+	p.bar = progressbar.NewOptions64(total,
 		progressbar.OptionSetWriter(p.stdout),
 		progressbar.OptionShowBytes(true),
 		progressbar.OptionShowTotalBytes(true),
@@ -67,12 +92,20 @@ func (p *progress) Plan(files int, bytes int64) {
 func (p *progress) Start(name string) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.bar == nil {
+	if !p.show {
 		return
+	}
+	if p.bar == nil {
+		p.newBar()
 	}
 	p.started++
 	desc := quoteName(path.Base(name))
-	if p.files > 1 {
+	switch {
+	case !p.walked:
+		desc = fmt.Sprintf("[%d/%d+] %s", p.started, p.files, desc)
+	case !p.fixed:
+		desc = fmt.Sprintf("[%d/%d, %s] %s", p.started, p.files, formatBytes(p.bytes), desc)
+	case p.files > 1:
 		desc = fmt.Sprintf("[%d/%d] %s", p.started, p.files, desc)
 	}
 	p.bar.Describe(desc)
