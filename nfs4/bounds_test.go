@@ -2,9 +2,13 @@ package nfs4
 
 import (
 	"bytes"
+	"context"
+	"errors"
+	"io"
 	"io/fs"
 	"math"
 	"testing"
+	"time"
 
 	"github.com/gonfs/nfs/internal/hostile"
 	"github.com/gonfs/nfs/internal/testutil"
@@ -40,5 +44,124 @@ func TestHostileReadFileHugeSize(t *testing.T) {
 				t.Fatalf("ReadFile returned %d bytes; want the server's 4096", len(data))
 			}
 		})
+	}
+}
+
+// capWriter takes up to max bytes and then fails, so that a test of a read
+// that should stop by itself stops anyway if it does not.
+type capWriter struct {
+	n, max int
+}
+
+var errCapReached = errors.New("test: 64 MiB read from a 4096-byte file")
+
+func (w *capWriter) Write(p []byte) (int, error) {
+	if w.n+len(p) > w.max {
+		return 0, errCapReached
+	}
+	w.n += len(p)
+	return len(p), nil
+}
+
+// A file of 4096 bytes whose READs never report the end is not read
+// forever: every way of reading it stops at its size with ErrDataPastSize.
+func TestHostileReadPastSize(t *testing.T) {
+	const limit = 64 << 20
+	reads := map[string]func(f *File) (int, error){
+		"WriteTo": func(f *File) (int, error) {
+			n, err := io.Copy(&capWriter{max: limit}, f)
+			return int(n), err
+		},
+		"Read": func(f *File) (int, error) {
+			n, err := io.Copy(&capWriter{max: limit}, struct{ io.Reader }{f})
+			return int(n), err
+		},
+		"ReadAt": func(f *File) (int, error) {
+			return f.ReadAt(make([]byte, 2<<20), 0)
+		},
+		"ReadAtSmall": func(f *File) (int, error) {
+			return f.ReadAt(make([]byte, 100), 5000)
+		},
+	}
+	for name, read := range reads {
+		t.Run(name, func(t *testing.T) {
+			testutil.CheckLeaks(t)
+			s := hostile.Start(t, hostile.Faults{ReadNoEOF: true})
+			c := dialHostile(t, s, Config{})
+			f, err := c.Open(context.Background(), "/file")
+			if err != nil {
+				t.Fatalf("Open: %v", err)
+			}
+			defer f.Close()
+			n, err := read(f)
+			if !errors.Is(err, ErrDataPastSize) {
+				t.Fatalf("read %d bytes, err %v; want an error matching ErrDataPastSize", n, err)
+			}
+			if n > 4096 {
+				t.Errorf("read %d bytes of a 4096-byte file", n)
+			}
+		})
+	}
+
+	t.Run("ReadFile", func(t *testing.T) {
+		testutil.CheckLeaks(t)
+		s := hostile.Start(t, hostile.Faults{ReadNoEOF: true})
+		c := dialHostile(t, s, Config{})
+		done := make(chan error, 1)
+		go func() {
+			_, err := fs.ReadFile(c.FS("/"), "file")
+			done <- err
+		}()
+		// Without the bound ReadFile never returns: stop it after 64
+		// READs of up to 1 MiB (a count, not a time).
+		for {
+			select {
+			case err := <-done:
+				if !errors.Is(err, ErrDataPastSize) {
+					t.Fatalf("ReadFile: %v; want an error matching ErrDataPastSize", err)
+				}
+				return
+			case <-time.After(10 * time.Millisecond):
+			}
+			if n := s.Ops(hostile.OpRead); n > 64 {
+				c.Close()
+				<-done
+				t.Fatalf("ReadFile sent %d READs for a 4096-byte file and was still reading", n)
+			}
+		}
+	})
+}
+
+// A file that grows while it is read is read to its new end: the bound is
+// the size, re-read when the data passes it, not the size at open.
+func TestHostileReadGrowingFile(t *testing.T) {
+	testutil.CheckLeaks(t)
+	s := hostile.Start(t, hostile.Faults{})
+	c := dialHostile(t, s, Config{})
+	f, err := c.Open(context.Background(), "/file")
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	defer f.Close()
+	grown := make([]byte, 2<<20+100)
+	for i := range grown {
+		grown[i] = byte(i)
+	}
+	s.SetFaults(hostile.Faults{Data: grown})
+	got, err := io.ReadAll(f)
+	if err != nil || !bytes.Equal(got, grown) {
+		t.Fatalf("ReadAll of a file grown from 4096 bytes to %d: %d bytes, %v", len(grown), len(got), err)
+	}
+
+	// Data past the size the server reports fails, even with an end of
+	// file: the size is 4096, the READs return 8192 bytes.
+	s.SetFaults(hostile.Faults{Data: grown[:8192], Size: 4096})
+	g, err := c.Open(context.Background(), "/file")
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	defer g.Close()
+	if got, err := io.ReadAll(g); !errors.Is(err, ErrDataPastSize) {
+		t.Fatalf("ReadAll of 8192 bytes of a file of size 4096: %d bytes, %v; want ErrDataPastSize", len(got), err)
 	}
 }

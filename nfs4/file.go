@@ -63,6 +63,8 @@ type fileIO struct {
 	raMu   sync.Mutex
 	ra     readCache
 	writes atomic.Uint64
+
+	size sizeBound // how far READ data may go; see File.Read
 }
 
 // Errors of this file's operations.

@@ -91,7 +91,7 @@ func (f *fsys) ReadDir(name string) ([]fs.DirEntry, error) {
 const readFileSizeHint = 16 << 20
 
 // ReadFile reads the whole file name, as os.ReadFile does: to the end of
-// file the server reports.
+// file the server reports, within the bound File.Read explains.
 func (f *fsys) ReadFile(name string) ([]byte, error) {
 	file, err := f.Open(name)
 	if err != nil {
