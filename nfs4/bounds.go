@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"sync"
 	"sync/atomic"
+	"unsafe"
 )
 
 // Bounds on what a server's replies can make the client read or hold: a
@@ -18,6 +20,16 @@ import (
 // whose READs never reach the end of the file, or a file truncated while
 // it was read. File.Read explains the rule.
 var ErrDataPastSize = errors.New("nfs4: server sent data past the end of the file")
+
+// ErrListingTooLarge reports a directory listing that would hold more than
+// Config.MaxListing bytes in memory: a directory too large for the bound,
+// or a server whose READDIR never reaches the end.
+var ErrListingTooLarge = errors.New("nfs4: directory listing exceeds Config.MaxListing")
+
+// ErrCookieLoop reports a READDIR entry whose cookie is one the listing
+// already went on from: the server's listing goes round in a circle, or
+// does not advance.
+var ErrCookieLoop = errors.New("nfs4: READDIR cookie repeats: the listing does not advance")
 
 // sizeBound is how far into a file READ data is known to lie within the
 // file, the rule File.Read documents: the size at open, raised each time a
@@ -57,6 +69,58 @@ func (b *sizeBound) check(ctx context.Context, f *File, off, end uint64) error {
 	}
 	if end > uint64(size) {
 		return fmt.Errorf("%w: READ at offset %d returned data up to %d; the file's size is %d", ErrDataPastSize, off, end, size)
+	}
+	return nil
+}
+
+// cookieSeen reports whether a READDIR entry's cookie is one the listing
+// at cur already went on from. RFC 8881 §18.23.3 makes cookies opaque to
+// the client, with no order, so a cookie smaller than the last one is
+// allowed; one the listing went on from before means that going on would
+// ask for pages already read, for ever.
+func (cur *dirCursor) cookieSeen(cookie uint64) bool {
+	_, ok := cur.seen[cookie]
+	return ok
+}
+
+// advance moves cur on to cookie, remembering it.
+func (cur *dirCursor) advance(cookie uint64) {
+	if cur.seen == nil {
+		cur.seen = make(map[uint64]struct{})
+	}
+	cur.seen[cookie] = struct{}{}
+	cur.cookie = cookie
+}
+
+// entryOverhead is the memory an fs.DirEntry of a listing takes besides
+// its strings: the entry and the interface value that holds it.
+const entryOverhead = int(unsafe.Sizeof(dirEntryInfo{}) + unsafe.Sizeof(fs.DirEntry(nil)))
+
+// listingBytes returns the memory ents take, as Config.MaxListing counts
+// it: each entry's strings (name, owner, group) and entryOverhead.
+func listingBytes(ents []fs.DirEntry) int {
+	n := 0
+	for _, e := range ents {
+		n += entryOverhead + len(e.Name())
+		if d, ok := e.(*dirEntryInfo); ok {
+			n += len(d.attr.Owner) + len(d.attr.OwnerGroup)
+		}
+	}
+	return n
+}
+
+// listingBudget counts the bytes a listing holds against
+// Config.MaxListing.
+type listingBudget struct {
+	used, max int
+}
+
+// add counts ents and reports ErrListingTooLarge once the total passes
+// the bound.
+func (b *listingBudget) add(ents []fs.DirEntry) error {
+	b.used += listingBytes(ents)
+	if b.used > b.max {
+		return fmt.Errorf("%w (%d bytes)", ErrListingTooLarge, b.max)
 	}
 	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"io/fs"
 	"math"
@@ -164,4 +165,94 @@ func TestHostileReadGrowingFile(t *testing.T) {
 	if got, err := io.ReadAll(g); !errors.Is(err, ErrDataPastSize) {
 		t.Fatalf("ReadAll of 8192 bytes of a file of size 4096: %d bytes, %v; want ErrDataPastSize", len(got), err)
 	}
+}
+
+// A READDIR whose cookie never advances, or goes round in a circle, fails
+// with ErrCookieLoop after reading the first pages again once.
+func TestHostileReaddirCookieLoop(t *testing.T) {
+	for name, f := range map[string]hostile.Faults{
+		"stuck": {Readdir: hostile.ReaddirStuck},
+		"cycle": {Readdir: hostile.ReaddirCycle, PerPage: 2, Entries: manyEntries(5)},
+	} {
+		t.Run(name, func(t *testing.T) {
+			testutil.CheckLeaks(t)
+			s := hostile.Start(t, f)
+			c := dialHostile(t, s, Config{})
+			// The deadline is a safety net: the loop must end by itself.
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			ents, err := c.ReadDir(ctx, "/dir")
+			if !errors.Is(err, ErrCookieLoop) {
+				t.Fatalf("ReadDir: %d entries, %v; want an error matching ErrCookieLoop", len(ents), err)
+			}
+			if n := s.Ops(hostile.OpReaddir); n > 4 {
+				t.Errorf("ReadDir sent %d READDIRs; want the loop found by the first page read again", n)
+			}
+
+			// File.ReadDir(1), one entry at a time, finds it too.
+			d, err := c.Open(ctx, "/dir")
+			if err != nil {
+				t.Fatalf("Open: %v", err)
+			}
+			defer d.Close()
+			for i := 0; ; i++ {
+				_, err := d.ReadDir(1)
+				if errors.Is(err, ErrCookieLoop) {
+					break
+				}
+				if err != nil || i == 1000 {
+					t.Fatalf("File.ReadDir(1) call %d: %v; want ErrCookieLoop within a few pages", i, err)
+				}
+			}
+		})
+	}
+}
+
+// A READDIR that never ends fails with ErrListingTooLarge once the
+// listing holds Config.MaxListing bytes.
+func TestHostileReaddirEndless(t *testing.T) {
+	testutil.CheckLeaks(t)
+	s := hostile.Start(t, hostile.Faults{Readdir: hostile.ReaddirEndless, PerPage: 200})
+	const limit = 1 << 20
+	c := dialHostile(t, s, Config{MaxListing: limit})
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second) // a safety net
+	defer cancel()
+	ents, err := c.ReadDir(ctx, "/dir")
+	if !errors.Is(err, ErrListingTooLarge) {
+		t.Fatalf("ReadDir: %d entries, %v; want an error matching ErrListingTooLarge", len(ents), err)
+	}
+	if b := listingBytes(ents); b > limit+200*(entryOverhead+64) {
+		t.Errorf("ReadDir held %d bytes; want at most a page past the %d-byte bound", b, limit)
+	}
+	t.Logf("%d entries (%d bytes) when the %d-byte bound was reached", len(ents), listingBytes(ents), limit)
+
+	d, err := c.Open(ctx, "/dir")
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	defer d.Close()
+	if ents, err := d.ReadDir(-1); !errors.Is(err, ErrListingTooLarge) {
+		t.Fatalf("File.ReadDir(-1): %d entries, %v; want ErrListingTooLarge", len(ents), err)
+	}
+}
+
+// A large directory read in small pages is listed whole: the bounds do
+// not trip on a server that behaves.
+func TestHostileReaddirManyPages(t *testing.T) {
+	testutil.CheckLeaks(t)
+	s := hostile.Start(t, hostile.Faults{Entries: manyEntries(2000), PerPage: 7})
+	c := dialHostile(t, s, Config{})
+	ents, err := c.ReadDir(context.Background(), "/dir")
+	if err != nil || len(ents) != 2000 {
+		t.Fatalf("ReadDir: %d entries, %v; want 2000", len(ents), err)
+	}
+}
+
+// manyEntries returns n regular files e0000, e0001, ...
+func manyEntries(n int) []hostile.Entry {
+	ents := make([]hostile.Entry, n)
+	for i := range ents {
+		ents[i].Name = fmt.Sprintf("e%04d", i)
+	}
+	return ents
 }
