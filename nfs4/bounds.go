@@ -74,10 +74,10 @@ func (b *sizeBound) check(ctx context.Context, f *File, off, end uint64) error {
 }
 
 // cookieSeen reports whether a READDIR entry's cookie is one the listing
-// at cur already went on from. RFC 8881 §18.23.3 makes cookies opaque to
-// the client, with no order, so a cookie smaller than the last one is
-// allowed; one the listing went on from before means that going on would
-// ask for pages already read, for ever.
+// at cur already went on from. Cookies are opaque to the client (RFC 8881
+// §18.23): servers may make them from hashes, with no order, so a cookie
+// smaller than the last one is allowed; but one the listing went on from
+// before means that going on would ask for pages already read, for ever.
 func (cur *dirCursor) cookieSeen(cookie uint64) bool {
 	_, ok := cur.seen[cookie]
 	return ok
