@@ -16,7 +16,7 @@ FUZZTIME    ?= 100000x
 MODULES     := . examples bench
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
-.PHONY: test deps knfsd-image vet unit fuzz bench demo lab soak nfscp-rss
+.PHONY: test deps knfsd-image vet unit fuzz sweep bench demo lab soak nfscp-rss
 
 test: deps knfsd-image vet unit fuzz
 
@@ -45,6 +45,10 @@ vet:
 unit:
 	GONFS_REQUIRE_GANESHA=1 GO=$(GO) bash scripts/unit.sh . examples
 	GONFS_REQUIRE_GANESHA=1 GO=$(GO) bash scripts/unit.sh bench
+
+# The hostile-server sweeps in full (docs/testing.md); make test runs a sample.
+sweep:
+	GONFS_SWEEP=long $(GO) test -race -count=1 -timeout 0 -run 'TestSweep' -v ./nfs4/
 
 fuzz:
 	FUZZTIME=$(FUZZTIME) GO=$(GO) bash scripts/fuzz.sh $(MODULES)

@@ -173,20 +173,32 @@ func (c *Client) callEpoch(ctx context.Context, req request) (uint64, error) {
 //     new request (RFC 8881 §2.10.6.1.3). A non-idempotent one asked the
 //     server to cache its reply, so this cannot happen to it by design;
 //     if a server does it anyway the error is returned, not retried.
+//
+// The last two happen once after a reconnect. A server that repeats them
+// is broken: the first retry goes at once, later ones wait as for
+// NFS4ERR_DELAY, and after maxRebinds the server's error is returned
+// (the request did not run, so hard and soft calls alike may fail).
 func (c *Client) callSession(ctx context.Context, s *sessState, req request) error {
 	var b backoff.BackOff
+	rebinds := 0
 	for {
 		err := c.callOnce(ctx, s, req)
 		switch {
 		case err == nil:
 			return nil
-		case errors.Is(err, ErrConnNotBoundToSession):
-			if berr := c.bindConn(ctx, &s.id); berr != nil {
+		case errors.Is(err, ErrConnNotBoundToSession),
+			errors.Is(err, ErrRetryUncachedRep) && !cached(req):
+			if rebinds++; rebinds > maxRebinds {
 				return err
 			}
-			continue
-		case errors.Is(err, ErrRetryUncachedRep) && !cached(req):
-			continue
+			if errors.Is(err, ErrConnNotBoundToSession) {
+				if berr := c.bindConn(ctx, &s.id); berr != nil {
+					return err
+				}
+			}
+			if rebinds == 1 {
+				continue
+			}
 		case !retryLater(err):
 			return err
 		}
@@ -213,6 +225,10 @@ func (c *Client) callSession(ctx context.Context, s *sessState, req request) err
 		}
 	}
 }
+
+// maxRebinds bounds the retries of one call that the server answers with
+// NFS4ERR_CONN_NOT_BOUND_TO_SESSION or NFS4ERR_RETRY_UNCACHED_REP.
+const maxRebinds = 8
 
 // newBackOff returns the backoff for one call's NFS4ERR_DELAY and
 // NFS4ERR_GRACE retries.

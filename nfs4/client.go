@@ -29,6 +29,9 @@ const (
 	DefaultSlots = 64
 	// DefaultWindow is Config.Window.
 	DefaultWindow = 8
+	// DefaultMaxListing is Config.MaxListing: about 700,000 entries
+	// with short names.
+	DefaultMaxListing = 256 << 20
 	// DefaultBackOffInitial and DefaultBackOffMax bound the default
 	// Config.BackOff: exponential from the first wait to at most the
 	// second, until the call's context ends.
@@ -77,6 +80,15 @@ type Config struct {
 	// File.WriteTo keep in flight. Default: 8 (DefaultWindow).
 	Window int
 
+	// MaxListing bounds the memory one directory listing held whole
+	// (Client.ReadDir, File.ReadDir(-1)) may take, counting each entry's
+	// name, owner and group strings and its fixed size: a larger listing
+	// fails with ErrListingTooLarge, so that a server whose READDIR never
+	// ends cannot make the client grow without bound. File.ReadDir(n) with
+	// n > 0 holds one page at a time and is not bounded by it. Default:
+	// 256 MiB (DefaultMaxListing).
+	MaxListing int
+
 	// FileSync makes every WRITE FILE_SYNC instead of UNSTABLE followed by
 	// COMMIT: slower, but each write is on stable storage when it returns.
 	FileSync bool
@@ -124,6 +136,9 @@ func (cfg Config) withDefaults() (Config, error) {
 	}
 	if cfg.Window <= 0 {
 		cfg.Window = DefaultWindow
+	}
+	if cfg.MaxListing <= 0 {
+		cfg.MaxListing = DefaultMaxListing
 	}
 	if cfg.OwnerID == "" {
 		host, _ := os.Hostname()

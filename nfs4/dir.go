@@ -27,11 +27,6 @@ const (
 	readdirMaxCount = 128 << 10
 )
 
-// maxListing bounds the entries Client.ReadDir and File.ReadDir(-1) hold
-// in memory, so that a server whose cookies never reach the end cannot
-// make the client grow without bound.
-const maxListing = 1 << 24
-
 // dirMask is what a listing asks for with each entry: the attributes
 // behind a FileInfo, and rdattr_error so that one entry whose attributes
 // the server cannot read does not fail the whole READDIR (RFC 8881
@@ -53,6 +48,7 @@ type dirCursor struct {
 	cookie uint64
 	verf   verifier
 	eof    bool
+	seen   map[uint64]struct{} // cookies gone on from; see cookieSeen
 }
 
 // dirState is a directory File's READDIR cursor and the entries read
@@ -96,6 +92,9 @@ func (c *Client) readdirPage(ctx context.Context, fh []byte, dirName string, cur
 				return err
 			}
 			return r.readdir(&res, func(e *dirEntry) error {
+				if cur.cookieSeen(e.cookie) {
+					return fmt.Errorf("%w: entry %q has cookie %d again", ErrCookieLoop, e.name, e.cookie)
+				}
 				last = e.cookie
 				ent, err := newDirEntry(dirName, e)
 				if ent != nil {
@@ -112,7 +111,7 @@ func (c *Client) readdirPage(ctx context.Context, fh []byte, dirName string, cur
 		return dst[:n], errNoDirProgress
 	}
 	if res.entries > 0 {
-		cur.cookie = last
+		cur.advance(last)
 	}
 	cur.verf, cur.eof = res.cookieVerf, res.eof
 	return dst, nil
@@ -163,15 +162,17 @@ func (d *dirEntryErr) Info() (fs.FileInfo, error) { return nil, d.err }
 func (d *dirEntryErr) String() string             { return fs.FormatDirEntry(d) }
 
 // readdirAll reads the directory fh from cur to its end, appending to
-// dst, at most maxListing entries in all.
+// dst, at most Config.MaxListing bytes in all.
 func (c *Client) readdirAll(ctx context.Context, fh []byte, dirName string, cur *dirCursor, mask AttrMask, dst []fs.DirEntry) ([]fs.DirEntry, error) {
+	budget := listingBudget{max: c.cfg.MaxListing}
 	for !cur.eof {
+		n := len(dst)
 		var err error
 		if dst, err = c.readdirPage(ctx, fh, dirName, cur, mask, dst); err != nil {
 			return dst, err
 		}
-		if len(dst) > maxListing {
-			return dst, fmt.Errorf("nfs4: directory has more than %d entries", maxListing)
+		if err := budget.add(dst[n:]); err != nil {
+			return dst, err
 		}
 	}
 	return dst, nil
@@ -228,10 +229,15 @@ func (f *File) ReadDir(n int) ([]fs.DirEntry, error) {
 	defer d.mu.Unlock()
 	mask := f.c.mask(dirMask)
 	var err error
+	budget := listingBudget{max: f.c.cfg.MaxListing}
+	if n <= 0 {
+		err = budget.add(d.buf)
+	}
 	for err == nil && !d.cur.eof && (n <= 0 || len(d.buf) < n) {
+		k := len(d.buf)
 		d.buf, err = f.c.readdirPage(f.ctx, f.fh, f.name, &d.cur, mask, d.buf)
-		if err == nil && n <= 0 && len(d.buf) > maxListing {
-			err = fmt.Errorf("nfs4: directory has more than %d entries", maxListing)
+		if err == nil && n <= 0 {
+			err = budget.add(d.buf[k:])
 		}
 	}
 	// An error leaves the cursor where it was: the next call asks for the

@@ -101,6 +101,8 @@ type fileIO struct {
 	raMu   ctxMutex
 	ra     readCache
 	writes atomic.Uint64
+
+	size sizeBound // how far READ data may go; see File.Read
 }
 
 // Errors of this file's operations.

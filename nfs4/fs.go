@@ -85,6 +85,13 @@ func (f *fsys) ReadDir(name string) ([]fs.DirEntry, error) {
 	return ents, nil
 }
 
+// readFileSizeHint bounds the buffer ReadFile allocates up front from the
+// file's size attribute, so that a size of 2^63-1 costs nothing until the
+// data is there: a larger file grows the buffer as it is read.
+const readFileSizeHint = 16 << 20
+
+// ReadFile reads the whole file name, as os.ReadFile does: to the end of
+// file the server reports, within the bound File.Read explains.
 func (f *fsys) ReadFile(name string) ([]byte, error) {
 	file, err := f.Open(name)
 	if err != nil {
@@ -98,7 +105,9 @@ func (f *fsys) ReadFile(name string) ([]byte, error) {
 	if fi.IsDir() {
 		return nil, &fs.PathError{Op: "read", Path: name, Err: ErrIsDir}
 	}
-	buf := make([]byte, 0, fi.Size()+1)
+	// The size is the server's word: it sizes the first buffer only up
+	// to readFileSizeHint, and the buffer grows as data arrives.
+	buf := make([]byte, 0, min(fi.Size(), readFileSizeHint)+1)
 	for {
 		if len(buf) == cap(buf) {
 			buf = slices.Grow(buf, 4096)

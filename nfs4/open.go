@@ -237,6 +237,7 @@ func (c *Client) open(ctx context.Context, name string, m openMode, q *openReq) 
 	}
 	f := newFile(c, name, q.fh, false)
 	f.io.init(c, q.res.stateID, epoch, q.args.owner, m)
+	f.io.size.init(&q.attr)
 	if d := &q.res.deleg; d.typ == delegRead || d.typ == delegWrite {
 		c.returnDelegation(ctx, nil, q.fh, &d.stateID)
 	}

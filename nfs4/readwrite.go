@@ -27,6 +27,17 @@ type readCache struct {
 // Read reads up to len(p) bytes from the file's offset and advances it, as
 // os.File.Read does. At the end of the file it returns 0, io.EOF. A large
 // p is read with up to Config.Window READs in flight.
+//
+// The end of the file is where the server's READ says it is, but data is
+// never taken from past the file's size: the size known at open bounds
+// the data, and a READ that returns data past it sends a GETATTR, which
+// raises the bound to the file's new size or, if the data lies past that
+// too, fails the read with an error matching ErrDataPastSize. So a file
+// that grows while it is read is read to its new end, one GETATTR per
+// READ that passes the last size seen, while a server whose READs never
+// report the end cannot make a reader read forever. (A file truncated
+// between a READ and that GETATTR fails the same way.) ReadAt, WriteTo
+// and fs.ReadFile follow the same rule.
 func (f *File) Read(p []byte) (int, error) {
 	if err := f.enter("read"); err != nil {
 		return 0, err
@@ -133,6 +144,11 @@ func (f *File) readChunk(ctx context.Context, p []byte, off int64) (n int, eof b
 		q := readReq{fh: f.fh, io: &f.io, off: uint64(off) + uint64(n), buf: p[n:]}
 		if err := f.callState(ctx, &q); err != nil {
 			return n, false, err
+		}
+		if q.n > 0 {
+			if err := f.io.size.check(ctx, f, q.off, q.off+uint64(q.n)); err != nil {
+				return n, false, err
+			}
 		}
 		n += q.n
 		if q.eof {

@@ -38,8 +38,11 @@ type fileInfo struct {
 	attr Attr
 }
 
-func (fi *fileInfo) Name() string       { return fi.name }
-func (fi *fileInfo) Size() int64        { return int64(fi.attr.Size) }
+func (fi *fileInfo) Name() string { return fi.name }
+
+// Size returns the file's size; a size past what an int64 holds (which no
+// real file has) is reported as math.MaxInt64.
+func (fi *fileInfo) Size() int64        { return int64(min(fi.attr.Size, math.MaxInt64)) }
 func (fi *fileInfo) Mode() fs.FileMode  { return fi.attr.FileMode() }
 func (fi *fileInfo) ModTime() time.Time { return fi.attr.ModTime }
 func (fi *fileInfo) IsDir() bool        { return fi.attr.Type == TypeDirectory }
