@@ -76,6 +76,8 @@ func (p *plainTransport) Fail(_ uint64, cause error) {
 	}
 }
 
+func (p *plainTransport) Answered(uint64) {}
+
 func (p *plainTransport) Close() error {
 	p.Fail(1, net.ErrClosed)
 	return nil

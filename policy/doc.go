@@ -7,7 +7,7 @@
 // floating IP that still holds state for the old 4-tuple. Here that choice
 // is a Policy the program picks, not a mount option baked into the client.
 // The package does no I/O: a transport asks Policy.Next before every dial
-// and calls Policy.Reset once a connection has carried data.
+// and calls Policy.Reset once a connection has answered a call.
 //
 // The stock policies model what the Linux kernel client does, plus one of
 // our own:
@@ -44,7 +44,7 @@
 //
 // # Waiting
 //
-// The first redial after a connection that carried data is immediate.
+// The first redial after a connection that answered a call is immediate.
 // Failed dials after it wait for the next step of the policy's
 // backoff.BackOff (github.com/cenkalti/backoff/v4), which Options.BackOff
 // can replace. A busy local port is replaced at once, without a step, up to

@@ -54,7 +54,7 @@ type Options struct {
 	// makes both of them wrong.
 	//
 	// The policy calls BackOff.Reset when it is built, from Policy.Reset,
-	// and on the first redial after a connection carried data, so that a
+	// and on the first redial after a connection answered a call, so that a
 	// MaxElapsedTime counts from the start of the outage rather than from
 	// when the last good connection was made. NextBackOff returning
 	// backoff.Stop (or any negative duration) makes the policy give up.

@@ -64,7 +64,7 @@ const NumCauses = int(numCauses)
 
 // Attempt describes the dial about to be made.
 type Attempt struct {
-	// N counts dial attempts since the last connection that carried data
+	// N counts dial attempts since the last connection that answered a call
 	// (1 for the first).
 	N int
 	// PrevPort is the local port of the last established connection, 0 if
@@ -107,8 +107,9 @@ type Decision struct {
 type Policy interface {
 	// Next decides the next dial.
 	Next(a Attempt) Decision
-	// Reset is called when a connection has carried data, so the next
-	// failure starts a fresh backoff sequence.
+	// Reset is called when a connection has answered a call (a whole
+	// reply, not merely bytes), so the next failure starts a fresh backoff
+	// sequence.
 	Reset()
 }
 

@@ -44,8 +44,9 @@ func localFailure(c Cause) bool {
 //   - Everything else takes one step: failed dials (refused, timed out,
 //     unreachable, other), local failures with no other port to try, and a
 //     lost connection with no Reset since the dial that made it. The last
-//     case is a connection that carried no data: a server that accepts and
-//     hangs up at once must not be redialed in a tight loop.
+//     case is a connection that answered no call: a server that accepts
+//     and hangs up, at once or after part of a reply, must not be redialed
+//     in a tight loop.
 //
 // The transport's Reset is what re-arms the immediate redial; Attempt.N is
 // not consulted, so a transport that miscounts cannot cause a busy loop.
@@ -144,7 +145,7 @@ func jitteredBackOff() *backoff.ExponentialBackOff {
 // holds state for the old 4-tuple can hang every reconnect for minutes.
 //
 // Default backoff (o.BackOff nil), the kernel's: the first redial after a
-// connection that carried data is immediate, then 3s, doubling, at most
+// connection that answered a call is immediate, then 3s, doubling, at most
 // 60s, without jitter, never giving up. CausePermission, or
 // Attempt.ReservedDenied, makes it give up: it never falls back to an
 // unreserved port, and the transport reports that reserved ports need root
@@ -198,7 +199,7 @@ func (s *sameReserved) Reset() { s.pace.reset() }
 // NAT, load-balancer and failover state for the old 4-tuple.
 //
 // Default backoff (o.BackOff nil): the first redial after a connection that
-// carried data is immediate, then 250ms, doubling, at most 30s, with ±50%
+// answered a call is immediate, then 250ms, doubling, at most 30s, with ±50%
 // jitter, never giving up. A busy port (CauseAddrInUse) is replaced at once
 // without a backoff step. CausePermission, or Attempt.ReservedDenied, makes
 // it give up, as SameReservedPort does.

@@ -31,6 +31,11 @@ type Transport interface {
 	// an older generation than the current one are ignored. It does not
 	// block on I/O.
 	Fail(gen uint64, cause error)
+	// Answered reports that the connection of generation gen carried a
+	// complete reply to a call: evidence that it works, as bytes alone
+	// are not. The Client reports it once per connection, before any
+	// Fail for that connection from its reader.
+	Answered(gen uint64)
 	// Close shuts the transport down.
 	Close() error
 }
@@ -82,21 +87,23 @@ type Config struct {
 	// Retrans is the number of minor timeouts that make a major timeout.
 	// Default: 2 (DefaultRetrans). A call unanswered for Timeo × Retrans
 	// after it was last sent forces a disconnect; the call is then re-sent,
-	// with the same XID, on the next connection. The RPC timeout answers
-	// "is the server too slow for this call?"; a dead network path is the
-	// transport's to detect, and much sooner (see package xprt).
+	// with the same XID, on the next connection. Timeo × Retrans is the
+	// major timeout. The RPC timeout answers "is the server too slow for
+	// this call?"; a dead network path is the transport's to detect, and
+	// much sooner (see package xprt).
 	Retrans int
 
-	// Soft makes a call fail with a *TimeoutError after SoftTimeouts major
-	// timeouts. The default (hard) retries until the caller's context ends,
-	// like the Linux client's "hard" mount: no operation is ever reported as
-	// failed when its outcome is unknown, at the cost of waiting through
-	// outages. Soft returns control sooner, but a call that timed out may
-	// still have run on the server.
+	// Soft makes a call fail with a *TimeoutError once SoftTimeouts major
+	// timeouts have passed since it started, however often it was re-sent
+	// on a new connection meanwhile. The default (hard) retries until the
+	// caller's context ends, like the Linux client's "hard" mount: no
+	// operation is ever reported as failed when its outcome is unknown, at
+	// the cost of waiting through outages. Soft returns control sooner, but
+	// a call that timed out may still have run on the server.
 	Soft bool
 
-	// SoftTimeouts is how many major timeouts a soft call survives.
-	// Default: 1 (DefaultSoftTimeouts).
+	// SoftTimeouts is a soft call's budget, in major timeouts from its
+	// start. Default: 1 (DefaultSoftTimeouts).
 	SoftTimeouts int
 
 	// MaxRecord is the largest reply record accepted. Default: 1 MiB +
@@ -307,6 +314,12 @@ func (c *Client) release(cl *call) {
 
 // roundTrip sends cl and waits for its reply, re-sending it on each new
 // connection until the reply arrives or the call is abandoned.
+//
+// Two clocks run on cl.timer. A major timeout after the call was last sent
+// forces a disconnect. A soft call's budget, SoftTimeouts major timeouts,
+// runs from the call's start and is not restarted by a re-send: a server
+// that breaks every connection before it answers must not keep a soft
+// call alive by making it re-send.
 func (c *Client) roundTrip(ctx context.Context, cl *call) error {
 	c.calls.Add(1)
 	c.mu.Lock()
@@ -318,8 +331,12 @@ func (c *Client) roundTrip(ctx context.Context, cl *call) error {
 	c.mu.Unlock()
 
 	var sentGen uint64 // generation of the connection cl was last sent on; 0 = not yet sent
+	var start time.Time
+	if c.soft {
+		start = time.Now()
+	}
 	majors := 0
-	cl.timer.Reset(c.major)
+	cl.timer.Reset(c.timeout(start))
 	for {
 		cn, changed, err := c.conn()
 		if err != nil {
@@ -339,7 +356,7 @@ func (c *Client) roundTrip(ctx context.Context, cl *call) error {
 					c.retrans.Add(1)
 				}
 				sentGen = cn.gen
-				cl.timer.Reset(c.major)
+				cl.timer.Reset(c.timeout(start))
 				// net.Conn.Write is safe for concurrent use and writes the
 				// whole buffer before another Write starts, so records from
 				// concurrent calls never interleave.
@@ -364,18 +381,31 @@ func (c *Client) roundTrip(ctx context.Context, cl *call) error {
 		case <-cl.timer.C:
 			majors++
 			c.majors.Add(1)
-			if c.soft && majors >= c.softMax {
-				c.log.Warn("rpc: server not responding, timed out", "xid", cl.xid, "major_timeouts", majors)
-				return c.abandon(cl, &TimeoutError{XID: cl.xid, MajorTimeouts: majors, Waited: time.Duration(majors) * c.major})
+			if waited := time.Since(start); c.soft && waited >= c.budget() {
+				c.log.Warn("rpc: server not responding, timed out", "xid", cl.xid, "waited", waited)
+				return c.abandon(cl, &TimeoutError{XID: cl.xid, MajorTimeouts: c.softMax, Waited: waited})
 			}
 			c.log.Warn("rpc: server not responding, still trying", "xid", cl.xid, "major_timeouts", majors)
 			if cn != nil && cn.gen == sentGen {
 				// Force a new connection; the call goes out again on it.
 				c.broken(cn, errMajorTimeout)
 			}
-			cl.timer.Reset(c.major)
+			cl.timer.Reset(c.timeout(start))
 		}
 	}
+}
+
+// budget is a soft call's time from its start to its *TimeoutError.
+func (c *Client) budget() time.Duration { return time.Duration(c.softMax) * c.major }
+
+// timeout is what cl.timer is set to when a call started at start is
+// (re-)sent: a major timeout, cut short for a soft call to what is left of
+// its budget.
+func (c *Client) timeout(start time.Time) time.Duration {
+	if !c.soft {
+		return c.major
+	}
+	return max(0, min(c.major, c.budget()-time.Since(start)))
 }
 
 // abandon takes cl out of pending and returns err — unless the reader has
@@ -451,6 +481,7 @@ func (c *Client) broken(cn *conn, cause error) {
 func (c *Client) read(cn *conn) {
 	defer c.readers.Done()
 	rr := recordReader{br: bufio.NewReaderSize(cn.nc, 64<<10), max: c.maxRec}
+	answered := false // Transport.Answered was called for cn
 	for {
 		bp, err := rr.next()
 		if err != nil {
@@ -477,9 +508,22 @@ func (c *Client) read(cn *conn) {
 			bufpool.Put(bp)
 			continue
 		}
+		if !answered && isReply(*bp) {
+			// Tell the transport before reading on, so that this comes
+			// before the Fail of a connection that ends after it.
+			answered = true
+			c.t.Answered(cn.gen)
+		}
 		cl.reply = bp
 		cl.ready <- struct{}{}
 	}
+}
+
+// isReply reports whether rec starts as an RPC reply does (RFC 5531 §9):
+// an XID, msg_type REPLY and a known reply_stat.
+func isReply(rec []byte) bool {
+	return len(rec) >= 12 && binary.BigEndian.Uint32(rec[4:]) == msgReply &&
+		binary.BigEndian.Uint32(rec[8:]) <= msgDenied
 }
 
 // Stats returns a snapshot of the Client's counters. Connection-level

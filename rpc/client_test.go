@@ -8,8 +8,11 @@ import (
 	"os"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/cenkalti/backoff/v4"
 
 	"github.com/gonfs/nfs/internal/rpctest"
 	"github.com/gonfs/nfs/internal/testutil"
@@ -367,6 +370,81 @@ func TestSoftCallFailsAfterMajorTimeouts(t *testing.T) {
 	}
 	if c.Stats().Pending != 0 {
 		t.Errorf("a timed-out call is still pending")
+	}
+}
+
+// halfReply is a handler that writes the first half of a reply to every
+// call, its XID included, and hangs up: bytes arrive, never a whole reply.
+func halfReply(c *rpctest.Conn, call *rpctest.Call) {
+	rec := binary.BigEndian.AppendUint32(nil, 1<<31|24)
+	rec = binary.BigEndian.AppendUint32(rec, call.XID)
+	rec = binary.BigEndian.AppendUint32(rec, 1) // REPLY; 16 bytes of 24 missing
+	c.WriteRaw(rec)
+	c.Close()
+}
+
+// A soft call's budget runs from its start: re-sending it on a new
+// connection does not restart it. The server breaks every connection
+// before it answers and the policy redials much faster than the major
+// timeout, yet the call gives up with a TimeoutError.
+func TestSoftBudgetSurvivesResends(t *testing.T) {
+	testutil.CheckLeaks(t)
+	srv := rpctest.Start(t, halfReply)
+	p := policy.Ephemeral(policy.Options{BackOff: backoff.NewConstantBackOff(time.Millisecond)})
+	c := dial(t, srv.Addr(), p, rpc.Config{Timeo: 200 * time.Millisecond, Retrans: 1, Soft: true, SoftTimeouts: 2})
+	err := c.Call(ctxT(t, 20*time.Second), 1, nil, nil)
+	var te *rpc.TimeoutError
+	if !errors.Is(err, rpc.ErrTimeout) || !errors.As(err, &te) {
+		t.Fatalf("soft call: %v, want a TimeoutError", err)
+	}
+	// Timers never fire early: the call had all of its budget.
+	if te.MajorTimeouts != 2 || te.Waited < 400*time.Millisecond {
+		t.Errorf("soft call: %+v; want a budget of 2 major timeouts, 400ms", te)
+	}
+	st := c.Stats()
+	t.Logf("%d connections, %d retransmits before %v", len(srv.Calls()), st.Retransmits, err)
+	if st.Pending != 0 {
+		t.Errorf("a timed-out call is still pending")
+	}
+}
+
+// resetCounter counts the Resets of the policy it wraps.
+type resetCounter struct {
+	policy.Policy
+	resets atomic.Int32
+}
+
+func (r *resetCounter) Reset() { r.resets.Add(1); r.Policy.Reset() }
+
+// Only a whole reply to a call is evidence that a connection works, and
+// resets the policy's backoff: half a reply is not, however many bytes it
+// has. The first connection answers one call and is closed by the server;
+// every later one sends half a reply and hangs up.
+func TestPolicyResetByRepliesOnly(t *testing.T) {
+	testutil.CheckLeaks(t)
+	srv := rpctest.Start(t, func(c *rpctest.Conn, call *rpctest.Call) {
+		if c.Index() > 0 {
+			halfReply(c, call)
+			return
+		}
+		rpctest.Echo(c, call)
+		c.Close()
+	})
+	p := &resetCounter{Policy: policy.Ephemeral(policy.Options{BackOff: backoff.NewConstantBackOff(time.Millisecond)})}
+	c := dial(t, srv.Addr(), p, rpc.Config{})
+	if _, err := echo(ctxT(t, time.Minute), c, []byte("answered")); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	errc := make(chan error, 1)
+	go func() { errc <- c.Call(ctx, 1, nil, nil) }()
+	srv.WaitConns(t, 6, 30*time.Second)
+	cancel()
+	if err := <-errc; !errors.Is(err, context.Canceled) {
+		t.Fatalf("hard call: %v, want context.Canceled", err)
+	}
+	if n := p.resets.Load(); n != 1 {
+		t.Errorf("policy Reset %d times over 1 connection that answered and 5 that sent half a reply; want 1", n)
 	}
 }
 

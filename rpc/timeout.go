@@ -6,17 +6,17 @@ import (
 	"time"
 )
 
-// TimeoutError is the error of a soft call that went unanswered through
-// its allowed number of major timeouts. The call may or may not have run
-// on the server.
+// TimeoutError is the error of a soft call that went unanswered for its
+// budget: Config.SoftTimeouts major timeouts from its start, re-sends on new
+// connections included. The call may or may not have run on the server.
 type TimeoutError struct {
 	XID           uint32
-	MajorTimeouts int           // major timeouts the call went through
-	Waited        time.Duration // MajorTimeouts × Timeo × Retrans
+	MajorTimeouts int           // the budget, in major timeouts (Config.SoftTimeouts)
+	Waited        time.Duration // from the call's start until it gave up
 }
 
 func (e *TimeoutError) Error() string {
-	return fmt.Sprintf("rpc: server not responding: call xid %#08x timed out after %d major timeout(s) (%v)", e.XID, e.MajorTimeouts, e.Waited)
+	return fmt.Sprintf("rpc: server not responding: call xid %#08x timed out after %v (%d major timeout(s))", e.XID, e.Waited.Round(time.Millisecond), e.MajorTimeouts)
 }
 
 // Timeout reports true, like net.Error.

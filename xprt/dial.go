@@ -151,8 +151,8 @@ type conn struct {
 	tc       *net.TCPConn
 	t        *Transport
 	gen      uint64
-	port     int    // local port
-	recvBase uint64 // t.recv when connected: more since means data arrived
+	port     int  // local port
+	answered bool // Transport.Answered was called for it; guarded by t.mu
 }
 
 // Read reads from the connection and counts what it got.

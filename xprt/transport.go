@@ -57,7 +57,7 @@ type Transport struct {
 	cur      *conn         // the current connection; nil unless Ready
 	gen      uint64        // generation of the newest connection; 0 before the first
 	dialing  bool          // a supervisor goroutine is running
-	attempts int           // dial attempts since the last connection that carried data
+	attempts int           // dial attempts since the last connection that answered a call
 
 	// What the next policy.Attempt reports.
 	resetPolicy    bool // call pol.Reset before the next dial
@@ -170,7 +170,7 @@ func (t *Transport) Fail(gen uint64, cause error) {
 	t.ready.Store(nil)
 	t.cause, t.causeErr = Classify(cause), cause
 	t.downSince = time.Now()
-	if t.recv.Load() > c.recvBase {
+	if c.answered {
 		t.resetPolicy = true
 	}
 	t.setStateLocked(Idle)
@@ -180,6 +180,20 @@ func (t *Transport) Fail(gen uint64, cause error) {
 	abort(c.tc)
 	t.log.Info("xprt: disconnected", slog.Uint64("gen", gen), slog.Int("local_port", c.port),
 		slog.String("cause", kind.String()), slog.Any("err", cause))
+}
+
+// Answered reports that the connection of generation gen carried a
+// complete, well-formed reply to a call, the evidence that it works: when
+// it is lost, the policy is Reset, so the redial is immediate and the
+// backoff starts afresh. Bytes alone are not evidence: a server that sends
+// half a reply and hangs up is redialed with a backoff step each time.
+// Reports for any generation other than the current one are ignored.
+func (t *Transport) Answered(gen uint64) {
+	t.mu.Lock()
+	if c := t.cur; c != nil && c.gen == gen {
+		c.answered = true
+	}
+	t.mu.Unlock()
 }
 
 // Close shuts the transport down: it aborts the connection, stops any dial
@@ -342,7 +356,7 @@ func (t *Transport) connected(tc *net.TCPConn, attempt int) bool {
 	}
 	t.connects++
 	t.gen++
-	c := &conn{tc: tc, t: t, gen: t.gen, port: port, recvBase: t.recv.Load()}
+	c := &conn{tc: tc, t: t, gen: t.gen, port: port}
 	t.cur = c
 	t.ready.Store(c)
 	t.prevPort = port

@@ -43,7 +43,7 @@ func TestNewDoesNotDial(t *testing.T) {
 
 // After the server closes or resets the connection, Fail and Conn give a new
 // generation; the policy hears why, from which port, and Reset is called
-// because the old connection carried data.
+// because the old connection answered a call.
 func TestRedialAfterServerEnds(t *testing.T) {
 	for _, tc := range []struct {
 		name  string
@@ -78,6 +78,7 @@ func TestRedialAfterServerEnds(t *testing.T) {
 			if got := Classify(err); got != tc.cause {
 				t.Fatalf("read error %v classified %v, want %v", err, got, tc.cause)
 			}
+			tr.Answered(gen1) // as a Client does when "x" was a reply to a call
 			tr.Fail(gen1, err)
 			if s := tr.State(); s != Idle {
 				t.Errorf("after Fail: %v, want idle", s)
@@ -94,7 +95,7 @@ func TestRedialAfterServerEnds(t *testing.T) {
 				t.Errorf("second attempt %+v, want cause %v, PrevPort %d, N 1, Down > 0", as[1], tc.cause, port1)
 			}
 			if resets != 1 {
-				t.Errorf("policy Reset called %d times, want 1 (the connection carried data)", resets)
+				t.Errorf("policy Reset called %d times, want 1 (the connection answered a call)", resets)
 			}
 		})
 	}
@@ -129,18 +130,30 @@ func TestLateFailIgnored(t *testing.T) {
 	}
 }
 
-// A connection that carried no data does not reset the policy, and
-// attempts keep counting.
-func TestNoResetWithoutData(t *testing.T) {
+// A connection that answered no call does not reset the policy, however
+// many bytes it carried, and attempts keep counting: a server that sends
+// half a reply and hangs up is redialed with a backoff step each time.
+func TestNoResetWithoutAnswer(t *testing.T) {
 	testutil.CheckLeaks(t)
 	srv := newServer(t)
 	pol := &script{next: func(policy.Attempt) policy.Decision { return policy.Decision{} }}
 	tr := newTransport(t, Config{Addr: srv.addr, Policy: pol})
 	c, gen := waitReady(t, tr)
-	if _, err := c.Write([]byte("sent, but nothing came back")); err != nil {
+	s := srv.accept(t)
+	if _, err := c.Write([]byte("a call")); err != nil {
 		t.Fatal(err)
 	}
+	if _, err := s.Write([]byte("half a reply")); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 4)
+	c.SetReadDeadline(time.Now().Add(testTimeout))
+	if _, err := io.ReadFull(c, buf); err != nil {
+		t.Fatalf("client read: %v", err)
+	}
+	tr.Answered(gen + 1) // no such generation: ignored
 	tr.Fail(gen, io.EOF)
+	tr.Answered(gen) // too late: the connection is gone
 	waitReady(t, tr)
 	as, resets := pol.seen()
 	if resets != 0 || len(as) != 2 || as[1].N != 2 {

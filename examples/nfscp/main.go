@@ -208,8 +208,8 @@ func parseArgs(args []string, stdout io.Writer) (*command, error) {
 	setting("rsize", "largest READ, `SIZE` in bytes (k, m suffixes; default 1m)")
 	setting("wsize", "largest WRITE, `SIZE` in bytes (k, m suffixes; default 1m)")
 	setting("timeo", "RPC timeout, a `DURATION` or tenths of a second as in mount(8) (default 60s)")
-	setting("retrans", "transmissions before a major timeout, `N` (default 2)")
-	fset.BoolFunc("soft", "fail a call after a major timeout (timeo × retrans) instead of retrying", func(v string) error {
+	setting("retrans", "`N` timeouts of timeo that make a major timeout (default 2)")
+	fset.BoolFunc("soft", "fail a call once a major timeout (timeo × retrans) has passed since it started, reconnects included, instead of retrying", func(v string) error {
 		return boolSetting(&overrides, "soft", v)
 	})
 	fset.BoolFunc("hard", "retry calls until --timeout (the default)", func(v string) error {

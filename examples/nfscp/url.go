@@ -74,8 +74,8 @@ type settings struct {
 	RSize   int           // largest READ asked for; 0: the library's default (1 MiB)
 	WSize   int           // largest WRITE asked for; 0: the library's default (1 MiB)
 	Timeo   time.Duration // RPC timeout of one transmission; 0: the library's default (60 s)
-	Retrans int           // transmissions before a major timeout; 0: the library's default (2)
-	Soft    bool          // fail calls after a major timeout instead of retrying
+	Retrans int           // timeouts of Timeo that make a major timeout; 0: the library's default (2)
+	Soft    bool          // fail a call a major timeout after it started instead of retrying
 }
 
 // defaultSettings are the settings before any URL parameter or flag.
