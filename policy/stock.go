@@ -16,7 +16,7 @@ const maxLocalRetries = 8
 // opposed to a dial that failed.
 func lostConnection(c Cause) bool {
 	switch c {
-	case CauseClosed, CauseReset, CauseDeadPeer, CauseMajorTimeout:
+	case CauseClosed, CauseReset, CauseDeadPeer, CauseMajorTimeout, CauseProbeTimeout:
 		return true
 	}
 	return false
@@ -33,7 +33,7 @@ func localFailure(c Cause) bool {
 //
 //   - The first dial after construction or Reset is immediate and takes no
 //     step, if its Cause is CauseInitial or a lost connection (CauseClosed,
-//     CauseReset, CauseDeadPeer, CauseMajorTimeout). It also restarts the
+//     CauseReset, CauseDeadPeer, CauseMajorTimeout, CauseProbeTimeout). It also restarts the
 //     BackOff, so that elapsed time counts from the start of this outage.
 //   - A local failure (CauseAddrInUse, or CausePermission where the policy
 //     does not give up) is retried at once without a step, if the policy
