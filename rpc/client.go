@@ -192,6 +192,10 @@ type pathWatcher interface {
 	Watch(awaiting func() bool, probe func() error)
 }
 
+// maxProbes bounds the probes remembered per connection, awaiting their
+// replies.
+const maxProbes = 64
+
 // conn is one connection handed out by the Transport. It dies with its
 // socket; the calls survive it in Client.pending.
 type conn struct {
@@ -458,6 +462,14 @@ func (c *Client) probe(cn *conn) error {
 	c.mu.Lock()
 	if cn.probes == nil {
 		cn.probes = make(map[uint32]bool)
+	}
+	if len(cn.probes) >= maxProbes {
+		// A server that acknowledges probes but never answers them: forget
+		// one, whose late reply then counts as an unknown XID.
+		for old := range cn.probes {
+			delete(cn.probes, old)
+			break
+		}
 	}
 	cn.probes[xid] = true
 	c.mu.Unlock()
