@@ -49,8 +49,13 @@ func TestLBFailover(t *testing.T) { lbFailover(t, "lb-failover", false) }
 func TestLBFailoverDefaults(t *testing.T) { lbFailover(t, "lb-failover-defaults", true) }
 
 // lbFailover runs the load-balancer failover as scenario, with the
-// library's defaults or the lab's settings.
+// library's defaults or the lab's settings. With the defaults the bound is
+// a minute: keepalive alone, without the path watch, would take 20s.
 func lbFailover(t *testing.T, scenario string, defaults bool) {
+	bound := labBound
+	if defaults {
+		bound = time.Minute
+	}
 	forEachPolicy(t, func(t *testing.T, pol string, minPort, maxPort int) {
 		l := netlab.New(t)
 		cli, lb, a, b := l.NS("client"), l.NS("lb"), l.NS("srva"), l.NS("srvb")
@@ -77,6 +82,7 @@ func lbFailover(t *testing.T, scenario string, defaults bool) {
 				return at
 			}},
 			StuckOK: pol == "SameReservedPort",
+			Bound:   bound,
 			Dump:    []*netlab.NS{cli, lb},
 		})
 	})
