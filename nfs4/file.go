@@ -335,8 +335,9 @@ func (q *setSizeReq) unsettled() *opGroup   { return &q.io.wb.abandoned }
 // Without uncommitted data it sends nothing.
 //
 // A write through the File that failed or gave up (its context ended)
-// since the last Sync is reported by this one, once, with an error
-// matching ErrNotWritten, after the rest was committed. Sync first waits
+// since the last Sync, and whose bytes no later write through the File
+// wrote again, is reported by this one, once, with an error matching
+// ErrNotWritten, after the rest was committed. Sync first waits
 // until the server has answered, or can no longer carry out, every WRITE
 // whose caller gave up: once Sync returns, none of them can land later and
 // overwrite newer data.

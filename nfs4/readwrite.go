@@ -273,6 +273,8 @@ func (f *File) writeKeep(ctx context.Context, p []byte, off int64, owned *[]byte
 	n, st, err := f.writeChunk(ctx, p, off, f.io.stable)
 	if err != nil {
 		wb.notWritten(off+int64(n), len(p)-n, err)
+	} else {
+		wb.wrote(off, n)
 	}
 	if n > 0 && st.unstable {
 		buf := owned

@@ -18,8 +18,9 @@ import (
 
 // ErrNotWritten is matched (errors.Is) by the error of File.Sync or
 // File.Close when a write through the File since the last Sync failed or
-// gave up (its context ended) before the server acknowledged all its data:
-// the bytes it did not count as written may or may not be in the file.
+// gave up (its context ended) before the server acknowledged all its data,
+// and no later write covered those bytes: they may or may not be in the
+// file.
 var ErrNotWritten = errors.New("nfs4: a write failed before the server acknowledged its data")
 
 // flush commits the uncommitted data if there is more than above bytes.
@@ -97,7 +98,14 @@ type writeBack struct {
 	mu    sync.Mutex // guards spans, bytes and lost
 	spans []span     // in the order their WRITEs completed
 	bytes int        // the data held in spans
-	lost  error      // the first write since the last Sync that did not complete
+	lost  lostWrites // writes since the last Sync that did not complete
+}
+
+// lostWrites covers the bytes of writes that did not complete: one range
+// from the first such byte to the last, and the first write's error.
+type lostWrites struct {
+	off, end int64
+	err      error // nil: none
 }
 
 // span is the data of one write awaiting COMMIT.
@@ -117,25 +125,40 @@ func (w *writeBack) add(s span) {
 }
 
 // notWritten records that n bytes at off were not acknowledged by the
-// server because of err: they may or may not have been written. The
-// first such write since the last takeLost is kept.
+// server because of err: they may or may not have been written.
 func (w *writeBack) notWritten(off int64, n int, err error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if w.lost == nil {
-		// err's text, not err: the Sync that reports this did not itself
-		// fail for err's reason (a context that ended, say).
-		w.lost = fmt.Errorf("%w: %d bytes at offset %d (%v)", ErrNotWritten, n, off, err)
+	if w.lost.err == nil {
+		w.lost = lostWrites{off: off, end: off + int64(n), err: err}
+		return
+	}
+	w.lost.off, w.lost.end = min(w.lost.off, off), max(w.lost.end, off+int64(n))
+}
+
+// wrote records that n bytes at off were acknowledged: a lost write that
+// they cover entirely is certain now, and no longer reported.
+func (w *writeBack) wrote(off int64, n int) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.lost.err != nil && off <= w.lost.off && off+int64(n) >= w.lost.end {
+		w.lost = lostWrites{}
 	}
 }
 
-// takeLost returns, and forgets, the write recorded by notWritten.
+// takeLost returns, and forgets, the writes recorded by notWritten that
+// no later write covered.
 func (w *writeBack) takeLost() error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	err := w.lost
-	w.lost = nil
-	return err
+	l := w.lost
+	w.lost = lostWrites{}
+	if l.err == nil {
+		return nil
+	}
+	// l.err's text, not l.err: the Sync that reports this did not itself
+	// fail for its reason (a context that ended, say).
+	return fmt.Errorf("%w: %d bytes at offset %d (%v)", ErrNotWritten, l.end-l.off, l.off, l.err)
 }
 
 // held returns the number of spans and bytes awaiting COMMIT.

@@ -12,7 +12,7 @@ declare -A pid
 for m in "$@"; do
 	log="$logs/$(echo "$m" | tr / _).log"
 	echo "unit: testing module $m"
-	(cd "$m" && exec "$go" test -race -count=1 -timeout 12m ./...) >"$log" 2>&1 &
+	(cd "$m" && exec "$go" test -race -count=1 -timeout 25m ./...) >"$log" 2>&1 &
 	pid[$m]=$!
 done
 
