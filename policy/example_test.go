@@ -19,7 +19,7 @@ func ExampleSameReservedPort() {
 	d := p.Next(policy.Attempt{N: 1, Cause: policy.CauseInitial})
 	fmt.Println("dial from", d.Port, "after", d.Wait)
 
-	p.Reset() // the connection answered a call
+	p.Reset() // the connection carried data
 	port := d.Port
 	for n := 1; n <= 4; n++ {
 		cause := policy.CauseRefused
@@ -33,8 +33,8 @@ func ExampleSameReservedPort() {
 	// dial from 900 after 0s
 	// redial from 900 after 0s
 	// redial from 900 after 3s
-	// redial from 900 after 3s
-	// redial from 900 after 3s
+	// redial from 900 after 6s
+	// redial from 900 after 12s
 }
 
 // NewReservedPort takes a new port on every dial. Here with a backoff
@@ -85,7 +85,7 @@ func ExampleHedged() {
 	d := p.Next(policy.Attempt{N: 1, Cause: policy.CauseInitial})
 	fmt.Println("dial from", d.Port)
 
-	p.Reset() // the connection answered a call, then the server failed over
+	p.Reset() // the connection carried data, then the server failed over
 	d = p.Next(policy.Attempt{N: 1, PrevPort: d.Port, Cause: policy.CauseDeadPeer})
 	fmt.Println("redial from", d.Port, "after", d.Wait, "and from", d.HedgePort, "if not connected after", d.HedgeAfter)
 	// Output:

@@ -34,9 +34,6 @@ const (
 	CauseUnreachable
 	// CauseOther: any other failure.
 	CauseOther
-	// CauseProbeTimeout: replies were overdue, the server had gone silent,
-	// and the transport's probe of the path went unacknowledged.
-	CauseProbeTimeout
 	numCauses
 )
 
@@ -52,7 +49,6 @@ var causeNames = [...]string{
 	CausePermission:   "permission denied",
 	CauseUnreachable:  "unreachable",
 	CauseOther:        "other",
-	CauseProbeTimeout: "probe unacknowledged",
 }
 
 // String returns a short description of c, such as "connection refused".
