@@ -19,7 +19,7 @@ func ExampleSameReservedPort() {
 	d := p.Next(policy.Attempt{N: 1, Cause: policy.CauseInitial})
 	fmt.Println("dial from", d.Port, "after", d.Wait)
 
-	p.Reset() // the connection carried data
+	p.Reset() // the connection answered a call
 	port := d.Port
 	for n := 1; n <= 4; n++ {
 		cause := policy.CauseRefused
@@ -85,7 +85,7 @@ func ExampleHedged() {
 	d := p.Next(policy.Attempt{N: 1, Cause: policy.CauseInitial})
 	fmt.Println("dial from", d.Port)
 
-	p.Reset() // the connection carried data, then the server failed over
+	p.Reset() // the connection answered a call, then the server failed over
 	d = p.Next(policy.Attempt{N: 1, PrevPort: d.Port, Cause: policy.CauseDeadPeer})
 	fmt.Println("redial from", d.Port, "after", d.Wait, "and from", d.HedgePort, "if not connected after", d.HedgeAfter)
 	// Output:

@@ -150,7 +150,7 @@ func TestElapsedTimeCountsFromTheOutage(t *testing.T) {
 	b.MaxElapsedTime = time.Minute
 	p := NewReservedPort(Options{BackOff: b})
 	p.Next(Attempt{N: 1, Cause: CauseInitial})
-	p.Reset() // the connection carried data ...
+	p.Reset() // the connection answered a call ...
 	clock.now = clock.now.Add(2 * time.Hour)
 	// ... for two hours before it broke: the one-minute budget starts now.
 	if d := p.Next(Attempt{N: 1, PrevPort: 700, Cause: CauseClosed}); d.Wait != 0 || d.GiveUp {
@@ -248,7 +248,7 @@ func TestRandOutOfRangeIsFolded(t *testing.T) {
 // 1+maxLocalRetries dials in a row without a wait, between Resets).
 //
 // Each byte: the low nibble picks the Cause (values past the last Cause
-// included), bit 4 says the previous dial connected and carried data (the
+// included), bit 4 says the previous dial connected and answered a call (the
 // transport calls Reset and PrevPort becomes that dial's port), bit 5 sets
 // ReservedDenied, bit 6 makes PrevPort an ephemeral port instead.
 func FuzzPolicies(f *testing.F) {

@@ -154,7 +154,7 @@ func TestNewReservedPortAvoidsRecentPorts(t *testing.T) {
 				t.Fatalf("%s: dial %d reuses port %d, one of the last %d: %v", name, i, d.Port, DefaultAvoid, recent)
 			}
 			used = append(used, d.Port)
-			if i%4 == 3 { // this dial connected and carried data
+			if i%4 == 3 { // this dial connected and answered a call
 				prev = d.Port
 				p.Reset()
 			}
