@@ -35,9 +35,10 @@ func returnsWithin(t *testing.T, bound time.Duration, name string, call func() e
 
 // TestFileCallsEndWithTheirContextOnASilentServer: with the server stopped
 // (SIGSTOP: its kernel still acknowledges what is sent, nothing is
-// answered), a Read, a Write, a Sync, a Stat, a Truncate and a Close
-// through File.WithContext each return with their context's error once it
-// ends. After the server resumes, the same Client works: the Sync reports
+// answered), a Read, a Write, a Sync, a Stat, a Truncate, a ReadDir
+// waiting behind another and a Close through File.WithContext, and the
+// io/fs calls through Client.FSContext, each return with their context's
+// error once it ends. After the server resumes, the same Client works: the Sync reports
 // the write that gave up, and a new file written and read back matches.
 func TestFileCallsEndWithTheirContextOnASilentServer(t *testing.T) {
 	testutil.CheckLeaks(t)
@@ -63,6 +64,12 @@ func TestFileCallsEndWithTheirContextOnASilentServer(t *testing.T) {
 		}
 	}
 
+	dir, err := c.Open(ctx, srv.Pseudo())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dir.Close()
+
 	srv.Pause(t)
 	const bound = 2 * time.Minute
 	buf := make([]byte, 2<<20)
@@ -86,6 +93,46 @@ func TestFileCallsEndWithTheirContextOnASilentServer(t *testing.T) {
 			t.Errorf("%s on a silent server: %v, want an error matching context.DeadlineExceeded", tc.name, err)
 		}
 	}
+
+	// A call waiting for a lock that a stuck call holds gives up too: a
+	// ReadDir behind another on the directory's shared cursor.
+	holdCtx, release := context.WithCancel(ctx)
+	held := make(chan error, 1)
+	go func() { _, err := dir.WithContext(holdCtx).ReadDir(-1); held <- err }()
+	time.Sleep(100 * time.Millisecond) // lets the first take the cursor; the test holds either way
+	dctx, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
+	err = returnsWithin(t, bound, "ReadDir behind a stuck ReadDir", func() error {
+		_, err := dir.WithContext(dctx).ReadDir(-1)
+		return err
+	})
+	cancel()
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("ReadDir behind a stuck ReadDir: %v, want an error matching context.DeadlineExceeded", err)
+	}
+	release()
+	if err := returnsWithin(t, bound, "stuck ReadDir", func() error { return <-held }); !errors.Is(err, context.Canceled) {
+		t.Errorf("ReadDir on a silent server: %v, want an error matching context.Canceled", err)
+	}
+
+	// The io/fs view of FSContext runs under its context throughout.
+	fsCalls := []struct {
+		name string
+		call func(fs.FS) error
+	}{
+		{"fs.Stat", func(fsys fs.FS) error { _, err := fs.Stat(fsys, "silent"); return err }},
+		{"fs.ReadDir", func(fsys fs.FS) error { _, err := fs.ReadDir(fsys, "."); return err }},
+		{"fs.ReadFile", func(fsys fs.FS) error { _, err := fs.ReadFile(fsys, "silent"); return err }},
+	}
+	for _, tc := range fsCalls {
+		dctx, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
+		fsys := c.FSContext(dctx, srv.Pseudo())
+		err := returnsWithin(t, bound, tc.name, func() error { return tc.call(fsys) })
+		cancel()
+		if !errors.Is(err, context.DeadlineExceeded) {
+			t.Errorf("%s through FSContext on a silent server: %v, want an error matching context.DeadlineExceeded", tc.name, err)
+		}
+	}
+
 	cctx, cancel := context.WithCancel(ctx)
 	time.AfterFunc(200*time.Millisecond, cancel)
 	err = returnsWithin(t, bound, "Close", func() error { return closing.WithContext(cctx).Close() })

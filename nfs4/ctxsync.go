@@ -81,3 +81,91 @@ func (g *opGroup) wait(ctx context.Context) error {
 		return ctx.Err()
 	}
 }
+
+// ctxRWMutex is a reader/writer mutex whose locks give up when a context
+// ends. As with sync.RWMutex, a writer waiting for the readers to leave
+// keeps new readers out. Its zero value is unlocked. It must not be copied
+// after first use.
+type ctxRWMutex struct {
+	w ctxMutex // held by the writer, from before it waits for readers
+
+	mu      sync.Mutex
+	readers int
+	writing bool          // the writer holds the lock or waits for readers
+	changed chan struct{} // closed when readers or writing change; nil until someone waits
+}
+
+// rlock locks m for reading, or returns ctx's error if ctx ends first.
+func (m *ctxRWMutex) rlock(ctx context.Context) error {
+	m.mu.Lock()
+	for m.writing {
+		ch := m.waitLocked()
+		m.mu.Unlock()
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		m.mu.Lock()
+	}
+	m.readers++
+	m.mu.Unlock()
+	return nil
+}
+
+// runlock undoes one rlock.
+func (m *ctxRWMutex) runlock() {
+	m.mu.Lock()
+	m.readers--
+	if m.readers == 0 {
+		m.signalLocked()
+	}
+	m.mu.Unlock()
+}
+
+// lock locks m for writing, or returns ctx's error if ctx ends first.
+func (m *ctxRWMutex) lock(ctx context.Context) error {
+	if err := m.w.lock(ctx); err != nil {
+		return err
+	}
+	m.mu.Lock()
+	m.writing = true
+	for m.readers > 0 {
+		ch := m.waitLocked()
+		m.mu.Unlock()
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			m.unlock()
+			return ctx.Err()
+		}
+		m.mu.Lock()
+	}
+	m.mu.Unlock()
+	return nil
+}
+
+// unlock undoes lock.
+func (m *ctxRWMutex) unlock() {
+	m.mu.Lock()
+	m.writing = false
+	m.signalLocked()
+	m.mu.Unlock()
+	m.w.unlock()
+}
+
+// waitLocked returns a channel closed at m's next change.
+func (m *ctxRWMutex) waitLocked() chan struct{} {
+	if m.changed == nil {
+		m.changed = make(chan struct{})
+	}
+	return m.changed
+}
+
+// signalLocked wakes whoever waits for a change.
+func (m *ctxRWMutex) signalLocked() {
+	if m.changed != nil {
+		close(m.changed)
+		m.changed = nil
+	}
+}

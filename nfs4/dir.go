@@ -8,7 +8,6 @@ import (
 	"path"
 	"slices"
 	"strings"
-	"sync"
 )
 
 // Directory listing. READDIR returns a directory's entries a page at a
@@ -56,7 +55,7 @@ type dirCursor struct {
 // directory. mu serializes File.ReadDir calls, which share the cursor; it
 // is held across the READDIR round trips.
 type dirState struct {
-	mu  sync.Mutex
+	mu  ctxMutex
 	cur dirCursor     // guarded by mu
 	buf []fs.DirEntry // guarded by mu: read, not yet returned
 }
@@ -225,8 +224,10 @@ func (f *File) ReadDir(n int) ([]fs.DirEntry, error) {
 		return nil, pathError("readdir", f.name, ErrNotDir)
 	}
 	d := &f.list
-	d.mu.Lock()
-	defer d.mu.Unlock()
+	if err := d.mu.lock(f.ctx); err != nil {
+		return nil, pathError("readdir", f.name, err)
+	}
+	defer d.mu.unlock()
 	mask := f.c.mask(dirMask)
 	var err error
 	budget := listingBudget{max: f.c.cfg.MaxListing}

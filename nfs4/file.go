@@ -84,8 +84,8 @@ type fileIO struct {
 	// load it when they are encoded, so that one sent again after a
 	// recovery carries the new stateid.
 	state    atomic.Pointer[openState]
-	reopenMu sync.Mutex // serializes recoverOpen
-	owner    []byte     // the File's open owner, for reclaim
+	reopenMu ctxMutex // serializes recoverOpen
+	owner    []byte   // the File's open owner, for reclaim
 	mode     openMode
 	stable   uint32 // stable_how4 of every WRITE
 

@@ -13,14 +13,25 @@ import (
 // written against io/fs. It implements fs.StatFS, fs.ReadDirFS,
 // fs.ReadFileFS and fs.SubFS, and is safe for concurrent use. Its methods
 // take no context: they run with context.Background(), so with a hard
-// client (the default) they wait through outages; use a soft Config, or the
-// Client's own methods, where that matters.
+// client (the default) they wait through outages; use FSContext, a soft
+// Config, or the Client's own methods where that matters.
 func (c *Client) FS(root string) fs.FS {
-	return &fsys{c: c, root: path.Clean("/" + root)}
+	return c.FSContext(context.Background(), root)
+}
+
+// FSContext is FS with every call under ctx: its methods, the Files it
+// opens (as File.WithContext(ctx) would give them) and the file systems
+// Sub returns give up when ctx ends, with ctx's error.
+func (c *Client) FSContext(ctx context.Context, root string) fs.FS {
+	if ctx == nil {
+		panic("nfs4: Client.FSContext with a nil Context")
+	}
+	return &fsys{c: c, ctx: ctx, root: path.Clean("/" + root)}
 }
 
 type fsys struct {
 	c    *Client
+	ctx  context.Context
 	root string
 }
 
@@ -53,12 +64,12 @@ func (f *fsys) Open(name string) (fs.File, error) {
 	if err != nil {
 		return nil, err
 	}
-	file, err := f.c.Open(context.Background(), p)
+	file, err := f.c.Open(f.ctx, p)
 	if err != nil {
 		return nil, rename(err, name)
 	}
 	file.name = name
-	return file, nil
+	return file.WithContext(f.ctx), nil
 }
 
 func (f *fsys) Stat(name string) (fs.FileInfo, error) {
@@ -66,7 +77,7 @@ func (f *fsys) Stat(name string) (fs.FileInfo, error) {
 	if err != nil {
 		return nil, err
 	}
-	fi, err := f.c.Stat(context.Background(), p)
+	fi, err := f.c.Stat(f.ctx, p)
 	if err != nil {
 		return nil, rename(err, name)
 	}
@@ -78,7 +89,7 @@ func (f *fsys) ReadDir(name string) ([]fs.DirEntry, error) {
 	if err != nil {
 		return nil, err
 	}
-	ents, err := f.c.ReadDir(context.Background(), p)
+	ents, err := f.c.ReadDir(f.ctx, p)
 	if err != nil {
 		return nil, rename(err, name)
 	}
@@ -128,5 +139,5 @@ func (f *fsys) Sub(dir string) (fs.FS, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &fsys{c: f.c, root: p}, nil
+	return &fsys{c: f.c, ctx: f.ctx, root: p}, nil
 }

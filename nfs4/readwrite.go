@@ -268,8 +268,12 @@ func (f *File) writeAt(ctx context.Context, p []byte, off int64) (int, error) {
 // (kept then reports that the write-back took it over), or else a copy.
 func (f *File) writeKeep(ctx context.Context, p []byte, off int64, owned *[]byte) (n int, kept bool, err error) {
 	wb := &f.io.wb
-	wb.gate.RLock()
-	defer wb.gate.RUnlock()
+	if err := wb.gate.rlock(ctx); err != nil {
+		// Nothing was sent; Sync and Close report it as any failed write.
+		wb.notWritten(off, len(p), err)
+		return 0, false, err
+	}
+	defer wb.gate.runlock()
 	n, st, err := f.writeChunk(ctx, p, off, f.io.stable)
 	if err != nil {
 		wb.notWritten(off+int64(n), len(p)-n, err)

@@ -329,8 +329,10 @@ func (c *Client) loseFile(f *File, cause error) error {
 // survived, or f registered with state of a client ID lost since.
 // Concurrent callers for one File send one OPEN.
 func (c *Client) recoverOpen(ctx context.Context, f *File, used *openState, cause error) error {
-	f.io.reopenMu.Lock()
-	defer f.io.reopenMu.Unlock()
+	if err := f.io.reopenMu.lock(ctx); err != nil {
+		return err
+	}
+	defer f.io.reopenMu.unlock()
 	if cur := f.io.state.Load(); cur != used {
 		return cur.lost // replaced meanwhile
 	}

@@ -87,7 +87,7 @@ type writeBack struct {
 	// gate is held shared by each write from sending its WRITE until its
 	// data is recorded, and exclusively while data is written again, so
 	// that no newer write can be overtaken by the older data.
-	gate sync.RWMutex
+	gate ctxRWMutex
 	// flushing serializes commits.
 	flushing ctxMutex
 	// abandoned counts the WRITEs (and size changes) whose caller gave up
@@ -211,8 +211,10 @@ func (w *writeBack) flush(ctx context.Context, above int, st stableStore) (resen
 // unless it overlaps an older span that is written again: its newer data
 // must land last.
 func (w *writeBack) resend(ctx context.Context, st stableStore, committed verifier) (resent int, err error) {
-	w.gate.Lock()
-	defer w.gate.Unlock()
+	if err := w.gate.lock(ctx); err != nil {
+		return 0, err
+	}
+	defer w.gate.unlock()
 	w.mu.Lock()
 	spans := w.spans
 	w.mu.Unlock()
