@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"sync"
 	"sync/atomic"
 	"unsafe"
 )
@@ -37,7 +36,7 @@ var ErrCookieLoop = errors.New("nfs4: READDIR cookie repeats: the listing does n
 // load.
 type sizeBound struct {
 	limit atomic.Uint64 // data below it is within the file
-	mu    sync.Mutex    // serializes the GETATTRs of check
+	mu    ctxMutex      // serializes the GETATTRs of check
 }
 
 // init sets the bound to the size in attr, from OPEN's GETATTR; without a
@@ -55,8 +54,10 @@ func (b *sizeBound) check(ctx context.Context, f *File, off, end uint64) error {
 	if end <= b.limit.Load() {
 		return nil
 	}
-	b.mu.Lock()
-	defer b.mu.Unlock()
+	if err := b.mu.lock(ctx); err != nil {
+		return err
+	}
+	defer b.mu.unlock()
 	if end <= b.limit.Load() {
 		return nil // another READ's GETATTR raised it
 	}
