@@ -58,7 +58,7 @@ type clientResult struct {
 	Written  int64                // bytes written and acknowledged
 	Read     int64                // bytes read back and compared
 	Allowed  []outcome            // results the protocol allows although the call did not succeed plainly
-	Findings []string             // everything else that went wrong
+	Findings []finding            // everything else that went wrong
 	// Files is the model at the end: each file's path below Root and
 	// the SHA-256 of its content. The final listing and read-back through
 	// the client have checked it; the parent checks it on the server's disk.
@@ -304,14 +304,30 @@ func settleGoroutines(before int) (int, string) {
 	return n, string(buf[:runtime.Stack(buf, true)])
 }
 
-// finding records something that went wrong.
+// finding records something that went wrong, now.
 func (ch *child) finding(format string, args ...any) {
-	msg := fmt.Sprintf(format, args...)
-	fmt.Fprintln(os.Stderr, "soak finding:", msg)
+	now := time.Now()
+	ch.findingDuring(now, now, format, args...)
+}
+
+// findingDuring records something that went wrong in a call that ran
+// from start to end, so that the report can name the faults it overlapped.
+func (ch *child) findingDuring(start, end time.Time, format string, args ...any) {
+	f := finding{Msg: fmt.Sprintf(format, args...), Start: start, End: end}
+	fmt.Fprintln(os.Stderr, "soak finding:", f.Start.Format(timeOfDay), f.Msg)
 	ch.mu.Lock()
-	ch.res.Findings = append(ch.res.Findings, msg)
+	ch.res.Findings = append(ch.res.Findings, f)
 	ch.mu.Unlock()
 }
+
+// A finding is something that went wrong, and when.
+type finding struct {
+	Msg        string
+	Start, End time.Time
+}
+
+// timeOfDay is how the report and the log give the time of an event.
+const timeOfDay = "15:04:05.000"
 
 // newRand returns the random source of worker k.
 func newRand(seed uint64, k int) *rand.Rand {

@@ -34,7 +34,7 @@ func (r *report) check(t *testing.T) {
 		t.Errorf("client: %s", res.Err)
 	}
 	for _, f := range res.Findings {
-		t.Errorf("finding: %s", f)
+		t.Errorf("finding at %s: %s", f.Start.Format(timeOfDay), f.Msg)
 	}
 	for _, p := range r.DiskProblems {
 		t.Errorf("server's disk: %s", p)
@@ -121,7 +121,7 @@ func (r *report) markdown() string {
 		p("Allowed by the protocol (%d): %s", len(res.Allowed), reasonSessionLost+".")
 		p("")
 		for _, o := range res.Allowed {
-			p("- %s %s at %s (took %.1f s, during %s): %s", o.Op, o.Name, o.Start.Format("15:04:05.000"), o.Took.Seconds(),
+			p("- %s %s at %s (took %.1f s, during %s): %s", o.Op, o.Name, o.Start.Format(timeOfDay), o.Took.Seconds(),
 				r.during(o.Start, o.Start.Add(o.Took)), o.Err)
 		}
 		p("")
@@ -133,7 +133,7 @@ func (r *report) markdown() string {
 		p("- client: %s", res.Err)
 	}
 	for _, f := range res.Findings {
-		p("- %s", f)
+		p("- at %s (during %s): %s", f.Start.Format(timeOfDay), r.during(f.Start, f.End), f.Msg)
 	}
 	for _, d := range r.DiskProblems {
 		p("- server's disk: %s", d)

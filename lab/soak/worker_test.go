@@ -145,11 +145,11 @@ func (w *worker) do(kind string) bool {
 	case err == nil || (reexec && sessionLost):
 		return true
 	case reexec:
-		w.ch.finding("%s %s/%s ran twice on a session that survived (its reply cache should have answered the retry): %v (took %v)",
+		w.ch.findingDuring(start, start.Add(took), "%s %s/%s ran twice on a session that survived (its reply cache should have answered the retry): %v (took %v)",
 			kind, w.dir, name, err, took.Round(time.Millisecond))
 		return true // the model already assumes it ran; the checks verified that
 	}
-	w.ch.finding("%s %s/%s: error returned by a hard client: %v (took %v, session lost meanwhile: %v)",
+	w.ch.findingDuring(start, start.Add(took), "%s %s/%s: error returned by a hard client: %v (took %v, session lost meanwhile: %v)",
 		kind, w.dir, name, err, took.Round(time.Millisecond), sessionLost)
 	return w.resync()
 }
