@@ -118,13 +118,29 @@ func (r *report) markdown() string {
 	}
 	p("")
 	if len(res.Allowed) > 0 {
-		p("Allowed by the protocol (%d): %s", len(res.Allowed), reasonSessionLost+".")
-		p("")
+		var reasons []string
 		for _, o := range res.Allowed {
-			p("- %s %s at %s (took %.1f s, during %s): %s", o.Op, o.Name, o.Start.Format(timeOfDay), o.Took.Seconds(),
-				r.during(o.Start, o.Start.Add(o.Took)), o.Err)
+			if !slices.Contains(reasons, o.Reason) {
+				reasons = append(reasons, o.Reason)
+			}
 		}
-		p("")
+		for _, why := range reasons {
+			n := 0
+			for _, o := range res.Allowed {
+				if o.Reason == why {
+					n++
+				}
+			}
+			p("Allowed by the protocol (%d): %s.", n, why)
+			p("")
+			for _, o := range res.Allowed {
+				if o.Reason == why {
+					p("- %s %s at %s (took %.1f s, during %s): %s", o.Op, o.Name, o.Start.Format(timeOfDay), o.Took.Seconds(),
+						r.during(o.Start, o.Start.Add(o.Took)), o.Err)
+				}
+			}
+			p("")
+		}
 	}
 
 	p("## Findings")

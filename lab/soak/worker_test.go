@@ -38,9 +38,16 @@ type outcome struct {
 	Took     time.Duration
 }
 
-// reasonSessionLost is why a re-executed request is allowed.
-const reasonSessionLost = "re-executed after the session, and with it the reply cache, was lost while the call was outstanding " +
-	"(server restart, failover or lease expiry): RFC 8881 §2.10.6 promises exactly-once execution only within a session"
+// Why a request that ran twice is allowed: reasonSessionLost for RENAME
+// and REMOVE, reasonVerifierLost for an exclusive create.
+const (
+	reasonSessionLost = "re-executed after the session, and with it the reply cache, was lost while the call was outstanding " +
+		"(server restart, failover or lease expiry): RFC 8881 §2.10.6 promises exactly-once execution only within a session"
+	reasonVerifierLost = "an exclusive create sent again after the session was lost found the empty file its first execution " +
+		"had created: a re-sent EXCLUSIVE4_1 create succeeds only if the server stored the verifier with the file " +
+		"(RFC 8881 §18.16.3), and NFS-Ganesha's VFS back end creates the file first and stores the verifier (in its " +
+		"times) in a second step, which a server killed in between never takes"
+)
 
 // A worker runs operations in one directory of its own, so that its model
 // is exact: nothing else changes the directory.
@@ -135,7 +142,7 @@ func (w *worker) do(kind string) bool {
 	case reexec && sessionLost:
 		cnt.Allowed++
 		w.ch.res.Allowed = append(w.ch.res.Allowed, outcome{Op: kind, Name: w.dir + "/" + name, Err: err.Error(),
-			Reason: reasonSessionLost, Start: start, Took: took})
+			Reason: reexecReason(kind), Start: start, Took: took})
 	default:
 		cnt.Failures++
 	}
@@ -154,6 +161,14 @@ func (w *worker) do(kind string) bool {
 	return w.resync()
 }
 
+// reexecReason is why kind may have run twice.
+func reexecReason(kind string) string {
+	if kind == "create-excl" {
+		return reasonVerifierLost
+	}
+	return reasonSessionLost
+}
+
 // run performs one operation and updates the model. reexec says that err
 // is what a non-idempotent request that ran twice returns (the model then
 // assumes it ran, and run has checked that it did).
@@ -167,7 +182,17 @@ func (w *worker) run(ctx context.Context, kind string) (name string, err error, 
 			flag = os.O_RDWR | os.O_CREATE | os.O_EXCL
 		}
 		data := w.data()
-		return name, w.write(ctx, name, flag, data, 0), false
+		err = w.write(ctx, name, flag, data, 0)
+		if kind == "create-excl" && errors.Is(err, fs.ErrExist) {
+			// The name is fresh: only this create's first execution can
+			// have made the file, and nothing was written to it.
+			w.files[name] = []byte{}
+			if cerr := w.checkContent(ctx, name, nil); cerr != nil {
+				w.ch.finding("create-excl %s/%s: after NFS4ERR_EXIST: %v", w.dir, name, cerr)
+			}
+			return name, err, true
+		}
+		return name, err, false
 
 	case "overwrite":
 		name = w.any()
