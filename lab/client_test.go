@@ -30,6 +30,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/cenkalti/backoff/v4"
@@ -168,11 +169,13 @@ func (p *countingPolicy) count() int {
 }
 
 // dataReader yields Size bytes of deterministic pseudo-random data,
-// hashing them, and calls signal once Signal bytes have been read.
+// hashing them, and calls signal once Signal bytes have been read. Only
+// read may be looked at while a copy still reads from it (one that is
+// stuck).
 type dataReader struct {
 	src      *rand.ChaCha8
 	left     int64
-	read     int64
+	read     atomic.Int64
 	at       int64
 	signal   func()
 	signaled bool
@@ -200,8 +203,8 @@ func (r *dataReader) Read(p []byte) (int, error) {
 	n, _ := r.src.Read(p) // never fails
 	r.sum.Write(p[:n])
 	r.left -= int64(n)
-	r.read += int64(n)
-	if !r.signaled && r.read >= r.at && r.signal != nil {
+	read := r.read.Add(int64(n))
+	if !r.signaled && read >= r.at && r.signal != nil {
 		r.signaled = true
 		r.signal()
 	}
@@ -364,12 +367,14 @@ func (ch *child) run() clientResult {
 	res.Ports = st.Transport.LastPorts
 	res.Reconnects = st.Transport.Reconnects
 	res.Dials = cp.count()
-	res.Copied = data.read
-	res.SHA256 = hex.EncodeToString(data.sum.Sum(nil))
+	res.Copied = data.read.Load()
+	if !res.Stuck {
+		res.SHA256 = hex.EncodeToString(data.sum.Sum(nil)) // the copy is over
+	}
 
 	switch {
 	case res.Stuck:
-		res.Err = fmt.Sprintf("stuck: copy at %d of %d bytes when the bound passed", data.read, cfg.Size)
+		res.Err = fmt.Sprintf("stuck: copy at %d of %d bytes when the bound passed", res.Copied, cfg.Size)
 		return res
 	case cr.err != nil:
 		res.Err = "copy: " + cr.err.Error()
