@@ -1,0 +1,258 @@
+package xprt
+
+import (
+	"errors"
+	"log/slog"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// The path watch: how a connection whose replies are overdue is made to
+// prove that its network path is alive. The mechanism, and why it cannot
+// mistake a slow server for a dead path, is in the package documentation
+// ("Detecting a dead path"); these are its bounds.
+const (
+	// suspectRTOs is how many retransmission timeouts of silence from the
+	// server, while replies are awaited, make the path suspect; the result
+	// is kept within [minSuspect, maxSuspect].
+	suspectRTOs = 2
+	minSuspect  = 300 * time.Millisecond
+	maxSuspect  = 3 * time.Second
+
+	// probeRTOs is how many retransmission timeouts a probe has to be
+	// acknowledged before the path is declared dead; the result is kept
+	// within [minProbeWait, maxProbeWait]. The floor covers a delayed
+	// acknowledgement (at most 200ms on Linux) and one lost segment.
+	probeRTOs    = 3
+	minProbeWait = 400 * time.Millisecond
+	maxProbeWait = 5 * time.Second
+
+	// maxQuiet caps the silence tolerated between probes while a live
+	// server keeps acknowledging them without replying: each probe it
+	// acknowledges doubles the silence before the next, up to this.
+	maxQuiet = 5 * time.Second
+
+	// jiffy is the coarsest resolution of TCP_INFO's times (HZ=100).
+	jiffy = 10 * time.Millisecond
+
+	// firstRTO paces the first look at a connection, before its measured
+	// RTO is known: Linux's minimum RTO.
+	firstRTO = 200 * time.Millisecond
+)
+
+// ErrDeadPath is the cause a Transport gives when its path watch declares a
+// connection dead (see "Detecting a dead path" in the package
+// documentation): replies were overdue, the server had been silent, and a
+// probe went unacknowledged. Classify maps it to policy.CauseProbeTimeout.
+var ErrDeadPath = errors.New("xprt: dead path: replies overdue and a probe went unacknowledged")
+
+// Watch starts the path watch of the connection: from now on, whenever a
+// write is followed by silence from the server while awaiting reports
+// true, the transport makes the path prove itself by calling probe, and
+// fails the connection with ErrDeadPath if the probe is not acknowledged in
+// time. probe must send a small request that the server answers (an RPC
+// NULL call) on this connection; it is called on a goroutine of its own
+// and may block until its write completes or the connection is closed.
+// awaiting is called from the watch goroutine about once per suspect
+// interval while the connection is busy, never per call.
+//
+// Watch is for the protocol layer that owns the connection (package rpc
+// calls it once per connection); a second call does nothing. Without it a
+// connection relies on the socket options alone.
+func (c *conn) Watch(awaiting func() bool, probe func() error) {
+	t := c.t
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if c.watched || t.state == Shutdown || t.cur != c {
+		return
+	}
+	c.watched = true
+	w := &watch{c: c, awaiting: awaiting, probe: probe, rto: firstRTO}
+	t.wg.Add(1)
+	go w.run()
+}
+
+// watch is the state of one connection's path watch, owned by its
+// goroutine.
+type watch struct {
+	c        *conn
+	awaiting func() bool
+	probe    func() error
+
+	rto      time.Duration // the path's retransmission timeout, before any backoff
+	quiet    time.Duration // silence tolerated before the next probe; 0: suspect()
+	probeAt  time.Time     // when the path became suspect; zero if it is not
+	acked    uint64        // tcpi_bytes_acked when it did
+	received uint64        // tcpi_bytes_received at the last look
+	probing  chan struct{} // closed when the last probe's write has returned
+}
+
+// run is the watch goroutine: idle until a request is written, then busy
+// until no reply is awaited, and so on until the connection is closed.
+func (w *watch) run() {
+	defer w.c.t.wg.Done()
+	defer func() {
+		if w.probing != nil {
+			<-w.probing // ends once the write returns: the socket is closed by now
+		}
+	}()
+	for {
+		select {
+		case <-w.c.done:
+			return
+		case <-w.c.kick:
+		}
+		if !w.busy() {
+			return
+		}
+	}
+}
+
+// busy watches the path while replies are awaited. It returns true when
+// none is awaited any more, false when the connection is gone.
+func (w *watch) busy() bool {
+	timer := time.NewTimer(w.suspect())
+	defer timer.Stop()
+	w.probeAt = time.Time{}
+	w.quiet = 0
+	for {
+		select {
+		case <-w.c.done:
+			return false
+		case <-timer.C:
+		}
+		select {
+		case <-w.c.kick: // a write since the last look; awaiting says the rest
+		default:
+		}
+		if !w.awaiting() {
+			return true
+		}
+		var info *unix.TCPInfo
+		rc, err := w.c.tc.SyscallConn()
+		if err == nil {
+			cerr := rc.Control(func(fd uintptr) { info, err = unix.GetsockoptTCPInfo(int(fd), unix.IPPROTO_TCP, unix.TCP_INFO) })
+			if cerr != nil {
+				err = cerr
+			}
+		}
+		if err != nil {
+			return false // closed under us; done is closed or about to be
+		}
+		next, dead := w.look(info, time.Now())
+		if dead {
+			w.c.t.pathDead(w.c, time.Duration(min(info.Last_ack_recv, info.Last_data_recv))*time.Millisecond, w.rto)
+			return false
+		}
+		timer.Reset(next)
+	}
+}
+
+// look judges one TCP_INFO snapshot taken at now: it sends a probe when
+// one is due, and returns when to look next, or dead when a probe went
+// unacknowledged for too long.
+func (w *watch) look(info *unix.TCPInfo, now time.Time) (next time.Duration, dead bool) {
+	if info.Backoff == 0 && info.Rto > 0 {
+		// The kernel doubles its RTO while it retransmits; keep the one it
+		// had before.
+		w.rto = time.Duration(info.Rto) * time.Microsecond
+	}
+	// Silence: how long since the server was last heard from, by data or
+	// by an acknowledgement (what keepalive measures, too).
+	silent := time.Duration(min(info.Last_ack_recv, info.Last_data_recv)) * time.Millisecond
+	data := info.Bytes_received != w.received
+	if data {
+		// Data arrived: the server is working, not just acknowledging.
+		w.received = info.Bytes_received
+		w.quiet = 0
+	}
+	if !w.probeAt.IsZero() {
+		since := now.Sub(w.probeAt)
+		// Heard from since: new data, an acknowledgement of more of what
+		// was sent (the probe, or retransmitted data), or any segment
+		// after the probe by the clock, whose resolution is a jiffy.
+		if data || info.Bytes_acked != w.acked || silent+jiffy < since {
+			// Heard from after the probe went out: the path is alive. If
+			// only the server's kernel answered, the server is slow: probe
+			// it less often while it stays silent.
+			w.probeAt = time.Time{}
+			if !data {
+				w.quiet = min(2*w.quietOr(), maxQuiet)
+			}
+			return max(w.quietOr()-silent, minSuspect/4), false
+		}
+		wait := w.probeWait()
+		if since >= wait {
+			return 0, true
+		}
+		return wait - since, false
+	}
+	if info.Unacked == 0 && info.Notsent_bytes > 0 {
+		// Data waits for the server's window to open: its kernel announced
+		// a full receive buffer, so the host is alive and the server just
+		// not reading. Zero-window probes (the kernel's, bounded by
+		// TCP_USER_TIMEOUT) watch that state.
+		return w.suspect(), false
+	}
+	quiet := w.quietOr()
+	if silent < quiet {
+		return quiet - silent, false
+	}
+	// Replies are overdue and nothing proves the path alive: make it
+	// prove it. With data unacknowledged the kernel's retransmissions are
+	// already the probe; otherwise send one.
+	w.probeAt, w.acked = now, info.Bytes_acked
+	if info.Unacked == 0 {
+		w.sendProbe()
+	}
+	return w.probeWait(), false
+}
+
+// sendProbe calls probe on a goroutine of its own, unless the previous
+// probe's write has not returned yet.
+func (w *watch) sendProbe() {
+	if w.probing != nil {
+		select {
+		case <-w.probing:
+		default:
+			return
+		}
+	}
+	done := make(chan struct{})
+	w.probing = done
+	w.c.t.probes.Add(1)
+	go func() {
+		defer close(done)
+		if err := w.probe(); err != nil {
+			w.c.t.log.Debug("xprt: probe not sent", slog.Uint64("gen", w.c.gen), slog.Any("err", err))
+		}
+	}()
+}
+
+// suspect is the silence, while replies are awaited, after which the path
+// must prove itself.
+func (w *watch) suspect() time.Duration {
+	return min(max(suspectRTOs*w.rto, minSuspect), maxSuspect)
+}
+
+// quietOr is the silence tolerated before the next probe.
+func (w *watch) quietOr() time.Duration {
+	if w.quiet == 0 {
+		return w.suspect()
+	}
+	return w.quiet
+}
+
+// probeWait is how long a probe has to be acknowledged.
+func (w *watch) probeWait() time.Duration {
+	return min(max(probeRTOs*w.rto, minProbeWait), maxProbeWait)
+}
+
+// pathDead fails c with ErrDeadPath: the server was silent for silent,
+// replies were overdue, and a probe went unacknowledged.
+func (t *Transport) pathDead(c *conn, silent, rto time.Duration) {
+	t.log.Warn("xprt: dead path", slog.Uint64("gen", c.gen), slog.Int("local_port", c.port),
+		slog.Duration("silent", silent), slog.Duration("rto", rto))
+	t.Fail(c.gen, ErrDeadPath)
+}
