@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"hash"
 	"io"
+	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -202,7 +203,11 @@ func runDeadPath(t *testing.T, child func(t *testing.T, cfg deadPathConfig, c *n
 func runDeadPathChild(t *testing.T, cfg deadPathConfig, child func(t *testing.T, cfg deadPathConfig, c *nfs4.Client, at <-chan struct{}, wait func() error)) {
 	ctx, cancel := context.WithTimeout(context.Background(), deadPathBound)
 	defer cancel()
-	c, err := nfs4.Dial(ctx, cfg.Addr, nfs4.Config{})
+	var dcfg nfs4.Config
+	if os.Getenv("GONFS_DBG") != "" {
+		dcfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	c, err := nfs4.Dial(ctx, cfg.Addr, dcfg)
 	if err != nil {
 		t.Fatal(err)
 	}
