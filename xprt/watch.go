@@ -33,9 +33,6 @@ const (
 	// acknowledges doubles the silence before the next, up to this.
 	maxQuiet = 5 * time.Second
 
-	// jiffy is the coarsest resolution of TCP_INFO's times (HZ=100).
-	jiffy = 10 * time.Millisecond
-
 	// firstRTO paces the first look at a connection, before its measured
 	// RTO is known: Linux's minimum RTO.
 	firstRTO = 200 * time.Millisecond
@@ -82,14 +79,30 @@ type watch struct {
 
 	rto      time.Duration // the path's retransmission timeout, before any backoff
 	quiet    time.Duration // silence tolerated before the next probe; 0: suspect()
-	probeAt  time.Time     // when the path became suspect; zero if it is not
-	acked    uint64        // tcpi_bytes_acked when it did
 	received uint64        // tcpi_bytes_received at the last look
-	probing  chan struct{} // closed when the last probe's write has returned
+
+	// The path is suspect from the look that finds the server silent too
+	// long until a look finds it heard from (by the kernel's count of
+	// segments received, which does not depend on when it is read) or the
+	// probe's time is up. The time runs from a moment when the probe was
+	// certainly out: after the read that saw the kernel's own
+	// retransmissions or window probes unanswered, or after the write of
+	// our probe returned; and is judged against a moment before the read
+	// that found nothing heard. The watch being late only gives the path
+	// more time.
+	suspected bool
+	segsIn    uint32    // tcpi_segs_in when the path became suspect
+	probeAt   time.Time // when the probe was out; zero while our probe's write has not returned
+
+	probing chan struct{} // closed when the last probe's write has returned
+	sentAt  time.Time     // when it returned; written before probing is closed
 }
 
 // run is the watch goroutine: idle until a request is written, then busy
 // until no reply is awaited, and so on until the connection is closed.
+// Every Write kicks it, and a kick is only taken by a busy watch that then
+// asks awaiting (after the call's caller registered it), so a call that
+// becomes outstanding always finds the watch busy.
 func (w *watch) run() {
 	defer w.c.t.wg.Done()
 	defer func() {
@@ -115,7 +128,7 @@ func (w *watch) run() {
 func (w *watch) busy() bool {
 	timer := time.NewTimer(w.suspect())
 	defer timer.Stop()
-	w.probeAt = time.Time{}
+	w.suspected, w.probeAt = false, time.Time{}
 	w.quiet = 0
 	for {
 		select {
@@ -131,6 +144,7 @@ func (w *watch) busy() bool {
 			w.c.t.log.Debug("DBG idle")
 			return true
 		}
+		before := time.Now()
 		var info *unix.TCPInfo
 		rc, err := w.c.tc.SyscallConn()
 		if err == nil {
@@ -142,14 +156,14 @@ func (w *watch) busy() bool {
 		if err != nil {
 			return false // closed under us; done is closed or about to be
 		}
-		next, dead := w.look(info, time.Now())
+		next, dead := w.look(info, before, time.Now())
 		w.c.t.log.Debug("DBG look", slog.Bool("dead", dead), slog.Duration("next", next),
 			slog.Uint64("last_ack", uint64(info.Last_ack_recv)), slog.Uint64("last_data", uint64(info.Last_data_recv)),
 			slog.Uint64("unacked", uint64(info.Unacked)), slog.Uint64("notsent", uint64(info.Notsent_bytes)),
 			slog.Uint64("retrans", uint64(info.Retransmits)), slog.Uint64("backoff", uint64(info.Backoff)), slog.Uint64("probes", uint64(info.Probes)),
 			slog.Uint64("rto", uint64(info.Rto)), slog.Uint64("rtt", uint64(info.Rtt)), slog.Uint64("snd_wnd", uint64(info.Snd_wnd)),
 			slog.Uint64("segs_in", uint64(info.Segs_in)), slog.Uint64("acked", info.Bytes_acked), slog.Uint64("rcvd", info.Bytes_received),
-			slog.Bool("probing", !w.probeAt.IsZero()), slog.Duration("quiet", w.quietOr()), slog.Uint64("nprobes", w.c.t.probes.Load()))
+			slog.Bool("suspected", w.suspected), slog.Duration("quiet", w.quietOr()), slog.Uint64("nprobes", w.c.t.probes.Load()))
 		if dead {
 			w.c.t.pathDead(w.c, time.Duration(min(info.Last_ack_recv, info.Last_data_recv))*time.Millisecond, w.rto)
 			return false
@@ -158,10 +172,10 @@ func (w *watch) busy() bool {
 	}
 }
 
-// look judges one TCP_INFO snapshot taken at now: it sends a probe when
-// one is due, and returns when to look next, or dead when a probe went
-// unacknowledged for too long.
-func (w *watch) look(info *unix.TCPInfo, now time.Time) (next time.Duration, dead bool) {
+// look judges one TCP_INFO snapshot, read between before and after: it
+// sends a probe when one is due, and returns when to look next, or dead
+// when a probe went unanswered for too long.
+func (w *watch) look(info *unix.TCPInfo, before, after time.Time) (next time.Duration, dead bool) {
 	if info.Backoff == 0 && info.Rto > 0 {
 		// The kernel doubles its RTO while it retransmits; keep the one it
 		// had before.
@@ -176,45 +190,60 @@ func (w *watch) look(info *unix.TCPInfo, now time.Time) (next time.Duration, dea
 		w.received = info.Bytes_received
 		w.quiet = 0
 	}
-	if !w.probeAt.IsZero() {
-		since := now.Sub(w.probeAt)
-		// Heard from since: new data, an acknowledgement of more of what
-		// was sent (the probe, or retransmitted data), or any segment
-		// after the probe by the clock, whose resolution is a jiffy.
-		if data || info.Bytes_acked != w.acked || silent+jiffy < since {
-			// Heard from after the probe went out: the path is alive. If
+	if w.suspected {
+		if data || info.Segs_in != w.segsIn {
+			// Heard from since the path became suspect: it is alive. If
 			// only the server's kernel answered, the server is slow: probe
 			// it less often while it stays silent.
-			w.probeAt = time.Time{}
+			w.suspected, w.probeAt = false, time.Time{}
 			if !data {
 				w.quiet = min(2*w.quietOr(), maxQuiet)
 			}
 			return max(w.quietOr()-silent, minSuspect/4), false
 		}
-		wait := w.probeWait()
-		if since >= wait {
-			return 0, true
+		if w.probeAt.IsZero() {
+			select {
+			case <-w.probing:
+				w.probeAt = w.sentAt
+			default:
+				// Our probe is not written yet: the lateness is ours, not
+				// the path's.
+				return w.probeWait(), false
+			}
 		}
-		return wait - since, false
-	}
-	if info.Unacked == 0 && info.Notsent_bytes > 0 {
-		// Data waits for the server's window to open: its kernel announced
-		// a full receive buffer, so the host is alive and the server just
-		// not reading. Zero-window probes (the kernel's, bounded by
-		// TCP_USER_TIMEOUT) watch that state.
-		return w.suspect(), false
+		wait := w.probeWait()
+		if since := before.Sub(w.probeAt); since < wait {
+			return wait - since, false
+		}
+		return 0, true
 	}
 	quiet := w.quietOr()
 	if silent < quiet {
 		return quiet - silent, false
 	}
 	// Replies are overdue and nothing proves the path alive: make it
-	// prove it. With data unacknowledged the kernel's retransmissions are
-	// already the probe; otherwise send one.
-	w.probeAt, w.acked = now, info.Bytes_acked
-	if info.Unacked == 0 {
+	// prove it.
+	switch {
+	case info.Unacked > 0:
+		// The kernel's retransmissions are the probe already.
+	case info.Notsent_bytes > 0 && info.Probes == 0:
+		// Data waits unsent with nothing in flight, and the kernel's
+		// window probes (sent while data cannot go out, every RTO with
+		// backoff) are answered: the server's kernel announced a full
+		// receive buffer, so the host is alive and the server just not
+		// reading. The window probes, bounded by TCP_USER_TIMEOUT, watch
+		// that state.
+		return w.suspect(), false
+	case info.Notsent_bytes > 0:
+		// Data waits unsent and the kernel's window probe went
+		// unanswered (or could not even leave this host): that probe is
+		// the path's to answer, and ours would only queue behind it.
+	default:
+		w.suspected, w.segsIn, w.probeAt = true, info.Segs_in, time.Time{}
 		w.sendProbe()
+		return w.probeWait(), false
 	}
+	w.suspected, w.segsIn, w.probeAt = true, info.Segs_in, after
 	return w.probeWait(), false
 }
 
@@ -236,6 +265,7 @@ func (w *watch) sendProbe() {
 		if err := w.probe(); err != nil {
 			w.c.t.log.Debug("xprt: probe not sent", slog.Uint64("gen", w.c.gen), slog.Any("err", err))
 		}
+		w.sentAt = time.Now()
 	}()
 }
 
