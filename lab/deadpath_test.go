@@ -65,8 +65,31 @@ func TestDeadPathDownload(t *testing.T) {
 		silenceFlow(t, port)
 		faultAt := time.Now()
 		t.Logf("port %d silenced", port)
-		if err := wait(); err != nil {
+		// Measured for the lab report, not asserted: when the new
+		// connection came.
+		reconnected := make(chan time.Duration, 1)
+		stop := make(chan struct{})
+		go func() {
+			tick := time.NewTicker(5 * time.Millisecond)
+			defer tick.Stop()
+			for c.Stats().Transport.Connects < 2 {
+				select {
+				case <-stop:
+					return
+				case <-tick.C:
+				}
+			}
+			reconnected <- time.Since(faultAt)
+		}()
+		err := wait()
+		close(stop)
+		if err != nil {
 			t.Fatal(err)
+		}
+		select {
+		case d := <-reconnected:
+			t.Logf("new connection %v after the fault", d.Round(time.Millisecond))
+		case <-time.After(time.Second):
 		}
 		st = c.Stats().Transport
 		t.Logf("download done %v after the fault, %v of it disconnected; connects %d, probes %d, disconnects by cause %v, ports %v",
