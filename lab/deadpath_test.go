@@ -15,7 +15,6 @@ import (
 	"fmt"
 	"hash"
 	"io"
-	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -226,11 +225,7 @@ func runDeadPath(t *testing.T, child func(t *testing.T, cfg deadPathConfig, c *n
 func runDeadPathChild(t *testing.T, cfg deadPathConfig, child func(t *testing.T, cfg deadPathConfig, c *nfs4.Client, at <-chan struct{}, wait func() error)) {
 	ctx, cancel := context.WithTimeout(context.Background(), deadPathBound)
 	defer cancel()
-	var dcfg nfs4.Config
-	if os.Getenv("GONFS_DBG") != "" {
-		dcfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	}
-	c, err := nfs4.Dial(ctx, cfg.Addr, dcfg)
+	c, err := nfs4.Dial(ctx, cfg.Addr, nfs4.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}

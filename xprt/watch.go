@@ -116,7 +116,6 @@ func (w *watch) run() {
 			return
 		case <-w.c.kick:
 		}
-		w.c.t.log.Debug("DBG busy")
 		if !w.busy() {
 			return
 		}
@@ -141,7 +140,6 @@ func (w *watch) busy() bool {
 		default:
 		}
 		if !w.awaiting() {
-			w.c.t.log.Debug("DBG idle")
 			return true
 		}
 		before := time.Now()
@@ -157,13 +155,6 @@ func (w *watch) busy() bool {
 			return false // closed under us; done is closed or about to be
 		}
 		next, dead := w.look(info, before, time.Now())
-		w.c.t.log.Debug("DBG look", slog.Bool("dead", dead), slog.Duration("next", next),
-			slog.Uint64("last_ack", uint64(info.Last_ack_recv)), slog.Uint64("last_data", uint64(info.Last_data_recv)),
-			slog.Uint64("unacked", uint64(info.Unacked)), slog.Uint64("notsent", uint64(info.Notsent_bytes)),
-			slog.Uint64("retrans", uint64(info.Retransmits)), slog.Uint64("backoff", uint64(info.Backoff)), slog.Uint64("probes", uint64(info.Probes)),
-			slog.Uint64("rto", uint64(info.Rto)), slog.Uint64("rtt", uint64(info.Rtt)), slog.Uint64("snd_wnd", uint64(info.Snd_wnd)),
-			slog.Uint64("segs_in", uint64(info.Segs_in)), slog.Uint64("acked", info.Bytes_acked), slog.Uint64("rcvd", info.Bytes_received),
-			slog.Bool("suspected", w.suspected), slog.Duration("quiet", w.quietOr()), slog.Uint64("nprobes", w.c.t.probes.Load()))
 		if dead {
 			w.c.t.pathDead(w.c, time.Duration(min(info.Last_ack_recv, info.Last_data_recv))*time.Millisecond, w.rto)
 			return false
