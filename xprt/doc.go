@@ -42,23 +42,36 @@
 //   - After 2 RTOs of silence (at least 300ms, at most 3s) with replies
 //     awaited, the path must prove itself. If all sent data is
 //     acknowledged, a probe is sent; if data is unacknowledged, the
-//     kernel's retransmissions are the probe already.
+//     kernel's retransmissions are the probe already; if data waits unsent
+//     with nothing in flight and the kernel's window probes go unanswered
+//     (a request written after the path fell silent and dropped before it
+//     left the host, by a local firewall for instance), those window
+//     probes are.
 //   - If nothing at all is heard from the server within 3 RTOs of that (at
 //     least 400ms, at most 5s), the connection is failed with ErrDeadPath
 //     (policy.CauseProbeTimeout) and the policy decides the redial. The
 //     calls in flight are re-sent on the next connection by package rpc.
+//     "Heard from" is the kernel's count of segments received
+//     (tcpi_segs_in), which does not depend on when it is read; the time
+//     runs from a moment the probe was certainly out (after our probe's
+//     write returned, or after the reading that saw the kernel's probes
+//     unanswered) to a moment before the reading that finds nothing heard.
+//     A watch that runs late on a loaded machine only gives the path more
+//     time, never less.
 //   - If the server's kernel acknowledges but its replies stay overdue, the
 //     server is slow, not gone: the silence tolerated before the next probe
 //     doubles, up to 5s, until data arrives. A slow server is never
 //     mistaken for a dead path, and a stopped one costs a few NULL calls.
-//   - While data waits for the server to open its receive window, its
-//     kernel has just said it is alive; no probe is sent, and the kernel's
+//   - While data waits for the server to open its receive window and the
+//     server's kernel answers the kernel's zero-window probes (tcpi_probes
+//     is back to 0), the host is alive; no probe is sent, and the
 //     zero-window probes, bounded by TCP_USER_TIMEOUT, watch that state.
 //
 // On a path with Linux's minimum RTO of 200ms a dead path is noticed about
 // 1s after the server was last heard from, whether the client was sending
 // (an upload) or only waiting (a download, where no data of the client's is
-// unacknowledged and TCP_USER_TIMEOUT could never fire).
+// unacknowledged and TCP_USER_TIMEOUT could never fire); docs/lab.md has
+// the measurements.
 //
 // The socket options are the backstop for connections nobody watches (no
 // reply awaited, or a transport used without package rpc) and for a
