@@ -46,7 +46,8 @@
 //     with nothing in flight and the kernel's window probes go unanswered
 //     (a request written after the path fell silent and dropped before it
 //     left the host, by a local firewall for instance), those window
-//     probes are.
+//     probes are (two in a row unanswered: the kernel spaces them out, so
+//     one lost may be the last for seconds).
 //   - If nothing at all is heard from the server within 3 RTOs of that (at
 //     least 400ms, at most 5s), the connection is failed with ErrDeadPath
 //     (policy.CauseProbeTimeout) and the policy decides the redial. The

@@ -93,6 +93,7 @@ type watch struct {
 	suspected bool
 	segsIn    uint32    // tcpi_segs_in when the path became suspect
 	probeAt   time.Time // when the probe was out; zero while our probe's write has not returned
+	window    bool      // the kernel's window probes are the probe
 
 	probing chan struct{} // closed when the last probe's write has returned
 	sentAt  time.Time     // when it returned; written before probing is closed
@@ -206,6 +207,13 @@ func (w *watch) look(info *unix.TCPInfo, before, after time.Time) (next time.Dur
 		if since := before.Sub(w.probeAt); since < wait {
 			return wait - since, false
 		}
+		if w.window && info.Probes < 2 {
+			// The kernel spaces its window probes out (each RTO doubled):
+			// one lost on the way to a live server that keeps its window
+			// shut may be the last for seconds. Two in a row unanswered,
+			// as a retransmission and its successor, make it the path.
+			return w.suspect(), false
+		}
 		return 0, true
 	}
 	quiet := w.quietOr()
@@ -214,6 +222,7 @@ func (w *watch) look(info *unix.TCPInfo, before, after time.Time) (next time.Dur
 	}
 	// Replies are overdue and nothing proves the path alive: make it
 	// prove it.
+	w.window = false
 	switch {
 	case info.Unacked > 0:
 		// The kernel's retransmissions are the probe already.
@@ -229,6 +238,7 @@ func (w *watch) look(info *unix.TCPInfo, before, after time.Time) (next time.Dur
 		// Data waits unsent and the kernel's window probe went
 		// unanswered (or could not even leave this host): that probe is
 		// the path's to answer, and ours would only queue behind it.
+		w.window = true
 	default:
 		w.suspected, w.segsIn, w.probeAt = true, info.Segs_in, time.Time{}
 		w.sendProbe()

@@ -157,10 +157,16 @@ func TestWatchLook(t *testing.T) {
 		if _, dead := look(w, info, 0); dead || !w.suspected {
 			t.Fatalf("dead %v, suspect %v: want the path suspect", dead, w.suspected)
 		}
+		// One window probe unanswered, the next not due for a while (a
+		// live server's window shut, the probe lost): not yet.
 		info = silentFor(1100 * time.Millisecond)
-		info.Notsent_bytes, info.Probes, info.Backoff = 168, 2, 2
-		if _, dead := look(w, info, 600*time.Millisecond); !dead {
-			t.Error("window probes unanswered for 3 RTOs, yet not dead")
+		info.Notsent_bytes, info.Probes, info.Backoff = 168, 1, 4
+		if _, dead := look(w, info, 600*time.Millisecond); dead {
+			t.Error("dead after one unanswered window probe")
+		}
+		info.Probes, info.Backoff = 2, 5
+		if _, dead := look(w, info, 4*time.Second); !dead {
+			t.Error("two window probes in a row unanswered, silent for 3 RTOs, yet not dead")
 		}
 		if probes.Load() != before {
 			t.Error("probe written behind unsent data")
