@@ -78,6 +78,9 @@ type cellSpec struct {
 	ExactlyOnce bool
 	// Dump lists namespaces whose state a failure report shows.
 	Dump []*netlab.NS
+	// Defaults runs the client with the library's default socket
+	// options, timeouts and backoff instead of the lab's.
+	Defaults bool
 }
 
 // An extraClient is a further client of a cell.
@@ -126,7 +129,7 @@ func runCell(t *testing.T, spec cellSpec) Cell {
 			Addr: c.Addr, Policy: spec.Policy, MinPort: spec.MinPort, MaxPort: spec.MaxPort,
 			File: path.Join(spec.Pseudo, "copy-"+r.name), ProbeDir: path.Join(spec.Pseudo, r.probeDir),
 			Size: copySize, Signal: faultAt, Seed: r.seed, Bound: spec.Bound, Faults: len(spec.Faults),
-			Setup: setupBound,
+			Setup: setupBound, Defaults: spec.Defaults,
 		}
 		child, err := startChild(t, c.Client, cfg)
 		if err != nil {

@@ -56,6 +56,10 @@ type clientConfig struct {
 	Bound            time.Duration // after the last fault: recovered by then, or stuck
 	Faults           int           // number of faults the parent injects
 	Setup            time.Duration // bound on everything before the first fault
+	// Defaults: the library's socket options, timeouts and backoff
+	// instead of the lab's short ones (only the port range and the first
+	// port are the lab's).
+	Defaults bool
 }
 
 // clientResult is what a child reports.
@@ -92,15 +96,19 @@ const (
 
 // newPolicy returns the stock policy called name, with a quick backoff
 // (100 ms doubling to 1 s, never giving up) so that the lab measures the
-// port choice rather than the wait, and a first dial from MinPort so
-// that runs are comparable (and, behind a NAT, two clients start on the
-// same port).
-func newPolicy(name string, minPort, maxPort int) (policy.Policy, error) {
-	b := backoff.NewExponentialBackOff()
-	b.InitialInterval = 100 * time.Millisecond
-	b.MaxInterval = time.Second
-	b.Multiplier = 2
-	b.MaxElapsedTime = 0
+// port choice rather than the wait, or with its default backoff if
+// defaults is set, and a first dial from MinPort so that runs are
+// comparable (and, behind a NAT, two clients start on the same port).
+func newPolicy(name string, minPort, maxPort int, defaults bool) (policy.Policy, error) {
+	var b backoff.BackOff
+	if !defaults {
+		e := backoff.NewExponentialBackOff()
+		e.InitialInterval = 100 * time.Millisecond
+		e.MaxInterval = time.Second
+		e.Multiplier = 2
+		e.MaxElapsedTime = 0
+		b = e
+	}
 	first := true
 	o := policy.Options{MinPort: minPort, MaxPort: maxPort, BackOff: b, Rand: func(n int) int {
 		if first {
@@ -264,7 +272,7 @@ func (ch *child) run() clientResult {
 	res := clientResult{CopyDone: -1}
 	fail := func(err error) clientResult { res.Err = err.Error(); return res }
 
-	p, err := newPolicy(cfg.Policy, cfg.MinPort, cfg.MaxPort)
+	p, err := newPolicy(cfg.Policy, cfg.MinPort, cfg.MaxPort, cfg.Defaults)
 	if err != nil {
 		return fail(err)
 	}
@@ -272,9 +280,11 @@ func (ch *child) run() clientResult {
 	logger := slog.New(connectLog{slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}), &ch.mu, &ch.connects})
 	setup, cancelSetup := context.WithTimeout(context.Background(), cfg.Setup)
 	defer cancelSetup()
-	c, err := nfs4.Dial(setup, cfg.Addr, nfs4.Config{
-		Policy: cp, Socket: labSocket, DialTimeout: labDialTimeout, Timeo: labTimeo, Retrans: 2, Logger: logger,
-	})
+	ncfg := nfs4.Config{Policy: cp, Logger: logger}
+	if !cfg.Defaults {
+		ncfg.Socket, ncfg.DialTimeout, ncfg.Timeo, ncfg.Retrans = labSocket, labDialTimeout, labTimeo, 2
+	}
+	c, err := nfs4.Dial(setup, cfg.Addr, ncfg)
 	if err != nil {
 		return fail(err)
 	}

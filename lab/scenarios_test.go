@@ -41,7 +41,21 @@ add rule ip lab_lb pre ip daddr 10.77.9.9 tcp dport 2049 dnat to ` + backend + "
 // server A. A dies silently and the balancer is retargeted at server B,
 // which exports the same directory. The conntrack entry of the client's
 // connection still maps its 4-tuple to A.
-func TestLBFailover(t *testing.T) {
+func TestLBFailover(t *testing.T) { lbFailover(t, "lb-failover", false) }
+
+// TestLBFailoverDefaults is TestLBFailover with the library's default
+// socket options, timeouts and backoff: what a program that tunes nothing
+// sees.
+func TestLBFailoverDefaults(t *testing.T) { lbFailover(t, "lb-failover-defaults", true) }
+
+// lbFailover runs the load-balancer failover as scenario, with the
+// library's defaults or the lab's settings. With the defaults the bound is
+// a minute: keepalive alone, without the path watch, would take 20s.
+func lbFailover(t *testing.T, scenario string, defaults bool) {
+	bound := labBound
+	if defaults {
+		bound = time.Minute
+	}
 	forEachPolicy(t, func(t *testing.T, pol string, minPort, maxPort int) {
 		l := netlab.New(t)
 		cli, lb, a, b := l.NS("client"), l.NS("lb"), l.NS("srva"), l.NS("srvb")
@@ -59,7 +73,7 @@ func TestLBFailover(t *testing.T) {
 		startServer(t, b, "10.77.3.2", export, ganesha.Config{})
 
 		runCell(t, cellSpec{
-			Scenario: "lb-failover", Policy: pol, Client: cli, Addr: "10.77.9.9:2049",
+			Scenario: scenario, Policy: pol, Client: cli, Addr: "10.77.9.9:2049", Defaults: defaults,
 			ExportDir: export, Pseudo: "/export", MinPort: minPort, MaxPort: maxPort,
 			Faults: []func() time.Time{func() time.Time {
 				a.Nft(silence)
@@ -68,6 +82,7 @@ func TestLBFailover(t *testing.T) {
 				return at
 			}},
 			StuckOK: pol == "SameReservedPort",
+			Bound:   bound,
 			Dump:    []*netlab.NS{cli, lb},
 		})
 	})

@@ -13,7 +13,7 @@
 // our own:
 //
 //   - SameReservedPort: NFSv3 and NFSv4.0 with resvport (the default). One
-//     reserved port for the life of the transport; 3s, doubling, 60s cap.
+//     reserved port for the life of the transport.
 //   - NewReservedPort: NFSv4.1 and later with resvport. A new random
 //     reserved port for each dial.
 //   - Ephemeral: noresvport. Port 0, a new kernel-chosen port each dial.
@@ -47,8 +47,32 @@
 // The first redial after a connection that answered a call is immediate.
 // Failed dials after it wait for the next step of the policy's
 // backoff.BackOff (github.com/cenkalti/backoff/v4), which Options.BackOff
-// can replace. A busy local port is replaced at once, without a step, up to
-// eight times in a row. A connection that closes before carrying data earns
+// can replace.
+//
+// The defaults keep the wait short while an outage is young: a server that
+// restarts, or a path that comes back, within a minute is usually there to
+// stay, and a client that finds it late can miss the server's grace period
+// for reclaiming its state. SameReservedPort waits the Linux client's 3s
+// between dials, but holds it at 3s for the first minute of an outage
+// before doubling to 60s; the others wait 250ms, doubling to 2s for the
+// first minute and to 30s after, each wait within ±50% of its step. How
+// late a server that comes back is found, with every dial of the outage
+// refused at once (2,000 simulated outages each):
+//
+//	outage   SameReservedPort    NewReservedPort, Ephemeral, Hedged
+//	         found late by       found late by: median, worst
+//	5s       1s                  1.1s, 2.9s
+//	15s      0s                  1.0s, 2.9s
+//	60s      0s                  1.0s, 3.0s
+//	5min     33s                 15s, 44s
+//
+// Without the first minute's cap (the steps simply doubling), a 15s outage
+// was found 6s late by SameReservedPort and up to 24s late (median 4.4s)
+// by the others. A dial that times out instead of being refused adds its
+// own time to the wait.
+//
+// A busy local port is replaced at once, without a step, up to eight times
+// in a row. A connection that closes before carrying data earns
 // no immediate redial, so a server that accepts and hangs up is not
 // redialed in a tight loop. Options.BackOff documents the traps of
 // backoff.ExponentialBackOff.

@@ -33,8 +33,8 @@ func ExampleSameReservedPort() {
 	// dial from 900 after 0s
 	// redial from 900 after 0s
 	// redial from 900 after 3s
-	// redial from 900 after 6s
-	// redial from 900 after 12s
+	// redial from 900 after 3s
+	// redial from 900 after 3s
 }
 
 // NewReservedPort takes a new port on every dial. Here with a backoff

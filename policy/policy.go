@@ -34,6 +34,9 @@ const (
 	CauseUnreachable
 	// CauseOther: any other failure.
 	CauseOther
+	// CauseProbeTimeout: replies were overdue, the server had gone silent,
+	// and the transport's probe of the path went unacknowledged.
+	CauseProbeTimeout
 	numCauses
 )
 
@@ -49,6 +52,7 @@ var causeNames = [...]string{
 	CausePermission:   "permission denied",
 	CauseUnreachable:  "unreachable",
 	CauseOther:        "other",
+	CauseProbeTimeout: "probe unacknowledged",
 }
 
 // String returns a short description of c, such as "connection refused".

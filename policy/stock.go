@@ -16,7 +16,7 @@ const maxLocalRetries = 8
 // opposed to a dial that failed.
 func lostConnection(c Cause) bool {
 	switch c {
-	case CauseClosed, CauseReset, CauseDeadPeer, CauseMajorTimeout:
+	case CauseClosed, CauseReset, CauseDeadPeer, CauseMajorTimeout, CauseProbeTimeout:
 		return true
 	}
 	return false
@@ -33,7 +33,7 @@ func localFailure(c Cause) bool {
 //
 //   - The first dial after construction or Reset is immediate and takes no
 //     step, if its Cause is CauseInitial or a lost connection (CauseClosed,
-//     CauseReset, CauseDeadPeer, CauseMajorTimeout). It also restarts the
+//     CauseReset, CauseDeadPeer, CauseMajorTimeout, CauseProbeTimeout). It also restarts the
 //     BackOff, so that elapsed time counts from the start of this outage.
 //   - A local failure (CauseAddrInUse, or CausePermission where the policy
 //     does not give up) is retried at once without a step, if the policy
@@ -57,7 +57,7 @@ type pacer struct {
 }
 
 // newPacer returns a pacer over b, or over def() if b is nil.
-func newPacer(b backoff.BackOff, def func() *backoff.ExponentialBackOff) pacer {
+func newPacer(b backoff.BackOff, def func() backoff.BackOff) pacer {
 	if b == nil {
 		b = def()
 	}
@@ -105,30 +105,59 @@ func (p *pacer) reset() {
 	p.b.Reset()
 }
 
-// kernelBackOff is SameReservedPort's default: what the Linux client does
-// between failed connects (3s, doubling, at most 60s, no jitter).
-func kernelBackOff() *backoff.ExponentialBackOff {
-	b := backoff.NewExponentialBackOff()
-	b.InitialInterval = 3 * time.Second
-	b.Multiplier = 2
-	b.MaxInterval = 60 * time.Second
-	b.RandomizationFactor = 0
-	b.MaxElapsedTime = 0 // never stop; the library's default is 15 minutes
-	b.Reset()            // the current interval was taken from the old InitialInterval
-	return b
+// The default backoffs keep their step at most youngMaxInterval (or their
+// first step, if larger) until youngOutage has passed since the outage
+// began (the pacer resets them then), and only then grow to their full
+// maximum; why, and what it buys, is in the package documentation
+// ("Waiting").
+const (
+	youngOutage      = time.Minute
+	youngMaxInterval = 2 * time.Second
+)
+
+// youngCapped is an ExponentialBackOff whose MaxInterval is held at young
+// while its elapsed time (since Reset) is under youngOutage, and at max
+// after. It is not safe for concurrent use.
+type youngCapped struct {
+	*backoff.ExponentialBackOff
+	young, max time.Duration
 }
 
-// jitteredBackOff is the default of NewReservedPort, Ephemeral and Hedged:
-// 250ms, doubling, at most 30s, each wait drawn from ±50% around the step.
-func jitteredBackOff() *backoff.ExponentialBackOff {
+// NextBackOff returns the next wait, as ExponentialBackOff's does, with
+// the step capped at young while the outage is young.
+func (b *youngCapped) NextBackOff() time.Duration {
+	b.MaxInterval = b.max
+	if b.GetElapsedTime() < youngOutage {
+		b.MaxInterval = b.young
+	}
+	return b.ExponentialBackOff.NextBackOff()
+}
+
+// newYoungCapped returns an ExponentialBackOff from initial, doubling, at
+// most most (at most the larger of initial and youngMaxInterval in the
+// first minute), each wait drawn within ±jitter of its step, never giving
+// up.
+func newYoungCapped(initial, most time.Duration, jitter float64) *youngCapped {
 	b := backoff.NewExponentialBackOff()
-	b.InitialInterval = 250 * time.Millisecond
+	b.InitialInterval = initial
 	b.Multiplier = 2
-	b.MaxInterval = 30 * time.Second
-	b.RandomizationFactor = 0.5
+	b.MaxInterval = most
+	b.RandomizationFactor = jitter
 	b.MaxElapsedTime = 0 // never stop; the library's default is 15 minutes
-	b.Reset()
-	return b
+	b.Reset()            // the current interval was taken from the old InitialInterval
+	return &youngCapped{ExponentialBackOff: b, young: min(most, max(initial, youngMaxInterval)), max: most}
+}
+
+// kernelBackOff is SameReservedPort's default: the Linux client's steps
+// between failed connects (3s, doubling, at most 60s, no jitter), held at
+// 3s for the first minute of an outage.
+func kernelBackOff() backoff.BackOff { return newYoungCapped(3*time.Second, 60*time.Second, 0) }
+
+// jitteredBackOff is the default of NewReservedPort, Ephemeral and Hedged:
+// 250ms, doubling, at most 2s for the first minute of an outage and 30s
+// after, each wait drawn from ±50% around the step.
+func jitteredBackOff() backoff.BackOff {
+	return newYoungCapped(250*time.Millisecond, 30*time.Second, 0.5)
 }
 
 // SameReservedPort returns the Linux client's policy for NFSv3 and NFSv4.0
@@ -144,9 +173,10 @@ func jitteredBackOff() *backoff.ExponentialBackOff {
 // documentation). The price: a middlebox that still
 // holds state for the old 4-tuple can hang every reconnect for minutes.
 //
-// Default backoff (o.BackOff nil), the kernel's: the first redial after a
-// connection that answered a call is immediate, then 3s, doubling, at most
-// 60s, without jitter, never giving up. CausePermission, or
+// Default backoff (o.BackOff nil), the kernel's steps: the first redial
+// after a connection that answered a call is immediate, then 3s, held at 3s
+// for the first minute of the outage, then doubling, at most 60s, without
+// jitter, never giving up. CausePermission, or
 // Attempt.ReservedDenied, makes it give up: it never falls back to an
 // unreserved port, and the transport reports that reserved ports need root
 // or CAP_NET_BIND_SERVICE.
@@ -199,8 +229,8 @@ func (s *sameReserved) Reset() { s.pace.reset() }
 // NAT, load-balancer and failover state for the old 4-tuple.
 //
 // Default backoff (o.BackOff nil): the first redial after a connection that
-// answered a call is immediate, then 250ms, doubling, at most 30s, with ±50%
-// jitter, never giving up. A busy port (CauseAddrInUse) is replaced at once
+// answered a call is immediate, then 250ms, doubling, at most 2s for the first
+// minute of the outage and 30s after, with ±50% jitter, never giving up. A busy port (CauseAddrInUse) is replaced at once
 // without a backoff step. CausePermission, or Attempt.ReservedDenied, makes
 // it give up, as SameReservedPort does.
 //

@@ -58,11 +58,56 @@ func TestSameReservedPortKeepsOnePort(t *testing.T) {
 	}
 }
 
-func TestSameReservedPortWaitsLikeLinux(t *testing.T) {
+// withClock gives the default backoff of p, a stock policy built without
+// Options.BackOff, the clock c, and restarts it.
+func withClock(t *testing.T, p Policy, c backoff.Clock) {
+	t.Helper()
+	var pc *pacer
+	switch p := p.(type) {
+	case *sameReserved:
+		pc = &p.pace
+	case *newReserved:
+		pc = &p.pace
+	case *ephemeral:
+		pc = &p.pace
+	case *hedged:
+		pc = &p.pace
+	default:
+		t.Fatalf("%T is not a stock policy", p)
+	}
+	b, ok := pc.b.(*youngCapped)
+	if !ok {
+		t.Fatalf("%T's backoff is a %T, not a default one", p, pc.b)
+	}
+	b.Clock = c
+	b.Reset()
+}
+
+// stockDefaults are the stock policies with default Options.
+func stockDefaults() map[string]Policy {
+	return map[string]Policy{
+		"SameReservedPort": SameReservedPort(Options{}),
+		"NewReservedPort":  NewReservedPort(Options{}),
+		"Ephemeral":        Ephemeral(Options{}),
+		"Hedged":           Hedged(Options{}),
+	}
+}
+
+// SameReservedPort's default waits the Linux client's 3s after a failed
+// dial, and holds it there for the first minute of an outage; only then
+// does it double, to the kernel's 60s.
+func TestSameReservedPortWaits(t *testing.T) {
 	testutil.CheckLeaks(t)
 	p := SameReservedPort(Options{})
+	clock := &fakeClock{now: time.Unix(1e9, 0)}
+	withClock(t, p, clock)
 	s := time.Second
-	want := []time.Duration{0, 3 * s, 6 * s, 12 * s, 24 * s, 48 * s, 60 * s, 60 * s, 60 * s}
+	var want []time.Duration
+	want = append(want, 0)
+	for range 20 { // 20 × 3s: the first minute
+		want = append(want, 3*s)
+	}
+	want = append(want, 3*s, 6*s, 12*s, 24*s, 48*s, 60*s, 60*s, 60*s)
 	check := func(round string) {
 		t.Helper()
 		for i, w := range want {
@@ -70,9 +115,11 @@ func TestSameReservedPortWaitsLikeLinux(t *testing.T) {
 			if i == 0 {
 				a.Cause = CauseClosed
 			}
-			if d := p.Next(a); d.Wait != w || d.GiveUp {
+			d := p.Next(a)
+			if d.Wait != w || d.GiveUp {
 				t.Fatalf("%s: attempt %d waits %v (give up %v), want %v", round, i+1, d.Wait, d.GiveUp, w)
 			}
+			clock.now = clock.now.Add(d.Wait) // each dial refused at once
 		}
 	}
 	check("first outage")
@@ -86,25 +133,78 @@ func TestSameReservedPortWaitsLikeLinux(t *testing.T) {
 	}
 }
 
+// The jittered default: 250ms doubling, held at 2s for the first minute
+// of an outage, then doubling to 30s; every wait within ±50% of its step.
 func TestJitteredDefaultStaysInBounds(t *testing.T) {
 	testutil.CheckLeaks(t)
-	ms := time.Millisecond
-	steps := []time.Duration{250 * ms, 500 * ms, time.Second, 2 * time.Second, 4 * time.Second,
-		8 * time.Second, 16 * time.Second, 30 * time.Second, 30 * time.Second}
-	for name, p := range map[string]Policy{
-		"NewReservedPort": NewReservedPort(Options{}),
-		"Ephemeral":       Ephemeral(Options{}),
-		"Hedged":          Hedged(Options{}),
-	} {
+	for name, p := range stockDefaults() {
+		if name == "SameReservedPort" {
+			continue
+		}
+		clock := &fakeClock{now: time.Unix(1e9, 0)}
+		withClock(t, p, clock)
 		if d := p.Next(Attempt{N: 1, Cause: CauseInitial}); d.Wait != 0 {
 			t.Errorf("%s: first dial waits %v, want 0", name, d.Wait)
 		}
-		for i, step := range steps {
+		start := clock.now
+		step := 250 * time.Millisecond
+		for i := range 60 {
 			d := p.Next(Attempt{N: i + 2, Cause: CauseDialTimeout})
 			if d.Wait < step/2 || d.Wait > step*3/2+1 || d.GiveUp {
-				t.Errorf("%s: failure %d waits %v (give up %v), want %v ± 50%%", name, i+1, d.Wait, d.GiveUp, step)
+				t.Fatalf("%s: failure %d, %v into the outage, waits %v (give up %v), want %v ± 50%%",
+					name, i+1, clock.now.Sub(start), d.Wait, d.GiveUp, step)
+			}
+			most := 30 * time.Second
+			if clock.now.Sub(start) < time.Minute {
+				most = 2 * time.Second
+			}
+			step = min(2*step, most)
+			clock.now = clock.now.Add(d.Wait)
+		}
+		if step != 30*time.Second {
+			t.Errorf("%s: step %v after %v of outage, want 30s", name, step, clock.now.Sub(start))
+		}
+	}
+}
+
+// A server back after an outage of up to a minute is found at most 3s
+// late by every stock policy with its default backoff (each dial of the
+// outage refused at once): the wait never grows past 2s ± 50% (3s for
+// SameReservedPort) while the outage is young. Before the cap, a 15s
+// outage could be found 13s late, past a typical grace period.
+func TestYoungOutageFoundQuickly(t *testing.T) {
+	testutil.CheckLeaks(t)
+	const late = 3 * time.Second
+	for name, p := range stockDefaults() {
+		clock := &fakeClock{now: time.Unix(1e9, 0)}
+		withClock(t, p, clock)
+		worst := time.Duration(0)
+		for _, outage := range []time.Duration{5 * time.Second, 15 * time.Second, 30 * time.Second, 59 * time.Second} {
+			for trial := range 50 {
+				p.Reset() // the lost connection had answered a call
+				start := clock.now
+				for n := 1; clock.now.Sub(start) < outage; n++ {
+					if n > 1000 {
+						t.Fatalf("%s: more than 1000 dials in %v", name, outage)
+					}
+					cause := CauseRefused
+					if n == 1 {
+						cause = CauseReset
+					}
+					d := p.Next(Attempt{N: n, Cause: cause})
+					if d.GiveUp {
+						t.Fatalf("%s gave up", name)
+					}
+					clock.now = clock.now.Add(d.Wait)
+				}
+				if found := clock.now.Sub(start) - outage; found > late {
+					t.Errorf("%s, trial %d: server back after %v found %v late, want at most %v", name, trial, outage, found, late)
+				} else {
+					worst = max(worst, found)
+				}
 			}
 		}
+		t.Logf("%s: found at most %v late", name, worst)
 	}
 }
 

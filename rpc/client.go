@@ -190,6 +190,19 @@ type Client struct {
 	calls, retrans, majors, unknown atomic.Uint64
 }
 
+// pathWatcher is implemented by connections whose transport watches the
+// network path while replies are awaited (package xprt's): when the server
+// has gone silent it calls probe, and fails the connection if the probe is
+// not acknowledged. awaiting and probe are called from the transport's
+// goroutines, never per call.
+type pathWatcher interface {
+	Watch(awaiting func() bool, probe func() error)
+}
+
+// maxProbes bounds the probes remembered per connection, awaiting their
+// replies.
+const maxProbes = 64
+
 // conn is one connection handed out by the Transport. It dies with its
 // socket; the calls survive it in Client.pending.
 type conn struct {
@@ -197,6 +210,7 @@ type conn struct {
 	gen      uint64
 	dead     chan struct{} // closed once the connection is known broken
 	deadOnce sync.Once
+	probes   map[uint32]bool // XIDs of NULL probes sent on it; guarded by Client.mu
 }
 
 // call is the state of one call in flight, recycled through callPool.
@@ -435,12 +449,13 @@ func (c *Client) conn() (*conn, <-chan struct{}, error) {
 		return nil, changed, err
 	}
 	c.mu.Lock()
-	defer c.mu.Unlock()
 	if c.closed {
+		c.mu.Unlock()
 		return nil, nil, ErrClosed
 	}
 	cn := c.cur.Load()
-	if cn == nil || cn.gen < gen {
+	fresh := cn == nil || cn.gen < gen
+	if fresh {
 		cn = &conn{nc: nc, gen: gen, dead: make(chan struct{})}
 		c.cur.Store(cn)
 		c.readers.Add(1)
@@ -448,7 +463,48 @@ func (c *Client) conn() (*conn, <-chan struct{}, error) {
 	}
 	// Otherwise cn is this very connection, or a newer one that another
 	// goroutine installed while this one was asking: use it either way.
+	c.mu.Unlock()
+	if w, ok := cn.nc.(pathWatcher); ok && fresh {
+		w.Watch(c.awaiting, func() error { return c.probe(cn) })
+	}
 	return cn, nil, nil
+}
+
+// awaiting reports whether any call awaits its reply.
+func (c *Client) awaiting() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.pending) > 0
+}
+
+// probe sends a NULL call on cn for the transport's path watch. Its reply
+// is dropped by the reader without counting as an unknown XID; its TCP
+// acknowledgement is what the transport waits for.
+func (c *Client) probe(cn *conn) error {
+	xid := c.xid.Add(1)
+	var e xdr.Encoder
+	e.Reset(make([]byte, 0, 128))
+	mark := beginRecord(&e)
+	AppendCall(&e, xid, c.prog, c.vers, 0, c.auth)
+	if err := endRecord(&e, mark); err != nil {
+		return err
+	}
+	c.mu.Lock()
+	if cn.probes == nil {
+		cn.probes = make(map[uint32]bool)
+	}
+	if len(cn.probes) >= maxProbes {
+		// A server that acknowledges probes but never answers them: forget
+		// one, whose late reply then counts as an unknown XID.
+		for old := range cn.probes {
+			delete(cn.probes, old)
+			break
+		}
+	}
+	cn.probes[xid] = true
+	c.mu.Unlock()
+	_, err := cn.nc.Write(e.Bytes())
+	return err
 }
 
 func (cn *conn) isDead() bool {
@@ -499,12 +555,18 @@ func (c *Client) read(cn *conn) {
 		xid := binary.BigEndian.Uint32(*bp)
 		c.mu.Lock()
 		cl := c.pending[xid]
+		probe := false
 		if cl != nil {
 			delete(c.pending, xid)
+		} else if cn.probes[xid] {
+			delete(cn.probes, xid)
+			probe = true
 		}
 		c.mu.Unlock()
 		if cl == nil {
-			c.unknown.Add(1)
+			if !probe {
+				c.unknown.Add(1)
+			}
 			bufpool.Put(bp)
 			continue
 		}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"net"
+	"sync"
 	"time"
 
 	"github.com/gonfs/nfs/policy"
@@ -145,7 +146,8 @@ func (t *Transport) dialAttempt(n int, d policy.Decision) (*net.TCPConn, []*Dial
 
 // conn is the net.Conn a Transport hands out: its TCP connection, counting
 // the bytes it carries into the transport's totals with one atomic add per
-// Read or Write, without allocating. It is safe for concurrent use as far
+// Read or Write, and waking its path watch (watch.go) with a non-blocking
+// send per Write, without allocating. It is safe for concurrent use as far
 // as net.TCPConn is.
 type conn struct {
 	tc       *net.TCPConn
@@ -153,6 +155,23 @@ type conn struct {
 	gen      uint64
 	port     int  // local port
 	answered bool // Transport.Answered was called for it; guarded by t.mu
+
+	kick     chan struct{} // capacity 1: a Write happened since the watch last looked
+	done     chan struct{} // closed when the connection is aborted
+	doneOnce sync.Once
+	watched  bool // Watch was called; guarded by t.mu
+}
+
+// newConn wraps tc as generation gen of t.
+func newConn(t *Transport, tc *net.TCPConn, gen uint64, port int) *conn {
+	return &conn{tc: tc, t: t, gen: gen, port: port,
+		kick: make(chan struct{}, 1), done: make(chan struct{})}
+}
+
+// abort closes the connection (see abort) and stops its path watch.
+func (c *conn) abort() error {
+	c.doneOnce.Do(func() { close(c.done) })
+	return abort(c.tc)
 }
 
 // Read reads from the connection and counts what it got.
@@ -170,13 +189,17 @@ func (c *conn) Write(p []byte) (int, error) {
 	if n > 0 {
 		c.t.sent.Add(uint64(n))
 	}
+	select {
+	case c.kick <- struct{}{}:
+	default: // already kicked, which is the steady state of a busy connection
+	}
 	return n, err
 }
 
 // Close aborts the connection (see abort) without telling the transport,
 // which keeps handing it out until its generation is reported with Fail.
 // Callers report a broken connection with Fail instead of closing it.
-func (c *conn) Close() error { return abort(c.tc) }
+func (c *conn) Close() error { return c.abort() }
 
 // LocalAddr returns the local address.
 func (c *conn) LocalAddr() net.Addr { return c.tc.LocalAddr() }

@@ -84,6 +84,7 @@ func (e *DialError) reservedDenied() bool {
 //
 //   - an error with a MajorTimeout() bool method reporting true (package
 //     rpc's timeouts): CauseMajorTimeout
+//   - ErrDeadPath (the path watch): CauseProbeTimeout
 //   - a *DialError: its Cause
 //   - io.EOF, io.ErrUnexpectedEOF: CauseClosed
 //   - ECONNRESET, EPIPE, ECONNABORTED: CauseReset
@@ -107,6 +108,9 @@ func Classify(err error) policy.Cause {
 	var mt interface{ MajorTimeout() bool }
 	if errors.As(err, &mt) && mt.MajorTimeout() {
 		return policy.CauseMajorTimeout
+	}
+	if errors.Is(err, ErrDeadPath) {
+		return policy.CauseProbeTimeout
 	}
 	var de *DialError
 	if errors.As(err, &de) {

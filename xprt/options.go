@@ -76,37 +76,10 @@ type Config struct {
 
 // SocketOptions are the TCP options set on every connection, before it
 // connects, through setsockopt. Go's own keepalive is switched off so that
-// it cannot override them. The zero value takes the defaults below.
-//
-// They are chosen to keep two questions apart:
-//
-//   - Is the network path dead? A server that is merely slow still
-//     acknowledges every segment at the TCP level, so silence at that level
-//     means the path or the host is gone, and the answer can come fast.
-//     These options answer it.
-//   - Is the server too slow for this call? That is the RPC timeout
-//     (timeo × retrans), owned by package rpc, which reports it with Fail.
-//
-// With the defaults a dead path is declared:
-//
-//   - with data in flight after 15s: TCP_USER_TIMEOUT (UserTimeout) aborts
-//     the connection once sent data has gone unacknowledged that long (the
-//     kernel clamps its retransmission timer to the user timeout).
-//   - when idle after 20s: after 15s without a segment from the server
-//     (KeepAliveIdle) the first probe goes out; at the next keepalive timer,
-//     5s later (KeepAliveInterval), more than UserTimeout has passed since
-//     the server was last heard from and a probe is outstanding, so Linux
-//     aborts: 15s + 5s = 20s. When TCP_USER_TIMEOUT is set, Linux uses it
-//     instead of KeepAliveCount; the count (3, so 15s + 3 × 5s = 30s)
-//     decides only when UserTimeout is negative.
-//
-// A merely slow server causes no reconnect here: it acknowledges requests
-// and keepalive probes, and a server that stops reading answers zero-window
-// probes, which (since Linux 5.11) do not count against TCP_USER_TIMEOUT.
-//
-// The Linux NFS client instead derives these options from its RPC timeout,
-// which detects a dead path only after 180s by default; KernelSocketOptions
-// reproduces that choice.
+// it cannot override them. The zero value takes the defaults below. How
+// they and the path watch detect a dead path, and why a slow server is not
+// taken for one, is explained in the package documentation ("Detecting a
+// dead path").
 type SocketOptions struct {
 	// Nagle enables Nagle's algorithm. Default (false): TCP_NODELAY is set,
 	// so each RPC record leaves at once.

@@ -76,6 +76,14 @@ type Stats struct {
 	// dial that fails counts; a leg cancelled because the other won does
 	// not.
 	FailedAttempts [policy.NumCauses]uint64
+	// Disconnects counts connections lost, by the cause reported to Fail
+	// (see Classify): CauseProbeTimeout for the path watch,
+	// CauseDeadPeer for keepalive and TCP_USER_TIMEOUT.
+	Disconnects [policy.NumCauses]uint64
+	// Probes counts requests the path watch sent to make a silent path
+	// prove itself (see "Detecting a dead path" in the package
+	// documentation).
+	Probes uint64
 	// BytesSent and BytesReceived count payload bytes over all
 	// connections.
 	BytesSent     uint64
@@ -97,6 +105,8 @@ func (t *Transport) Stats() Stats {
 		Gen:            t.gen,
 		Connects:       t.connects,
 		FailedAttempts: t.failedBy,
+		Disconnects:    t.disconnects,
+		Probes:         t.probes.Load(),
 		BytesSent:      t.sent.Load(),
 		BytesReceived:  t.recv.Load(),
 		Disconnected:   t.downTotal,

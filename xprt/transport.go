@@ -46,9 +46,10 @@ type Transport struct {
 	// each starts after the previous one has finished with it.
 	pol policy.Policy
 
-	wg         sync.WaitGroup       // counts the supervisor goroutine
+	wg         sync.WaitGroup       // counts the supervisor and path-watch goroutines
 	ready      atomic.Pointer[conn] // the connection while Ready, else nil: Conn's fast path
 	sent, recv atomic.Uint64        // bytes over all connections, counted by conn
+	probes     atomic.Uint64        // path probes sent (watch.go)
 
 	mu       sync.Mutex // guards everything below
 	state    State
@@ -69,10 +70,11 @@ type Transport struct {
 	reservedDenied bool
 
 	// Statistics.
-	connects  uint64
-	failedBy  [policy.NumCauses]uint64
-	downTotal time.Duration // outages that have ended, after the first connect
-	ports     []int         // local ports of recent connections, oldest first
+	connects    uint64
+	failedBy    [policy.NumCauses]uint64
+	disconnects [policy.NumCauses]uint64 // connections lost, by cause
+	downTotal   time.Duration            // outages that have ended, after the first connect
+	ports       []int                    // local ports of recent connections, oldest first
 }
 
 // New returns a Transport for cfg. It does not dial; the first Conn does.
@@ -173,11 +175,12 @@ func (t *Transport) Fail(gen uint64, cause error) {
 	if c.answered {
 		t.resetPolicy = true
 	}
+	t.disconnects[t.cause]++
 	t.setStateLocked(Idle)
 	kind := t.cause
 	t.mu.Unlock()
 
-	abort(c.tc)
+	c.abort()
 	t.log.Info("xprt: disconnected", slog.Uint64("gen", gen), slog.Int("local_port", c.port),
 		slog.String("cause", kind.String()), slog.Any("err", cause))
 }
@@ -219,7 +222,7 @@ func (t *Transport) Close() error {
 
 	t.cancel()
 	if c != nil {
-		abort(c.tc)
+		c.abort()
 	}
 	t.wg.Wait()
 	t.log.Info("xprt: closed", slog.Uint64("gen", gen))
@@ -356,7 +359,7 @@ func (t *Transport) connected(tc *net.TCPConn, attempt int) bool {
 	}
 	t.connects++
 	t.gen++
-	c := &conn{tc: tc, t: t, gen: t.gen, port: port}
+	c := newConn(t, tc, t.gen, port)
 	t.cur = c
 	t.ready.Store(c)
 	t.prevPort = port

@@ -1,0 +1,292 @@
+package lab
+
+// Dead-path detection with the library's default settings, checked
+// against a real Ganesha: a download whose path goes silent gets a new
+// connection from the path watch, and a stopped server (whose kernel still
+// acknowledges) is never taken for a dead path. The client half of each
+// test is the test binary re-executed inside the client namespace, so that
+// the library dials from there with nothing but its defaults.
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"hash"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/gonfs/nfs/internal/ganesha"
+	"github.com/gonfs/nfs/nfs4"
+	"github.com/gonfs/nfs/policy"
+)
+
+// deadPathEnv carries a deadPathConfig to the re-executed child.
+const deadPathEnv = "GONFS_LAB_DEADPATH"
+
+// deadPathConfig is what the parent tells the child.
+type deadPathConfig struct {
+	Test   string // the test the child runs
+	Addr   string
+	File   string // in the server's namespace
+	SHA256 string // of the file's contents
+	PID    int    // ganesha.nfsd's
+}
+
+const (
+	deadPathSize  = 64 << 20
+	deadPathFault = 16 << 20 // bytes downloaded when the fault lands
+	// deadPathBound bounds the child's whole run. It is a safety net for a
+	// hung test, not a measurement: keepalive alone would reconnect well
+	// within it.
+	deadPathBound = 2 * time.Minute
+)
+
+// TestDeadPathDownload: a download with the default Config, whose
+// connection goes silent in both directions after 16 MiB (its 4-tuple
+// dropped without a word, as behind a load balancer whose backend died),
+// gets a new connection because the path watch declared the old one dead
+// (policy.CauseProbeTimeout), not because keepalive did, and completes
+// with the right data.
+func TestDeadPathDownload(t *testing.T) {
+	runDeadPath(t, func(t *testing.T, cfg deadPathConfig, c *nfs4.Client, at <-chan struct{}, wait func() error) {
+		<-at
+		st := c.Stats().Transport
+		port := st.LastPorts[len(st.LastPorts)-1]
+		silenceFlow(t, port)
+		faultAt := time.Now()
+		t.Logf("port %d silenced", port)
+		// Measured for the lab report, not asserted: when the new
+		// connection came.
+		reconnected := make(chan time.Duration, 1)
+		stop := make(chan struct{})
+		go func() {
+			tick := time.NewTicker(5 * time.Millisecond)
+			defer tick.Stop()
+			for c.Stats().Transport.Connects < 2 {
+				select {
+				case <-stop:
+					return
+				case <-tick.C:
+				}
+			}
+			reconnected <- time.Since(faultAt)
+		}()
+		err := wait()
+		close(stop)
+		if err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case d := <-reconnected:
+			t.Logf("new connection %v after the fault", d.Round(time.Millisecond))
+		case <-time.After(time.Second):
+		}
+		st = c.Stats().Transport
+		t.Logf("download done %v after the fault, %v of it disconnected; connects %d, probes %d, disconnects by cause %v, ports %v",
+			time.Since(faultAt).Round(time.Millisecond), st.Disconnected.Round(time.Millisecond), st.Connects, st.Probes, st.Disconnects, st.LastPorts)
+		if st.Connects < 2 {
+			t.Errorf("%d connections: the download finished without a new one", st.Connects)
+		}
+		if n := st.Disconnects[policy.CauseProbeTimeout]; n != 1 {
+			t.Errorf("%d connections declared dead by the path watch, want 1 (disconnects by cause: %v)", n, st.Disconnects)
+		}
+		if n := st.Disconnects[policy.CauseDeadPeer]; n != 0 {
+			t.Errorf("%d connections declared dead by keepalive or TCP_USER_TIMEOUT, want 0: the path watch should have been first", n)
+		}
+	})
+}
+
+// TestStoppedServerIsNotDead: a Ganesha stopped (SIGSTOP) in the middle
+// of a download with the default Config still has a kernel that
+// acknowledges every segment. The path watch probes it, hears the
+// acknowledgements and keeps the connection: no redial while it is stopped
+// (through three probes), and after SIGCONT the download completes on the
+// first connection.
+func TestStoppedServerIsNotDead(t *testing.T) {
+	runDeadPath(t, func(t *testing.T, cfg deadPathConfig, c *nfs4.Client, at <-chan struct{}, wait func() error) {
+		<-at
+		before := c.Stats().Transport.Probes
+		if err := syscall.Kill(cfg.PID, syscall.SIGSTOP); err != nil {
+			t.Fatal(err)
+		}
+		stopped := time.Now()
+		cont := func() {
+			if stopped.IsZero() {
+				return
+			}
+			if err := syscall.Kill(cfg.PID, syscall.SIGCONT); err != nil {
+				t.Error(err)
+			}
+			t.Logf("server stopped for %v", time.Since(stopped).Round(time.Millisecond))
+			stopped = time.Time{}
+		}
+		defer cont()
+		// Wait, while it is stopped, for three probes of the path watch,
+		// each acknowledged by the server's kernel.
+		end := time.Now().Add(deadPathBound / 2)
+		for c.Stats().Transport.Probes < before+3 && time.Now().Before(end) {
+			time.Sleep(50 * time.Millisecond)
+		}
+		st := c.Stats().Transport
+		cont()
+		if st.Probes < before+3 {
+			t.Fatalf("%d probes while the server was stopped, want at least 3", st.Probes-before)
+		}
+		if st.Connects != 1 || st.Disconnects != [policy.NumCauses]uint64{} {
+			t.Errorf("while the server was stopped: %d connections, disconnects by cause %v; want the first connection kept",
+				st.Connects, st.Disconnects)
+		}
+		if err := wait(); err != nil {
+			t.Fatal(err)
+		}
+		if st := c.Stats().Transport; st.Connects != 1 {
+			t.Errorf("%d connections after the server resumed, want 1", st.Connects)
+		}
+	})
+}
+
+// runDeadPath builds a client and a server namespace (both directions
+// shaped to shapeRate), starts a Ganesha with a file of deadPathSize bytes, and
+// runs child in the client namespace: there it dials with the default
+// Config, starts downloading the file (io.Copy, so up to Config.Window
+// READs in flight), and calls child with the client, a channel closed
+// once deadPathFault bytes have arrived and one that yields the
+// download's result when it ends (an error if its SHA-256 is wrong).
+func runDeadPath(t *testing.T, child func(t *testing.T, cfg deadPathConfig, c *nfs4.Client, at <-chan struct{}, wait func() error)) {
+	if env := os.Getenv(deadPathEnv); env != "" {
+		var cfg deadPathConfig
+		if err := json.Unmarshal([]byte(env), &cfg); err != nil {
+			t.Fatal(err)
+		}
+		if cfg.Test == t.Name() {
+			runDeadPathChild(t, cfg, child)
+		}
+		return
+	}
+	cli, srv, s, export := pair(t, ganesha.Config{Lease: 15 * time.Second})
+	srv.Shape("to-client", shapeRate) // the download's direction
+	f, err := os.Create(filepath.Join(export, "big"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := newDataReader(1, deadPathSize, deadPathSize+1, nil)
+	if _, err := io.Copy(f, data); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := json.Marshal(deadPathConfig{Test: t.Name(), Addr: "10.77.1.1:2049", File: "/export/big",
+		SHA256: hex.EncodeToString(data.sum.Sum(nil)), PID: s.PID()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := os.Create(filepath.Join(t.TempDir(), "child.out"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer out.Close()
+	cmd := cli.Command(self, "-test.run=^"+t.Name()+"$", "-test.v", "-test.count=1")
+	cmd.Env = append(os.Environ(), deadPathEnv+"="+string(cfg))
+	cmd.Stdout, cmd.Stderr = out, out
+	p, err := cli.Start(cmd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var werr error
+	select {
+	case <-p.Done():
+		werr = p.Wait()
+	case <-time.After(deadPathBound + time.Minute):
+		werr = p.Stop(time.Second)
+		t.Errorf("client in %s did not exit", cli)
+	}
+	log, _ := os.ReadFile(out.Name())
+	if werr != nil || !strings.Contains(string(log), "--- PASS: "+t.Name()) {
+		t.Fatalf("client in %s: %v\n%s", cli, werr, log)
+	}
+	t.Logf("client:\n%s", log)
+}
+
+// runDeadPathChild is the client half of runDeadPath.
+func runDeadPathChild(t *testing.T, cfg deadPathConfig, child func(t *testing.T, cfg deadPathConfig, c *nfs4.Client, at <-chan struct{}, wait func() error)) {
+	ctx, cancel := context.WithTimeout(context.Background(), deadPathBound)
+	defer cancel()
+	c, err := nfs4.Dial(ctx, cfg.Addr, nfs4.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	f, err := c.Open(ctx, cfg.File)
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := make(chan struct{})
+	w := &faultPoint{sum: sha256.New(), at: deadPathFault, reached: at}
+	done := make(chan error, 1)
+	go func() {
+		n, err := io.Copy(w, f)
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+		if sum := hex.EncodeToString(w.sum.Sum(nil)); err == nil && (n != deadPathSize || sum != cfg.SHA256) {
+			err = fmt.Errorf("downloaded %d bytes with SHA-256 %s, want %d bytes with %s", n, sum, deadPathSize, cfg.SHA256)
+		}
+		done <- err
+	}()
+	child(t, cfg, c, at, func() error {
+		select {
+		case err := <-done:
+			return err
+		case <-ctx.Done():
+			return fmt.Errorf("download not done within %v", deadPathBound)
+		}
+	})
+}
+
+// faultPoint hashes what is written to it and closes reached once at
+// bytes have been.
+type faultPoint struct {
+	sum     hash.Hash
+	n, at   int64
+	reached chan struct{}
+}
+
+func (w *faultPoint) Write(p []byte) (int, error) {
+	w.sum.Write(p)
+	if w.n < w.at && w.n+int64(len(p)) >= w.at {
+		close(w.reached)
+	}
+	w.n += int64(len(p))
+	return len(p), nil
+}
+
+// silenceFlow drops, in the namespace the process runs in, every TCP
+// packet to or from local port port, in silence: the connection on it is
+// dead, new connections from other ports are not.
+func silenceFlow(t *testing.T, port int) {
+	t.Helper()
+	p := strconv.Itoa(port)
+	rules := `table inet lab_flow {
+	chain in { type filter hook input priority -300; policy accept; tcp dport ` + p + ` drop; }
+	chain out { type filter hook output priority -300; policy accept; tcp sport ` + p + ` drop; }
+}`
+	cmd := exec.Command("nft", "-f", "-")
+	cmd.Stdin = strings.NewReader(rules)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("nft: %v\n%s", err, out)
+	}
+}
