@@ -146,63 +146,117 @@ func TestServerKilledMidCopy(t *testing.T) {
 // cannot reach the server to reclaim: the first client reclaims its open
 // file with CLAIM_PREVIOUS and writes to it during grace; a new open
 // (non-reclaim) waits until grace ends instead of failing.
+//
+// Against knfsd the grace period is the shared guest's 10 s (nfsd's
+// minimum), and nfsd would end it early once every client it has a
+// record of had sent RECLAIM_COMPLETE, and extends it (up to two leases)
+// while clients are still reclaiming; the second client, which never
+// comes back, holds it for its full length on both servers. knfsd's
+// export is `secure`, so the second client's forwarder relays its
+// reserved port from a reserved port.
 func TestRestartWithGracePeriod(t *testing.T) {
-	testutil.CheckLeaks(t)
-	const grace = 8 * time.Second
-	srv, a := dialGanesha(t, ganesha.Config{Grace: grace}, Config{Logger: testLogger(t)})
-	ctx := context.Background()
+	forEachServerWith(t, ganesha.Config{Grace: 8 * time.Second}, Config{Logger: testLogger(t)}, func(t *testing.T, s testServer, a *Client) {
+		ctx := context.Background()
 
-	// B holds state too, behind a forwarder that goes silent.
-	fwd := tcpfwd.Start(t, srv.Addr())
-	b := dialVia(t, fwd.Addr(), Config{})
-	fb, err := b.Create(ctx, srv.Pseudo()+"/b")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer fb.Close()
+		// B holds state too, behind a forwarder that goes silent.
+		fwd := tcpfwd.Start(t, s.addr)
+		fwd.KeepReservedPorts()
+		b := s.dial(t, fwd.Addr(), Config{})
+		fb, err := b.Create(ctx, s.dir+"/b")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer fb.Close()
 
-	f, err := a.Create(ctx, srv.Pseudo()+"/a")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := f.Write([]byte("before the restart;")); err != nil {
-		t.Fatal(err)
-	}
+		f, err := a.Create(ctx, s.dir+"/a")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := f.Write([]byte("before the restart;")); err != nil {
+			t.Fatal(err)
+		}
 
-	fwd.Pause()
-	srv.Kill()
-	srv.Restart(t)
+		fwd.Pause()
+		s.crash(t)
 
-	// A write through the reclaimed open: allowed in grace.
-	if _, err := f.Write([]byte(" during grace;")); err != nil {
-		t.Fatalf("write during grace: %v", err)
-	}
-	st := a.Stats().Recovery
-	if st.Reclaims != 1 || st.ClientIDResets != 1 {
-		t.Fatalf("after the restart: %+v; want 1 reclaim, 1 client ID reset", st)
-	}
-	// A new open is not a reclaim: the server makes it wait out grace.
-	g, err := a.Create(ctx, srv.Pseudo()+"/new")
-	if err != nil {
-		t.Fatalf("create during grace: %v", err)
-	}
-	if err := g.Close(); err != nil {
-		t.Fatal(err)
-	}
-	if st := a.Stats().Recovery; st.GraceWaits == 0 {
-		t.Errorf("a new open during grace did not wait: %+v", st)
-	}
-	if _, err := f.Write([]byte(" after grace.")); err != nil {
-		t.Fatal(err)
-	}
-	if err := f.Close(); err != nil {
-		t.Fatalf("Close: %v", err)
-	}
-	data, err := os.ReadFile(filepath.Join(srv.ExportDir(), "a"))
-	if want := "before the restart; during grace; after grace."; string(data) != want || err != nil {
-		t.Fatalf("file content %q, %v; want %q", data, err, want)
-	}
-	fwd.Resume()
+		// A write through the reclaimed open: allowed in grace.
+		if _, err := f.Write([]byte(" during grace;")); err != nil {
+			t.Fatalf("write during grace: %v", err)
+		}
+		st := a.Stats().Recovery
+		if st.Reclaims != 1 || st.ClientIDResets != 1 {
+			t.Fatalf("after the restart: %+v; want 1 reclaim, 1 client ID reset", st)
+		}
+		// A new open is not a reclaim: the server makes it wait out grace.
+		g, err := a.Create(ctx, s.dir+"/new")
+		if err != nil {
+			t.Fatalf("create during grace: %v", err)
+		}
+		if err := g.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if st := a.Stats().Recovery; st.GraceWaits == 0 {
+			t.Errorf("a new open during grace did not wait: %+v", st)
+		}
+		if _, err := f.Write([]byte(" after grace.")); err != nil {
+			t.Fatal(err)
+		}
+		if err := f.Close(); err != nil {
+			t.Fatalf("Close: %v", err)
+		}
+		if got, want := string(s.side.readFile(t, "a")), "before the restart; during grace; after grace."; got != want {
+			t.Fatalf("file content %q; want %q", got, want)
+		}
+		fwd.Resume()
+	})
+}
+
+// The server restarts between writes that it acknowledged UNSTABLE and
+// the COMMIT that would have made them durable: the new server instance
+// answers COMMIT with another write verifier, and the client writes
+// exactly the uncommitted data again (a server that lost its cache would
+// otherwise have lost it) before Close reports success. Ganesha is killed
+// and started again; knfsd's nfsd threads are restarted, which changes
+// its verifier although the guest's page cache still holds the data, so
+// the re-sent bytes are what shows the client noticed.
+func TestRestartRewritesUncommittedWrites(t *testing.T) {
+	forEachServerWith(t, ganesha.Config{Grace: 5 * time.Second}, Config{Logger: testLogger(t)}, func(t *testing.T, s testServer, c *Client) {
+		ctx := context.Background()
+		f, err := c.Create(ctx, s.dir+"/uncommitted")
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := sha256.New()
+		chunk := make([]byte, 1<<20)
+		rng := rand.NewChaCha8([32]byte{5})
+		write := func(n int) {
+			t.Helper()
+			for range n {
+				rng.Read(chunk)
+				want.Write(chunk)
+				if _, err := f.Write(chunk); err != nil {
+					t.Fatalf("write: %v", err)
+				}
+			}
+		}
+		write(4) // UNSTABLE, not committed
+		s.crash(t)
+		write(4)
+		if err := f.Close(); err != nil {
+			t.Fatalf("Close: %v", err)
+		}
+		if s.side.sha256(t, "uncommitted") != hex.EncodeToString(want.Sum(nil)) {
+			t.Fatal("the file differs from the data written across the restart")
+		}
+		st := c.Stats().Recovery
+		t.Logf("recovery: %+v", st)
+		if st.ClientIDResets != 1 || st.Reclaims != 1 || st.LostFiles != 0 {
+			t.Errorf("after the restart: %+v; want 1 client ID reset, 1 reclaim, no lost file", st)
+		}
+		if st.ResentBytes != 4<<20 {
+			t.Errorf("re-sent %d uncommitted bytes, want exactly the 4 MiB written before the restart", st.ResentBytes)
+		}
+	})
 }
 
 // Failover: the address moves from server A to server B, which exports
@@ -454,78 +508,77 @@ func (l *causeLog) all() []error {
 // client ID (the open state is untouched, nothing is reclaimed or
 // re-opened) and re-drives the calls that hit NFS4ERR_BADSESSION.
 func TestSessionLostOnSameClientID(t *testing.T) {
-	testutil.CheckLeaks(t)
-	srv, c := dialGanesha(t, ganesha.Config{}, Config{Logger: testLogger(t)})
-	ctx := context.Background()
-	const workers, writes = 16, 40
-	files := make([]*File, workers)
-	for i := range files {
-		f, err := c.Create(ctx, fmt.Sprintf("%s/f%d", srv.Pseudo(), i))
-		if err != nil {
-			t.Fatal(err)
-		}
-		files[i] = f
-	}
-	old := c.st.Load()
-	errs := make(chan error, workers)
-	start := make(chan struct{})
-	for i, f := range files {
-		go func() {
-			<-start
-			for j := range writes {
-				if _, err := f.WriteAt([]byte{byte('a' + j%26)}, int64(j)); err != nil {
-					errs <- fmt.Errorf("file %d, write %d: %w", i, j, err)
-					return
-				}
+	forEachServer(t, Config{Logger: testLogger(t)}, func(t *testing.T, s testServer, c *Client) {
+		ctx := context.Background()
+		const workers, writes = 16, 40
+		files := make([]*File, workers)
+		for i := range files {
+			f, err := c.Create(ctx, fmt.Sprintf("%s/f%d", s.dir, i))
+			if err != nil {
+				t.Fatal(err)
 			}
-			errs <- nil
-		}()
-	}
-	close(start)
-	// DESTROY_SESSION as another party would (an administrator, a server
-	// that dropped it): on a connection of our own, bound to nothing.
-	if err := c.callNoSession(ctx, funcRequest{
-		b: func(cmp *compound) { cmp.destroySession(&old.id) },
-		p: func(r *reply) error { return r.statusOnly(opDestroySession) },
-	}); err != nil && !errors.Is(err, ErrConnNotBoundToSession) {
-		t.Fatalf("DESTROY_SESSION: %v", err)
-	} else if err != nil {
-		if err := c.bindConn(ctx, &old.id); err != nil {
-			t.Fatal(err)
+			files[i] = f
 		}
+		old := c.st.Load()
+		errs := make(chan error, workers)
+		start := make(chan struct{})
+		for i, f := range files {
+			go func() {
+				<-start
+				for j := range writes {
+					if _, err := f.WriteAt([]byte{byte('a' + j%26)}, int64(j)); err != nil {
+						errs <- fmt.Errorf("file %d, write %d: %w", i, j, err)
+						return
+					}
+				}
+				errs <- nil
+			}()
+		}
+		close(start)
+		// DESTROY_SESSION as another party would (an administrator, a server
+		// that dropped it): on a connection of our own, bound to nothing.
 		if err := c.callNoSession(ctx, funcRequest{
 			b: func(cmp *compound) { cmp.destroySession(&old.id) },
 			p: func(r *reply) error { return r.statusOnly(opDestroySession) },
-		}); err != nil {
-			t.Fatalf("DESTROY_SESSION after binding: %v", err)
+		}); err != nil && !errors.Is(err, ErrConnNotBoundToSession) {
+			t.Fatalf("DESTROY_SESSION: %v", err)
+		} else if err != nil {
+			if err := c.bindConn(ctx, &old.id); err != nil {
+				t.Fatal(err)
+			}
+			if err := c.callNoSession(ctx, funcRequest{
+				b: func(cmp *compound) { cmp.destroySession(&old.id) },
+				p: func(r *reply) error { return r.statusOnly(opDestroySession) },
+			}); err != nil {
+				t.Fatalf("DESTROY_SESSION after binding: %v", err)
+			}
 		}
-	}
-	for range workers {
-		if err := <-errs; err != nil {
+		for range workers {
+			if err := <-errs; err != nil {
+				t.Fatal(err)
+			}
+		}
+		if _, err := c.Stat(ctx, s.dir); err != nil { // certainly after the loss
 			t.Fatal(err)
 		}
-	}
-	if _, err := c.Stat(ctx, srv.Pseudo()); err != nil { // certainly after the loss
-		t.Fatal(err)
-	}
-	want := make([]byte, writes)
-	for j := range want {
-		want[j] = byte('a' + j%26)
-	}
-	for i, f := range files {
-		if err := f.Close(); err != nil {
-			t.Fatal(err)
+		want := make([]byte, writes)
+		for j := range want {
+			want[j] = byte('a' + j%26)
 		}
-		data, err := os.ReadFile(filepath.Join(srv.ExportDir(), fmt.Sprintf("f%d", i)))
-		if err != nil || !bytes.Equal(data, want) {
-			t.Fatalf("file %d: %q, %v", i, data, err)
+		for i, f := range files {
+			if err := f.Close(); err != nil {
+				t.Fatal(err)
+			}
+			if data := s.side.readFile(t, fmt.Sprintf("f%d", i)); !bytes.Equal(data, want) {
+				t.Fatalf("file %d: %q", i, data)
+			}
 		}
-	}
-	st := c.Stats().Recovery
-	t.Logf("recovery: %+v", st)
-	if c.st.Load() == old || st.SessionResets != 1 || st.ClientIDResets != 0 || st.Reclaims+st.Reopens != 0 {
-		t.Errorf("after losing the session: %+v; want one session reset and nothing else", st)
-	}
+		st := c.Stats().Recovery
+		t.Logf("recovery: %+v", st)
+		if c.st.Load() == old || st.SessionResets != 1 || st.ClientIDResets != 0 || st.Reclaims+st.Reopens != 0 {
+			t.Errorf("after losing the session: %+v; want one session reset and nothing else", st)
+		}
+	})
 }
 
 // Failover and failback with the first server alive throughout (a
@@ -654,41 +707,45 @@ func TestHardAndSoftDuringAnOutage(t *testing.T) {
 // honours. Ganesha never sets these flags (it expires a whole client ID
 // instead), so the test revokes one File's state itself — CLOSE behind the
 // File's back — and hands the client the flag as a SEQUENCE reply would.
+// knfsd does set them (an administrator's write to
+// /proc/fs/nfsd/unlock_filesystem revokes every client's state on a file
+// system), but that would revoke the state of every test on the shared
+// guest; the same injected flag runs against it.
 func TestRevokedStateFlagReopensFiles(t *testing.T) {
-	testutil.CheckLeaks(t)
-	srv, c := dialGanesha(t, ganesha.Config{}, Config{Logger: testLogger(t)})
-	ctx := context.Background()
-	revoked, err := c.Create(ctx, srv.Pseudo()+"/revoked")
-	if err != nil {
-		t.Fatal(err)
-	}
-	intact, err := c.Create(ctx, srv.Pseudo()+"/intact")
-	if err != nil {
-		t.Fatal(err)
-	}
-	before := intact.io.state.Load()
-	sid := revoked.io.state.Load().sid
-	if err := c.closeState(ctx, revoked.fh, func() *stateID { return &sid }); err != nil {
-		t.Fatal(err)
-	}
-	c.sequenced(c.st.Load(), &sequenceRes{statusFlags: seqStatusAdminStateRevoked})
-	deadline := time.Now().Add(10 * time.Second)
-	for c.Stats().Recovery.Reopens == 0 && time.Now().Before(deadline) {
-		time.Sleep(10 * time.Millisecond)
-	}
-	st := c.Stats().Recovery
-	if st.Reopens != 1 || st.LostFiles != 0 {
-		t.Fatalf("after a revoked-state flag: %+v; want the one revoked file reopened", st)
-	}
-	if intact.io.state.Load() != before {
-		t.Error("the file whose state was intact was opened again")
-	}
-	for _, f := range []*File{revoked, intact} {
-		if _, err := f.Write([]byte("ok")); err != nil {
-			t.Fatalf("write to %s after the check: %v", f.Name(), err)
+	forEachServer(t, Config{Logger: testLogger(t)}, func(t *testing.T, s testServer, c *Client) {
+		ctx := context.Background()
+		revoked, err := c.Create(ctx, s.dir+"/revoked")
+		if err != nil {
+			t.Fatal(err)
 		}
-		if err := f.Close(); err != nil {
-			t.Fatalf("close %s: %v", f.Name(), err)
+		intact, err := c.Create(ctx, s.dir+"/intact")
+		if err != nil {
+			t.Fatal(err)
 		}
-	}
+		before := intact.io.state.Load()
+		sid := revoked.io.state.Load().sid
+		if err := c.closeState(ctx, revoked.fh, func() *stateID { return &sid }); err != nil {
+			t.Fatal(err)
+		}
+		c.sequenced(c.st.Load(), &sequenceRes{statusFlags: seqStatusAdminStateRevoked})
+		deadline := time.Now().Add(10 * time.Second)
+		for c.Stats().Recovery.Reopens == 0 && time.Now().Before(deadline) {
+			time.Sleep(10 * time.Millisecond)
+		}
+		st := c.Stats().Recovery
+		if st.Reopens != 1 || st.LostFiles != 0 {
+			t.Fatalf("after a revoked-state flag: %+v; want the one revoked file reopened", st)
+		}
+		if intact.io.state.Load() != before {
+			t.Error("the file whose state was intact was opened again")
+		}
+		for _, f := range []*File{revoked, intact} {
+			if _, err := f.Write([]byte("ok")); err != nil {
+				t.Fatalf("write to %s after the check: %v", f.Name(), err)
+			}
+			if err := f.Close(); err != nil {
+				t.Fatalf("close %s: %v", f.Name(), err)
+			}
+		}
+	})
 }

@@ -24,6 +24,8 @@ import (
 // A testServer is the server a subtest runs against.
 type testServer struct {
 	name string
+	// addr is the server's address.
+	addr string
 	// dir is the test's directory in the server's NFSv4 namespace.
 	dir string
 	// side reaches dir from the server's side, not through NFS.
@@ -34,6 +36,11 @@ type testServer struct {
 	// is killed (SIGKILL) and started again after a 2 s outage, knfsd's
 	// nfsd threads are stopped and started again.
 	crash func(t testing.TB)
+	// dial dials another Client to addr (the server's, or a forwarder's
+	// in front of it) with the port policy the subtest's Client has; the
+	// Client is closed at cleanup, its error not checked (a test that
+	// cares closes it itself).
+	dial func(t testing.TB, addr string, cfg Config) *Client
 }
 
 // serverSide reaches a test's directory on the server's own file system;
@@ -64,17 +71,20 @@ func forEachServerWith(t *testing.T, gcfg ganesha.Config, cfg Config, fn func(t 
 	t.Run("ganesha", func(t *testing.T) {
 		testutil.CheckLeaks(t)
 		srv := ganesha.Start(t, gcfg)
-		gcfg := cfg
-		if gcfg.Policy == nil {
-			gcfg.Policy = policy.Ephemeral(policy.Options{})
+		ephemeral := func(cfg Config) Config {
+			if cfg.Policy == nil {
+				cfg.Policy = policy.Ephemeral(policy.Options{})
+			}
+			return cfg
 		}
-		c := dialServer(t, srv.Addr(), gcfg)
+		c := dialServer(t, srv.Addr(), ephemeral(cfg))
 		crash := func(t testing.TB) {
 			srv.Kill()
 			time.Sleep(2 * time.Second)
 			srv.Restart(t)
 		}
-		fn(t, testServer{name: "ganesha", dir: srv.Pseudo(), side: localSide(srv.ExportDir()), crash: crash}, c)
+		dial := func(t testing.TB, addr string, cfg Config) *Client { return dialOther(t, addr, ephemeral(cfg)) }
+		fn(t, testServer{name: "ganesha", addr: srv.Addr(), dir: srv.Pseudo(), side: localSide(srv.ExportDir()), crash: crash, dial: dial}, c)
 	})
 	t.Run("knfsd", func(t *testing.T) {
 		srv := knfsd.Shared(t)
@@ -101,7 +111,7 @@ func forEachServerWith(t *testing.T, gcfg ganesha.Config, cfg Config, fn func(t 
 				t.Fatal(err)
 			}
 		}
-		fn(t, testServer{name: "knfsd", dir: "/" + rel, side: side, crash: crash}, c)
+		fn(t, testServer{name: "knfsd", addr: srv.Addr(), dir: "/" + rel, side: side, crash: crash, dial: dialOther}, c)
 	})
 }
 
@@ -119,6 +129,20 @@ func dialServer(t testing.TB, addr string, cfg Config) *Client {
 			t.Errorf("Close: %v", err)
 		}
 	})
+	return c
+}
+
+// dialOther dials addr with cfg; the Client is closed at cleanup, its
+// error not checked.
+func dialOther(t testing.TB, addr string, cfg Config) *Client {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	c, err := Dial(ctx, addr, cfg)
+	if err != nil {
+		t.Fatalf("Dial %s: %v", addr, err)
+	}
+	t.Cleanup(func() { c.Close() })
 	return c
 }
 
