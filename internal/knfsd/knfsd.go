@@ -627,6 +627,38 @@ func (s *Server) RestartNFSD(ctx context.Context) error {
 	return s.restartLocked(ctx, s.cfg)
 }
 
+// StopNFSD stops every nfsd thread, as the first half of RestartNFSD:
+// connections to it are closed and new ones refused until StartNFSD. A
+// test that must know the server is down before it lets a client go on
+// uses the two halves instead of RestartNFSD.
+func (s *Server) StopNFSD(ctx context.Context) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.stopped {
+		return errors.New("knfsd: server stopped")
+	}
+	ctx, cancel := context.WithTimeout(ctx, restartTimeout)
+	defer cancel()
+	_, err := s.Exec(ctx, "rpc.nfsd 0")
+	return err
+}
+
+// StartNFSD starts nfsd's threads after StopNFSD, with the state a
+// RestartNFSD leaves, and returns once nfsd answers.
+func (s *Server) StartNFSD(ctx context.Context) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.stopped {
+		return errors.New("knfsd: server stopped")
+	}
+	ctx, cancel := context.WithTimeout(ctx, restartTimeout)
+	defer cancel()
+	if _, err := s.Exec(ctx, "set -e\n"+startNFSD(s.cfg)); err != nil {
+		return err
+	}
+	return s.waitNFS(ctx)
+}
+
 // SetVersions restarts nfsd (as RestartNFSD does) serving only the given
 // minor versions ("4.0", "4.1", "4.2"); none means all.
 func (s *Server) SetVersions(ctx context.Context, versions ...string) error {
