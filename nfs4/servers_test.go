@@ -34,8 +34,13 @@ type testServer struct {
 	// sessions, opens and the write verifier; not what reached the disk)
 	// and serves again at the same address, in its grace period: Ganesha
 	// is killed (SIGKILL) and started again after a 2 s outage, knfsd's
-	// nfsd threads are stopped and started again.
+	// nfsd threads are stopped and started again. It is stop, then
+	// start.
 	crash func(t testing.TB)
+	// stop is the first half of crash, after which the server refuses
+	// connections (knfsd's forwarder accepts them and closes them at
+	// once); start is the second.
+	stop, start func(t testing.TB)
 	// dial dials another Client to addr (the server's, or a forwarder's
 	// in front of it) with the port policy the subtest's Client has; the
 	// Client is closed at cleanup, its error not checked (a test that
@@ -53,6 +58,9 @@ type serverSide interface {
 	tree(t testing.TB, name string) []string
 	// sha256 returns the hex SHA-256 of a file's contents.
 	sha256(t testing.TB, name string) string
+	// sha256s returns those of several files, in their order (one script
+	// in knfsd's guest for all of them).
+	sha256s(t testing.TB, names []string) []string
 }
 
 // forEachServer runs fn in a subtest per server with a Client dialed
@@ -78,13 +86,14 @@ func forEachServerWith(t *testing.T, gcfg ganesha.Config, cfg Config, fn func(t 
 			return cfg
 		}
 		c := dialServer(t, srv.Addr(), ephemeral(cfg))
-		crash := func(t testing.TB) {
-			srv.Kill()
+		stop := func(testing.TB) { srv.Kill() }
+		start := func(t testing.TB) {
 			time.Sleep(2 * time.Second)
 			srv.Restart(t)
 		}
+		crash := func(t testing.TB) { stop(t); start(t) }
 		dial := func(t testing.TB, addr string, cfg Config) *Client { return dialOther(t, addr, ephemeral(cfg)) }
-		fn(t, testServer{name: "ganesha", addr: srv.Addr(), dir: srv.Pseudo(), side: localSide(srv.ExportDir()), crash: crash, dial: dial}, c)
+		fn(t, testServer{name: "ganesha", addr: srv.Addr(), dir: srv.Pseudo(), side: localSide(srv.ExportDir()), crash: crash, stop: stop, start: start, dial: dial}, c)
 	})
 	t.Run("knfsd", func(t *testing.T) {
 		srv := knfsd.Shared(t)
@@ -111,7 +120,21 @@ func forEachServerWith(t *testing.T, gcfg ganesha.Config, cfg Config, fn func(t 
 				t.Fatal(err)
 			}
 		}
-		fn(t, testServer{name: "knfsd", addr: srv.Addr(), dir: "/" + rel, side: side, crash: crash, dial: dialOther}, c)
+		stop := func(t testing.TB) {
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+			defer cancel()
+			if err := srv.StopNFSD(ctx); err != nil {
+				t.Fatal(err)
+			}
+		}
+		start := func(t testing.TB) {
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+			defer cancel()
+			if err := srv.StartNFSD(ctx); err != nil {
+				t.Fatal(err)
+			}
+		}
+		fn(t, testServer{name: "knfsd", addr: srv.Addr(), dir: "/" + rel, side: side, crash: crash, stop: stop, start: start, dial: dialOther}, c)
 	})
 }
 
@@ -180,6 +203,15 @@ func (l localSide) tree(t testing.TB, name string) []string {
 func (l localSide) sha256(t testing.TB, name string) string {
 	t.Helper()
 	return testutil.FileSHA256(t, filepath.Join(string(l), name))
+}
+
+func (l localSide) sha256s(t testing.TB, names []string) []string {
+	t.Helper()
+	var sums []string
+	for _, n := range names {
+		sums = append(sums, l.sha256(t, n))
+	}
+	return sums
 }
 
 // guestSide is a directory of knfsd's export, reached with scripts run
@@ -268,4 +300,21 @@ func (g *guestSide) sha256(t testing.TB, name string) string {
 	t.Helper()
 	sum, _, _ := strings.Cut(g.exec(t, "sha256sum "+g.path(t, name)), " ")
 	return sum
+}
+
+func (g *guestSide) sha256s(t testing.TB, names []string) []string {
+	t.Helper()
+	script := "sha256sum"
+	for _, n := range names {
+		script += " " + g.path(t, n)
+	}
+	var sums []string
+	for _, line := range strings.Split(strings.TrimSpace(g.exec(t, script)), "\n") {
+		sum, _, _ := strings.Cut(line, " ")
+		sums = append(sums, sum)
+	}
+	if len(sums) != len(names) {
+		t.Fatalf("sha256sum of %d files printed %d sums", len(names), len(sums))
+	}
+	return sums
 }
