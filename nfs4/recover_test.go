@@ -714,10 +714,9 @@ func TestHardAndSoftDuringAnOutage(t *testing.T) {
 // honours. Ganesha never sets these flags (it expires a whole client ID
 // instead), so the test revokes one File's state itself — CLOSE behind the
 // File's back — and hands the client the flag as a SEQUENCE reply would.
-// knfsd does set them (an administrator's write to
-// /proc/fs/nfsd/unlock_filesystem revokes every client's state on a file
-// system), but that would revoke the state of every test on the shared
-// guest; the same injected flag runs against it.
+// knfsd sends them when it revokes state, which this test does not
+// provoke; against knfsd too the flag is injected, and TEST_STATEID and
+// the re-open go to the real server.
 func TestRevokedStateFlagReopensFiles(t *testing.T) {
 	forEachServer(t, Config{Logger: testLogger(t)}, func(t *testing.T, s testServer, c *Client) {
 		ctx := context.Background()

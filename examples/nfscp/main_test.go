@@ -22,9 +22,12 @@ import (
 )
 
 // The end-to-end tests run the nfscp binary, built once by TestMain, against
-// NFS-Ganesha servers. Two servers are shared by the tests that do not stop
-// theirs (each test works in its own directory of the export); tests that
-// kill a server start their own.
+// NFS-Ganesha servers, and the main copy paths also against the Linux
+// kernel's nfsd (forEachServer in servers_test.go). Two Ganesha servers and
+// one knfsd guest are shared by the tests that do not stop theirs (each test
+// works in its own directory of the export); tests that kill Ganesha start
+// their own, and those that restart knfsd's threads do it on the shared
+// guest, which serves one test at a time.
 
 var (
 	nfscpBin string          // the binary under test
