@@ -148,12 +148,10 @@ func TestServerKilledMidCopy(t *testing.T) {
 // (non-reclaim) waits until grace ends instead of failing.
 //
 // Against knfsd the grace period is the shared guest's 10 s (nfsd's
-// minimum), and nfsd would end it early once every client it has a
-// record of had sent RECLAIM_COMPLETE, and extends it (up to two leases)
-// while clients are still reclaiming; the second client, which never
-// comes back, holds it for its full length on both servers. knfsd's
-// export is `secure`, so the second client's forwarder relays its
-// reserved port from a reserved port.
+// minimum). A server may end grace early once every client it knew has
+// reclaimed; the second client, which never comes back, keeps either
+// from doing so. knfsd's export is `secure`, so the second client's
+// forwarder relays its reserved port from a reserved port.
 func TestRestartWithGracePeriod(t *testing.T) {
 	forEachServerWith(t, ganesha.Config{Grace: 8 * time.Second}, Config{Logger: testLogger(t)}, func(t *testing.T, s testServer, a *Client) {
 		ctx := context.Background()
