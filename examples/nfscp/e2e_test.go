@@ -481,14 +481,24 @@ func startCopy(t *testing.T, args ...string) (wait func() result) {
 // TestConnectionResetMidCopy kills the TCP connection under a copy (ss -K
 // against Ganesha; against knfsd the forwarder in front of its guest
 // resets it) and checks that the copy completes intact and -v and --stats
-// report the reconnect.
+// report the reconnect. nfscp is held (SIGSTOP) while its connection is
+// reset, so that a copy faster than the check of its progress (a script
+// in knfsd's guest) cannot finish first.
 func TestConnectionResetMidCopy(t *testing.T) {
 	forEachServer(t, nil, func(t *testing.T, s testServer, a area) {
 		src := filepath.Join(t.TempDir(), "f")
 		sum := writeRandom(t, src, 32<<20, 10)
-		wait := startCopy(t, "-v", "--stats", "--bwlimit", "8m", src, a.url+"/f")
-		waitFor(t, time.Minute, "upload under way", func() bool { return a.side.tempSize(t, "f") >= 4<<20 })
+		cmd := exec.Command(nfscpBin, "-v", "--stats", "--bwlimit", "8m", src, a.url+"/f")
+		wait := startCmd(t, cmd)
+		t.Cleanup(func() { cmd.Process.Kill() }) // if the test ends early; harmless after wait
+		waitFor(t, time.Minute, "upload under way", func() bool { return a.side.tempSize(t, "f") >= 2<<20 })
+		if err := cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+			t.Fatal(err)
+		}
 		s.reset(t)
+		if err := cmd.Process.Signal(syscall.SIGCONT); err != nil {
+			t.Fatal(err)
+		}
 		r := wait()
 		if r.code != 0 {
 			t.Fatalf("exit %d, stderr:\n%s", r.code, r.stderr)
