@@ -221,8 +221,11 @@ var shared struct {
 
 // Shared returns a server with the default Config shared by every test
 // of the process that calls it, started by the first. Tests must not
-// restart, reconfigure or stop it, and should use file names of their
-// own. TestMain should call StopShared after m.Run; a test binary that
+// reconfigure (SetVersions) or stop it, and should use file names of
+// their own. A test may restart its nfsd threads (RestartNFSD, or
+// StopNFSD and StartNFSD) as a crash, if no other test uses the server
+// meanwhile (tests that are not parallel): the restart costs later tests
+// nothing but a grace period. TestMain should call StopShared after m.Run; a test binary that
 // exits without doing so leaves the guest to its parent-death signal and
 // the namespace to the next run's sweep. It skips or fails tb as Start
 // does.
