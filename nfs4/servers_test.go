@@ -24,6 +24,8 @@ import (
 // A testServer is the server a subtest runs against.
 type testServer struct {
 	name string
+	// addr is the server's address.
+	addr string
 	// dir is the test's directory in the server's NFSv4 namespace.
 	dir string
 	// side reaches dir from the server's side, not through NFS.
@@ -32,8 +34,18 @@ type testServer struct {
 	// sessions, opens and the write verifier; not what reached the disk)
 	// and serves again at the same address, in its grace period: Ganesha
 	// is killed (SIGKILL) and started again after a 2 s outage, knfsd's
-	// nfsd threads are stopped and started again.
+	// nfsd threads are stopped and started again. It is stop, then
+	// start.
 	crash func(t testing.TB)
+	// stop is the first half of crash, after which the server refuses
+	// connections (knfsd's forwarder accepts them and closes them at
+	// once); start is the second.
+	stop, start func(t testing.TB)
+	// dial dials another Client to addr (the server's, or a forwarder's
+	// in front of it) with the port policy the subtest's Client has; the
+	// Client is closed at cleanup, its error not checked (a test that
+	// cares closes it itself).
+	dial func(t testing.TB, addr string, cfg Config) *Client
 }
 
 // serverSide reaches a test's directory on the server's own file system;
@@ -46,6 +58,9 @@ type serverSide interface {
 	tree(t testing.TB, name string) []string
 	// sha256 returns the hex SHA-256 of a file's contents.
 	sha256(t testing.TB, name string) string
+	// sha256s returns those of several files, in their order (one script
+	// in knfsd's guest for all of them).
+	sha256s(t testing.TB, names []string) []string
 }
 
 // forEachServer runs fn in a subtest per server with a Client dialed
@@ -64,17 +79,21 @@ func forEachServerWith(t *testing.T, gcfg ganesha.Config, cfg Config, fn func(t 
 	t.Run("ganesha", func(t *testing.T) {
 		testutil.CheckLeaks(t)
 		srv := ganesha.Start(t, gcfg)
-		gcfg := cfg
-		if gcfg.Policy == nil {
-			gcfg.Policy = policy.Ephemeral(policy.Options{})
+		ephemeral := func(cfg Config) Config {
+			if cfg.Policy == nil {
+				cfg.Policy = policy.Ephemeral(policy.Options{})
+			}
+			return cfg
 		}
-		c := dialServer(t, srv.Addr(), gcfg)
-		crash := func(t testing.TB) {
-			srv.Kill()
+		c := dialServer(t, srv.Addr(), ephemeral(cfg))
+		stop := func(testing.TB) { srv.Kill() }
+		start := func(t testing.TB) {
 			time.Sleep(2 * time.Second)
 			srv.Restart(t)
 		}
-		fn(t, testServer{name: "ganesha", dir: srv.Pseudo(), side: localSide(srv.ExportDir()), crash: crash}, c)
+		crash := func(t testing.TB) { stop(t); start(t) }
+		dial := func(t testing.TB, addr string, cfg Config) *Client { return dialOther(t, addr, ephemeral(cfg)) }
+		fn(t, testServer{name: "ganesha", addr: srv.Addr(), dir: srv.Pseudo(), side: localSide(srv.ExportDir()), crash: crash, stop: stop, start: start, dial: dial}, c)
 	})
 	t.Run("knfsd", func(t *testing.T) {
 		srv := knfsd.Shared(t)
@@ -101,7 +120,21 @@ func forEachServerWith(t *testing.T, gcfg ganesha.Config, cfg Config, fn func(t 
 				t.Fatal(err)
 			}
 		}
-		fn(t, testServer{name: "knfsd", dir: "/" + rel, side: side, crash: crash}, c)
+		stop := func(t testing.TB) {
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+			defer cancel()
+			if err := srv.StopNFSD(ctx); err != nil {
+				t.Fatal(err)
+			}
+		}
+		start := func(t testing.TB) {
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+			defer cancel()
+			if err := srv.StartNFSD(ctx); err != nil {
+				t.Fatal(err)
+			}
+		}
+		fn(t, testServer{name: "knfsd", addr: srv.Addr(), dir: "/" + rel, side: side, crash: crash, stop: stop, start: start, dial: dialOther}, c)
 	})
 }
 
@@ -119,6 +152,20 @@ func dialServer(t testing.TB, addr string, cfg Config) *Client {
 			t.Errorf("Close: %v", err)
 		}
 	})
+	return c
+}
+
+// dialOther dials addr with cfg; the Client is closed at cleanup, its
+// error not checked.
+func dialOther(t testing.TB, addr string, cfg Config) *Client {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	c, err := Dial(ctx, addr, cfg)
+	if err != nil {
+		t.Fatalf("Dial %s: %v", addr, err)
+	}
+	t.Cleanup(func() { c.Close() })
 	return c
 }
 
@@ -156,6 +203,15 @@ func (l localSide) tree(t testing.TB, name string) []string {
 func (l localSide) sha256(t testing.TB, name string) string {
 	t.Helper()
 	return testutil.FileSHA256(t, filepath.Join(string(l), name))
+}
+
+func (l localSide) sha256s(t testing.TB, names []string) []string {
+	t.Helper()
+	var sums []string
+	for _, n := range names {
+		sums = append(sums, l.sha256(t, n))
+	}
+	return sums
 }
 
 // guestSide is a directory of knfsd's export, reached with scripts run
@@ -244,4 +300,21 @@ func (g *guestSide) sha256(t testing.TB, name string) string {
 	t.Helper()
 	sum, _, _ := strings.Cut(g.exec(t, "sha256sum "+g.path(t, name)), " ")
 	return sum
+}
+
+func (g *guestSide) sha256s(t testing.TB, names []string) []string {
+	t.Helper()
+	script := "sha256sum"
+	for _, n := range names {
+		script += " " + g.path(t, n)
+	}
+	var sums []string
+	for _, line := range strings.Split(strings.TrimSpace(g.exec(t, script)), "\n") {
+		sum, _, _ := strings.Cut(line, " ")
+		sums = append(sums, sum)
+	}
+	if len(sums) != len(names) {
+		t.Fatalf("sha256sum of %d files printed %d sums", len(names), len(sums))
+	}
+	return sums
 }

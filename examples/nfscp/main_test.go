@@ -22,9 +22,12 @@ import (
 )
 
 // The end-to-end tests run the nfscp binary, built once by TestMain, against
-// NFS-Ganesha servers. Two servers are shared by the tests that do not stop
-// theirs (each test works in its own directory of the export); tests that
-// kill a server start their own.
+// NFS-Ganesha servers, and the main copy paths also against the Linux
+// kernel's nfsd (forEachServer in servers_test.go). Two Ganesha servers and
+// one knfsd guest are shared by the tests that do not stop theirs (each test
+// works in its own directory of the export); tests that kill Ganesha start
+// their own, and those that restart knfsd's threads do it on the shared
+// guest, which serves one test at a time.
 
 var (
 	nfscpBin string          // the binary under test
@@ -112,14 +115,15 @@ func needServer(t *testing.T) {
 // area is a test's own directory on a server: its path in the export on
 // disk and as an nfs:// URL.
 type area struct {
-	disk string // the directory on the server's disk
-	url  string // nfs://addr/export/<test>
+	disk string     // the directory on the server's disk (Ganesha's only)
+	side serverSide // the directory seen from the server's side
+	url  string     // nfs://addr/export/<test>
 }
 
 // newArea makes a fresh directory for t in srv's export.
 func newArea(t *testing.T, srv *ganesha.Server) area {
 	t.Helper()
-	name := strings.NewReplacer("/", "_", " ", "_").Replace(t.Name())
+	name := areaName(t)
 	disk := filepath.Join(srv.ExportDir(), name)
 	if err := os.RemoveAll(disk); err != nil {
 		t.Fatal(err)
@@ -128,7 +132,7 @@ func newArea(t *testing.T, srv *ganesha.Server) area {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { os.RemoveAll(disk) })
-	return area{disk: disk, url: "nfs://" + srv.Addr() + srv.Pseudo() + "/" + name}
+	return area{disk: disk, side: localSide(disk), url: "nfs://" + srv.Addr() + srv.Pseudo() + "/" + name}
 }
 
 // result is how a run of nfscp ended.

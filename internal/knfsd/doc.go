@@ -100,6 +100,7 @@
 // the next Start in any process removes those of processes that are gone.
 //
 // Shared starts one server for the whole test binary; TestMain should call
-// StopShared after m.Run. Tests that restart or reconfigure a server need
-// one of their own (Start).
+// StopShared after m.Run. Tests that reconfigure a server need one of their
+// own (Start); tests that are not parallel may restart the shared one's
+// nfsd threads as a crash (nfs4's and nfscp's forEachServer do).
 package knfsd

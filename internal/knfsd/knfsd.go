@@ -221,8 +221,11 @@ var shared struct {
 
 // Shared returns a server with the default Config shared by every test
 // of the process that calls it, started by the first. Tests must not
-// restart, reconfigure or stop it, and should use file names of their
-// own. TestMain should call StopShared after m.Run; a test binary that
+// reconfigure (SetVersions) or stop it, and should use file names of
+// their own. A test may restart its nfsd threads (RestartNFSD, or
+// StopNFSD and StartNFSD) as a crash, if no other test uses the server
+// meanwhile (tests that are not parallel): the restart costs later tests
+// nothing but a grace period. TestMain should call StopShared after m.Run; a test binary that
 // exits without doing so leaves the guest to its parent-death signal and
 // the namespace to the next run's sweep. It skips or fails tb as Start
 // does.
@@ -625,6 +628,38 @@ func (s *Server) RestartNFSD(ctx context.Context) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.restartLocked(ctx, s.cfg)
+}
+
+// StopNFSD stops every nfsd thread, as the first half of RestartNFSD:
+// connections to it are closed and new ones refused until StartNFSD. A
+// test that must know the server is down before it lets a client go on
+// uses the two halves instead of RestartNFSD.
+func (s *Server) StopNFSD(ctx context.Context) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.stopped {
+		return errors.New("knfsd: server stopped")
+	}
+	ctx, cancel := context.WithTimeout(ctx, restartTimeout)
+	defer cancel()
+	_, err := s.Exec(ctx, "rpc.nfsd 0")
+	return err
+}
+
+// StartNFSD starts nfsd's threads after StopNFSD, with the state a
+// RestartNFSD leaves, and returns once nfsd answers.
+func (s *Server) StartNFSD(ctx context.Context) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.stopped {
+		return errors.New("knfsd: server stopped")
+	}
+	ctx, cancel := context.WithTimeout(ctx, restartTimeout)
+	defer cancel()
+	if _, err := s.Exec(ctx, "set -e\n"+startNFSD(s.cfg)); err != nil {
+		return err
+	}
+	return s.waitNFS(ctx)
 }
 
 // SetVersions restarts nfsd (as RestartNFSD does) serving only the given

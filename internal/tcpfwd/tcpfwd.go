@@ -13,8 +13,11 @@
 package tcpfwd
 
 import (
+	"errors"
+	"math/rand/v2"
 	"net"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -31,7 +34,8 @@ type Forwarder struct {
 	resume chan struct{} // closed by Resume
 	conns  map[*pair]struct{}
 	closed bool
-	accept int // connections accepted
+	accept int  // connections accepted
+	resv   bool // relay reserved source ports from reserved ports
 }
 
 // pair is one relayed connection.
@@ -70,6 +74,17 @@ func (f *Forwarder) Accepted() int {
 func (f *Forwarder) SetTarget(target string) {
 	f.mu.Lock()
 	f.target = target
+	f.mu.Unlock()
+}
+
+// KeepReservedPorts makes the forwarder relay each connection it accepts
+// from a reserved port (below 1024) from a reserved port of its own, a
+// random one of 665–1023, so that a server whose export is `secure`
+// (Linux knfsd's default) still takes it. Other connections, and all of
+// them by default, are relayed from an ephemeral port.
+func (f *Forwarder) KeepReservedPorts() {
+	f.mu.Lock()
+	f.resv = true
 	f.mu.Unlock()
 }
 
@@ -167,9 +182,15 @@ func (f *Forwarder) relay(client *net.TCPConn) {
 		return
 	}
 	f.mu.Lock()
-	target := f.target
+	target, resv := f.target, f.resv
 	f.mu.Unlock()
-	sc, err := net.DialTimeout("tcp", target, 5*time.Second)
+	var sc net.Conn
+	var err error
+	if ra, ok := client.RemoteAddr().(*net.TCPAddr); ok && resv && ra.Port < 1024 {
+		sc, err = dialReserved(target)
+	} else {
+		sc, err = net.DialTimeout("tcp", target, 5*time.Second)
+	}
 	if err != nil {
 		// A dead server: the client sees its connection reset, as it
 		// would see a refused SYN without a forwarder in between.
@@ -221,4 +242,29 @@ func (p *pair) abort() {
 	p.server.SetLinger(0)
 	p.client.Close()
 	p.server.Close()
+}
+
+// Reserved ports the forwarder relays from, as the Linux kernel client's
+// default range.
+const minResv, maxResv = 665, 1023
+
+// dialReserved connects to target from a random free reserved port of
+// 127.0.0.1, trying a few when they are taken.
+func dialReserved(target string) (net.Conn, error) {
+	var lastErr error
+	for range 32 {
+		d := net.Dialer{
+			Timeout:   5 * time.Second,
+			LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: minResv + rand.IntN(maxResv-minResv+1)},
+		}
+		c, err := d.Dial("tcp", target)
+		if err == nil {
+			return c, nil
+		}
+		lastErr = err
+		if !errors.Is(err, syscall.EADDRINUSE) && !errors.Is(err, syscall.EADDRNOTAVAIL) {
+			return nil, err
+		}
+	}
+	return nil, lastErr
 }
