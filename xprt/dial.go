@@ -149,6 +149,7 @@ func (t *Transport) dialAttempt(n int, d policy.Decision) (*net.TCPConn, []*Dial
 // as net.TCPConn is.
 type conn struct {
 	tc       *net.TCPConn
+	rw       net.Conn // what Read and Write use: tc, or a *tls.Conn over it
 	t        *Transport
 	gen      uint64
 	port     int  // local port
@@ -157,7 +158,7 @@ type conn struct {
 
 // Read reads from the connection and counts what it got.
 func (c *conn) Read(p []byte) (int, error) {
-	n, err := c.tc.Read(p)
+	n, err := c.rw.Read(p)
 	if n > 0 {
 		c.t.recv.Add(uint64(n))
 	}
@@ -166,7 +167,7 @@ func (c *conn) Read(p []byte) (int, error) {
 
 // Write writes to the connection and counts what it sent.
 func (c *conn) Write(p []byte) (int, error) {
-	n, err := c.tc.Write(p)
+	n, err := c.rw.Write(p)
 	if n > 0 {
 		c.t.sent.Add(uint64(n))
 	}
