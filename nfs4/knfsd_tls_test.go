@@ -15,6 +15,7 @@ import (
 
 	"github.com/gonfs/nfs/internal/knfsd"
 	"github.com/gonfs/nfs/internal/testcert"
+	"github.com/gonfs/nfs/policy"
 	"github.com/gonfs/nfs/xprt"
 )
 
@@ -25,7 +26,10 @@ func TestKnfsdTLS(t *testing.T) {
 	ca := testcert.NewCA(t, "gonfs knfsd test CA")
 	// The client dials the forwarder on 127.0.0.1: the name it checks.
 	server := ca.Server(t, "nfs.test", "127.0.0.1")
-	srv := knfsd.Start(t, knfsd.Config{TLS: &knfsd.TLS{CertPEM: server.CertPEM, KeyPEM: server.KeyPEM, CAPEM: ca.PEM()}})
+	// Insecure: any source port may connect, so that what admits a
+	// client to the xprtsec=tls export is TLS alone, whatever port a
+	// policy reconnects from (a plain client is refused from any port).
+	srv := knfsd.Start(t, knfsd.Config{Insecure: true, TLS: &knfsd.TLS{CertPEM: server.CertPEM, KeyPEM: server.KeyPEM, CAPEM: ca.PEM()}})
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	tlsCfg := func(mode xprt.TLSMode, cfg *tls.Config) Config {
@@ -65,10 +69,82 @@ func TestKnfsdTLS(t *testing.T) {
 		t.Logf("%d connections, %d handshakes, %v in handshakes, last %v", st.Connects, st.Handshakes, st.HandshakeTime, st.LastHandshake)
 	})
 
+	// Every policy's reconnects each probe and handshake anew, from the
+	// port the policy chose; an ephemeral port is as good as a reserved
+	// one under TLS.
+	t.Run("reconnect under each policy", func(t *testing.T) {
+		for _, pc := range []struct {
+			name string
+			pol  policy.Policy
+		}{
+			{"SameReservedPort", policy.SameReservedPort(policy.Options{})},
+			{"NewReservedPort", policy.NewReservedPort(policy.Options{})},
+			{"Ephemeral", policy.Ephemeral(policy.Options{})},
+			{"Hedged", policy.Hedged(policy.Options{})},
+		} {
+			t.Run(pc.name, func(t *testing.T) {
+				cfg := tlsCfg(xprt.TLSRequired, &tls.Config{RootCAs: ca.Pool()})
+				cfg.Policy = pc.pol
+				c, err := Dial(ctx, srv.Addr(), cfg)
+				if err != nil {
+					t.Fatalf("Dial: %v", err)
+				}
+				defer c.Close()
+				name := knfsd.TLSExport + "/policy-" + pc.name
+				data := []byte("written over TLS with policy " + pc.name)
+				tlsTestWrite(ctx, t, c, name, data)
+				for i := range 3 {
+					srv.ResetConnections()
+					if got := tlsTestRead(ctx, t, c, name); !bytes.Equal(got, data) {
+						t.Fatalf("after reset %d: read %q", i+1, got)
+					}
+				}
+				st := c.Stats().Transport
+				if st.Reconnects < 3 || st.Handshakes != st.Connects {
+					t.Fatalf("%d connects, %d handshakes after 3 resets; want at least 4, a handshake each", st.Connects, st.Handshakes)
+				}
+				t.Logf("ports %v, %d handshakes, %v in handshakes", st.LastPorts, st.Handshakes, st.HandshakeTime)
+			})
+		}
+	})
+
+	// Throughput over TLS and in plain text, same server and disk: a
+	// measurement for the log (docs/testing.md quotes it), not an
+	// assertion.
+	t.Run("throughput", func(t *testing.T) {
+		data := make([]byte, 4<<20)
+		rand.Read(data)
+		for _, m := range []struct {
+			name string
+			cfg  Config
+			file string
+		}{
+			{"plain", Config{}, "/throughput-plain"},
+			{"tls", tlsCfg(xprt.TLSRequired, &tls.Config{RootCAs: ca.Pool()}), knfsd.TLSExport + "/throughput"},
+		} {
+			c, err := Dial(ctx, srv.Addr(), m.cfg)
+			if err != nil {
+				t.Fatalf("%s: Dial: %v", m.name, err)
+			}
+			t0 := time.Now()
+			tlsTestWrite(ctx, t, c, m.file, data)
+			w := time.Since(t0)
+			t0 = time.Now()
+			got := tlsTestRead(ctx, t, c, m.file)
+			r := time.Since(t0)
+			c.Close()
+			if sha256.Sum256(got) != sha256.Sum256(data) {
+				t.Fatalf("%s: read back another sha256", m.name)
+			}
+			mbs := func(d time.Duration) float64 { return float64(len(data)) / (1 << 20) / d.Seconds() }
+			t.Logf("%s: 4 MiB written at %.1f MiB/s, read at %.1f MiB/s", m.name, mbs(w), mbs(r))
+		}
+	})
+
 	// A plain client reaches the root but not the xprtsec=tls export:
 	// NFS4ERR_WRONGSEC, and the message points at TLS.
 	t.Run("plain client refused", func(t *testing.T) {
-		c, err := Dial(ctx, srv.Addr(), Config{})
+		c, err := Dial(ctx, srv.Addr(), Config{Policy: policy.Ephemeral(policy.Options{})})
 		if err != nil {
 			t.Fatalf("plain Dial: %v", err)
 		}

@@ -18,6 +18,9 @@
 //	defer t.Close()
 //	client := rpc.NewClient(t, rpc.Config{}) // or let nfs4 wire both
 //
+// With Config.TLS every connection, each reconnect included, is secured with
+// RPC-over-TLS (RFC 9289) after the dial the policy chose: see TLSOptions.
+//
 // How soon a dead path is noticed, and why that is kept apart from the RPC
 // timeout, is explained at [SocketOptions]; a Transport's life at [State];
 // the reconnect policies, and why NFSv3 and NFSv4.0 want the old port
