@@ -61,8 +61,8 @@ const (
 const (
 	tlsRecipeVersion = 1
 	tlsSuite         = "trixie"
-	// tlsBuildTimeout bounds the build: debootstrap of trixie took 6 min
-	// on a busy 2-core machine.
+	// tlsBuildTimeout bounds the build: 6 min on a busy 2-core machine,
+	// 10 min on one at load 19.
 	tlsBuildTimeout = 15 * time.Minute
 )
 
@@ -116,7 +116,9 @@ func ensureTLSGuest(logf func(format string, args ...any)) (tlsGuest, error) {
 	if err := os.MkdirAll(CacheDir(), 0o755); err != nil {
 		return g, fmt.Errorf("knfsd: %w", err)
 	}
-	unlock, err := lockFile(filepath.Join(CacheDir(), "lock"), lockTimeout+tlsBuildTimeout, func() {
+	// A lock of its own: a bookworm build need not wait for this longer
+	// one, nor this one for it.
+	unlock, err := lockFile(filepath.Join(CacheDir(), "lock-tls"), tlsBuildTimeout+time.Minute, func() {
 		logf("knfsd: waiting for another process to build %s", g.dir)
 	})
 	if err != nil {
@@ -195,6 +197,9 @@ func assembleTLSGuest(ctx context.Context, log, root, out string, g tlsGuest) er
 		return err
 	}
 	if err := os.RemoveAll(root); err != nil {
+		return fmt.Errorf("knfsd: %w", err)
+	}
+	if err := os.Chmod(out, 0o755); err != nil { // MkdirTemp made it 0700
 		return fmt.Errorf("knfsd: %w", err)
 	}
 	os.Remove(log)
