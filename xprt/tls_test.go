@@ -397,7 +397,14 @@ func FuzzProbeReply(f *testing.F) {
 		if len(rec) > maxProbeReply {
 			t.Fatalf("record of %d bytes", len(rec))
 		}
-		_ = parseProbeReply(rec, 9)
+		err = parseProbeReply(rec, 9)
+		var pe *ProbeReplyError
+		switch {
+		case err == nil && !bytes.Contains(rec, startTLS[:]):
+			t.Fatalf("accepted a reply without STARTTLS: %x", rec)
+		case err != nil && !errors.As(err, &pe):
+			t.Fatalf("error %v is not a *ProbeReplyError", err)
+		}
 	})
 }
 
