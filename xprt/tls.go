@@ -241,6 +241,9 @@ func (t *Transport) secure(tc *net.TCPConn) (net.Conn, error) {
 	}
 	if err != nil {
 		if errors.Is(err, ErrTLSNotOffered) && s.mode == TLSOpportunistic {
+			if !stop() {
+				return fail("probe", context.Cause(ctx), false)
+			}
 			tc.SetDeadline(time.Time{})
 			t.log.Info("xprt: server does not offer TLS; continuing in plain text (opportunistic)", slog.Any("reply", err))
 			return tc, nil
@@ -317,8 +320,9 @@ func (t *Transport) secureFailed(err error) (final bool) {
 			return false // closed; the supervisor's loop head exits
 		}
 		cause := classify(err, false)
-		if cause == policy.CauseOther && te != nil && errors.Is(te.Err, context.DeadlineExceeded) {
-			cause = policy.CauseDialTimeout
+		var ne net.Error
+		if cause == policy.CauseOther && (errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout())) {
+			cause = policy.CauseDialTimeout // the probe or handshake ran out of time
 		}
 		port := 0
 		if te != nil {

@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/gonfs/nfs/internal/testcert"
 	"github.com/gonfs/nfs/internal/testutil"
@@ -332,6 +333,30 @@ func TestTLSBrokenHandshakeRedials(t *testing.T) {
 	}
 	if st := tr.Stats(); st.Handshakes != 1 || st.FailedAttempts[as[1].Cause] != 1 {
 		t.Errorf("stats %+v", st)
+	}
+}
+
+// A server that never answers the probe: HandshakeTimeout ends the
+// attempt, a dial timeout for the policy, which redials.
+func TestTLSProbeTimeout(t *testing.T) {
+	testutil.CheckLeaks(t)
+	k := newPKI(t)
+	srv := newServer(t)
+	pol := &script{next: func(policy.Attempt) policy.Decision { return policy.Decision{} }}
+	opts := tlsOpts(TLSRequired, &tls.Config{RootCAs: k.ca.Pool()})
+	opts.HandshakeTimeout = 200 * time.Millisecond
+	tr := newTransport(t, Config{Addr: srv.addr, Policy: pol, TLS: opts})
+	tr.Conn()
+	srv.accept(t) // silent
+	done := runPeer(t, srv.accept(t), peerTLS{offer: true, cfg: k.serverConfig(tls.NoClientCert)})
+	c, _ := waitReady(t, tr)
+	echo(t, c, "late")
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	as, _ := pol.seen()
+	if len(as) != 2 || as[1].Cause != policy.CauseDialTimeout {
+		t.Fatalf("attempts %+v; want a second one after CauseDialTimeout", as)
 	}
 }
 
