@@ -56,6 +56,13 @@ type Config struct {
 	Socket      xprt.SocketOptions
 	DialTimeout time.Duration
 
+	// TLS chooses RPC-over-TLS (RFC 9289) as in [xprt.TLSOptions]: Mode
+	// xprt.TLSRequired (server authenticated by Config.RootCAs and
+	// ServerName, default the host of the address) or xprt.TLSMutual
+	// (plus Config.Certificates). Prog and Vers are set by Dial. Default
+	// (zero): plain TCP. Every reconnect probes and handshakes anew.
+	TLS xprt.TLSOptions
+
 	// Timeo, Retrans, Soft and SoftTimeouts are the RPC timeout and the
 	// choice between hard and soft calls, as in [rpc.Config]; their
 	// defaults are rpc's (rpc.DefaultTimeo, rpc.DefaultRetrans, hard,
@@ -229,12 +236,15 @@ func Dial(ctx context.Context, addr string, cfg Config) (*Client, error) {
 		files: make(map[*fileCore]*File), history: make(map[uint64][]sessionID)}
 	c.bgCtx, c.bgCancel = context.WithCancel(context.Background())
 	c.rsize, c.wsize = cfg.RSize, cfg.WSize
+	tlsOpts := cfg.TLS
+	tlsOpts.Prog, tlsOpts.Vers = nfsProgram, nfsVersion
 	tr, err := xprt.New(xprt.Config{
 		Addr:        addr,
 		Policy:      cfg.Policy,
 		Socket:      cfg.Socket,
 		DialTimeout: cfg.DialTimeout,
 		Logger:      c.log,
+		TLS:         tlsOpts,
 	})
 	if err != nil {
 		return nil, err

@@ -151,6 +151,7 @@ func (t *Transport) dialAttempt(n int, d policy.Decision) (*net.TCPConn, []*Dial
 // as net.TCPConn is.
 type conn struct {
 	tc       *net.TCPConn
+	rw       net.Conn // what Read and Write use: tc, or a *tls.Conn over it
 	t        *Transport
 	gen      uint64
 	port     int  // local port
@@ -163,8 +164,8 @@ type conn struct {
 }
 
 // newConn wraps tc as generation gen of t.
-func newConn(t *Transport, tc *net.TCPConn, gen uint64, port int) *conn {
-	return &conn{tc: tc, t: t, gen: gen, port: port,
+func newConn(t *Transport, tc *net.TCPConn, rw net.Conn, gen uint64, port int) *conn {
+	return &conn{tc: tc, rw: rw, t: t, gen: gen, port: port,
 		kick: make(chan struct{}, 1), done: make(chan struct{})}
 }
 
@@ -176,7 +177,7 @@ func (c *conn) abort() error {
 
 // Read reads from the connection and counts what it got.
 func (c *conn) Read(p []byte) (int, error) {
-	n, err := c.tc.Read(p)
+	n, err := c.rw.Read(p)
 	if n > 0 {
 		c.t.recv.Add(uint64(n))
 	}
@@ -185,7 +186,7 @@ func (c *conn) Read(p []byte) (int, error) {
 
 // Write writes to the connection and counts what it sent.
 func (c *conn) Write(p []byte) (int, error) {
-	n, err := c.tc.Write(p)
+	n, err := c.rw.Write(p)
 	if n > 0 {
 		c.t.sent.Add(uint64(n))
 	}

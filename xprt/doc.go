@@ -19,7 +19,9 @@
 //	client := rpc.NewClient(t, rpc.Config{}) // or let nfs4 wire both
 //
 // A Transport's life is explained at [State]; the reconnect policies, and
-// why NFSv3 and NFSv4.0 want the old port back, in package policy.
+// why NFSv3 and NFSv4.0 want the old port back, in package policy. With
+// Config.TLS every connection, each reconnect included, is secured with
+// RPC-over-TLS (RFC 9289) after the dial the policy chose: see TLSOptions.
 //
 // # Detecting a dead path
 //

@@ -72,6 +72,10 @@ type Config struct {
 	// Stats.LastPorts holds. Default: 16 (DefaultPortHistory). Negative:
 	// none.
 	PortHistory int
+
+	// TLS chooses RPC-over-TLS (RFC 9289) for every connection; see
+	// TLSOptions. Default (zero): plain TCP.
+	TLS TLSOptions
 }
 
 // SocketOptions are the TCP options set on every connection, before it

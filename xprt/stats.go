@@ -94,6 +94,13 @@ type Stats struct {
 	// LastPorts are the local ports of the most recent connections, the
 	// newest last; at most Config.PortHistory of them.
 	LastPorts []int
+	// Handshakes counts TLS handshakes completed (one per connection
+	// when TLS is used); HandshakeTime is their total duration, probe
+	// included, and LastHandshake the newest one's. Their time is part of
+	// Disconnected too: a connection is made when it is secured.
+	Handshakes    uint64
+	HandshakeTime time.Duration
+	LastHandshake time.Duration
 }
 
 // Stats returns a snapshot of the transport's counters.
@@ -111,6 +118,9 @@ func (t *Transport) Stats() Stats {
 		BytesReceived:  t.recv.Load(),
 		Disconnected:   t.downTotal,
 		LastPorts:      append([]int(nil), t.ports...),
+		Handshakes:     t.handshakes,
+		HandshakeTime:  t.handshakeTime,
+		LastHandshake:  t.lastHandshake,
 	}
 	if t.connects > 0 {
 		s.Reconnects = t.connects - 1

@@ -40,6 +40,7 @@ type Transport struct {
 	ctx         context.Context // done when Close is called; bounds dials and waits
 	cancel      context.CancelFunc
 	dial        dialFunc                   // t.dialPort
+	tls         *tlsSetup                  // nil: plain TCP (tls.go)
 	wait        func(d time.Duration) bool // t.sleep
 
 	// Owned by the supervisor goroutine; at most one runs at a time, and
@@ -75,6 +76,11 @@ type Transport struct {
 	disconnects [policy.NumCauses]uint64 // connections lost, by cause
 	downTotal   time.Duration            // outages that have ended, after the first connect
 	ports       []int                    // local ports of recent connections, oldest first
+
+	// TLS statistics (tls.go).
+	handshakes    uint64
+	handshakeTime time.Duration
+	lastHandshake time.Duration
 }
 
 // New returns a Transport for cfg. It does not dial; the first Conn does.
@@ -109,6 +115,10 @@ func New(cfg Config) (*Transport, error) {
 	t.log = t.log.With(slog.String("server", cfg.Addr))
 	if t.pol == nil {
 		t.pol = policy.Hedged(policy.Options{})
+	}
+	var err error
+	if t.tls, err = newTLSSetup(cfg.TLS, cfg.Addr); err != nil {
+		return nil, err
 	}
 	t.ctx, t.cancel = context.WithCancel(context.Background())
 	t.dial = t.dialPort
@@ -176,7 +186,9 @@ func (t *Transport) Fail(gen uint64, cause error) {
 		t.resetPolicy = true
 	}
 	t.disconnects[t.cause]++
-	t.setStateLocked(Idle)
+	if !t.refusedLocked(c, cause) {
+		t.setStateLocked(Idle)
+	}
 	kind := t.cause
 	t.mu.Unlock()
 
@@ -302,7 +314,14 @@ func (t *Transport) supervise() {
 		tc, fails := t.dialAttempt(a.N, d)
 		t.count(fails)
 		if tc != nil {
-			if t.connected(tc, a.N) {
+			rw, err := t.secure(tc)
+			if err != nil {
+				if t.secureFailed(err) {
+					return
+				}
+				continue
+			}
+			if t.connected(tc, rw, a.N) {
 				return
 			}
 			continue
@@ -341,10 +360,10 @@ func (t *Transport) enter(s State) bool {
 	return true
 }
 
-// connected makes tc the new generation's connection and ends the
-// supervisor's work. It reports false, having aborted tc, if the transport
-// was closed meanwhile.
-func (t *Transport) connected(tc *net.TCPConn, attempt int) bool {
+// connected makes tc, carrying rw (tc itself, or TLS over it), the new
+// generation's connection and ends the supervisor's work. It reports
+// false, having aborted tc, if the transport was closed meanwhile.
+func (t *Transport) connected(tc *net.TCPConn, rw net.Conn, attempt int) bool {
 	now := time.Now()
 	port := localPort(tc)
 	t.mu.Lock()
@@ -359,7 +378,7 @@ func (t *Transport) connected(tc *net.TCPConn, attempt int) bool {
 	}
 	t.connects++
 	t.gen++
-	c := newConn(t, tc, t.gen, port)
+	c := newConn(t, tc, rw, t.gen, port)
 	t.cur = c
 	t.ready.Store(c)
 	t.prevPort = port

@@ -69,6 +69,10 @@ type Config struct {
 	DiskSize int64
 	// MemoryMiB is the guest's memory; default 512.
 	MemoryMiB int
+	// TLS, if set, makes the server offer RPC-over-TLS and export
+	// TLSExport and MTLSExport; the guest is then Debian trixie with its
+	// own UML kernel (see tls.go; its first build takes minutes).
+	TLS *TLS
 }
 
 func (c Config) resolve() (Config, error) {
@@ -124,7 +128,8 @@ type Server struct {
 	fwd      *forwarder
 	guest    *proc.Process // the guest's host process (ip netns exec, then unshare, then linux)
 	ctl      *control
-	removeMe bool // stateDir is ours to remove (not a t.TempDir)
+	removeMe bool     // stateDir is ours to remove (not a t.TempDir)
+	kernel   []string // the UML kernel and its extra arguments; default "linux"
 
 	mu       sync.Mutex // serializes RestartNFSD, SetVersions and Stop
 	stopped  bool       // guarded by mu
@@ -295,11 +300,22 @@ func StopShared() error {
 // server as far as it got, for its logs and Stop, or nil.
 func start(cfg Config, dir string, removeDir bool, logf func(string, ...any)) (*Server, error) {
 	t0 := time.Now()
-	img, err := ensureImage(logf)
+	s := &Server{cfg: cfg, stateDir: dir, removeMe: removeDir, kernel: []string{"linux"}}
+	var img string
+	var err error
+	if cfg.TLS != nil {
+		g, gerr := ensureTLSGuest(logf)
+		if gerr != nil {
+			return nil, gerr
+		}
+		img, s.kernel = g.image(), []string{g.kernel(), "hostfs=" + dir}
+		err = writeTLSFiles(dir, cfg.TLS)
+	} else {
+		img, err = ensureImage(logf)
+	}
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg, stateDir: dir, removeMe: removeDir}
 	if err := os.WriteFile(filepath.Join(dir, "init.sh"), []byte(s.initScript()), 0o644); err != nil {
 		return nil, fmt.Errorf("knfsd: %w", err)
 	}
@@ -375,17 +391,19 @@ func (s *Server) boot(img string) error {
 		// kernel process alone, and UML calls setsid, so a process
 		// group kill would miss them.
 		"unshare", "--pid", "--fork", "--kill-child",
-		"linux",
-		"ubd0=" + s.cowPath() + "," + img,
-		"ubd1=" + s.diskPath(),
+	}
+	args = append(args, s.kernel...)
+	args = append(args,
+		"ubd0="+s.cowPath()+","+img,
+		"ubd1="+s.diskPath(),
 		"root=/dev/ubda", "rw",
-		"mem=" + strconv.Itoa(s.cfg.MemoryMiB) + "M",
-		"eth0=tuntap," + tapName,
+		"mem="+strconv.Itoa(s.cfg.MemoryMiB)+"M",
+		"eth0=tuntap,"+tapName,
 		"con=null", "ssl=null", "con0=null,fd:1", "ssl0=fd:3,fd:4",
 		"init=/sbin/gonfs-init",
-		"gonfs_state=" + s.stateDir,
+		"gonfs_state="+s.stateDir,
 		"quiet",
-	}
+	)
 	cmd := exec.Command("ip", args...)
 	cmd.Stdout, cmd.Stderr = console, console
 	cmd.ExtraFiles = []*os.File{inR, outW} // fds 3 and 4
@@ -459,11 +477,11 @@ modprobe nfsd
 mount -t nfsd nfsd /proc/fs/nfsd
 mkdir -p /run/rpc_pipefs /var/lib/nfs/nfsdcld
 mount -t rpc_pipefs sunrpc /run/rpc_pipefs
-echo '%[1]s %[4]s(%[5]s)' >/etc/exports
-exportfs -ra
+%[6]secho '%[1]s %[4]s(%[5]s)' >/etc/exports
+%[7]sexportfs -ra
 rpc.mountd -N 2 -N 3
 nfsdcld -p /run/rpc_pipefs
-`, ExportPath, guestIP, prefixLen, guestNet, s.cfg.exportOptions())
+`, ExportPath, guestIP, prefixLen, guestNet, s.cfg.exportOptions(), s.tlsInit(), s.tlsExports())
 	b.WriteString(startNFSD(s.cfg))
 	b.WriteString(ctlLoop)
 	return b.String()
