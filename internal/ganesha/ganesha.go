@@ -224,14 +224,52 @@ func (s *Server) Stop() {
 // kernel keeps accepting and acknowledging what clients send, but nothing
 // is answered — a server that went silent. Resume undoes it; a cleanup
 // registered on tb resumes the server before it is stopped, so that it can
-// shut down cleanly.
+// shut down cleanly. It returns once every thread of the server has
+// stopped: a thread busy when the signal came could otherwise still answer
+// a request sent after Pause returned.
 func (s *Server) Pause(tb TB) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.proc != nil {
-		s.proc.Signal(syscall.SIGSTOP)
-		tb.Cleanup(s.Resume)
+	if s.proc == nil {
+		return
 	}
+	s.proc.Signal(syscall.SIGSTOP)
+	tb.Cleanup(s.Resume)
+	if err := waitStopped(s.proc.PID(), 10*time.Second); err != nil {
+		tb.Fatalf("ganesha: pause: %v", err)
+	}
+}
+
+// waitStopped waits, at most bound, until every thread of process pid is
+// stopped (state T in /proc) or exiting.
+func waitStopped(pid int, bound time.Duration) error {
+	const poll = time.Millisecond
+	tasks := fmt.Sprintf("/proc/%d/task", pid)
+	for i := 0; i < int(bound/poll); i++ {
+		ents, err := os.ReadDir(tasks)
+		if err != nil {
+			return err
+		}
+		running := 0
+		for _, e := range ents {
+			b, err := os.ReadFile(filepath.Join(tasks, e.Name(), "stat"))
+			if err != nil {
+				continue // the thread exited
+			}
+			// The state follows the command name, which is in parentheses
+			// and may itself hold spaces or parentheses.
+			st := string(b)
+			j := strings.LastIndexByte(st, ')')
+			if j < 0 || j+2 >= len(st) || !strings.ContainsRune("TtZX", rune(st[j+2])) {
+				running++ // not stopped, nor exiting
+			}
+		}
+		if running == 0 {
+			return nil
+		}
+		time.Sleep(poll)
+	}
+	return fmt.Errorf("threads of process %d still running %v after SIGSTOP", pid, bound)
 }
 
 // Resume continues a server stopped by Pause (SIGCONT). It does nothing to
