@@ -90,8 +90,14 @@ func dialVia(t *testing.T, addr string, cfg Config) *Client {
 // and not yet committed is written again when COMMIT shows the new write
 // verifier.
 func TestServerKilledMidCopy(t *testing.T) {
+	forEachServerWith(t, ganesha.Config{Grace: 20 * time.Second}, Config{Logger: testLogger(t)}, testKilledMidCopy)
+}
+
+// testKilledMidCopy is TestServerKilledMidCopy's test, also run over
+// NFSv4.0.
+func testKilledMidCopy(t *testing.T, s testServer, c *Client) {
 	const size = 256 << 20
-	forEachServerWith(t, ganesha.Config{Grace: 20 * time.Second}, Config{Logger: testLogger(t)}, func(t *testing.T, s testServer, c *Client) {
+	{
 		ctx := context.Background()
 
 		f, err := c.Create(ctx, s.dir+"/big")
@@ -139,7 +145,7 @@ func TestServerKilledMidCopy(t *testing.T) {
 		if st.Time.Count < 1 {
 			t.Errorf("no recovery time recorded: %+v", st.Time)
 		}
-	})
+	}
 }
 
 // A restart with a real grace period, held open by a second client that
@@ -668,7 +674,7 @@ func TestRevokedStateFlagReopensFiles(t *testing.T) {
 	}
 	before := intact.io.state.Load()
 	sid := revoked.io.state.Load().sid
-	if err := c.closeState(ctx, revoked.fh, func() *stateID { return &sid }); err != nil {
+	if err := c.closeState(ctx, revoked.fh, nil, func() *stateID { return &sid }); err != nil {
 		t.Fatal(err)
 	}
 	c.sequenced(c.st.Load(), &sequenceRes{statusFlags: seqStatusAdminStateRevoked})
