@@ -93,10 +93,11 @@ func TestServerKilledMidCopy(t *testing.T) {
 	forEachServerWith(t, ganesha.Config{Grace: 20 * time.Second}, Config{Logger: testLogger(t)}, testKilledMidCopy)
 }
 
-// testKilledMidCopy is TestServerKilledMidCopy's test, also run over
-// NFSv4.0.
-func testKilledMidCopy(t *testing.T, s testServer, c *Client) {
-	const size = 256 << 20
+// testKilledMidCopy is TestServerKilledMidCopy's test.
+func testKilledMidCopy(t *testing.T, s testServer, c *Client) { killedMidCopy(t, s, c, 256<<20) }
+
+// killedMidCopy crashes the server a quarter into a copy of size bytes.
+func killedMidCopy(t *testing.T, s testServer, c *Client, size int64) {
 	{
 		ctx := context.Background()
 

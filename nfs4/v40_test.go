@@ -21,7 +21,7 @@ import (
 // workload (many open owners at once, each with its own seqid sequence);
 // connection resets under 64 goroutines of exclusive creates, renames and
 // removes, where calls re-sent with their XID must run exactly once; and
-// a server crash in the middle of a 256 MiB copy, after which the Client
+// a server crash in the middle of a 64 MiB copy, after which the Client
 // gets a new client ID and reclaims the open file in grace.
 //
 // The resets run against Ganesha only. The Linux server keeps no
@@ -41,7 +41,9 @@ func TestV40(t *testing.T) {
 		if s.name == "ganesha" {
 			t.Run("resets", func(t *testing.T) { testResets(t, s, c) })
 		}
-		t.Run("crash", func(t *testing.T) { testKilledMidCopy(t, s, c) })
+		// 64 MiB rather than the 4.1 suite's 256: the same reclaim, at a
+		// quarter of the time the race-enabled suite can spare.
+		t.Run("crash", func(t *testing.T) { killedMidCopy(t, s, c, 64<<20) })
 	})
 }
 
