@@ -271,10 +271,18 @@ func TestFailoverToAnotherServer(t *testing.T) {
 // (opened again by handle). A file the client may no longer open (its
 // owner and mode changed meanwhile) cannot be, and its File fails with
 // ErrStateLost from then on instead of carrying on without open state.
-func TestLeaseExpiry(t *testing.T) {
+func TestLeaseExpiry(t *testing.T) { leaseExpiry(t, VersionAny) }
+
+// leaseExpiry is TestLeaseExpiry's test with the Client speaking version
+// (Ganesha serves only 4.0 for Version40).
+func leaseExpiry(t *testing.T, version Version) {
 	testutil.CheckLeaks(t)
 	const lease = 2 * time.Second
-	srv := ganesha.Start(t, ganesha.Config{Lease: lease})
+	gcfg := ganesha.Config{Lease: lease}
+	if version == Version40 {
+		gcfg.MinorVersions = []int{0}
+	}
+	srv := ganesha.Start(t, gcfg)
 	if err := os.Chmod(srv.ExportDir(), 0o777); err != nil {
 		t.Fatal(err)
 	}
@@ -283,7 +291,7 @@ func TestLeaseExpiry(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := dialVia(t, fwd.Addr(), Config{Auth: auth, Logger: testLogger(t)})
+	c := dialVia(t, fwd.Addr(), Config{Auth: auth, Logger: testLogger(t), Version: version})
 	ctx := context.Background()
 
 	keep, err := c.OpenFile(ctx, srv.Pseudo()+"/keep", os.O_RDWR|os.O_CREATE, 0o600)
