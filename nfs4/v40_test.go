@@ -11,6 +11,7 @@ import (
 	"github.com/gonfs/nfs/internal/ganesha"
 	"github.com/gonfs/nfs/internal/testutil"
 	"github.com/gonfs/nfs/policy"
+	"github.com/gonfs/nfs/rpc/xdr"
 )
 
 // NFSv4.0 against both servers: Ganesha serving 4.0 alone, and the Linux
@@ -125,3 +126,70 @@ func TestSetClientIDInUse(t *testing.T) {
 // Client gets a new client ID, opens the file it may still open again by
 // name (4.0 has no CLAIM_FH), and loses the one it may not.
 func TestV40LeaseExpiry(t *testing.T) { leaseExpiry(t, Version40) }
+
+// Golden NFSv4.0 requests, written by hand from the XDR of RFC 7530.
+func TestGoldenV40SetClientID(t *testing.T) {
+	var e xdr.Encoder
+	var c compound
+	c.beginMinor(&e, "", 0)
+	c.setClientID(&setClientIDArgs{verifier: verifier{1, 2, 3, 4, 5, 6, 7, 8}, id: []byte("gonfs"),
+		cbProgram: callbackProgram, cbNetID: cbNetID, cbAddr: cbUnreachable})
+	checkGolden(t, &c, &e, `
+		00000000                          tag: empty
+		00000000                          minorversion 0
+		00000001                          argarray: 1 operation
+		00000023                          OP_SETCLIENTID (35)
+		0102030405060708                  client.verifier
+		00000005                          client.id: 5 bytes
+		676f6e6673000000                  "gonfs", padded
+		40000000                          callback.cb_program
+		00000003                          cb_location.r_netid: 3 bytes
+		74637000                          "tcp", padded
+		0000000b                          cb_location.r_addr: 11 bytes
+		302e302e302e302e302e3000          "0.0.0.0.0.0", padded
+		00000000                          callback_ident
+	`, opSetClientID)
+}
+
+func TestGoldenV40OpenConfirmClose(t *testing.T) {
+	var e xdr.Encoder
+	var c compound
+	c.beginMinor(&e, "", 0)
+	c.putfh([]byte{0xfe})
+	c.openConfirm(&stateID{seqid: 1, other: [12]byte{0: 0xaa, 11: 0xbb}}, 7)
+	c.closeSeq(&stateID{seqid: 2, other: [12]byte{0: 0xaa, 11: 0xbb}}, 8)
+	c.renew(0x1122334455667788)
+	checkGolden(t, &c, &e, `
+		00000000                          tag: empty
+		00000000                          minorversion 0
+		00000004                          argarray: 4 operations
+		00000016                          OP_PUTFH (22)
+		00000001                          object: 1 byte
+		fe000000                          the handle, padded
+		00000014                          OP_OPEN_CONFIRM (20)
+		00000001                          open_stateid.seqid
+		aa00000000000000000000bb          open_stateid.other
+		00000007                          seqid
+		00000004                          OP_CLOSE (4)
+		00000008                          seqid
+		00000002                          open_stateid.seqid
+		aa00000000000000000000bb          open_stateid.other
+		0000001e                          OP_RENEW (30)
+		1122334455667788                  clientid
+	`, opPutFH, opOpenConfirm, opClose, opRenew)
+}
+
+// The open owner's seqid moves on after every result but those RFC 7530
+// §9.1.7 lists.
+func TestSeqidAdvances(t *testing.T) {
+	for _, st := range []Status{OK, ErrDelay, ErrGrace, ErrNoEnt, ErrExpired, ErrShareDenied} {
+		if !seqidAdvances(st) {
+			t.Errorf("%v does not advance the seqid; RFC 7530 says it does", st)
+		}
+	}
+	for _, st := range []Status{ErrStaleClientID, ErrStaleStateID, ErrBadStateID, ErrBadSeqID, ErrBadXDR, ErrResource, ErrNoFileHandle, ErrMoved} {
+		if seqidAdvances(st) {
+			t.Errorf("%v advances the seqid; RFC 7530 says it does not", st)
+		}
+	}
+}
