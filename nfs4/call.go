@@ -62,6 +62,7 @@ type compoundCall struct {
 	c       *Client
 	req     request
 	sess    *sessState // prefix SEQUENCE on this session; nil: sessionless
+	minor   uint32     // the COMPOUND's minor version
 	slot    int
 	seq     uint32
 	highest uint32
@@ -80,7 +81,7 @@ var callPool = sync.Pool{New: func() any { return new(compoundCall) }}
 
 func (cc *compoundCall) MarshalXDR(e *xdr.Encoder) error {
 	start := e.Len()
-	cc.cmp.begin(e, "")
+	cc.cmp.beginMinor(e, "", cc.minor)
 	if cc.sess != nil {
 		cc.cmp.sequence(&cc.sess.id, cc.seq, uint32(cc.slot), cc.highest, cached(cc.req))
 	}
@@ -257,6 +258,9 @@ func (c *Client) callOnce(ctx context.Context, s *sessState, req request) error 
 	if err := ctx.Err(); err != nil {
 		return err // not worth a slot's resync
 	}
+	if s.v40 {
+		return c.callOnce40(ctx, s, req)
+	}
 	id, seq, highest, err := s.slots.get(ctx)
 	if err != nil {
 		return err
@@ -303,7 +307,7 @@ func (c *Client) send(ctx context.Context, s *sessState, id int, seq, highest ui
 		cc.req, cc.c, cc.sess = nil, nil, nil
 		callPool.Put(cc)
 	}()
-	cc.c, cc.req, cc.sess = c, req, s
+	cc.c, cc.req, cc.sess, cc.minor = c, req, s, minorVersion
 	cc.slot, cc.seq, cc.highest = id, seq, highest
 	cc.answered, cc.seqOK = false, false
 	err = c.rpc.Call(ctx, procCompound, cc, cc)

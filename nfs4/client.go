@@ -120,6 +120,13 @@ type Config struct {
 	// Logger receives connection, session and recovery events. Default
 	// (nil): no output.
 	Logger *slog.Logger
+
+	// Version is the NFSv4 minor version to speak. Default (VersionAny):
+	// NFSv4.1, or NFSv4.0 if the server refuses 4.1 with
+	// NFS4ERR_MINOR_VERS_MISMATCH. A server that refuses every version
+	// tried fails Dial with a *VersionError. What 4.0 gives and does not
+	// is in the package documentation.
+	Version Version
 }
 
 // withDefaults returns cfg with the zero fields that this package
@@ -168,10 +175,11 @@ func defaultBackOff() backoff.BackOff {
 		backoff.WithMaxElapsedTime(0))
 }
 
-// Client is an NFSv4.1 client: one session with one server over one TCP
-// connection that is redialed according to Config.Policy. It is safe for
-// concurrent use by many goroutines; calls from them are pipelined on the
-// connection up to the number of session slots.
+// Client is an NFSv4 client: one session (NFSv4.1; a client ID alone in
+// NFSv4.0) with one server over one TCP connection that is redialed
+// according to Config.Policy. It is safe for concurrent use by many
+// goroutines; calls from them are pipelined on the connection up to the
+// number of session slots (Config.Slots in NFSv4.0).
 //
 // Paths are absolute paths in the server's NFSv4 namespace (its pseudo
 // file system), such as "/export/dir/file"; a relative path is taken from
@@ -204,6 +212,7 @@ type Client struct {
 	rstats  recoveryCounters
 
 	// Set by Dial, then read-only.
+	v40       bool   // NFSv4.0, without a session (v40.go)
 	owner     []byte // prefix of the open owners (one per File)
 	rsize     int
 	wsize     int
@@ -222,8 +231,9 @@ type Client struct {
 	closeOnce sync.Once
 }
 
-// Dial connects to the NFSv4.1 server at addr ("host:port"; port 2049 if
-// omitted), establishes a client ID and a session, and returns a Client.
+// Dial connects to the NFSv4 server at addr ("host:port"; port 2049 if
+// omitted), establishes a client ID and (NFSv4.1) a session, and returns a
+// Client. Config.Version chooses the minor version.
 func Dial(ctx context.Context, addr string, cfg Config) (*Client, error) {
 	if _, _, err := net.SplitHostPort(addr); err != nil {
 		addr = addr + ":2049"

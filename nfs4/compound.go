@@ -80,14 +80,17 @@ var (
 // begin starts a COMPOUND4args: the tag, minor version 1 and a placeholder
 // for the operation count. The tag is echoed by the server; it is for
 // humans reading packet traces and may be empty.
-func (c *compound) begin(e *xdr.Encoder, tag string) {
+func (c *compound) begin(e *xdr.Encoder, tag string) { c.beginMinor(e, tag, minorVersion) }
+
+// beginMinor is begin for minor version minor (0 or 1).
+func (c *compound) beginMinor(e *xdr.Encoder, tag string, minor uint32) {
 	*c = compound{e: e}
 	if len(tag) > maxTagLen {
 		c.err = fmt.Errorf("nfs4: COMPOUND tag longer than %d bytes", maxTagLen)
 		return
 	}
 	e.String(tag)
-	e.Uint32(minorVersion)
+	e.Uint32(minor)
 	c.countOff = e.Reserve(4)
 }
 

@@ -1,5 +1,5 @@
-// Package nfs4 is an NFSv4.1 client (RFC 8881) for Go programs that use NFS
-// without a kernel mount.
+// Package nfs4 is an NFSv4.1 (RFC 8881) and NFSv4.0 (RFC 7530) client for
+// Go programs that use NFS without a kernel mount.
 //
 //	c, err := nfs4.Dial(ctx, "nfs.example:2049", nfs4.Config{})
 //	if err != nil { ... }
@@ -15,6 +15,17 @@
 // the server's reply cache. The connection is redialed by package xprt from
 // the local port that Config.Policy (package policy) chooses; RPC framing,
 // XIDs and retransmission are package rpc's.
+//
+// # NFSv4.0
+//
+// Config.Version chooses the minor version; by default Dial tries 4.1 and
+// falls back to 4.0 when the server answers NFS4ERR_MINOR_VERS_MISMATCH.
+// A 4.0 Client has the same API and recovery, without a session: a
+// request re-sent after a reconnect keeps its XID, but whether the server
+// recognises it as a retransmission depends on its duplicate-request
+// cache, which also matches the client's source port, so a policy that
+// reconnects from a new port can make a non-idempotent call run twice.
+// The design is in v40.go.
 //
 // # Recovery
 //
@@ -43,7 +54,7 @@
 //
 // # Specifications
 //
-// RFC 8881 (NFSv4.1), RFC 7530 (NFSv4.0, for shared definitions), RFC 7862
+// RFC 8881 (NFSv4.1), RFC 7530 (NFSv4.0), RFC 7862
 // (NFSv4.2 status codes), RFC 5531 (ONC RPC) and RFC 4506 (XDR). The XDR of
 // every request and reply is cross-checked in tests with an independently
 // generated decoder (github.com/buildbarn/go-xdr, RFC 7863's XDR).

@@ -86,6 +86,7 @@ type fileIO struct {
 	state    atomic.Pointer[openState]
 	reopenMu ctxMutex // serializes recoverOpen
 	owner    []byte   // the File's open owner, for reclaim
+	oo       *owner40 // NFSv4.0: the open owner's sequence; nil in 4.1
 	mode     openMode
 	stable   uint32 // stable_how4 of every WRITE
 
@@ -117,7 +118,7 @@ var (
 // init sets up the open state sid, of client ID epoch epoch, of a file
 // opened by owner with mode m.
 func (s *fileIO) init(c *Client, sid stateID, epoch uint64, owner []byte, m openMode) {
-	s.state.Store(newOpenState(sid, epoch))
+	s.state.Store(s.newState(sid, epoch))
 	s.owner, s.mode = owner, m
 	s.stable = unstable4
 	if c.cfg.FileSync || m.sync {

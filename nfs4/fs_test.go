@@ -30,8 +30,11 @@ func writeFile(t testing.TB, c *Client, name string, data []byte) {
 // TestFSPassesFstest: Client.FS over a tree the client created on the
 // server passes testing/fstest.TestFS, which checks Open, Stat, ReadDir,
 // ReadFile, Sub, Seek, ReadAt and directory listings against each other.
-func TestFSPassesFstest(t *testing.T) {
-	forEachServer(t, Config{}, func(t *testing.T, s testServer, c *Client) {
+func TestFSPassesFstest(t *testing.T) { forEachServer(t, Config{}, testFstest) }
+
+// testFstest is TestFSPassesFstest's test, also run over NFSv4.0.
+func testFstest(t *testing.T, s testServer, c *Client) {
+	{
 		ctx := context.Background()
 		root := s.dir + "/tree"
 		for _, d := range []string{"a/b/c", "empty", "x"} {
@@ -80,7 +83,7 @@ func TestFSPassesFstest(t *testing.T) {
 		}); err != nil || len(walked) != 11 {
 			t.Fatalf("WalkDir: %v, %v", walked, err)
 		}
-	})
+	}
 }
 
 // TestMixedOperationsFrom64Goroutines: 64 goroutines each build, write,
@@ -88,7 +91,13 @@ func TestFSPassesFstest(t *testing.T) {
 // all of them also list and stat a shared one; every result is checked and
 // the final tree on the server's disk is what the operations say.
 func TestMixedOperationsFrom64Goroutines(t *testing.T) {
-	forEachServer(t, Config{Slots: 32}, func(t *testing.T, s testServer, c *Client) {
+	forEachServer(t, Config{Slots: 32}, testMixed64)
+}
+
+// testMixed64 is TestMixedOperationsFrom64Goroutines's test, also run over
+// NFSv4.0.
+func testMixed64(t *testing.T, s testServer, c *Client) {
+	{
 		ctx := context.Background()
 		base := s.dir + "/mixed"
 		if err := c.MkdirAll(ctx, base+"/shared", 0o755); err != nil {
@@ -170,5 +179,5 @@ func TestMixedOperationsFrom64Goroutines(t *testing.T) {
 				t.Fatalf("on the server, %s holds %q; want 4 files, the last \"renamed\"", dir, names)
 			}
 		}
-	})
+	}
 }

@@ -167,6 +167,11 @@ func walkAll(body []byte, list *opList) error {
 		case opBindConnToSession:
 			var res bindConnRes
 			err = r.bindConnToSession(&res)
+		case opSetClientID:
+			var res setClientIDRes
+			err = r.setClientID(&res)
+		case opOpenConfirm:
+			err = r.openConfirm(&sid)
 		default:
 			err = r.statusOnly(op)
 		}

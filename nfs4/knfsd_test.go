@@ -3,6 +3,7 @@ package nfs4
 import (
 	"context"
 	"errors"
+	"io"
 	"io/fs"
 	"strings"
 	"testing"
@@ -54,8 +55,9 @@ func TestKnfsdRefusesUnreservedPort(t *testing.T) {
 	}
 }
 
-// A server that has NFSv4.1 turned off gets one line naming what it
-// refused, matching ErrMinorVersMismatch.
+// A server that has NFSv4.1 turned off: the default Config falls back to
+// NFSv4.0 and works; a Client pinned to 4.1 gets one line naming what the
+// server refused, matching ErrMinorVersMismatch.
 func TestKnfsdWithoutMinorVersion1(t *testing.T) {
 	srv := knfsd.Shared(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
@@ -70,10 +72,32 @@ func TestKnfsdWithoutMinorVersion1(t *testing.T) {
 			t.Error(err)
 		}
 	})
-	_, err := Dial(ctx, srv.Addr(), Config{})
+	c := dialServer(t, srv.Addr(), Config{})
+	if v := c.MinorVersion(); v != 0 {
+		t.Fatalf("negotiated minor version %d; want 0", v)
+	}
+	if err := c.MkdirAll(ctx, "/"+t.Name(), 0o777); err != nil {
+		t.Fatal(err)
+	}
+	name := "/" + t.Name() + "/negotiated"
+	writeFile(t, c, name, []byte("four point oh"))
+	f, err := c.Open(ctx, name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := io.ReadAll(f)
+	mustClose(t, f)
+	if err != nil || string(got) != "four point oh" {
+		t.Fatalf("read back %q, %v", got, err)
+	}
+	if err := c.RemoveAll(ctx, "/"+t.Name()); err != nil {
+		t.Fatal(err)
+	}
+
+	_, err = Dial(ctx, srv.Addr(), Config{Version: Version41})
 	var ve *VersionError
 	if !errors.As(err, &ve) || !errors.Is(err, ErrMinorVersMismatch) {
-		t.Fatalf("Dial of a 4.0-only server: %v; want a VersionError matching ErrMinorVersMismatch", err)
+		t.Fatalf("Dial of a 4.0-only server pinned to 4.1: %v; want a VersionError matching ErrMinorVersMismatch", err)
 	}
 	if !strings.Contains(err.Error(), "NFSv4.1") {
 		t.Errorf("error %q does not name the version refused", err)

@@ -123,7 +123,10 @@ func (c *Client) openFile(ctx context.Context, name string, flag int, perm fs.Fi
 			}
 			return newFile(c, name, fh, true), nil
 		}
-		return c.open(ctx, name, m, &openReq{putFH: fh, args: openArgs{claim: claimFH}})
+		if !c.v40 {
+			return c.open(ctx, name, m, &openReq{putFH: fh, args: openArgs{claim: claimFH}})
+		}
+		// NFSv4.0 has no CLAIM_FH: by name in the directory, as a create.
 	}
 	// Creating: OPEN by name in the parent. A final symlink is followed by
 	// hand, since OPEN does not follow it (NFS4ERR_SYMLINK); the File keeps
@@ -136,7 +139,11 @@ func (c *Client) openFile(ctx context.Context, name string, flag int, perm fs.Fi
 		}
 		var verf verifier
 		rand.Read(verf[:])
-		f, err := c.open(ctx, name, m, createReq(dirFH, base, m, perm, verf))
+		q := createReq(dirFH, base, m, perm, verf)
+		if c.v40 {
+			q = c.adapt40(q, m)
+		}
+		f, err := c.open(ctx, name, m, q)
 		if m.excl && (errors.Is(err, ErrNotSupp) || errors.Is(err, ErrInval)) {
 			// A server without EXCLUSIVE4_1 (RFC 8881 §18.16.3 lets it
 			// refuse): GUARDED4 still fails on an existing file, and the
@@ -221,21 +228,28 @@ func (c *Client) newOpenOwner() []byte {
 // what the OPEN could not do: truncating a file that O_TRUNC found
 // non-empty, and returning a delegation granted despite WANT_NO_DELEG.
 func (c *Client) open(ctx context.Context, name string, m openMode, q *openReq) (*File, error) {
-	q.args.shareAccess = m.access | shareAccessWantNoDeleg
+	q.args.shareAccess = c.shareAccess(m.access)
 	q.args.shareDeny = shareDenyNone
 	q.args.owner = c.newOpenOwner()
 	q.mask = c.mask(statMask)
 	q.args.clientID = c.st.Load().clientID // ignored by NFSv4.1 servers: the session names it
+	if c.v40 {
+		q.oo = &owner40{dirFH: q.putFH, base: q.args.name}
+	}
 	epoch, err := c.callEpoch(ctx, q)
+	if err == nil {
+		err = c.confirmOpen(ctx, nil, q)
+	}
 	if err != nil {
 		if q.opened && q.fh != nil {
 			// OPEN succeeded but a later operation failed: give the state
 			// back rather than hold it until the client ID ends.
-			c.closeState(context.WithoutCancel(ctx), q.fh, func() *stateID { return &q.res.stateID })
+			c.closeState(context.WithoutCancel(ctx), q.fh, q.oo, func() *stateID { return &q.res.stateID })
 		}
 		return nil, err
 	}
 	f := newFile(c, name, q.fh, false)
+	f.io.oo = q.oo
 	f.io.init(c, q.res.stateID, epoch, q.args.owner, m)
 	f.io.size.init(&q.attr)
 	if d := &q.res.deleg; d.typ == delegRead || d.typ == delegWrite {
@@ -288,7 +302,7 @@ func (c *Client) callOn(ctx context.Context, s *sessState, req request) error {
 // no longer knows (it restarted, or the state expired) has nothing left to
 // close.
 func (c *Client) closeFile(ctx context.Context, f *File) error {
-	err := c.closeState(ctx, f.fh, func() *stateID { return &f.io.state.Load().sid })
+	err := c.closeState(ctx, f.fh, f.io.oo, func() *stateID { return &f.io.state.Load().sid })
 	if stateRefused(err) {
 		c.log.Info("nfs4: CLOSE of state the server no longer has", "file", f.name, "err", err)
 		return nil
@@ -296,21 +310,12 @@ func (c *Client) closeFile(ctx context.Context, f *File) error {
 	return err
 }
 
-// closeState sends CLOSE for the open state sid returns of the file fh.
-// sid is called each time the request is encoded, so that a CLOSE sent
-// again after a recovery carries the state the recovery installed.
-func (c *Client) closeState(ctx context.Context, fh []byte, sid func() *stateID) error {
-	var final stateID
-	return c.call(ctx, funcRequest{
-		b: func(cmp *compound) { cmp.putfh(fh); cmp.close(sid()) },
-		p: func(r *reply) error {
-			if err := r.statusOnly(opPutFH); err != nil {
-				return err
-			}
-			return r.close(&final)
-		},
-		cache: true,
-	})
+// closeState sends CLOSE for the open state sid returns of the file fh,
+// opened by the NFSv4.0 open owner oo (nil in 4.1). sid is called each
+// time the request is encoded, so that a CLOSE sent again after a
+// recovery carries the state the recovery installed.
+func (c *Client) closeState(ctx context.Context, fh []byte, oo *owner40, sid func() *stateID) error {
+	return c.call(ctx, &closeReq{fh: fh, sid: sid, oo: oo})
 }
 
 // openReq is the COMPOUND of an OPEN: PUTFH (the parent for CLAIM_NULL,
@@ -322,6 +327,7 @@ type openReq struct {
 	args    openArgs
 	setMode *sattr
 	mask    AttrMask
+	oo      *owner40 // NFSv4.0: the open owner's sequence; nil in 4.1
 
 	// Results, set by parse.
 	opened bool // OPEN succeeded: res.stateID is open state

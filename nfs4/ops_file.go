@@ -10,8 +10,9 @@ import (
 // OPEN_DOWNGRADE, DELEGRETURN, READ, WRITE, COMMIT (RFC 8881 §18.2, §18.3,
 // §18.6, §18.16, §18.18, §18.22, §18.32).
 
-// openArgs are the arguments of OPEN. In NFSv4.1 the seqid is always 0.
+// openArgs are the arguments of OPEN.
 type openArgs struct {
+	seqid       uint32 // NFSv4.0: the open owner's sequence id; always 0 in NFSv4.1
 	shareAccess uint32 // OPEN4_SHARE_ACCESS_* with optional WANT_* bits
 	shareDeny   uint32 // OPEN4_SHARE_DENY_*
 	clientID    uint64 // the open owner's client ID
@@ -64,7 +65,7 @@ func (c *compound) open(a *openArgs) {
 		return
 	}
 	e := c.e
-	e.Uint32(0) // seqid
+	e.Uint32(a.seqid)
 	e.Uint32(a.shareAccess)
 	e.Uint32(a.shareDeny)
 	e.Uint64(a.clientID)
@@ -164,9 +165,13 @@ func (r *reply) open(res *openRes) error {
 }
 
 // close adds CLOSE of the open stateid sid.
-func (c *compound) close(sid *stateID) {
+func (c *compound) close(sid *stateID) { c.closeSeq(sid, 0) }
+
+// closeSeq adds CLOSE with the open owner's sequence id seqid (NFSv4.0;
+// always 0 in NFSv4.1).
+func (c *compound) closeSeq(sid *stateID, seqid uint32) {
 	if c.op(opClose) {
-		c.e.Uint32(0) // seqid
+		c.e.Uint32(seqid)
 		encodeStateID(c.e, sid)
 	}
 }

@@ -150,6 +150,9 @@ func (c *Client) runRecovery(r *recovery) {
 // the server still has it, else on a new one, reclaiming the Files' open
 // state — and publishes it.
 func (c *Client) reestablish(ctx context.Context, old *sessState, cause error) (*sessState, error) {
+	if old.v40 {
+		return c.reestablish40(ctx, old)
+	}
 	if !errors.Is(cause, ErrStaleClientID) && !errors.Is(cause, errLeaseExpired) {
 		s, err := c.createSession(ctx, old.clientID, old.epoch)
 		if err == nil {
@@ -222,11 +225,14 @@ func (c *Client) reclaimAll(ctx context.Context, s *sessState, tryReclaim bool) 
 	}
 	// Reclaim is complete: the server may now grant other clients'
 	// conflicting opens, and our own non-reclaim ones once grace ends.
-	if err := c.callSession(ctx, s, funcRequest{
-		b: func(cmp *compound) { cmp.reclaimComplete(false) },
-		p: func(r *reply) error { return r.statusOnly(opReclaimComplete) },
-	}); err != nil && !errors.Is(err, ErrCompleteAlready) {
-		return fmt.Errorf("nfs4: recovery: RECLAIM_COMPLETE: %w", err)
+	// (NFSv4.0 has no RECLAIM_COMPLETE.)
+	if !s.v40 {
+		if err := c.callSession(ctx, s, funcRequest{
+			b: func(cmp *compound) { cmp.reclaimComplete(false) },
+			p: func(r *reply) error { return r.statusOnly(opReclaimComplete) },
+		}); err != nil && !errors.Is(err, ErrCompleteAlready) {
+			return fmt.Errorf("nfs4: recovery: RECLAIM_COMPLETE: %w", err)
+		}
 	}
 	// What was not reclaimed is opened again by handle; so is a File
 	// registered meanwhile with state from the old client ID.
@@ -290,13 +296,19 @@ func (c *Client) openAgain(ctx context.Context, s *sessState, f *File, old *open
 	q := &openReq{putFH: f.fh, args: openArgs{
 		claim:       claim,
 		delegType:   delegNone,
-		shareAccess: f.io.mode.access | shareAccessWantNoDeleg,
+		shareAccess: c.shareAccess(f.io.mode.access),
 		shareDeny:   shareDenyNone,
 		clientID:    s.clientID,
 		owner:       f.io.owner,
 	}}
 	q.mask = c.mask(MaskOf(AttrSize, AttrChange))
+	if q.oo = f.io.oo; q.oo != nil && claim == claimFH {
+		q.putFH, q.args.claim, q.args.name = q.oo.dirFH, claimNull, q.oo.base
+	}
 	if err := c.callSession(ctx, s, q); err != nil {
+		return false, err
+	}
+	if err := c.reopened40(ctx, s, f, q); err != nil {
 		return false, err
 	}
 	if d := &q.res.deleg; d.typ == delegRead || d.typ == delegWrite {

@@ -90,8 +90,15 @@ func dialVia(t *testing.T, addr string, cfg Config) *Client {
 // and not yet committed is written again when COMMIT shows the new write
 // verifier.
 func TestServerKilledMidCopy(t *testing.T) {
-	const size = 256 << 20
-	forEachServerWith(t, ganesha.Config{Grace: 20 * time.Second}, Config{Logger: testLogger(t)}, func(t *testing.T, s testServer, c *Client) {
+	forEachServerWith(t, ganesha.Config{Grace: 20 * time.Second}, Config{Logger: testLogger(t)}, testKilledMidCopy)
+}
+
+// testKilledMidCopy is TestServerKilledMidCopy's test.
+func testKilledMidCopy(t *testing.T, s testServer, c *Client) { killedMidCopy(t, s, c, 256<<20) }
+
+// killedMidCopy crashes the server a quarter into a copy of size bytes.
+func killedMidCopy(t *testing.T, s testServer, c *Client, size int64) {
+	{
 		ctx := context.Background()
 
 		f, err := c.Create(ctx, s.dir+"/big")
@@ -139,7 +146,7 @@ func TestServerKilledMidCopy(t *testing.T) {
 		if st.Time.Count < 1 {
 			t.Errorf("no recovery time recorded: %+v", st.Time)
 		}
-	})
+	}
 }
 
 // A restart with a real grace period, held open by a second client that
@@ -275,10 +282,18 @@ func TestFailoverToAnotherServer(t *testing.T) {
 // (opened again by handle). A file the client may no longer open (its
 // owner and mode changed meanwhile) cannot be, and its File fails with
 // ErrStateLost from then on instead of carrying on without open state.
-func TestLeaseExpiry(t *testing.T) {
+func TestLeaseExpiry(t *testing.T) { leaseExpiry(t, VersionAny) }
+
+// leaseExpiry is TestLeaseExpiry's test with the Client speaking version
+// (Ganesha serves only 4.0 for Version40).
+func leaseExpiry(t *testing.T, version Version) {
 	testutil.CheckLeaks(t)
 	const lease = 2 * time.Second
-	srv := ganesha.Start(t, ganesha.Config{Lease: lease})
+	gcfg := ganesha.Config{Lease: lease}
+	if version == Version40 {
+		gcfg.MinorVersions = []int{0}
+	}
+	srv := ganesha.Start(t, gcfg)
 	if err := os.Chmod(srv.ExportDir(), 0o777); err != nil {
 		t.Fatal(err)
 	}
@@ -287,7 +302,7 @@ func TestLeaseExpiry(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := dialVia(t, fwd.Addr(), Config{Auth: auth, Logger: testLogger(t)})
+	c := dialVia(t, fwd.Addr(), Config{Auth: auth, Logger: testLogger(t), Version: version})
 	ctx := context.Background()
 
 	keep, err := c.OpenFile(ctx, srv.Pseudo()+"/keep", os.O_RDWR|os.O_CREATE, 0o600)
@@ -687,7 +702,7 @@ func TestRevokedStateFlagReopensFiles(t *testing.T) {
 		}
 		before := intact.io.state.Load()
 		sid := revoked.io.state.Load().sid
-		if err := c.closeState(ctx, revoked.fh, func() *stateID { return &sid }); err != nil {
+		if err := c.closeState(ctx, revoked.fh, nil, func() *stateID { return &sid }); err != nil {
 			t.Fatal(err)
 		}
 		c.sequenced(c.st.Load(), &sequenceRes{statusFlags: seqStatusAdminStateRevoked})

@@ -180,13 +180,13 @@ func (r *reply) end() error {
 
 // statusOnly reads the result of an operation whose result is just its
 // status: PUTFH, PUTROOTFH, SAVEFH, RESTOREFH, LOOKUP, LOOKUPP,
-// DELEGRETURN, FREE_STATEID, DESTROY_SESSION, DESTROY_CLIENTID and
-// RECLAIM_COMPLETE.
+// DELEGRETURN, FREE_STATEID, DESTROY_SESSION, DESTROY_CLIENTID,
+// RECLAIM_COMPLETE, and NFSv4.0's SETCLIENTID_CONFIRM and RENEW.
 func (r *reply) statusOnly(op uint32) error {
 	switch op {
 	case opPutFH, opPutRootFH, opPutPubFH, opSaveFH, opRestoreFH, opLookup,
 		opLookupP, opDelegReturn, opFreeStateID, opDestroySession,
-		opDestroyClientID, opReclaimComplete:
+		opDestroyClientID, opReclaimComplete, opSetClientIDConfirm, opRenew:
 	default:
 		return r.setErr(fmt.Errorf("nfs4: %s result carries more than a status", opName(op)))
 	}

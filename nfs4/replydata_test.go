@@ -146,6 +146,15 @@ var okResults = map[uint32]func(r *replyEnc){
 		r.Uint32(0)           // ace mask
 		r.String("EVERYONE@") // ace who
 	},
+	opSetClientID: func(r *replyEnc) {
+		r.res(opSetClientID, OK)
+		r.Uint64(0x5eed0000c11e)          // clientid
+		r.FixedOpaque([]byte("confirm!")) // setclientid_confirm
+	},
+	opOpenConfirm: func(r *replyEnc) {
+		r.res(opOpenConfirm, OK)
+		r.stateid(stateID{seqid: 2, other: sampleStateID.other})
+	},
 	opClose: func(r *replyEnc) {
 		r.res(opClose, OK)
 		r.stateid(stateID{seqid: 9})
@@ -270,6 +279,8 @@ var fuzzLists = [][]uint32{
 	{opExchangeID, opCreateSession, opBindConnToSession, opSecinfoNoName,
 		opTestStateID, opFreeStateID, opPutRootFH, opDelegReturn,
 		opReclaimComplete, opDestroySession, opDestroyClientID},
+	// NFSv4.0's own operations.
+	{opSetClientID, opSetClientIDConfirm, opRenew, opPutFH, opOpen, opOpenConfirm, opClose},
 }
 
 // fullReply returns a reply in which every operation of ops succeeded.

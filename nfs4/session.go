@@ -27,6 +27,9 @@ type sessState struct {
 	// epoch counts client IDs: a new one (state lost) increments it. An
 	// open state of an older epoch must be reclaimed.
 	epoch uint64
+	// v40: an NFSv4.0 client ID, without a session; slots only bound
+	// the calls in flight (v40.go).
+	v40 bool
 }
 
 // Session parameters asked for.
@@ -52,8 +55,15 @@ func (c *Client) establish(ctx context.Context) error {
 		c.owner = c.owner[:opaqueLimit]
 	}
 
+	if c.cfg.Version == Version40 {
+		return c.establish40(ctx, nil)
+	}
 	eid, err := c.exchangeID(ctx)
 	if errors.Is(err, ErrMinorVersMismatch) {
+		if c.cfg.Version == VersionAny {
+			c.log.Info("nfs4: the server refused NFSv4.1; trying NFSv4.0")
+			return c.establish40(ctx, []uint32{minorVersion})
+		}
 		return &VersionError{Tried: []uint32{minorVersion}}
 	}
 	if err != nil {
@@ -72,7 +82,15 @@ func (c *Client) establish(ctx context.Context) error {
 	}); err != nil && !errors.Is(err, ErrCompleteAlready) {
 		return fmt.Errorf("RECLAIM_COMPLETE: %w", err)
 	}
+	if err := c.readRoot(ctx); err != nil {
+		return err
+	}
+	return c.checkSecurity(ctx, c.auth.Flavor())
+}
 
+// readRoot reads the root's handle and the attributes that size the
+// Client's calls: lease time, maxread and maxwrite.
+func (c *Client) readRoot(ctx context.Context) error {
 	var root Attr
 	var fh []byte
 	if err := c.call(ctx, funcRequest{
@@ -108,8 +126,7 @@ func (c *Client) establish(ctx context.Context) error {
 		c.wsize = clampIO(c.wsize, int(min(root.MaxWrite, 1<<30))+sessionOverhead)
 	}
 	c.lastRenew.Store(time.Now().UnixNano())
-
-	return c.checkSecurity(ctx, c.auth.Flavor())
+	return nil
 }
 
 // exchangeID sends EXCHANGE_ID with this Client's owner and verifier. For a
@@ -244,8 +261,12 @@ func (c *Client) renew() {
 			continue
 		}
 		ctx, cancel := context.WithTimeout(c.bgCtx, c.lease)
-		err := c.call(ctx, nopRequest{})
+		err := c.call(ctx, c.renewRequest())
 		cancel()
+		if err == nil && c.v40 {
+			// 4.1's SEQUENCE records renewals itself (sequenced).
+			c.lastRenew.Store(time.Now().UnixNano())
+		}
 		if err != nil && !errors.Is(err, rpc.ErrClosed) {
 			c.log.Warn("nfs4: lease renewal failed", "err", err)
 		}
@@ -287,6 +308,9 @@ func (c *Client) checkSecurity(ctx context.Context, flavor uint32) error {
 // are logged and left to it rather than reported as a failure of Close.
 func (c *Client) destroy(ctx context.Context) error {
 	s := c.st.Load()
+	if s.v40 {
+		return nil // NFSv4.0 has no DESTROY_CLIENTID: the lease expires
+	}
 	if err := c.destroySession(ctx, &s.id); err != nil {
 		if errors.Is(err, errLeftToLease) {
 			return nil

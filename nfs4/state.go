@@ -25,11 +25,21 @@ func newOpenState(sid stateID, epoch uint64) *openState {
 	return st
 }
 
+// newState returns the open state sid of epoch for this File. NFSv4.0
+// has no "current" seqid 0: its I/O carries the stateid as it is.
+func (s *fileIO) newState(sid stateID, epoch uint64) *openState {
+	st := newOpenState(sid, epoch)
+	if s.oo != nil {
+		st.ioSID = sid
+	}
+	return st
+}
+
 // replace installs the state sid of epoch in place of old. It reports
 // false if old was replaced meanwhile; a later reopen by the same open
 // owner returns the same stateid with a larger seqid, which is kept.
 func (s *fileIO) replace(old *openState, sid stateID, epoch uint64) bool {
-	next := newOpenState(sid, epoch)
+	next := s.newState(sid, epoch)
 	if s.state.CompareAndSwap(old, next) {
 		return true
 	}

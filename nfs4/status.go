@@ -409,7 +409,7 @@ func sessionLost(err error) bool {
 	return errors.Is(err, ErrBadSession) || errors.Is(err, ErrDeadSession) ||
 		errors.Is(err, ErrStaleClientID) || errors.Is(err, ErrSeqMisordered) ||
 		errors.Is(err, ErrSeqFalseRetry) || errors.Is(err, ErrBadSlot) ||
-		errors.Is(err, errLeaseExpired)
+		errors.Is(err, errLeaseExpired) || errors.Is(err, errLeaseExpired40)
 }
 
 // stateRefused reports whether err is the server refusing a File's open

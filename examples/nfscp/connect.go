@@ -96,7 +96,9 @@ func (cs *conns) lookup(ep *endpoint) (*conn, bool) {
 // dial connects to cn's server with its settings.
 func (cs *conns) dial(ctx context.Context, cn *conn) (*nfs4.Client, error) {
 	s := cn.ep.settings
+	version, _ := nfs4.ParseVersion(s.Version) // checked by applySetting
 	cfg := nfs4.Config{
+		Version: version,
 		Policy:  cs.policy(s.Policy),
 		Timeo:   s.Timeo,
 		Retrans: s.Retrans,

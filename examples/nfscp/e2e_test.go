@@ -337,7 +337,7 @@ func TestBadInput(t *testing.T) {
 		{[]string{"--uid", "alice", src, "d"}, 2, `nfscp: invalid value "alice" for flag -uid: "alice" is not a number from 0 to 4294967295 (see nfscp -h)`},
 		{[]string{src, "nfs://"}, 2, "nfscp: nfs://: missing host (want nfs://host[:port]/path)"},
 		{[]string{src, "nfs://h:99999/x"}, 2, `nfscp: nfs://h:99999/x: invalid port "99999"`},
-		{[]string{src, "nfs://h/x?version=3"}, 2, `nfscp: nfs://h/x?version=3: version "3" not supported: this client speaks NFSv4.1 only (version=4 or 4.1)`},
+		{[]string{src, "nfs://h/x?version=3"}, 2, `nfscp: nfs://h/x?version=3: version "3" not supported: this client speaks NFSv4.0 and NFSv4.1 (version=4 for either, 4.0 or 4.1)`},
 		{[]string{src, "nfs://h/x?colour=red"}, 2, `nfscp: nfs://h/x?colour=red: unknown parameter "colour" (known: version, vers, policy, uid, gid, rsize, wsize, timeo, retrans, soft, hard)`},
 		{[]string{src, "nfs://h/x?soft&hard"}, 2, "nfscp: nfs://h/x?soft&hard: both soft and hard given"},
 		{[]string{src, "nfs://bob@h/x"}, 2, "nfscp: nfs://bob@h/x: user names are not supported in nfs:// URLs (use ?uid=N&gid=N)"},
@@ -639,4 +639,27 @@ func TestServerSilentMidCopy(t *testing.T) {
 	if want := "nfscp: " + a.url + "/up: interrupted\n"; r.code != 1 || !oneLine(r.stderr, want) {
 		t.Errorf("upload to a silent server, interrupted: exit %d, stderr:\n%s", r.code, r.stderr)
 	}
+}
+
+// TestNFSv40Server copies to and from a Ganesha that serves NFSv4.0 alone:
+// by default nfscp falls back to 4.0; pinned to 4.1 it fails with a hint
+// naming the flag that fixes it; pinned to 4.0 (flag or URL) it works.
+func TestNFSv40Server(t *testing.T) {
+	needServer(t)
+	srv := ganesha.Start(t, ganesha.Config{MinorVersions: []int{0}})
+	a := newArea(t, srv)
+	local := t.TempDir()
+	src := filepath.Join(local, "src")
+	sum := writeRandom(t, src, 3<<20, 40)
+	mustSucceed(t, nfscp(t, "-q", src, a.url+"/f"))
+	mustSucceed(t, nfscp(t, "-q", "--nfs-version", "4.0", a.url+"/f", filepath.Join(local, "back")))
+	mustSucceed(t, nfscp(t, "-q", a.url+"/f?version=4.0", filepath.Join(local, "back2")))
+	for _, name := range []string{"back", "back2"} {
+		if got := testutil.FileSHA256(t, filepath.Join(local, name)); got != sum {
+			t.Errorf("%s: sha256 %s; want %s", name, got, sum)
+		}
+	}
+	mustFail(t, nfscp(t, "-q", "--nfs-version", "4.1", a.url+"/f", local), 1,
+		"nfscp: "+a.url+"/f: the server refused NFSv4.1 (NFS4ERR_MINOR_VERS_MISMATCH); "+
+			"try --nfs-version 4.0 (or ?version=4.0), or leave the version to nfscp")
 }

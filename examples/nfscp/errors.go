@@ -73,7 +73,7 @@ func reason(err error) string {
 		return fmt.Sprintf("the server refused source port %d: its export accepts only reserved ports (below 1024); "+
 			"export it with \"insecure\", or run nfscp as root or with CAP_NET_BIND_SERVICE (and not with --policy ephemeral)", refused.Port)
 	case errors.As(err, &ve):
-		return "the server does not speak NFSv4.1, the only NFS version nfscp speaks (NFS4ERR_MINOR_VERS_MISMATCH)"
+		return versionAdvice(ve)
 	case errors.As(err, &te):
 		return te.Error()
 	case errors.Is(err, errInterrupted):
@@ -112,4 +112,22 @@ func statusReason(s nfs4.Status) string {
 		return e.Error()
 	}
 	return "server error " + s.String()
+}
+
+// versionAdvice words a server's refusal of the NFS versions tried, with
+// what to try instead.
+func versionAdvice(ve *nfs4.VersionError) string {
+	tried0, tried1 := false, false
+	for _, v := range ve.Tried {
+		tried0 = tried0 || v == 0
+		tried1 = tried1 || v == 1
+	}
+	switch {
+	case tried0 && tried1:
+		return "the server speaks neither NFSv4.1 nor NFSv4.0, the versions nfscp speaks (NFS4ERR_MINOR_VERS_MISMATCH)"
+	case tried1:
+		return "the server refused NFSv4.1 (NFS4ERR_MINOR_VERS_MISMATCH); try --nfs-version 4.0 (or ?version=4.0), or leave the version to nfscp"
+	default:
+		return "the server refused NFSv4.0 (NFS4ERR_MINOR_VERS_MISMATCH); try --nfs-version 4.1 (or ?version=4.1), or leave the version to nfscp"
+	}
 }

@@ -1,4 +1,4 @@
-// Command nfscp copies files to, from and between NFSv4.1 servers without a
+// Command nfscp copies files to, from and between NFSv4 servers without a
 // kernel mount, and rides through reconnects and server restarts while it
 // does.
 //
@@ -6,7 +6,7 @@
 //
 // Each argument is a local path or a URL in the style of libnfs:
 //
-//	nfs://host[:port]/path[?version=4.1&policy=hedged&uid=N&gid=N&rsize=1m&wsize=1m&timeo=600&retrans=2&soft]
+//	nfs://host[:port]/path[?version=4&policy=hedged&uid=N&gid=N&rsize=1m&wsize=1m&timeo=600&retrans=2&soft]
 //
 // where path is the path in the server's NFSv4 namespace (for example
 // nfs://10.0.0.5/export/data/file). The query sets that server's options;
@@ -149,7 +149,7 @@ type command struct {
 
 const usageText = `Usage: nfscp [flags] SRC... DST
 
-Copies files to, from and between NFSv4.1 servers, riding through reconnects.
+Copies files to, from and between NFSv4 servers (4.1 or 4.0), riding through reconnects.
 SRC and DST are local paths or URLs:
 
   nfs://host[:port]/path[?key=value&...]
@@ -202,7 +202,8 @@ func parseArgs(args []string, stdout io.Writer) (*command, error) {
 	fset.DurationVar(&cmd.dial.backoffInitial, "backoff-initial", 0, "first wait after a failed dial (default: the policy's, 250ms; 3s for same-reserved)")
 	fset.DurationVar(&cmd.dial.backoffMax, "backoff-max", 0, "longest wait between dials (default: the policy's, 30s; 60s for same-reserved)")
 	fset.DurationVar(&cmd.dial.hedgeAfter, "hedge-after", 0, "hedged: start a dial from a fresh port after this long (default 300ms)")
-	setting("vers", "NFS `VERSION`: 4 or 4.1, both meaning NFSv4.1 (URL key: version)")
+	setting("nfs-version", "NFS `VERSION`: 4 (4.1, or 4.0 if the server refuses 4.1; the default), 4.0 or 4.1 (URL key: version)")
+	setting("vers", "the same as --nfs-version")
 	setting("uid", "AUTH_SYS `UID` (default: this process's; a uid or gid given sends no supplementary groups)")
 	setting("gid", "AUTH_SYS `GID` (default: this process's)")
 	setting("rsize", "largest READ, `SIZE` in bytes (k, m suffixes; default 1m)")

@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/gonfs/nfs/nfs4"
 )
 
 // An nfs:// URL names a file on an NFS server, in the style of libnfs:
@@ -67,7 +69,7 @@ func (l location) child(name string) location {
 
 // settings are the per-server options a URL query or the flags can set.
 type settings struct {
-	Version string        // "4.1": NFSv4.1 is the only version spoken
+	Version string        // "4": 4.1, else 4.0; "4.0" or "4.1": that version only
 	Policy  string        // reconnect policy name; see policyNames
 	UID     int           // AUTH_SYS uid; -1: this process's
 	GID     int           // AUTH_SYS gid; -1: this process's
@@ -80,7 +82,7 @@ type settings struct {
 
 // defaultSettings are the settings before any URL parameter or flag.
 func defaultSettings() settings {
-	return settings{Version: "4.1", Policy: "hedged", UID: -1, GID: -1}
+	return settings{Version: "4", Policy: "hedged", UID: -1, GID: -1}
 }
 
 // String gives the settings in a canonical form (the connection key).
@@ -102,13 +104,12 @@ const maxIOSize = 64 << 20
 // (soft and hard take an empty value there) or on the command line.
 func applySetting(s *settings, key, val string) error {
 	switch key {
-	case "version", "vers":
-		switch val {
-		case "4", "4.1":
-			s.Version = "4.1"
-		default:
-			return fmt.Errorf("version %q not supported: this client speaks NFSv4.1 only (version=4 or 4.1)", val)
+	case "version", "vers", "nfs-version":
+		v, err := nfs4.ParseVersion(val)
+		if err != nil || val == "" {
+			return fmt.Errorf("version %q not supported: this client speaks NFSv4.0 and NFSv4.1 (version=4 for either, 4.0 or 4.1)", val)
 		}
+		s.Version = v.String()
 	case "policy":
 		for _, n := range policyNames {
 			if val == n {

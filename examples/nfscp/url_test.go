@@ -38,7 +38,9 @@ func TestParseLocation(t *testing.T) {
 					1000, 100, 64<<10, 1<<20, 1500*time.Millisecond, 3, true, "ephemeral"
 			}},
 		{arg: "nfs://h/f?timeo=2s&hard=true&vers=4.1", host: "h", addr: "h:2049", path: "/f", name: "nfs://h/f",
-			settings: func(s *settings) { s.Timeo = 2 * time.Second }},
+			settings: func(s *settings) { s.Timeo, s.Version = 2*time.Second, "4.1" }},
+		{arg: "nfs://h/f?version=4.0", host: "h", addr: "h:2049", path: "/f", name: "nfs://h/f",
+			settings: func(s *settings) { s.Version = "4.0" }},
 		{arg: "nfs://h/f?soft=false", host: "h", addr: "h:2049", path: "/f", name: "nfs://h/f"},
 	} {
 		l, err := parseLocation(c.arg, def, nil)
@@ -77,7 +79,7 @@ func TestParseLocationErrors(t *testing.T) {
 		"nfs://h/f#frag":             "unexpected fragment",
 		"nfs://h/f%00":               "NUL byte in path",
 		"nfs://h/f%":                 "malformed URL",
-		"nfs://h/f?version=4.0":      `version "4.0" not supported`,
+		"nfs://h/f?version=4.2":      `version "4.2" not supported`,
 		"nfs://h/f?version=3":        `version "3" not supported`,
 		"nfs://h/f?uid=-1":           `uid "-1" is not a number`,
 		"nfs://h/f?gid=4294967296":   `gid "4294967296" is not a number`,
@@ -210,7 +212,7 @@ func FuzzParseNFSURL(f *testing.F) {
 			t.Fatalf("%q: message name %q does not parse back (%v)", arg, l.name(), err)
 		}
 		s := l.remote.settings
-		if s.Version != "4.1" || (s.UID < -1) || (s.GID < -1) || s.RSize < 0 || s.RSize > maxIOSize ||
+		if (s.Version != "4" && s.Version != "4.0" && s.Version != "4.1") || (s.UID < -1) || (s.GID < -1) || s.RSize < 0 || s.RSize > maxIOSize ||
 			s.WSize < 0 || s.WSize > maxIOSize || s.Timeo < 0 || s.Retrans < 0 || !knownPolicy(s.Policy) {
 			t.Fatalf("%q: settings %+v", arg, s)
 		}

@@ -5,6 +5,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -66,6 +67,11 @@ type Config struct {
 	// other than lo: Ganesha resolves BindAddr with AI_ADDRCONFIG,
 	// which ignores loopback addresses, and refuses to start without.
 	NetNS string
+
+	// MinorVersions, if set, are the NFSv4 minor versions served
+	// (NFSV4 { Minor_Versions }), of 0, 1 and 2; others are refused
+	// with NFS4ERR_MINOR_VERS_MISMATCH. Default: all three.
+	MinorVersions []int
 
 	// Extra is raw configuration appended to the generated file, for
 	// example a CLIENT block or a second EXPORT. Do not repeat a block
@@ -237,6 +243,13 @@ func (c Config) render(name string) string {
 	// Client records for reclaim after a restart; per instance, or two
 	// servers would overwrite each other's.
 	p("\tRecoveryRoot = %s;", quote(filepath.Join(c.StateDir, "recovery")))
+	if len(c.MinorVersions) > 0 {
+		vs := make([]string, len(c.MinorVersions))
+		for i, v := range c.MinorVersions {
+			vs[i] = strconv.Itoa(v)
+		}
+		p("\tMinor_Versions = %s;", strings.Join(vs, ", "))
+	}
 	p("}")
 
 	p("EXPORT {")
