@@ -1,6 +1,7 @@
 package nfs4
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -24,6 +25,21 @@ func writeFile(t testing.TB, c *Client, name string, data []byte) {
 	}
 	if err := f.Close(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// checkFile reads name back through the client and fails t unless it
+// holds want.
+func checkFile(t testing.TB, c *Client, name string, want []byte) {
+	t.Helper()
+	f, err := c.Open(context.Background(), name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := io.ReadAll(f)
+	mustClose(t, f)
+	if err != nil || !bytes.Equal(got, want) {
+		t.Fatalf("%s read back as %q, %v; want %q", name, got, err, want)
 	}
 }
 

@@ -3,7 +3,6 @@ package nfs4
 import (
 	"context"
 	"errors"
-	"io"
 	"io/fs"
 	"strings"
 	"testing"
@@ -81,20 +80,12 @@ func TestKnfsdWithoutMinorVersion1(t *testing.T) {
 	}
 	name := "/" + t.Name() + "/negotiated"
 	writeFile(t, c, name, []byte("four point oh"))
-	f, err := c.Open(ctx, name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	got, err := io.ReadAll(f)
-	mustClose(t, f)
-	if err != nil || string(got) != "four point oh" {
-		t.Fatalf("read back %q, %v", got, err)
-	}
+	checkFile(t, c, name, []byte("four point oh"))
 	if err := c.RemoveAll(ctx, "/"+t.Name()); err != nil {
 		t.Fatal(err)
 	}
 
-	_, err = Dial(ctx, srv.Addr(), Config{Version: Version41})
+	_, err := Dial(ctx, srv.Addr(), Config{Version: Version41})
 	var ve *VersionError
 	if !errors.As(err, &ve) || !errors.Is(err, ErrMinorVersMismatch) {
 		t.Fatalf("Dial of a 4.0-only server pinned to 4.1: %v; want a VersionError matching ErrMinorVersMismatch", err)

@@ -3,7 +3,6 @@ package nfs4
 import (
 	"context"
 	"errors"
-	"io"
 	"strings"
 	"testing"
 	"time"
@@ -62,17 +61,9 @@ func TestGaneshaWithoutMinorVersion1(t *testing.T) {
 	}
 	name := srv.Pseudo() + "/negotiated"
 	writeFile(t, c, name, []byte("four point oh"))
-	f, err := c.Open(ctx, name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	got, err := io.ReadAll(f)
-	mustClose(t, f)
-	if err != nil || string(got) != "four point oh" {
-		t.Fatalf("read back %q, %v", got, err)
-	}
+	checkFile(t, c, name, []byte("four point oh"))
 
-	_, err = Dial(ctx, srv.Addr(), Config{Version: Version41, Policy: policy.Ephemeral(policy.Options{})})
+	_, err := Dial(ctx, srv.Addr(), Config{Version: Version41, Policy: policy.Ephemeral(policy.Options{})})
 	var ve *VersionError
 	if !errors.As(err, &ve) || !errors.Is(err, ErrMinorVersMismatch) || !strings.Contains(err.Error(), "NFSv4.1") {
 		t.Fatalf("Dial pinned to 4.1: %v; want a VersionError naming NFSv4.1", err)

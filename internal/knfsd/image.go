@@ -196,25 +196,34 @@ func lockFile(path string, timeout time.Duration, waiting func()) (func(), error
 	}
 }
 
-// buildImage builds the image into a directory of its own under
-// CacheDir, then renames it to path. The caller holds the lock.
-func buildImage(ctx context.Context, path, version string) error {
-	// Builds that died (their process killed) leave their directory.
-	if old, _ := filepath.Glob(filepath.Join(CacheDir(), "build-*")); len(old) > 0 {
+// startBuild makes a fresh directory for a build under CacheDir, named
+// prefix and a random suffix, after removing those of builds that died
+// (their process killed), and returns it with the Debian mirror to
+// debootstrap from. The caller removes the directory.
+func startBuild(prefix string) (dir, mirror string, err error) {
+	if old, _ := filepath.Glob(filepath.Join(CacheDir(), prefix+"*")); len(old) > 0 {
 		for _, d := range old {
 			os.RemoveAll(d)
 		}
 	}
-	dir, err := os.MkdirTemp(CacheDir(), "build-")
-	if err != nil {
-		return fmt.Errorf("knfsd: %w", err)
+	if mirror, err = debianMirror(); err != nil {
+		return "", "", err
 	}
-	defer os.RemoveAll(dir)
-	root := filepath.Join(dir, "root")
-	mirror, err := debianMirror()
+	if dir, err = os.MkdirTemp(CacheDir(), prefix); err != nil {
+		return "", "", fmt.Errorf("knfsd: %w", err)
+	}
+	return dir, mirror, nil
+}
+
+// buildImage builds the image into a directory of its own under
+// CacheDir, then renames it to path. The caller holds the lock.
+func buildImage(ctx context.Context, path, version string) error {
+	dir, mirror, err := startBuild("build-")
 	if err != nil {
 		return err
 	}
+	defer os.RemoveAll(dir)
+	root := filepath.Join(dir, "root")
 	log := filepath.Join(dir, "build.log")
 	steps := [][]string{
 		{"debootstrap", "--variant=minbase", "--include=" + strings.Join(packages, ","), suite, root, mirror},

@@ -142,21 +142,12 @@ func ensureTLSGuest(logf func(format string, args ...any)) (tlsGuest, error) {
 // buildTLSGuest builds into a directory of its own and renames it to
 // g.dir. The kernel binary is patched for g.dir, its final place.
 func buildTLSGuest(ctx context.Context, g tlsGuest) error {
-	if old, _ := filepath.Glob(filepath.Join(CacheDir(), "tlsbuild-*")); len(old) > 0 {
-		for _, d := range old {
-			os.RemoveAll(d)
-		}
-	}
-	dir, err := os.MkdirTemp(CacheDir(), "tlsbuild-")
-	if err != nil {
-		return fmt.Errorf("knfsd: %w", err)
-	}
-	defer os.RemoveAll(dir)
-	root := filepath.Join(dir, "root")
-	mirror, err := debianMirror()
+	dir, mirror, err := startBuild("tlsbuild-")
 	if err != nil {
 		return err
 	}
+	defer os.RemoveAll(dir)
+	root := filepath.Join(dir, "root")
 	log := filepath.Join(dir, "build.log")
 	if err := run(ctx, log, "debootstrap", "--variant=minbase", "--include="+strings.Join(tlsPackages, ","), tlsSuite, root, mirror); err != nil {
 		return err
