@@ -323,10 +323,20 @@ func TestRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	dctx, dcancel := context.WithTimeout(ctx, 30*time.Second)
-	_, err = nfs4.Dial(dctx, srv.Addr(), nfs4.Config{})
-	dcancel()
+	defer dcancel()
+	_, err = nfs4.Dial(dctx, srv.Addr(), nfs4.Config{Version: nfs4.Version41})
 	if !errors.Is(err, nfs4.ErrMinorVersMismatch) {
-		t.Fatalf("Dial of a 4.0-only server: %v, want NFS4ERR_MINOR_VERS_MISMATCH", err)
+		t.Fatalf("Dial pinned to 4.1 of a 4.0-only server: %v, want NFS4ERR_MINOR_VERS_MISMATCH", err)
+	}
+	c40, err := nfs4.Dial(dctx, srv.Addr(), nfs4.Config{})
+	if err != nil {
+		t.Fatalf("Dial of a 4.0-only server: %v; want the client to fall back to 4.0", err)
+	}
+	if v := c40.MinorVersion(); v != 0 {
+		t.Errorf("Dial of a 4.0-only server negotiated minor version %d, want 0", v)
+	}
+	if err := c40.Close(); err != nil {
+		t.Fatal(err)
 	}
 	if err := srv.SetVersions(ctx); err != nil {
 		t.Fatal(err)
