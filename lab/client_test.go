@@ -89,7 +89,10 @@ type clientResult struct {
 	Duplicates int      // probe MKDIRs answered NFS4ERR_EXIST
 	// InFlight counts probe MKDIRs issued before the last fault took
 	// effect and answered after it: those a reconnect had to re-send.
-	InFlight  int
+	InFlight int
+	// Resent counts calls re-sent with their XID after a reconnect
+	// (Stats.Recovery.ReplayedSlots), the copy's included.
+	Resent    uint64
 	ProbeErrs []string // other probe errors, at most a few
 }
 
@@ -408,6 +411,7 @@ func (ch *child) run() clientResult {
 	ch.mu.Unlock()
 	res.Ports = st.Transport.LastPorts
 	res.Reconnects = st.Transport.Reconnects
+	res.Resent = st.Recovery.ReplayedSlots
 	res.Dials = cp.count()
 	res.Copied = data.read.Load()
 	if !res.Stuck {

@@ -88,7 +88,10 @@ func lbFailover(t *testing.T, scenario string, defaults, v40 bool) {
 		if v40 {
 			gcfg.MinorVersions, size = []int{0}, 24<<20
 		}
-		startServer(t, a, "10.77.2.2", export, gcfg)
+		srvA := startServer(t, a, "10.77.2.2", export, gcfg)
+		// A is dead from the fault on: kill it at the end rather than
+		// wait out its shutdown grace (SIGTERM, 10 s, SIGKILL).
+		t.Cleanup(srvA.Kill)
 		startServer(t, b, "10.77.3.2", export, gcfg)
 
 		runCell(t, cellSpec{
