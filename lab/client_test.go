@@ -60,6 +60,16 @@ type clientConfig struct {
 	// instead of the lab's short ones (only the port range and the first
 	// port are the lab's).
 	Defaults bool
+	// V40 pins the client to NFSv4.0 (nfs4.Version40) instead of letting
+	// it negotiate 4.1.
+	V40 bool
+	// Probers is how many probe loops run at once (0: one), ProbeEvery
+	// how often each issues a MKDIR (0: probeEvery).
+	Probers    int
+	ProbeEvery time.Duration
+	// HoldCopy stops the copy at the fault point until the last fault is
+	// announced, so that only probes are in flight during the fault.
+	HoldCopy bool
 }
 
 // clientResult is what a child reports.
@@ -77,7 +87,13 @@ type clientResult struct {
 	Reconnects uint64
 	Probes     []string // probe directories created successfully
 	Duplicates int      // probe MKDIRs answered NFS4ERR_EXIST
-	ProbeErrs  []string // other probe errors, at most a few
+	// InFlight counts probe MKDIRs issued before the last fault took
+	// effect and answered after it: those a reconnect had to re-send.
+	InFlight int
+	// Resent counts calls re-sent with their XID after a reconnect
+	// (Stats.Recovery.ReplayedSlots), the copy's included.
+	Resent    uint64
+	ProbeErrs []string // other probe errors, at most a few
 }
 
 // Client timeouts: a dead path is noticed within seconds.
@@ -281,6 +297,9 @@ func (ch *child) run() clientResult {
 	setup, cancelSetup := context.WithTimeout(context.Background(), cfg.Setup)
 	defer cancelSetup()
 	ncfg := nfs4.Config{Policy: cp, Logger: logger}
+	if cfg.V40 {
+		ncfg.Version = nfs4.Version40
+	}
 	if !cfg.Defaults {
 		ncfg.Socket, ncfg.DialTimeout, ncfg.Timeo, ncfg.Retrans = labSocket, labDialTimeout, labTimeo, 2
 	}
@@ -302,9 +321,17 @@ func (ch *child) run() clientResult {
 
 	stopProbes := make(chan struct{})
 	probesDone := make(chan struct{})
+	var probers sync.WaitGroup
+	for k := range max(1, cfg.Probers) {
+		probers.Add(1)
+		go func() {
+			defer probers.Done()
+			ch.probe(c, k, stopProbes)
+		}()
+	}
 	go func() {
 		defer close(probesDone)
-		ch.probe(c, stopProbes)
+		probers.Wait()
 	}()
 
 	type copyResult struct {
@@ -313,7 +340,14 @@ func (ch *child) run() clientResult {
 		at  time.Time
 	}
 	copied := make(chan copyResult, 1)
-	data := newDataReader(cfg.Seed, cfg.Size, cfg.Signal, func() { ch.say("fault-point") })
+	data := newDataReader(cfg.Seed, cfg.Size, cfg.Signal, func() {
+		ch.say("fault-point")
+		if cfg.HoldCopy {
+			// Bounded: the main loop reports the cell stuck at the
+			// deadline, and the child exits.
+			<-ch.lastFault
+		}
+	})
 	go func() {
 		n, err := f.ReadFrom(data)
 		if err == nil {
@@ -361,6 +395,7 @@ func (ch *child) run() clientResult {
 	res.FirstCall = append([]time.Duration(nil), ch.firstCall...)
 	res.Probes = append([]string(nil), ch.res.Probes...)
 	res.Duplicates = ch.res.Duplicates
+	res.InFlight = ch.res.InFlight
 	res.ProbeErrs = append([]string(nil), ch.res.ProbeErrs...)
 	faults := len(ch.faults)
 	for _, at := range ch.faults {
@@ -376,6 +411,7 @@ func (ch *child) run() clientResult {
 	ch.mu.Unlock()
 	res.Ports = st.Transport.LastPorts
 	res.Reconnects = st.Transport.Reconnects
+	res.Resent = st.Recovery.ReplayedSlots
 	res.Dials = cp.count()
 	res.Copied = data.read.Load()
 	if !res.Stuck {
@@ -460,11 +496,16 @@ func (ch *child) readFaults() {
 	}
 }
 
-// probe creates a directory in ProbeDir every probeEvery until stop is
+// probe creates a directory in ProbeDir every ProbeEvery until stop is
 // closed: a small call that is not idempotent, so that one executed twice
 // shows (NFS4ERR_EXIST). The first success after each fault is reported.
-func (ch *child) probe(c *nfs4.Client, stop <-chan struct{}) {
-	tick := time.NewTicker(probeEvery)
+// Prober k names its directories pK-NNNNN.
+func (ch *child) probe(c *nfs4.Client, k int, stop <-chan struct{}) {
+	every := ch.cfg.ProbeEvery
+	if every == 0 {
+		every = probeEvery
+	}
+	tick := time.NewTicker(every)
 	defer tick.Stop()
 	for i := 0; ; i++ {
 		select {
@@ -472,7 +513,7 @@ func (ch *child) probe(c *nfs4.Client, stop <-chan struct{}) {
 			return
 		case <-tick.C:
 		}
-		name := path.Join(ch.cfg.ProbeDir, fmt.Sprintf("p%05d", i))
+		name := path.Join(ch.cfg.ProbeDir, fmt.Sprintf("p%d-%05d", k, i))
 		issued := time.Now()
 		ctx, cancel := context.WithTimeout(context.Background(), ch.cfg.Setup+ch.cfg.Bound)
 		err := c.Mkdir(ctx, name, 0o755)
@@ -480,13 +521,16 @@ func (ch *child) probe(c *nfs4.Client, stop <-chan struct{}) {
 		done := time.Now()
 		var recovered []int
 		ch.mu.Lock()
+		if n := len(ch.faults); n > 0 && n == ch.cfg.Faults && issued.Before(ch.faults[n-1]) && done.After(ch.faults[n-1]) {
+			ch.res.InFlight++
+		}
 		switch {
 		case err == nil:
 			ch.res.Probes = append(ch.res.Probes, path.Base(name))
-			for k, at := range ch.faults {
-				if ch.firstCall[k] < 0 && at.Before(issued) {
-					ch.firstCall[k] = done.Sub(at)
-					recovered = append(recovered, k)
+			for f, at := range ch.faults {
+				if ch.firstCall[f] < 0 && at.Before(issued) {
+					ch.firstCall[f] = done.Sub(at)
+					recovered = append(recovered, f)
 				}
 			}
 		case errors.Is(err, fs.ErrExist):
@@ -495,8 +539,8 @@ func (ch *child) probe(c *nfs4.Client, stop <-chan struct{}) {
 			ch.res.ProbeErrs = append(ch.res.ProbeErrs, err.Error())
 		}
 		ch.mu.Unlock()
-		for _, k := range recovered {
-			ch.say("recovered %d", k)
+		for _, f := range recovered {
+			ch.say("recovered %d", f)
 		}
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -86,7 +87,17 @@ func startServer(t *testing.T, ns *netlab.NS, bind, export string, cfg ganesha.C
 // forEachPolicy runs one subtest per stock policy, in parallel, each in
 // namespaces of its own. Each gets its own range of reserved ports.
 func forEachPolicy(t *testing.T, f func(t *testing.T, pol string, minPort, maxPort int)) {
-	for i, pol := range policies {
+	forPolicies(t, policies, f)
+}
+
+// forPolicies is forEachPolicy for some of the stock policies; each keeps
+// the port range it has in forEachPolicy.
+func forPolicies(t *testing.T, pols []string, f func(t *testing.T, pol string, minPort, maxPort int)) {
+	for _, pol := range pols {
+		i := slices.Index(policies, pol)
+		if i < 0 {
+			t.Fatalf("lab: no stock policy %q", pol)
+		}
 		t.Run(pol, func(t *testing.T) {
 			t.Parallel()
 			f(t, pol, 700+60*i, 700+60*i+59)

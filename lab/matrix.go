@@ -6,7 +6,8 @@
 //
 // The scenarios are the package's tests (go test ./lab/ -run TestLBFailover);
 // each runs the client as a separate process inside a client namespace,
-// injects its fault in the middle of a 64 MiB copy, and checks the outcome
+// injects its fault in the middle of a copy (64 MiB; 24 MiB in the NFSv4.0
+// cells), and checks the outcome
 // strictly. This file holds what the tests produce: one Cell per scenario
 // and policy, written as a markdown table and as CSV (make lab).
 package lab
@@ -50,7 +51,7 @@ type Cell struct {
 	// FirstCall is the time from the (last) fault to the first successful
 	// call issued after it; negative if there was none.
 	FirstCall time.Duration
-	// CopyDone is the time from the (last) fault to the end of the 64 MiB
+	// CopyDone is the time from the (last) fault to the end of the
 	// copy that was running when it hit (its COMMIT and CLOSE included);
 	// negative if it did not finish.
 	CopyDone time.Duration
@@ -73,7 +74,7 @@ type Cell struct {
 // scenarioOrder and policyOrder order the table; unknown names sort last,
 // alphabetically.
 var (
-	scenarioOrder = []string{"lb-failover", "lb-failover-defaults", "nat-reboot/client1", "nat-reboot/client2", "floating-ip", "floating-ip-failback", "server-restart", "reset", "lease-blackhole"}
+	scenarioOrder = []string{"lb-failover", "lb-failover-defaults", "nat-reboot/client1", "nat-reboot/client2", "floating-ip", "floating-ip-failback", "server-restart", "reset", "reset-v4.0", "lb-failover-v4.0", "lease-blackhole"}
 	policyOrder   = []string{"SameReservedPort", "NewReservedPort", "Ephemeral", "Hedged"}
 )
 
@@ -119,7 +120,7 @@ func ports(p []int) string {
 // the first clause of each note.
 func WriteMarkdown(w io.Writer, cells []Cell) error {
 	var b strings.Builder
-	b.WriteString("| scenario | policy | result | fault → reconnect (s) | fault → first call (s) | fault → 64 MiB copy done (s) | sha256 | local ports | dials | reconnects | duplicates | note |\n")
+	b.WriteString("| scenario | policy | result | fault → reconnect (s) | fault → first call (s) | fault → copy done (s) | sha256 | local ports | dials | reconnects | duplicates | note |\n")
 	b.WriteString("|---|---|---|---:|---:|---:|---|---|---:|---:|---:|---|\n")
 	for _, c := range cells {
 		sum := "—"

@@ -34,13 +34,38 @@
 // # Duplicate request caches
 //
 // NFSv3 and NFSv4.0 servers recognise a retransmitted call in their
-// duplicate request cache by its XID and the client's port. A
+// duplicate request cache by its XID and the client's address and port. A
 // non-idempotent call (RENAME, REMOVE, CREATE) re-sent from a new port after
 // a reconnect may therefore run twice, and the second run fails with an
 // error although the first succeeded. NFSv4.1 sessions carry the replay
 // identity in the slot and sequence ID (RFC 8881 §2.10.6), so a port change
 // is safe there.
 // That is why Linux keeps the port for v3 and v4.0 and not for v4.1.
+//
+// This is the other side of the port choice, and the fault lab measures it
+// (docs/lab.md, the reset-v4.0 and lb-failover-v4.0 cells). Over NFSv4.0
+// against NFS-Ganesha, the server reset the connection after MKDIRs had
+// run on it but before their replies arrived: the client re-sent them with their
+// XIDs on the new connection, and from the old port (SameReservedPort,
+// Hedged) the server answered them from its cache, never a duplicate in
+// any run; from a new port (NewReservedPort, Ephemeral) it ran some of
+// them again and they failed with NFS4ERR_EXIST (up to 6 of the 8 probes
+// in flight; 0 in some runs, when the lost replies were those of the
+// probes' idempotent LOOKUPs rather than of their CREATEs). Behind a load
+// balancer that still maps the old 4-tuple to a dead backend the old port
+// is the one that hangs, and the port changers recover.
+//
+// Hedged is meant to have both: on a live path its redial from the old
+// port connects at once and keeps the cache, and it leaves the port only
+// when that dial has not connected within HedgeAfter, as behind the stale
+// balancer, where it recovered over NFSv4.0 too. What it cannot do is make
+// a port change safe: calls in flight when it does leave the port may run
+// twice on an NFSv3 or NFSv4.0 server. Behind a failed-over balancer that
+// costs nothing extra: the new backend does not have the old one's cache,
+// so a call that ran on the old one runs again from any port. Two limits hold for every policy: the cache is the
+// server's (Linux knfsd keeps none for NFSv4.0, so there only NFSv4.1
+// sessions give exactly-once), and it is best effort (bounded in size
+// and time, lost when the server restarts).
 //
 // # Waiting
 //
