@@ -227,6 +227,21 @@ func (c *Client) callSession(ctx context.Context, s *sessState, req request) err
 	}
 }
 
+// pause waits d, and reports false if ctx ended or the Client closed
+// first.
+func (c *Client) pause(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	case <-c.closing:
+		return false
+	}
+}
+
 // maxRebinds bounds the retries of one call that the server answers with
 // NFS4ERR_CONN_NOT_BOUND_TO_SESSION or NFS4ERR_RETRY_UNCACHED_REP.
 const maxRebinds = 8
@@ -266,6 +281,27 @@ func (c *Client) callOnce(ctx context.Context, s *sessState, req request) error 
 		return err
 	}
 	answered, processed, err := c.send(ctx, s, id, seq, highest, req)
+	var b backoff.BackOff
+	for answered && !processed && errors.Is(err, ErrDelay) {
+		// SEQUENCE itself answered NFS4ERR_DELAY: the server may still be
+		// running the original of this request, which a retransmission
+		// after a reconnect met in progress (RFC 8881 §2.10.6.2). Only the
+		// same slot and sequence ID can learn its outcome; sent on another
+		// slot, the request would run a second time. A server that had not
+		// run it runs it now.
+		if b == nil {
+			b = c.newBackOff()
+		}
+		wait := b.NextBackOff()
+		if wait == backoff.Stop || !c.pause(ctx, wait) {
+			answered = false // the slot's state is unknown: resync finds it
+			if ctx.Err() != nil {
+				err = ctx.Err()
+			}
+			break
+		}
+		answered, processed, err = c.send(ctx, s, id, seq, highest, req)
+	}
 	if answered && !processed && errors.Is(err, ErrRetryUncachedRep) {
 		// The server processed the original of this replay: its slot is
 		// at seq even though it will not repeat the reply.
