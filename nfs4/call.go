@@ -214,14 +214,7 @@ func (c *Client) callSession(ctx context.Context, s *sessState, req request) err
 			c.rstats.graceWaits.Add(1)
 		}
 		c.log.Debug("nfs4: server asked to retry", "err", err, "wait", wait)
-		t := time.NewTimer(wait)
-		select {
-		case <-t.C:
-		case <-ctx.Done():
-			t.Stop()
-			return err
-		case <-c.closing:
-			t.Stop()
+		if !c.pause(ctx, wait) {
 			return err
 		}
 	}
