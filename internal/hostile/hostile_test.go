@@ -105,6 +105,11 @@ func TestDuplicateAndWrongXID(t *testing.T) {
 	if _, err := c.Stat(ctx, "/file"); err != nil {
 		t.Fatalf("Stat with every reply sent twice: %v", err)
 	}
+	// The copy follows the reply the Stat returned with; the reader may
+	// not have taken it yet.
+	for i := 0; i < 500 && c.Stats().RPC.UnknownXIDs == before; i++ {
+		time.Sleep(10 * time.Millisecond)
+	}
 	if s.Replies() == 0 || c.Stats().RPC.UnknownXIDs == before {
 		t.Errorf("no duplicate reply counted as an unknown XID")
 	}
