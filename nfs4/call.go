@@ -427,7 +427,40 @@ const revokedFlags = seqStatusExpiredAllStateRevoked | seqStatusExpiredSomeState
 // callNoSession runs a COMPOUND without SEQUENCE: EXCHANGE_ID,
 // CREATE_SESSION, BIND_CONN_TO_SESSION, DESTROY_SESSION and
 // DESTROY_CLIENTID stand alone.
+//
+// NFS4ERR_DELAY means the server did nothing and asks to be asked again;
+// the Linux server answers DESTROY_SESSION so while a call of the session
+// is running. The request is sent again after the backoff's wait, until
+// ctx ends or maxNoSessionDelays waits have passed. Close calls this after
+// the Client has begun closing, so only ctx bounds the wait.
 func (c *Client) callNoSession(ctx context.Context, req request) error {
-	_, _, err := c.send(ctx, nil, 0, 0, 0, req)
-	return err
+	var b backoff.BackOff
+	for delays := 0; ; delays++ {
+		_, _, err := c.send(ctx, nil, 0, 0, 0, req)
+		if !errors.Is(err, ErrDelay) || delays == maxNoSessionDelays {
+			return err
+		}
+		if b == nil {
+			b = c.newBackOff()
+		}
+		wait := b.NextBackOff()
+		if wait == backoff.Stop || !sleep(ctx, wait) {
+			return err
+		}
+	}
+}
+
+// maxNoSessionDelays bounds callNoSession's retries after NFS4ERR_DELAY.
+const maxNoSessionDelays = 16
+
+// sleep waits d, and reports false if ctx ended first.
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
 }
