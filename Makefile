@@ -85,7 +85,7 @@ nfscp-rss: deps
 # runs the same tests under -race without writing them.
 LABLOG ?= /tmp/gonfs-lab.log
 lab: deps
-	GONFS_REQUIRE_GANESHA=1 GONFS_LAB_RESULTS=$(CURDIR)/lab/results $(GO) test -count=1 -timeout 10m -v ./lab/ >$(LABLOG) 2>&1; \
+	GONFS_REQUIRE_GANESHA=1 GONFS_LAB_RESULTS=$(CURDIR)/lab/results LAB_OUTAGES=15s,60s,5m $(GO) test -count=1 -timeout 15m -v ./lab/ >$(LABLOG) 2>&1; \
 	status=$$?; grep -E '^(--- |ok|FAIL)|×' $(LABLOG); cat lab/results/latest.md; echo "full log: $(LABLOG)"; exit $$status
 
 # The chaos soak (lab/soak, root needed): four goroutines on one client

@@ -92,6 +92,14 @@ type cellSpec struct {
 	// Size is how much the client copies; default copySize. The fault
 	// lands after faultAt bytes.
 	Size int64
+	// FaultTakes is how long injecting the faults takes (an outage the
+	// fault function waits out); the client's bounds before the fault is
+	// announced grow by as much.
+	FaultTakes time.Duration
+	// Reclaim: the server restarts with the client's state to reclaim in
+	// its grace period; the cell fails unless the client reclaimed it
+	// (no open made again for want of reclaim).
+	Reclaim bool
 	// ReportOnly: a cell that did not recover is recorded, not failed
 	// (what the lab shows rather than asserts). Wrong data or a missing
 	// acknowledged probe still fail it.
@@ -147,7 +155,7 @@ func runCell(t *testing.T, spec cellSpec) Cell {
 			Addr: c.Addr, Policy: spec.Policy, MinPort: spec.MinPort, MaxPort: spec.MaxPort,
 			File: path.Join(spec.Pseudo, "copy-"+r.name), ProbeDir: path.Join(spec.Pseudo, r.probeDir),
 			Size: spec.Size, Signal: faultAt, Seed: r.seed, Bound: spec.Bound, Faults: len(spec.Faults),
-			Setup: setupBound, Defaults: spec.Defaults,
+			Setup: setupBound + spec.FaultTakes, Defaults: spec.Defaults,
 			V40: spec.V40, Probers: spec.Probers, ProbeEvery: spec.ProbeEvery, HoldCopy: spec.HoldCopy,
 		}
 		child, err := startChild(t, c.Client, cfg)
@@ -255,6 +263,9 @@ func check(t *testing.T, spec cellSpec, r *clientRun) Cell {
 			corrupt = true
 			problems = append(problems, fmt.Sprintf("acknowledged MKDIRs missing on the server: %v", missing))
 		}
+		if spec.Reclaim && (res.Reclaims == 0 || res.Reopens > 0) {
+			problems = append(problems, fmt.Sprintf("state not reclaimed in the grace period: %d opens reclaimed, %d made again", res.Reclaims, res.Reopens))
+		}
 		if spec.ExactlyOnce && res.Duplicates > 0 {
 			problems = append(problems, fmt.Sprintf("%d probe MKDIRs ran twice (NFS4ERR_EXIST) on a surviving session", res.Duplicates))
 		}
@@ -273,9 +284,9 @@ func check(t *testing.T, spec cellSpec, r *clientRun) Cell {
 	}
 	cell.Note = strings.Join(problems, "; ")
 	record(cell)
-	t.Logf("%s × %s: %s, reconnect %v, first call %v, copy done %v, ports %v, dials %d, reconnects %d, probes in flight at the fault %d, calls re-sent %d, duplicates %d %s",
+	t.Logf("%s × %s: %s, reconnect %v, first call %v, copy done %v, ports %v, dials %d, reconnects %d, probes in flight at the fault %d, calls re-sent %d, duplicates %d, opens reclaimed %d, made again %d %s",
 		r.scenario, spec.Policy, cell.Outcome, cell.Reconnect, cell.FirstCall, cell.CopyDone, cell.Ports, cell.Dials,
-		cell.Reconnects, res.InFlight, res.Resent, cell.Duplicates, cell.Note)
+		cell.Reconnects, res.InFlight, res.Resent, cell.Duplicates, res.Reclaims, res.Reopens, cell.Note)
 	if cell.Outcome == Stuck && spec.StuckOK {
 		return cell // the expected result, not a failure
 	}

@@ -94,6 +94,10 @@ type clientResult struct {
 	// (Stats.Recovery.ReplayedSlots), the copy's included.
 	Resent    uint64
 	ProbeErrs []string // other probe errors, at most a few
+	// Reclaims and Reopens are Stats.Recovery's: opens reclaimed in a
+	// restarted server's grace period, and opens made again because
+	// reclaim was refused.
+	Reclaims, Reopens uint64
 }
 
 // Client timeouts: a dead path is noticed within seconds.
@@ -412,6 +416,7 @@ func (ch *child) run() clientResult {
 	res.Ports = st.Transport.LastPorts
 	res.Reconnects = st.Transport.Reconnects
 	res.Resent = st.Recovery.ReplayedSlots
+	res.Reclaims, res.Reopens = st.Recovery.Reclaims, st.Recovery.Reopens
 	res.Dials = cp.count()
 	res.Copied = data.read.Load()
 	if !res.Stuck {

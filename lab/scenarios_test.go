@@ -1,6 +1,9 @@
 package lab
 
 import (
+	"fmt"
+	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -144,6 +147,58 @@ func TestServerRestart(t *testing.T) {
 			Dump: []*netlab.NS{cli, srv},
 		})
 	})
+}
+
+// TestServerOutage stops the server (SIGKILL) in the middle of the copy
+// and starts it again after an outage of 15 s (LAB_OUTAGES lists others,
+// such as "15s,60s,5m"; make lab runs those three), with a grace period
+// of 10 s: while it is away every dial is refused. Run with the library's
+// defaults and the default policy, the cell's "fault → reconnect" counts
+// from the server's return, not from the kill: the client must find it
+// within 1.5 s, and reclaim its open file inside the grace period.
+func TestServerOutage(t *testing.T) {
+	outages := []time.Duration{15 * time.Second}
+	if v := os.Getenv("LAB_OUTAGES"); v != "" {
+		outages = nil
+		for _, f := range strings.Split(v, ",") {
+			d, err := time.ParseDuration(strings.TrimSpace(f))
+			if err != nil || d <= 0 {
+				t.Fatalf("LAB_OUTAGES: %q is not a duration", f)
+			}
+			outages = append(outages, d)
+		}
+	}
+	for _, outage := range outages {
+		scenario := "server-outage-" + shortDuration(outage)
+		t.Run(shortDuration(outage), func(t *testing.T) {
+			t.Parallel()
+			forPolicies(t, []string{"Hedged"}, func(t *testing.T, pol string, minPort, maxPort int) {
+				cli, srv, s, export := pair(t, ganesha.Config{Lease: 10 * time.Second, Grace: 10 * time.Second})
+				cell := runCell(t, cellSpec{
+					Scenario: scenario, Policy: pol, Client: cli, Addr: "10.77.1.1:2049", Defaults: true,
+					ExportDir: export, Pseudo: "/export", MinPort: minPort, MaxPort: maxPort,
+					Faults: []func() time.Time{func() time.Time {
+						s.Kill()
+						time.Sleep(outage)
+						s.Restart(t)
+						return time.Now() // the server is back: its port accepts
+					}},
+					FaultTakes: outage,
+					Reclaim:    true,
+					Dump:       []*netlab.NS{cli, srv},
+				})
+				t.Logf("%s: %d dials in all, %.0f a minute of outage", scenario, cell.Dials, float64(cell.Dials)/outage.Minutes())
+			})
+		})
+	}
+}
+
+// shortDuration writes d as the lab's scenario names do: 15s, 60s, 5m.
+func shortDuration(d time.Duration) string {
+	if d >= 2*time.Minute && d%time.Minute == 0 {
+		return fmt.Sprintf("%dm", d/time.Minute)
+	}
+	return fmt.Sprintf("%ds", d/time.Second)
 }
 
 // TestReset resets the client's connection from the server's side (ss -K

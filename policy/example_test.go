@@ -11,10 +11,19 @@ import (
 
 // A transport asks its policy before every dial. This is the conversation
 // SameReservedPort has with one: a first dial, a connection that carried
-// data and then broke, and a server that refuses for a while.
+// data and then broke, and a server that refuses for a while. Here with
+// the Linux client's waits (3s, doubling, at most 60s, no jitter) instead
+// of the default pacing.
 func ExampleSameReservedPort() {
+	b := backoff.NewExponentialBackOff()
+	b.InitialInterval = 3 * time.Second
+	b.Multiplier = 2
+	b.MaxInterval = time.Minute
+	b.RandomizationFactor = 0
+	b.MaxElapsedTime = 0 // never give up
 	p := policy.SameReservedPort(policy.Options{
-		Rand: func(n int) int { return 235 }, // a fixed draw for the example: port 665+235
+		BackOff: b,
+		Rand:    func(n int) int { return 235 }, // a fixed draw for the example: port 665+235
 	})
 	d := p.Next(policy.Attempt{N: 1, Cause: policy.CauseInitial})
 	fmt.Println("dial from", d.Port, "after", d.Wait)
@@ -33,8 +42,8 @@ func ExampleSameReservedPort() {
 	// dial from 900 after 0s
 	// redial from 900 after 0s
 	// redial from 900 after 3s
-	// redial from 900 after 3s
-	// redial from 900 after 3s
+	// redial from 900 after 6s
+	// redial from 900 after 12s
 }
 
 // NewReservedPort takes a new port on every dial. Here with a backoff

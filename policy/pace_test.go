@@ -55,6 +55,35 @@ func TestSameReservedPortSticksToReplacement(t *testing.T) {
 	}
 }
 
+// The port of the connection just lost, found busy, is the old socket
+// still holding its 4-tuple for a moment: SameReservedPort tries it again
+// 8 times, 25ms apart, before it gives it up for another.
+func TestSameReservedPortWaitsForItsOldPort(t *testing.T) {
+	testutil.CheckLeaks(t)
+	p := frozen(t, SameReservedPort(Options{Rand: seeded(12)}))
+	old := p.Next(Attempt{N: 1, Cause: CauseInitial}).Port
+	p.Reset()
+	if d := p.Next(Attempt{N: 1, PrevPort: old, Cause: CauseReset}); d.Port != old || d.Wait != 0 {
+		t.Fatalf("redial after a reset: %+v, want port %d at once", d, old)
+	}
+	for i := range samePortRetries {
+		if d := p.Next(Attempt{N: i + 2, PrevPort: old, Cause: CauseAddrInUse}); d.Port != old || d.Wait != samePortWait || d.GiveUp {
+			t.Fatalf("busy %d: %+v, want port %d again after %v", i+1, d, old, samePortWait)
+		}
+	}
+	d := p.Next(Attempt{N: 99, PrevPort: old, Cause: CauseAddrInUse})
+	if d.Port == old || d.Wait != 0 || d.GiveUp {
+		t.Fatalf("still busy after %d tries: %+v, want another port at once", samePortRetries, d)
+	}
+	// A refused dial in between starts the patience afresh.
+	p.Reset()
+	p.Next(Attempt{N: 1, PrevPort: d.Port, Cause: CauseReset})
+	p.Next(Attempt{N: 2, PrevPort: d.Port, Cause: CauseRefused})
+	if e := p.Next(Attempt{N: 3, PrevPort: d.Port, Cause: CauseAddrInUse}); e.Port != d.Port || e.Wait != samePortWait {
+		t.Fatalf("busy after a refusal: %+v, want port %d again after %v", e, d.Port, samePortWait)
+	}
+}
+
 func TestHedgedDropsBusyOldPort(t *testing.T) {
 	testutil.CheckLeaks(t)
 	p := Hedged(Options{Rand: seeded(10), BackOff: steady(time.Second, time.Minute)})
@@ -62,8 +91,14 @@ func TestHedgedDropsBusyOldPort(t *testing.T) {
 	if d := p.Next(Attempt{N: 1, PrevPort: old, Cause: CauseClosed}); d.Port != old {
 		t.Fatalf("redial from %d, want the old port %d", d.Port, old)
 	}
-	// The old 4-tuple is busy (TIME_WAIT): a fresh port at once, unhedged,
-	// and the old port is not tried again in this outage.
+	// The old 4-tuple is busy: tried again 8 times, 25ms apart, still
+	// hedged; then a fresh port at once, unhedged, and the old port is not
+	// tried again in this outage.
+	for i := range samePortRetries {
+		if d := p.Next(Attempt{N: 2 + i, PrevPort: old, Cause: CauseAddrInUse}); d.Port != old || d.Wait != samePortWait || d.HedgeAfter == 0 {
+			t.Fatalf("old port busy, try %d: %+v, want port %d again after %v, hedged", i+1, d, old, samePortWait)
+		}
+	}
 	d := p.Next(Attempt{N: 2, PrevPort: old, Cause: CauseAddrInUse})
 	if d.Port == old || d.Port == 0 || d.HedgeAfter != 0 || d.Wait != 0 {
 		t.Fatalf("old port busy: %+v, want a fresh port at once, unhedged", d)

@@ -48,12 +48,22 @@ func localFailure(c Cause) bool {
 //     and hangs up, at once or after part of a reply, must not be redialed
 //     in a tight loop.
 //
+// A step spaces the starts of two dials, not the end of one and the start
+// of the next: the time the failed dial (or the connection it made) took
+// since it began is taken off the wait (to the millisecond). A refused dial takes no time and
+// waits the whole step; a dial that timed out after longer than the step
+// is followed at once by the next, whose SYN then goes out about when the
+// kernel would have retransmitted the old one. Dials therefore start at
+// most once per step, whatever they meet.
+//
 // The transport's Reset is what re-arms the immediate redial; Attempt.N is
 // not consulted, so a transport that miscounts cannot cause a busy loop.
 type pacer struct {
-	b     backoff.BackOff
-	fresh bool // no dial decided since construction or Reset
-	local int  // local failures retried at once in a row
+	b      backoff.BackOff
+	clock  backoff.Clock // when dials start; tests inject their own
+	fresh  bool          // no dial decided since construction or Reset
+	local  int           // local failures retried at once in a row
+	dialAt time.Time     // when the last decided dial was to start
 }
 
 // newPacer returns a pacer over b, or over def() if b is nil.
@@ -72,13 +82,21 @@ func newPacer(b backoff.BackOff, def func() backoff.BackOff) pacer {
 		}
 	}
 	b.Reset()
-	return pacer{b: b, fresh: true}
+	return pacer{b: b, clock: backoff.SystemClock, fresh: true}
 }
 
 // next returns the wait before the dial for cause c, or giveUp when the
 // BackOff says stop. changed says whether the policy asks for a different
 // port than at the previous dial.
 func (p *pacer) next(c Cause, changed bool) (wait time.Duration, giveUp bool) {
+	now := p.clock.Now()
+	wait, giveUp = p.step(c, changed, now)
+	p.dialAt = now.Add(wait)
+	return wait, giveUp
+}
+
+// step is next's decision at time now.
+func (p *pacer) step(c Cause, changed bool, now time.Time) (time.Duration, bool) {
 	if localFailure(c) && changed && p.local < maxLocalRetries {
 		p.fresh = false
 		p.local++
@@ -95,6 +113,10 @@ func (p *pacer) next(c Cause, changed bool) (wait time.Duration, giveUp bool) {
 	if d < 0 {
 		return 0, true
 	}
+	if !p.dialAt.IsZero() {
+		took := now.Sub(p.dialAt).Truncate(time.Millisecond)
+		d -= min(d, max(0, took))
+	}
 	return d, false
 }
 
@@ -105,59 +127,26 @@ func (p *pacer) reset() {
 	p.b.Reset()
 }
 
-// The default backoffs keep their step at most youngMaxInterval (or their
-// first step, if larger) until youngOutage has passed since the outage
-// began (the pacer resets them then), and only then grow to their full
-// maximum; why, and what it buys, is in the package documentation
-// ("Waiting").
+// Default pacing of every stock policy: 250ms, doubling, at most 1s for
+// as long as the outage lasts, each wait within ±25% of its step. Why, and
+// what it costs, is in the package documentation ("Waiting").
 const (
-	youngOutage      = time.Minute
-	youngMaxInterval = 2 * time.Second
+	defaultInitial = 250 * time.Millisecond
+	defaultMost    = time.Second
+	defaultJitter  = 0.25
 )
 
-// youngCapped is an ExponentialBackOff whose MaxInterval is held at young
-// while its elapsed time (since Reset) is under youngOutage, and at max
-// after. It is not safe for concurrent use.
-type youngCapped struct {
-	*backoff.ExponentialBackOff
-	young, max time.Duration
-}
-
-// NextBackOff returns the next wait, as ExponentialBackOff's does, with
-// the step capped at young while the outage is young.
-func (b *youngCapped) NextBackOff() time.Duration {
-	b.MaxInterval = b.max
-	if b.GetElapsedTime() < youngOutage {
-		b.MaxInterval = b.young
-	}
-	return b.ExponentialBackOff.NextBackOff()
-}
-
-// newYoungCapped returns an ExponentialBackOff from initial, doubling, at
-// most most (at most the larger of initial and youngMaxInterval in the
-// first minute), each wait drawn within ±jitter of its step, never giving
+// defaultBackOff returns the default pacing's BackOff, which never gives
 // up.
-func newYoungCapped(initial, most time.Duration, jitter float64) *youngCapped {
+func defaultBackOff() backoff.BackOff {
 	b := backoff.NewExponentialBackOff()
-	b.InitialInterval = initial
+	b.InitialInterval = defaultInitial
 	b.Multiplier = 2
-	b.MaxInterval = most
-	b.RandomizationFactor = jitter
+	b.MaxInterval = defaultMost
+	b.RandomizationFactor = defaultJitter
 	b.MaxElapsedTime = 0 // never stop; the library's default is 15 minutes
 	b.Reset()            // the current interval was taken from the old InitialInterval
-	return &youngCapped{ExponentialBackOff: b, young: min(most, max(initial, youngMaxInterval)), max: most}
-}
-
-// kernelBackOff is SameReservedPort's default: the Linux client's steps
-// between failed connects (3s, doubling, at most 60s, no jitter), held at
-// 3s for the first minute of an outage.
-func kernelBackOff() backoff.BackOff { return newYoungCapped(3*time.Second, 60*time.Second, 0) }
-
-// jitteredBackOff is the default of NewReservedPort, Ephemeral and Hedged:
-// 250ms, doubling, at most 2s for the first minute of an outage and 30s
-// after, each wait drawn from ±50% around the step.
-func jitteredBackOff() backoff.BackOff {
-	return newYoungCapped(250*time.Millisecond, 30*time.Second, 0.5)
+	return b
 }
 
 // SameReservedPort returns the Linux client's policy for NFSv3 and NFSv4.0
@@ -165,7 +154,10 @@ func jitteredBackOff() backoff.BackOff {
 // [o.MinPort, o.MaxPort], chosen at the first dial and reused for every
 // reconnect. If that port turns out busy (CauseAddrInUse) it moves to
 // another random one at once, without a backoff step, and keeps that one
-// from then on, as the kernel does when its bind fails.
+// from then on, as the kernel does when its bind fails; but the port of
+// the last connection (Attempt.PrevPort) is first tried again 8 times,
+// 25ms apart, since the socket of the connection just lost can hold it
+// for a moment, and leaving it loses the server's duplicate request cache.
 //
 // Use it against NFSv3 and NFSv4.0 servers that are reached directly, not
 // through NAT, a load balancer or a floating IP: the same port keeps their
@@ -173,20 +165,20 @@ func jitteredBackOff() backoff.BackOff {
 // documentation). The price: a middlebox that still
 // holds state for the old 4-tuple can hang every reconnect for minutes.
 //
-// Default backoff (o.BackOff nil), the kernel's steps: the first redial
-// after a connection that answered a call is immediate, then 3s, held at 3s
-// for the first minute of the outage, then doubling, at most 60s, without
-// jitter, never giving up. CausePermission, or
-// Attempt.ReservedDenied, makes it give up: it never falls back to an
-// unreserved port, and the transport reports that reserved ports need root
-// or CAP_NET_BIND_SERVICE.
+// Default backoff (o.BackOff nil): the first redial after a connection that
+// answered a call is immediate, then dials start 250ms, 500ms, then 1s
+// apart for as long as the outage lasts, with ±25% jitter, never giving up
+// (the Linux client waits 3s, doubling to 60s; Options.BackOff can ask for
+// that). CausePermission, or Attempt.ReservedDenied, makes it give up: it
+// never falls back to an unreserved port, and the transport reports that
+// reserved ports need root or CAP_NET_BIND_SERVICE.
 //
 // The policy belongs to one transport and is not safe for concurrent use.
 // It panics if o is invalid (see Options).
 func SameReservedPort(o Options) Policy {
 	c := o.resolve()
 	return &sameReserved{
-		pace:  newPacer(o.BackOff, kernelBackOff),
+		pace:  newPacer(o.BackOff, defaultBackOff),
 		ports: newPorts(c, 0),
 	}
 }
@@ -196,16 +188,34 @@ type sameReserved struct {
 	pace  pacer
 	ports ports
 	port  int // the port in use; 0 until the first dial
+	busy  int // CauseAddrInUse on port in a row, retried on it
 }
+
+// Patience of SameReservedPort with the port of its last connection found
+// busy: that connection's socket can hold the 4-tuple for a moment after
+// it is closed (until the goroutines using it have let go), so the port is
+// tried again samePortRetries times, samePortWait apart, before it is
+// given up.
+const (
+	samePortRetries = 8
+	samePortWait    = 25 * time.Millisecond
+)
 
 // Next implements Policy.
 func (s *sameReserved) Next(a Attempt) Decision {
 	if a.ReservedDenied || a.Cause == CausePermission {
 		return Decision{GiveUp: true}
 	}
+	if a.Cause != CauseAddrInUse {
+		s.busy = 0
+	} else if s.port != 0 && a.PrevPort == s.port && s.busy < samePortRetries {
+		s.busy++
+		return Decision{Wait: samePortWait, Port: s.port}
+	}
 	prev := s.port
 	if s.port == 0 || a.Cause == CauseAddrInUse {
 		s.port = s.ports.fresh(prev, 0)
+		s.busy = 0
 	}
 	wait, giveUp := s.pace.next(a.Cause, s.port != prev)
 	if giveUp {
@@ -228,18 +238,17 @@ func (s *sameReserved) Reset() { s.pace.reset() }
 // package documentation). A new port each time steps around stale
 // NAT, load-balancer and failover state for the old 4-tuple.
 //
-// Default backoff (o.BackOff nil): the first redial after a connection that
-// answered a call is immediate, then 250ms, doubling, at most 2s for the first
-// minute of the outage and 30s after, with ±50% jitter, never giving up. A busy port (CauseAddrInUse) is replaced at once
-// without a backoff step. CausePermission, or Attempt.ReservedDenied, makes
-// it give up, as SameReservedPort does.
+// Default backoff (o.BackOff nil): that of SameReservedPort. A busy port
+// (CauseAddrInUse) is replaced at once without a backoff step.
+// CausePermission, or Attempt.ReservedDenied, makes it give up, as
+// SameReservedPort does.
 //
 // The policy belongs to one transport and is not safe for concurrent use.
 // It panics if o is invalid (see Options).
 func NewReservedPort(o Options) Policy {
 	c := o.resolve()
 	return &newReserved{
-		pace:  newPacer(o.BackOff, jitteredBackOff),
+		pace:  newPacer(o.BackOff, defaultBackOff),
 		ports: newPorts(c, c.avoid),
 	}
 }
@@ -279,7 +288,7 @@ func (n *newReserved) Reset() { n.pace.reset() }
 // package documentation applies. o.MinPort, o.MaxPort, o.Rand, o.Avoid and
 // o.HedgeAfter are not used.
 //
-// Default backoff: that of NewReservedPort. A local failure
+// Default backoff: that of SameReservedPort. A local failure
 // (CauseAddrInUse: the kernel found no free ephemeral port;
 // CausePermission) takes a backoff step like any failed dial, since asking
 // for port 0 again at once would only spin. It gives up only when the
@@ -289,7 +298,7 @@ func (n *newReserved) Reset() { n.pace.reset() }
 // It panics if o is invalid (see Options).
 func Ephemeral(o Options) Policy {
 	o.resolve()
-	return &ephemeral{pace: newPacer(o.BackOff, jitteredBackOff)}
+	return &ephemeral{pace: newPacer(o.BackOff, defaultBackOff)}
 }
 
 // ephemeral is the policy of Ephemeral.
@@ -330,17 +339,18 @@ func (e *ephemeral) Reset() { e.pace.reset() }
 // the fresh port becomes 0, and a PrevPort below 1024 is no longer kept. A
 // local failure that gets a different port this way, or a busy port
 // (CauseAddrInUse), is retried at once without a backoff step. As it cannot
-// tell which of its two ports was busy, it assumes the old one (a socket
-// lingering in TIME_WAIT on the old 4-tuple is the usual reason) and stops
-// keeping it until a new connection is made or Reset is called.
+// tell which of its two ports was busy, it assumes the old one (the socket
+// of the connection just lost, not yet released, is the usual reason):
+// it tries it again 8 times, 25ms apart, as SameReservedPort does, then
+// stops keeping it until a new connection is made or Reset is called.
 //
-// Default backoff between failed rounds: that of NewReservedPort. The
+// Default backoff between failed rounds: that of SameReservedPort. The
 // policy belongs to one transport and is not safe for concurrent use. It
 // panics if o is invalid (see Options).
 func Hedged(o Options) Policy {
 	c := o.resolve()
 	return &hedged{
-		pace:  newPacer(o.BackOff, jitteredBackOff),
+		pace:  newPacer(o.BackOff, defaultBackOff),
 		ports: newPorts(c, c.avoid),
 		after: c.hedgeAfter,
 	}
@@ -352,6 +362,7 @@ type hedged struct {
 	ports ports
 	after time.Duration
 	busy  int // a PrevPort found busy, not to be kept again; 0 = none
+	tries int // CauseAddrInUse in a row on the kept port, retried on it
 	port  int // Port of the previous decision
 	hedge int // HedgePort of the previous decision
 }
@@ -363,7 +374,16 @@ func (h *hedged) Next(a Attempt) Decision {
 	if keep == h.busy || denied && keep < firstUnprivilegedPort {
 		keep = 0
 	}
-	if a.Cause == CauseAddrInUse && keep != 0 && h.port == keep {
+	if a.Cause != CauseAddrInUse {
+		h.tries = 0
+	} else if keep != 0 && h.port == keep {
+		if h.tries < samePortRetries {
+			// Most likely the socket of the connection just lost, which
+			// lets go of the 4-tuple in a moment: the old port keeps the
+			// server's duplicate request cache, worth a short wait.
+			h.tries++
+			return Decision{Wait: samePortWait, Port: keep, HedgeAfter: h.after, HedgePort: h.hedge}
+		}
 		h.busy, keep = keep, 0
 	}
 	var d Decision

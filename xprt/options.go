@@ -15,7 +15,11 @@ import (
 // Defaults of the Config and SocketOptions fields left zero.
 const (
 	// DefaultDialTimeout bounds one connect attempt (Config.DialTimeout).
-	DefaultDialTimeout = 10 * time.Second
+	// Two seconds let the kernel retransmit a lost SYN once (after 1s)
+	// and leave the policy to start the next dial, so that a server whose
+	// host or path was down is reached about a second after it is back,
+	// not at the kernel's next retransmission (3s, 7s, 15s ... in).
+	DefaultDialTimeout = 2 * time.Second
 	// DefaultPortHistory is how many recent local ports Stats reports
 	// (Config.PortHistory).
 	DefaultPortHistory = 16
@@ -59,8 +63,10 @@ type Config struct {
 	Socket SocketOptions
 
 	// DialTimeout bounds one connect attempt (each leg of a hedged dial
-	// separately). Default: 10s (DefaultDialTimeout). Negative: no bound
-	// other than the kernel's SYN retries (about two minutes on Linux).
+	// separately). Default: 2s (DefaultDialTimeout). It must exceed the
+	// path's round trip: on a path slower than about a second, raise it.
+	// Negative: no bound other than the kernel's SYN retries (about two
+	// minutes on Linux).
 	DialTimeout time.Duration
 
 	// Logger receives connects and disconnects (Info), each dial attempt

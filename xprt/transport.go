@@ -186,13 +186,16 @@ func (t *Transport) Fail(gen uint64, cause error) {
 		t.resetPolicy = true
 	}
 	t.disconnects[t.cause]++
+	// Close the socket before the supervisor may redial: a policy that
+	// keeps the port dials from it at once, and finds the 4-tuple in use
+	// while the old socket holds it.
+	c.abort()
 	if !t.refusedLocked(c, cause) {
 		t.setStateLocked(Idle)
 	}
 	kind := t.cause
 	t.mu.Unlock()
 
-	c.abort()
 	t.log.Info("xprt: disconnected", slog.Uint64("gen", gen), slog.Int("local_port", c.port),
 		slog.String("cause", kind.String()), slog.Any("err", cause))
 }

@@ -137,8 +137,8 @@ func (cs *conns) policy(name string) policy.Policy {
 	o := policy.Options{HedgeAfter: cs.opts.hedgeAfter}
 	if cs.opts.backoffInitial > 0 || cs.opts.backoffMax > 0 {
 		b := backoff.NewExponentialBackOff()
-		b.InitialInterval = 250 * time.Millisecond
-		b.MaxInterval = 30 * time.Second
+		b.InitialInterval = 250 * time.Millisecond // the policies' default pacing
+		b.MaxInterval = time.Second
 		if cs.opts.backoffInitial > 0 {
 			b.InitialInterval = cs.opts.backoffInitial
 		}
@@ -146,7 +146,7 @@ func (cs *conns) policy(name string) policy.Policy {
 			b.MaxInterval = max(cs.opts.backoffMax, b.InitialInterval)
 		}
 		b.Multiplier = 2
-		b.RandomizationFactor = 0.5
+		b.RandomizationFactor = 0.25
 		b.MaxElapsedTime = 0 // never give up: --timeout and soft bound the wait
 		b.Reset()
 		o.BackOff = b

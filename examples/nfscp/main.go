@@ -199,8 +199,8 @@ func parseArgs(args []string, stdout io.Writer) (*command, error) {
 		return nil
 	})
 	setting("policy", "reconnect `POLICY`: same-reserved, new-reserved, ephemeral or hedged (default hedged)")
-	fset.DurationVar(&cmd.dial.backoffInitial, "backoff-initial", 0, "first wait after a failed dial (default: the policy's, 250ms; 3s for same-reserved)")
-	fset.DurationVar(&cmd.dial.backoffMax, "backoff-max", 0, "longest wait between dials (default: the policy's, 30s; 60s for same-reserved)")
+	fset.DurationVar(&cmd.dial.backoffInitial, "backoff-initial", 0, "first wait between the starts of failed dials (default: the policy's, 250ms)")
+	fset.DurationVar(&cmd.dial.backoffMax, "backoff-max", 0, "longest wait between the starts of dials (default: the policy's, 1s)")
 	fset.DurationVar(&cmd.dial.hedgeAfter, "hedge-after", 0, "hedged: start a dial from a fresh port after this long (default 300ms)")
 	setting("nfs-version", "NFS `VERSION`: 4 (4.1, or 4.0 if the server refuses 4.1; the default), 4.0 or 4.1 (URL key: version)")
 	setting("vers", "the same as --nfs-version")
