@@ -81,7 +81,7 @@ func dialVia(t *testing.T, addr string, cfg Config) *Client {
 	return c
 }
 
-// The server crashes a quarter into a 256 MiB copy through File.ReadFrom
+// The server crashes a quarter into a 128 MiB copy through File.ReadFrom
 // (Ganesha is killed and started again 2 s later on the same port and
 // state directory; knfsd's nfsd threads are stopped and started again).
 // The copy finishes as if nothing happened: the open file is
@@ -94,7 +94,7 @@ func TestServerKilledMidCopy(t *testing.T) {
 }
 
 // testKilledMidCopy is TestServerKilledMidCopy's test.
-func testKilledMidCopy(t *testing.T, s testServer, c *Client) { killedMidCopy(t, s, c, 256<<20) }
+func testKilledMidCopy(t *testing.T, s testServer, c *Client) { killedMidCopy(t, s, c, 128<<20) }
 
 // killedMidCopy crashes the server a quarter into a copy of size bytes.
 func killedMidCopy(t *testing.T, s testServer, c *Client, size int64) {
