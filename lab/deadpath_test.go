@@ -25,6 +25,7 @@ import (
 	"time"
 
 	"github.com/gonfs/nfs/internal/ganesha"
+	"github.com/gonfs/nfs/internal/netlab"
 	"github.com/gonfs/nfs/nfs4"
 	"github.com/gonfs/nfs/policy"
 )
@@ -39,6 +40,8 @@ type deadPathConfig struct {
 	File   string // in the server's namespace
 	SHA256 string // of the file's contents
 	PID    int    // ganesha.nfsd's
+	Upload bool   // the child writes File instead of reading it
+	Export string // the export's directory on the host (a file system of its own for an upload)
 }
 
 const (
@@ -48,6 +51,8 @@ const (
 	// hung test, not a measurement: keepalive alone would reconnect well
 	// within it.
 	deadPathBound = 2 * time.Minute
+	stoppedFor    = 10 * time.Second // how long TestStoppedServerIsNotDead stops the server
+	frozenFor     = 10 * time.Second // how long TestStalledDiskIsNotDead freezes the disk
 )
 
 // TestDeadPathDownload: a download with the default Config, whose
@@ -105,12 +110,12 @@ func TestDeadPathDownload(t *testing.T) {
 	})
 }
 
-// TestStoppedServerIsNotDead: a Ganesha stopped (SIGSTOP) in the middle
-// of a download with the default Config still has a kernel that
+// TestStoppedServerIsNotDead: a Ganesha stopped (SIGSTOP) for 10 s in the
+// middle of a download with the default Config still has a kernel that
 // acknowledges every segment. The path watch probes it, hears the
-// acknowledgements and keeps the connection: no redial while it is stopped
-// (through three probes), and after SIGCONT the download completes on the
-// first connection.
+// acknowledgements and keeps the connection: no redial and no request
+// sent twice while it is stopped (10 s, and at least three probes), and
+// after SIGCONT the download completes on the first connection.
 func TestStoppedServerIsNotDead(t *testing.T) {
 	runDeadPath(t, func(t *testing.T, cfg deadPathConfig, c *nfs4.Client, at <-chan struct{}, wait func() error) {
 		<-at
@@ -130,16 +135,20 @@ func TestStoppedServerIsNotDead(t *testing.T) {
 			stopped = time.Time{}
 		}
 		defer cont()
-		// Wait, while it is stopped, for three probes of the path watch,
-		// each acknowledged by the server's kernel.
+		// Wait, while it is stopped, 10 s and for three probes of the path
+		// watch, each acknowledged by the server's kernel.
 		end := time.Now().Add(deadPathBound / 2)
-		for c.Stats().Transport.Probes < before+3 && time.Now().Before(end) {
+		for (c.Stats().Transport.Probes < before+3 || time.Since(stopped) < stoppedFor) && time.Now().Before(end) {
 			time.Sleep(50 * time.Millisecond)
 		}
-		st := c.Stats().Transport
+		all := c.Stats()
+		st := all.Transport
 		cont()
 		if st.Probes < before+3 {
 			t.Fatalf("%d probes while the server was stopped, want at least 3", st.Probes-before)
+		}
+		if all.RPC.Retransmits != 0 {
+			t.Errorf("%d requests sent again while the server was stopped, want 0", all.RPC.Retransmits)
 		}
 		if st.Connects != 1 || st.Disconnects != [policy.NumCauses]uint64{} {
 			t.Errorf("while the server was stopped: %d connections, disconnects by cause %v; want the first connection kept",
@@ -154,6 +163,104 @@ func TestStoppedServerIsNotDead(t *testing.T) {
 	})
 }
 
+// TestStalledDiskIsNotDead: an upload with the default Config to a
+// Ganesha whose export's file system is frozen (fsfreeze) for 10 s after
+// 16 MiB: its WRITEs and COMMITs wait for the disk, while its kernel
+// acknowledges every segment and the server still answers. The connection
+// is kept, no request is sent twice, and after the thaw the upload
+// completes with the right bytes on the server's disk.
+func TestStalledDiskIsNotDead(t *testing.T) {
+	runDeadPathOf(t, true, func(t *testing.T, cfg deadPathConfig, c *nfs4.Client, at <-chan struct{}, wait func() error) {
+		<-at
+		before := c.Stats()
+		fsfreeze(t, "-f", cfg.Export)
+		frozen := time.Now()
+		thaw := func() {
+			if frozen.IsZero() {
+				return
+			}
+			fsfreeze(t, "-u", cfg.Export)
+			t.Logf("disk frozen for %v", time.Since(frozen).Round(time.Millisecond))
+			frozen = time.Time{}
+		}
+		defer thaw()
+		written := func() uint64 { return c.Stats().Transport.BytesSent }
+		sent := written()
+		time.Sleep(frozenFor)
+		all := c.Stats()
+		stalled := written() - sent
+		thaw()
+		t.Logf("while frozen: %d bytes sent, %d probes of the path watch", stalled, all.Transport.Probes-before.Transport.Probes)
+		if stalled > deadPathSize-deadPathFault {
+			t.Errorf("the upload sent %d bytes while the disk was frozen: it did not stall", stalled)
+		}
+		if n := all.RPC.Retransmits - before.RPC.Retransmits; n != 0 {
+			t.Errorf("%d requests sent again while the disk was frozen, want 0", n)
+		}
+		if st := all.Transport; st.Connects != 1 || st.Disconnects != [policy.NumCauses]uint64{} {
+			t.Errorf("while the disk was frozen: %d connections, disconnects by cause %v; want the first connection kept",
+				st.Connects, st.Disconnects)
+		}
+		if err := wait(); err != nil {
+			t.Fatal(err)
+		}
+		if st := c.Stats().Transport; st.Connects != 1 {
+			t.Errorf("%d connections after the thaw, want 1", st.Connects)
+		}
+	})
+}
+
+// fsfreeze runs fsfreeze(8) with op (-f freezes, -u thaws) on the file
+// system mounted at dir.
+func fsfreeze(t *testing.T, op, dir string) {
+	t.Helper()
+	if out, err := exec.Command("fsfreeze", op, dir).CombinedOutput(); err != nil {
+		t.Errorf("fsfreeze %s %s: %v\n%s", op, dir, err, out)
+	}
+}
+
+// loopDisk makes an ext4 file system of size bytes in a sparse file of
+// t's, mounts it (a loop device) on a directory of t's and returns that
+// directory; cleanup thaws it, in case a test froze it, and unmounts it
+// after everything registered later (a server exporting it) has stopped.
+func loopDisk(t *testing.T, size int64) string {
+	t.Helper()
+	dir := t.TempDir()
+	img, mnt := filepath.Join(dir, "disk.img"), filepath.Join(dir, "mnt")
+	if err := os.Mkdir(mnt, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Create(img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = f.Truncate(size)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range [][]string{{"mkfs.ext4", "-q", "-F", img}, {"mount", "-o", "loop", img, mnt}} {
+		if out, err := exec.Command(args[0], args[1:]...).CombinedOutput(); err != nil {
+			t.Fatalf("%s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+	}
+	t.Cleanup(func() {
+		exec.Command("fsfreeze", "-u", mnt).Run() // not frozen: an error, and nothing to do
+		var out []byte
+		var err error
+		for range 50 { // 5 s for a server's last files to close
+			if out, err = exec.Command("umount", mnt).CombinedOutput(); err == nil {
+				return
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		t.Errorf("umount %s: %v\n%s", mnt, err, out)
+	})
+	return mnt
+}
+
 // runDeadPath builds a client and a server namespace (both directions
 // shaped to shapeRate), starts a Ganesha with a file of deadPathSize bytes, and
 // runs child in the client namespace: there it dials with the default
@@ -162,6 +269,14 @@ func TestStoppedServerIsNotDead(t *testing.T) {
 // once deadPathFault bytes have arrived and one that yields the
 // download's result when it ends (an error if its SHA-256 is wrong).
 func runDeadPath(t *testing.T, child func(t *testing.T, cfg deadPathConfig, c *nfs4.Client, at <-chan struct{}, wait func() error)) {
+	runDeadPathOf(t, false, child)
+}
+
+// runDeadPathOf is runDeadPath, or with upload the same for an upload of
+// deadPathSize bytes to a new file on an export that is an ext4 file
+// system of its own (loopDisk), which the child may freeze; the parent
+// checks the file's SHA-256 on the server's disk after the child passed.
+func runDeadPathOf(t *testing.T, upload bool, child func(t *testing.T, cfg deadPathConfig, c *nfs4.Client, at <-chan struct{}, wait func() error)) {
 	if env := os.Getenv(deadPathEnv); env != "" {
 		var cfg deadPathConfig
 		if err := json.Unmarshal([]byte(env), &cfg); err != nil {
@@ -172,21 +287,32 @@ func runDeadPath(t *testing.T, child func(t *testing.T, cfg deadPathConfig, c *n
 		}
 		return
 	}
-	cli, srv, s, export := pair(t, ganesha.Config{Lease: 15 * time.Second})
-	srv.Shape("to-client", shapeRate) // the download's direction
-	f, err := os.Create(filepath.Join(export, "big"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	var cli, srv *netlab.NS
+	var s *ganesha.Server
+	var export string
 	data := newDataReader(1, deadPathSize, deadPathSize+1, nil)
-	if _, err := io.Copy(f, data); err != nil {
-		t.Fatal(err)
+	if upload {
+		cli, srv, s, export = pairOn(t, ganesha.Config{Lease: 15 * time.Second}, loopDisk(t, 4*deadPathSize))
+		if _, err := io.Copy(io.Discard, data); err != nil {
+			t.Fatal(err)
+		}
+	} else {
+		cli, srv, s, export = pair(t, ganesha.Config{Lease: 15 * time.Second})
+		srv.Shape("to-client", shapeRate) // the download's direction
+		f, err := os.Create(filepath.Join(export, "big"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := io.Copy(f, data); err != nil {
+			t.Fatal(err)
+		}
+		if err := f.Close(); err != nil {
+			t.Fatal(err)
+		}
 	}
-	if err := f.Close(); err != nil {
-		t.Fatal(err)
-	}
+	want := hex.EncodeToString(data.sum.Sum(nil))
 	cfg, err := json.Marshal(deadPathConfig{Test: t.Name(), Addr: "10.77.1.1:2049", File: "/export/big",
-		SHA256: hex.EncodeToString(data.sum.Sum(nil)), PID: s.PID()})
+		SHA256: want, PID: s.PID(), Upload: upload, Export: export})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -219,6 +345,21 @@ func runDeadPath(t *testing.T, child func(t *testing.T, cfg deadPathConfig, c *n
 		t.Fatalf("client in %s: %v\n%s", cli, werr, log)
 	}
 	t.Logf("client:\n%s", log)
+	if upload {
+		f, err := os.Open(filepath.Join(export, "big"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		sum := sha256.New()
+		n, err := io.Copy(sum, f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := hex.EncodeToString(sum.Sum(nil)); n != deadPathSize || got != want {
+			t.Errorf("on the server's disk: %d bytes with SHA-256 %s, want %d bytes with %s", n, got, deadPathSize, want)
+		}
+	}
 }
 
 // runDeadPathChild is the client half of runDeadPath.
@@ -230,29 +371,44 @@ func runDeadPathChild(t *testing.T, cfg deadPathConfig, child func(t *testing.T,
 		t.Fatal(err)
 	}
 	defer c.Close()
-	f, err := c.Open(ctx, cfg.File)
-	if err != nil {
-		t.Fatal(err)
-	}
 	at := make(chan struct{})
-	w := &faultPoint{sum: sha256.New(), at: deadPathFault, reached: at}
 	done := make(chan error, 1)
-	go func() {
-		n, err := io.Copy(w, f)
-		if cerr := f.Close(); err == nil {
-			err = cerr
+	if cfg.Upload {
+		f, err := c.Create(ctx, cfg.File)
+		if err != nil {
+			t.Fatal(err)
 		}
-		if sum := hex.EncodeToString(w.sum.Sum(nil)); err == nil && (n != deadPathSize || sum != cfg.SHA256) {
-			err = fmt.Errorf("downloaded %d bytes with SHA-256 %s, want %d bytes with %s", n, sum, deadPathSize, cfg.SHA256)
+		data := newDataReader(1, deadPathSize, deadPathFault, func() { close(at) })
+		go func() {
+			_, err := io.Copy(f, data)
+			if cerr := f.Close(); err == nil {
+				err = cerr // the last WRITEs' COMMIT
+			}
+			done <- err
+		}()
+	} else {
+		f, err := c.Open(ctx, cfg.File)
+		if err != nil {
+			t.Fatal(err)
 		}
-		done <- err
-	}()
+		w := &faultPoint{sum: sha256.New(), at: deadPathFault, reached: at}
+		go func() {
+			n, err := io.Copy(w, f)
+			if cerr := f.Close(); err == nil {
+				err = cerr
+			}
+			if sum := hex.EncodeToString(w.sum.Sum(nil)); err == nil && (n != deadPathSize || sum != cfg.SHA256) {
+				err = fmt.Errorf("downloaded %d bytes with SHA-256 %s, want %d bytes with %s", n, sum, deadPathSize, cfg.SHA256)
+			}
+			done <- err
+		}()
+	}
 	child(t, cfg, c, at, func() error {
 		select {
 		case err := <-done:
 			return err
 		case <-ctx.Done():
-			return fmt.Errorf("download not done within %v", deadPathBound)
+			return fmt.Errorf("copy not done within %v", deadPathBound)
 		}
 	})
 }

@@ -120,11 +120,16 @@ func lbFailover(t *testing.T, scenario string, defaults, v40 bool) {
 // client's side shaped, and starts a Ganesha in the server namespace.
 func pair(t *testing.T, cfg ganesha.Config) (cli, srv *netlab.NS, s *ganesha.Server, export string) {
 	t.Helper()
+	return pairOn(t, cfg, t.TempDir())
+}
+
+// pairOn is pair with the given directory as the export.
+func pairOn(t *testing.T, cfg ganesha.Config, export string) (cli, srv *netlab.NS, s *ganesha.Server, _ string) {
+	t.Helper()
 	l := netlab.New(t)
 	cli, srv = l.NS("client"), l.NS("server")
 	cdev, _ := l.Link(cli, "10.77.1.2/24", srv, "10.77.1.1/24")
 	cli.Shape(cdev, shapeRate)
-	export = t.TempDir()
 	s = startServer(t, srv, "10.77.1.1", export, cfg)
 	return cli, srv, s, export
 }
