@@ -2,7 +2,7 @@
 # install-deps.sh installs the Debian packages this module's tests need:
 # NFS-Ganesha with its VFS backend (the real server every integration test
 # starts), rpcbind (Ganesha's NFSv3 needs it), the tools the network lab
-# uses (nftables, conntrack, iproute2, capsh, setpriv), libnfs's nfs-cp,
+# uses (nftables, conntrack, iproute2, capsh, setpriv, fsfreeze), libnfs's nfs-cp,
 # a peer the benchmarks compare against (make bench), and what the Linux
 # kernel's NFS server needs to run in user-mode Linux (user-mode-linux,
 # debootstrap, e2fsprogs, debian-archive-keyring; scripts/knfsd-image.sh
@@ -51,7 +51,7 @@ probe() {
 	conntrack) command -v conntrack ;;
 	iproute2) command -v ip ;;
 	libcap2-bin) command -v capsh ;;
-	util-linux) command -v setpriv && command -v unshare && command -v nsenter ;;
+	util-linux) command -v setpriv && command -v unshare && command -v nsenter && command -v fsfreeze ;;
 	libnfs-utils) command -v nfs-cp ;;
 	user-mode-linux)
 		# The UML kernel and its nfsd module, which the guest loads.
