@@ -115,7 +115,8 @@ func ExampleFunc() {
 		}
 		return d
 	})
-	fmt.Println(p.Next(policy.Attempt{N: 2, Cause: policy.CauseRefused}))
+	d := p.Next(policy.Attempt{N: 2, Cause: policy.CauseRefused})
+	fmt.Println(d.Wait, d.Port, d.GiveUp)
 	// Output:
-	// {1s 2002 0s 0 false}
+	// 1s 2002 false
 }

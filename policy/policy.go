@@ -2,6 +2,7 @@ package policy
 
 import (
 	"fmt"
+	"net/netip"
 	"time"
 )
 
@@ -84,6 +85,14 @@ type Attempt struct {
 	// ReservedDenied is true once binding a reserved port has failed with
 	// EACCES on this transport; a policy should then choose port 0.
 	ReservedDenied bool
+	// Addrs are the server's addresses for this dial, never empty: those
+	// the transport was given, names resolved again for every attempt
+	// (floating IPs and cloud mount targets move), in the order given.
+	Addrs []netip.AddrPort
+	// PrevAddr is the server address of the last established connection,
+	// LastAddr the one the previous attempt dialed; each is the zero
+	// AddrPort if there was none.
+	PrevAddr, LastAddr netip.AddrPort
 }
 
 // Decision is a policy's answer for one attempt.
@@ -99,11 +108,17 @@ type Decision struct {
 	HedgeAfter time.Duration
 	// HedgePort is the local port of the hedged dial (0 = ephemeral).
 	HedgePort int
+	// Addr is the server address to dial, one of Attempt.Addrs; HedgeAddr
+	// that of the hedged dial. Zero: DefaultAddr(a) for Addr, Addr for
+	// HedgeAddr. An address not among Attempt.Addrs is dialed all the
+	// same.
+	Addr, HedgeAddr netip.AddrPort
 	// GiveUp stops redialing; the transport fails with the last error.
 	GiveUp bool
 }
 
-// Policy chooses the local port and the wait before each dial.
+// Policy chooses the server address, the local port and the wait before
+// each dial.
 //
 // A transport consults its policy only when it dials, never per call.
 // A Policy value belongs to one transport: implementations need not be safe

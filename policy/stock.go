@@ -344,6 +344,11 @@ func (e *ephemeral) Reset() { e.pace.reset() }
 // it tries it again 8 times, 25ms apart, as SameReservedPort does, then
 // stops keeping it until a new connection is made or Reset is called.
 //
+// With several server addresses (Attempt.Addrs), every dial is hedged: the
+// first leg goes to DefaultAddr's choice, the second, after o.HedgeAfter
+// and from a fresh port, to the next address, so that an address that no
+// longer answers costs o.HedgeAfter rather than a dial timeout.
+//
 // Default backoff between failed rounds: that of SameReservedPort. The
 // policy belongs to one transport and is not safe for concurrent use. It
 // panics if o is invalid (see Options).
@@ -393,6 +398,15 @@ func (h *hedged) Next(a Attempt) Decision {
 		d.HedgePort = h.fresh(a.PrevPort, denied)
 	} else {
 		d.Port = h.fresh(a.PrevPort, denied)
+	}
+	if len(a.Addrs) > 1 {
+		// Several addresses: the hedged dial goes to the next one, so
+		// that a dead address costs HedgeAfter, not a dial timeout.
+		d.HedgeAfter = h.after
+		if d.HedgePort == 0 && !denied {
+			d.HedgePort = h.ports.fresh(a.PrevPort, d.Port)
+		}
+		d.HedgeAddr = NextAddr(a.Addrs, DefaultAddr(a))
 	}
 	changed := d.Port != h.port || d.HedgePort != h.hedge
 	h.port, h.hedge = d.Port, d.HedgePort

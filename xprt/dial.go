@@ -5,20 +5,21 @@ import (
 	"errors"
 	"log/slog"
 	"net"
+	"net/netip"
 	"sync"
 	"time"
 
 	"github.com/gonfs/nfs/policy"
 )
 
-// dialFunc connects to the transport's server from a local port (0: the
+// dialFunc connects to the server at addr from a local port (0: the
 // kernel chooses). It is a Transport field so that tests can hold up one leg
 // of a hedged dial; outside tests it is always (*Transport).dialPort.
-type dialFunc func(ctx context.Context, port int) (*net.TCPConn, error)
+type dialFunc func(ctx context.Context, addr netip.AddrPort, port int) (*net.TCPConn, error)
 
-// dialPort connects to the server from port with the socket options set
-// before the SYN leaves.
-func (t *Transport) dialPort(ctx context.Context, port int) (*net.TCPConn, error) {
+// dialPort connects to the server at addr from port with the socket
+// options set before the SYN leaves.
+func (t *Transport) dialPort(ctx context.Context, addr netip.AddrPort, port int) (*net.TCPConn, error) {
 	d := net.Dialer{
 		Timeout: t.dialTimeout,
 		// Negative with KeepAliveConfig.Enable false: Go leaves keepalive
@@ -31,7 +32,7 @@ func (t *Transport) dialPort(ctx context.Context, port int) (*net.TCPConn, error
 		// server's address needs.
 		d.LocalAddr = &net.TCPAddr{Port: port}
 	}
-	nc, err := d.DialContext(ctx, "tcp", t.addr)
+	nc, err := d.DialContext(ctx, "tcp", addr.String())
 	if err != nil {
 		return nil, err
 	}
@@ -73,13 +74,15 @@ func abort(tc *net.TCPConn) error {
 
 // legResult is the outcome of one leg of a dial attempt.
 type legResult struct {
-	port int // local port asked for
+	addr netip.AddrPort // server address dialed
+	port int            // local port asked for
 	tc   *net.TCPConn
 	err  error
 }
 
-// dialAttempt makes the dial that d asks for: one leg from d.Port and, when
-// d.HedgeAfter > 0, a second leg from d.HedgePort once the first has not
+// dialAttempt makes the dial that d asks for: one leg to d.Addr from d.Port
+// and, when d.HedgeAfter > 0, a second leg to d.HedgeAddr (both set) from
+// d.HedgePort once the first has not
 // connected within HedgeAfter, or at once if the first fails sooner. The
 // first leg to connect wins; a leg still dialing is cancelled, and one that
 // connected too is aborted. If one leg fails, the other is still awaited.
@@ -93,11 +96,11 @@ func (t *Transport) dialAttempt(n int, d policy.Decision) (*net.TCPConn, []*Dial
 	defer cancel()
 
 	results := make(chan legResult, 2) // buffered: a leg never blocks on sending
-	leg := func(port int) {
-		tc, err := t.dial(ctx, port)
-		results <- legResult{port: port, tc: tc, err: err}
+	leg := func(addr netip.AddrPort, port int) {
+		tc, err := t.dial(ctx, addr, port)
+		results <- legResult{addr: addr, port: port, tc: tc, err: err}
 	}
-	go leg(d.Port)
+	go leg(d.Addr, d.Port)
 	running := 1
 
 	var hedge <-chan time.Time // fires when the hedge leg is due
@@ -111,7 +114,7 @@ func (t *Transport) dialAttempt(n int, d policy.Decision) (*net.TCPConn, []*Dial
 		hedgeDue, hedge = false, nil
 		t.log.Debug("xprt: hedging dial", slog.Int("attempt", n),
 			slog.Int("port", d.Port), slog.Int("hedge_port", d.HedgePort))
-		go leg(d.HedgePort)
+		go leg(d.HedgeAddr, d.HedgePort)
 		running++
 	}
 
@@ -134,7 +137,7 @@ func (t *Transport) dialAttempt(n int, d policy.Decision) (*net.TCPConn, []*Dial
 				// Cancelled because the other leg won or the transport
 				// closed; not a failure of the path.
 			default:
-				fails = append(fails, &DialError{Addr: t.addr, Port: r.port, Cause: classify(r.err, true), Err: r.err})
+				fails = append(fails, &DialError{Addr: r.addr.String(), Port: r.port, Cause: classify(r.err, true), Err: r.err})
 				if hedgeDue {
 					startHedge()
 				}

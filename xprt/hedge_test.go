@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net"
+	"net/netip"
 	"os/exec"
 	"strconv"
 	"strings"
@@ -123,14 +124,14 @@ func TestHedgeLoserAbortedWhenBothConnect(t *testing.T) {
 		return policy.Decision{Port: slow, HedgeAfter: time.Millisecond, HedgePort: fast}
 	}}
 	tr := newTransport(t, Config{Addr: srv.addr, Policy: pol})
-	tr.dial = func(ctx context.Context, port int) (*net.TCPConn, error) {
+	tr.dial = func(ctx context.Context, addr netip.AddrPort, port int) (*net.TCPConn, error) {
 		if port == slow {
 			// Connect only once the other leg has won, as a SYN-ACK
 			// arriving just too late would.
 			<-ctx.Done()
-			return tr.dialPort(context.Background(), port)
+			return tr.dialPort(context.Background(), addr, port)
 		}
-		return tr.dialPort(ctx, port)
+		return tr.dialPort(ctx, addr, port)
 	}
 	c, _ := waitReady(t, tr)
 	if got := c.LocalAddr().(*net.TCPAddr).Port; got != fast {

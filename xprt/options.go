@@ -46,9 +46,26 @@ const (
 // Config configures a Transport. The zero value, plus Addr, works: every
 // other field left zero takes the default documented next to it.
 type Config struct {
-	// Addr is the server as "host:port", for example "10.0.0.5:2049".
-	// Required: New fails if it is empty.
+	// Addr is the server as "host:port", for example "10.0.0.5:2049" or
+	// "nfs.example.com:2049". Required: New fails if it is empty. A host
+	// name is looked up again before every dial attempt (with Resolver),
+	// so a connection follows a name whose addresses move (a floating IP,
+	// a cloud file system's mount target); a name with several addresses
+	// offers all of them to the policy.
 	Addr string
+
+	// Addrs are more addresses of the same server, in the form of Addr,
+	// offered to the policy after Addr's. Each attempt dials one address
+	// (policy.Decision.Addr; by default policy.DefaultAddr: the address
+	// of the last connection first, then each of the others in turn).
+	// Every address must reach the same server: a connection is not
+	// checked before it is used.
+	Addrs []string
+
+	// Resolver looks up host names in Addr and Addrs. Default (nil):
+	// net.DefaultResolver. A lookup that fails keeps the name's previous
+	// addresses.
+	Resolver Resolver
 
 	// Policy chooses the local port of each dial and how long to wait
 	// before it. It is consulted only when dialing and only from the

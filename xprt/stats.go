@@ -1,6 +1,7 @@
 package xprt
 
 import (
+	"net/netip"
 	"strconv"
 	"time"
 
@@ -68,6 +69,9 @@ type Stats struct {
 	// LocalPort is the local port of the current connection; 0 if none is
 	// ready.
 	LocalPort int
+	// Addr is the server address of the current connection, or of the
+	// last one while none is ready; the zero AddrPort before the first.
+	Addr netip.AddrPort
 	// Connects counts connections established.
 	Connects uint64
 	// Reconnects counts connections established after the first.
@@ -117,6 +121,7 @@ func (t *Transport) Stats() Stats {
 		BytesSent:      t.sent.Load(),
 		BytesReceived:  t.recv.Load(),
 		Disconnected:   t.downTotal,
+		Addr:           t.prevAddr,
 		LastPorts:      append([]int(nil), t.ports...),
 		Handshakes:     t.handshakes,
 		HandshakeTime:  t.handshakeTime,

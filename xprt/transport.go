@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"net"
+	"net/netip"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -32,7 +33,9 @@ const maxAddrInUse = 64
 type Transport struct {
 	// Set by New, then read-only (tests replace dial and wait before the
 	// first Conn).
-	addr        string
+	addr        string     // Config.Addr, for errors and the TLS server name
+	specs       []addrSpec // Config.Addr and Config.Addrs; owned by the supervisor after New
+	resolver    Resolver
 	sock        SocketOptions // with defaults
 	dialTimeout time.Duration // 0: none
 	portHistory int
@@ -64,6 +67,8 @@ type Transport struct {
 	// What the next policy.Attempt reports.
 	resetPolicy    bool // call pol.Reset before the next dial
 	prevPort       int
+	prevAddr       netip.AddrPort // server address of the last connection
+	lastAddr       netip.AddrPort // server address of the last attempt; owned by the supervisor
 	cause          policy.Cause
 	causeErr       error
 	lastDialErr    *DialError // latest failed attempt since the last connect
@@ -88,8 +93,14 @@ func New(cfg Config) (*Transport, error) {
 	if cfg.Addr == "" {
 		return nil, errors.New("xprt: Config.Addr is empty")
 	}
+	specs, err := parseAddrs(cfg.Addr, cfg.Addrs)
+	if err != nil {
+		return nil, err
+	}
 	t := &Transport{
 		addr:        cfg.Addr,
+		specs:       specs,
+		resolver:    cfg.Resolver,
 		sock:        cfg.Socket.withDefaults(),
 		dialTimeout: cfg.DialTimeout,
 		portHistory: cfg.PortHistory,
@@ -116,7 +127,9 @@ func New(cfg Config) (*Transport, error) {
 	if t.pol == nil {
 		t.pol = policy.Hedged(policy.Options{})
 	}
-	var err error
+	if t.resolver == nil {
+		t.resolver = net.DefaultResolver
+	}
 	if t.tls, err = newTLSSetup(cfg.TLS, cfg.Addr); err != nil {
 		return nil, err
 	}
@@ -289,8 +302,16 @@ func (t *Transport) supervise() {
 			Err:            t.causeErr,
 			Down:           time.Since(t.downSince),
 			ReservedDenied: t.reservedDenied,
+			PrevAddr:       t.prevAddr,
+			LastAddr:       t.lastAddr,
 		}
 		t.mu.Unlock()
+
+		// The addresses are looked up before the policy decides, so that
+		// it can choose among them; a lookup that found none fails the
+		// attempt after the policy's wait, as a failed dial would.
+		addrs, rerr := t.resolve()
+		a.Addrs = addrs
 
 		if reset {
 			t.pol.Reset()
@@ -304,17 +325,34 @@ func (t *Transport) supervise() {
 		if a.Cause == policy.CauseAddrInUse {
 			wait = 0 // another port, at once; not a backoff step
 		}
-		t.log.Debug("xprt: dialing", slog.Int("attempt", a.N), slog.Int("port", d.Port),
-			slog.Int("hedge_port", d.HedgePort), slog.Duration("hedge_after", d.HedgeAfter),
+		if !d.Addr.IsValid() {
+			d.Addr = policy.DefaultAddr(a)
+		}
+		if !d.HedgeAddr.IsValid() {
+			d.HedgeAddr = d.Addr
+		}
+		t.log.Debug("xprt: dialing", slog.Int("attempt", a.N), slog.String("addr", d.Addr.String()), slog.Int("port", d.Port),
+			slog.String("hedge_addr", d.HedgeAddr.String()), slog.Int("hedge_port", d.HedgePort), slog.Duration("hedge_after", d.HedgeAfter),
 			slog.Duration("wait", wait), slog.String("cause", a.Cause.String()))
 		if wait > 0 && !t.wait(wait) {
 			continue // closed; the loop head exits
+		}
+		if rerr != nil {
+			if t.ctx.Err() == nil {
+				de := &DialError{Addr: t.addr, Cause: policy.CauseUnreachable, Err: rerr}
+				t.count([]*DialError{de})
+				t.attemptFailed([]*DialError{de})
+			}
+			continue
 		}
 		if !t.enter(Connecting) {
 			continue
 		}
 
 		tc, fails := t.dialAttempt(a.N, d)
+		t.mu.Lock()
+		t.lastAddr = d.Addr
+		t.mu.Unlock()
 		t.count(fails)
 		if tc != nil {
 			rw, err := t.secure(tc)
@@ -385,6 +423,7 @@ func (t *Transport) connected(tc *net.TCPConn, rw net.Conn, attempt int) bool {
 	t.cur = c
 	t.ready.Store(c)
 	t.prevPort = port
+	t.prevAddr = remoteAddr(tc)
 	t.lastDialErr = nil
 	if t.portHistory > 0 {
 		if len(t.ports) == t.portHistory {

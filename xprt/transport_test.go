@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/netip"
 	"slices"
 	"sync"
 	"syscall"
@@ -250,7 +251,7 @@ func TestCloseCancelsDialAndConn(t *testing.T) {
 		t.Fatal(err)
 	}
 	dialing := make(chan struct{})
-	tr.dial = func(ctx context.Context, port int) (*net.TCPConn, error) {
+	tr.dial = func(ctx context.Context, _ netip.AddrPort, port int) (*net.TCPConn, error) {
 		close(dialing)
 		<-ctx.Done()
 		return nil, &net.OpError{Op: "dial", Net: "tcp", Err: ctx.Err()}
