@@ -187,7 +187,7 @@ var (
 // on, and the death of one connection does not hold up calls that another
 // can carry.
 type Client struct {
-	lanes   []*lane // one per Transport, fixed at NewClient
+	lanes   atomic.Pointer[[]*lane] // one per Transport; replaced (copied) by AddTransport under mu
 	bind    func(ctx context.Context, call CallFunc) error
 	prog    uint32
 	vers    uint32
@@ -289,9 +289,11 @@ func NewTrunk(ts []Transport, cfg Config) *Client {
 	c.done = c.ctx.Done()
 	wake := make(chan struct{})
 	c.wake.Store(&wake)
-	for _, t := range ts {
-		c.lanes = append(c.lanes, &lane{t: t})
+	lanes := make([]*lane, len(ts))
+	for i, t := range ts {
+		lanes[i] = &lane{t: t}
 	}
+	c.lanes.Store(&lanes)
 	// XIDs start at a random point so that a restarted client does not
 	// replay XIDs a server's duplicate-request cache still remembers.
 	c.xid.Store(rand.Uint32())
@@ -623,7 +625,7 @@ func (c *Client) Stats() Stats {
 	n := len(c.pending)
 	c.mu.Unlock()
 	conns := 0
-	for _, l := range c.lanes {
+	for _, l := range *c.lanes.Load() {
 		if cn := l.cur.Load(); cn != nil && cn.ready.Load() && !cn.isDead() {
 			conns++
 		}
@@ -650,7 +652,7 @@ func (c *Client) Close() error {
 	c.cancel()
 	c.mu.Unlock()
 	var err error
-	for _, l := range c.lanes {
+	for _, l := range *c.lanes.Load() {
 		if terr := l.t.Close(); err == nil {
 			err = terr
 		}

@@ -20,6 +20,22 @@ type lane struct {
 	err        atomic.Pointer[error] // the transport's final error, once it gave up
 }
 
+// AddTransport adds t to the Client's transports; its connection is made
+// at the next call. The Client owns t from now on and closes it on Close
+// (at once, with ErrClosed, if the Client is closed already).
+func (c *Client) AddTransport(t Transport) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		t.Close()
+		return ErrClosed
+	}
+	old := *c.lanes.Load()
+	lanes := append(old[:len(old):len(old)], &lane{t: t})
+	c.lanes.Store(&lanes)
+	return nil
+}
+
 // errConnLost is the error of a call pinned to a connection (Config.Bind's)
 // that died before its reply came.
 var errConnLost = errors.New("rpc: connection lost before its reply")
@@ -49,13 +65,14 @@ func (c *Client) pick(pin *conn) (*conn, <-chan struct{}, error) {
 	}
 	var err error
 	failed := 0
-	for _, l := range c.lanes {
+	lanes := *c.lanes.Load()
+	for _, l := range lanes {
 		if e := l.err.Load(); e != nil {
 			failed++
 			err = *e
 		}
 	}
-	if failed == len(c.lanes) {
+	if failed == len(lanes) {
 		return nil, nil, err
 	}
 	return nil, wake, nil
@@ -66,7 +83,7 @@ func (c *Client) pick(pin *conn) (*conn, <-chan struct{}, error) {
 func (c *Client) best() *conn {
 	var best *conn
 	var least int32
-	for _, l := range c.lanes {
+	for _, l := range *c.lanes.Load() {
 		cn := l.cur.Load()
 		if cn == nil || cn.isDead() {
 			if l.err.Load() == nil && !l.connecting.Load() {
