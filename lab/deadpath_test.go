@@ -39,6 +39,8 @@ type deadPathConfig struct {
 	File   string // in the server's namespace
 	SHA256 string // of the file's contents
 	PID    int    // ganesha.nfsd's
+	// Connections is the child's Config.Connections; 0 leaves the default.
+	Connections int
 }
 
 const (
@@ -105,6 +107,70 @@ func TestDeadPathDownload(t *testing.T) {
 	})
 }
 
+// TestDeadPathOneOfFourConnections: a download with 4 connections
+// (Config.Connections, the library's defaults otherwise), one of which
+// goes silent in both directions after 16 MiB, completes with the right
+// data: the other three carry on, the silent one's READs are re-sent on
+// them once the path watch declares it dead, and it is replaced. What the
+// fault cost is reported (t.Logf), not asserted: the time from the fault
+// to the end of the download beside the time the rest would take at the
+// link's rate, and when the new connection came.
+func TestDeadPathOneOfFourConnections(t *testing.T) {
+	runDeadPathWith(t, 4, func(t *testing.T, cfg deadPathConfig, c *nfs4.Client, at <-chan struct{}, wait func() error) {
+		start := time.Now()
+		<-at
+		st := c.Stats()
+		if len(st.Connections) != 4 {
+			t.Fatalf("%d connections, want 4", len(st.Connections))
+		}
+		port := st.Connections[1].LocalPort
+		if port == 0 {
+			t.Fatalf("connection 1 not ready when the fault came: %+v", st.Connections[1])
+		}
+		silenceFlow(t, port)
+		faultAt := time.Now()
+		before := st.RPC.Retransmits
+		t.Logf("connection 1's port %d silenced after %v", port, faultAt.Sub(start).Round(time.Millisecond))
+		reconnected := make(chan time.Duration, 1)
+		stop := make(chan struct{})
+		go func() {
+			tick := time.NewTicker(5 * time.Millisecond)
+			defer tick.Stop()
+			for c.Stats().Connections[1].Connects < 2 {
+				select {
+				case <-stop:
+					return
+				case <-tick.C:
+				}
+			}
+			reconnected <- time.Since(faultAt)
+		}()
+		err := wait()
+		done := time.Since(faultAt)
+		close(stop)
+		if err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case d := <-reconnected:
+			t.Logf("connection 1 replaced %v after the fault", d.Round(time.Millisecond))
+		case <-time.After(time.Second):
+			t.Logf("connection 1 not replaced within 1s of the download's end")
+		}
+		// The rest of the download at the rate before the fault.
+		rest := time.Duration(float64(faultAt.Sub(start)) * float64(deadPathSize-deadPathFault) / float64(deadPathFault))
+		st = c.Stats()
+		c1 := st.Connections[1]
+		t.Logf("download done %v after the fault; the rest takes about %v at the rate before it (cost ≈ %v); "+
+			"%d READs re-sent; connection 1: connects %d, probes %d, disconnects by cause %v",
+			done.Round(time.Millisecond), rest.Round(time.Millisecond), (done - rest).Round(time.Millisecond),
+			st.RPC.Retransmits-before, c1.Connects, c1.Probes, c1.Disconnects)
+		if n := c1.Disconnects[policy.CauseProbeTimeout]; n != 1 {
+			t.Errorf("connection 1 declared dead by the path watch %d times, want 1 (disconnects by cause: %v)", n, c1.Disconnects)
+		}
+	})
+}
+
 // TestStoppedServerIsNotDead: a Ganesha stopped (SIGSTOP) in the middle
 // of a download with the default Config still has a kernel that
 // acknowledges every segment. The path watch probes it, hears the
@@ -162,6 +228,12 @@ func TestStoppedServerIsNotDead(t *testing.T) {
 // once deadPathFault bytes have arrived and one that yields the
 // download's result when it ends (an error if its SHA-256 is wrong).
 func runDeadPath(t *testing.T, child func(t *testing.T, cfg deadPathConfig, c *nfs4.Client, at <-chan struct{}, wait func() error)) {
+	runDeadPathWith(t, 0, child)
+}
+
+// runDeadPathWith is runDeadPath with the child's Config.Connections set
+// to connections.
+func runDeadPathWith(t *testing.T, connections int, child func(t *testing.T, cfg deadPathConfig, c *nfs4.Client, at <-chan struct{}, wait func() error)) {
 	if env := os.Getenv(deadPathEnv); env != "" {
 		var cfg deadPathConfig
 		if err := json.Unmarshal([]byte(env), &cfg); err != nil {
@@ -186,7 +258,7 @@ func runDeadPath(t *testing.T, child func(t *testing.T, cfg deadPathConfig, c *n
 		t.Fatal(err)
 	}
 	cfg, err := json.Marshal(deadPathConfig{Test: t.Name(), Addr: "10.77.1.1:2049", File: "/export/big",
-		SHA256: hex.EncodeToString(data.sum.Sum(nil)), PID: s.PID()})
+		SHA256: hex.EncodeToString(data.sum.Sum(nil)), PID: s.PID(), Connections: connections})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -225,7 +297,7 @@ func runDeadPath(t *testing.T, child func(t *testing.T, cfg deadPathConfig, c *n
 func runDeadPathChild(t *testing.T, cfg deadPathConfig, child func(t *testing.T, cfg deadPathConfig, c *nfs4.Client, at <-chan struct{}, wait func() error)) {
 	ctx, cancel := context.WithTimeout(context.Background(), deadPathBound)
 	defer cancel()
-	c, err := nfs4.Dial(ctx, cfg.Addr, nfs4.Config{})
+	c, err := nfs4.Dial(ctx, cfg.Addr, nfs4.Config{Connections: cfg.Connections})
 	if err != nil {
 		t.Fatal(err)
 	}
