@@ -207,10 +207,10 @@ func defaultBackOff() backoff.BackOff {
 }
 
 // Client is an NFSv4 client: one session (NFSv4.1; a client ID alone in
-// NFSv4.0) with one server over one TCP connection that is redialed
-// according to Config.Policy. It is safe for concurrent use by many
-// goroutines; calls from them are pipelined on the connection up to the
-// number of session slots (Config.Slots in NFSv4.0).
+// NFSv4.0) with one server over one TCP connection, or Config.Connections
+// of them, each redialed according to Config.Policy. It is safe for
+// concurrent use by many goroutines; calls from them are pipelined on the
+// connections up to the number of session slots (Config.Slots in NFSv4.0).
 //
 // Paths are absolute paths in the server's NFSv4 namespace (its pseudo
 // file system), such as "/export/dir/file"; a relative path is taken from
