@@ -2,6 +2,7 @@ package rpc_test
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -160,5 +161,38 @@ func TestTrunkResendsOnTheOtherConnection(t *testing.T) {
 	}
 	if st := c.Stats(); st.Retransmits != uint64(len(swallowed)) {
 		t.Errorf("Retransmits = %d, want %d (the swallowed calls)", st.Retransmits, len(swallowed))
+	}
+}
+
+// TestTrunkLeavesOutATransportThatGaveUp: a transport whose policy gives up
+// for good is left out, and calls go on the other; once every transport
+// has given up, calls fail with the last one's error.
+func TestTrunkLeavesOutATransportThatGaveUp(t *testing.T) {
+	testutil.CheckLeaks(t)
+	srv := rpctest.Start(t, rpctest.Echo)
+	giveUp := policy.Func(func(a policy.Attempt) policy.Decision { return policy.Decision{GiveUp: a.N > 1} })
+	newT := func(addr string, p policy.Policy) rpc.Transport {
+		tr, err := xprt.New(xprt.Config{Addr: addr, Policy: p})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tr
+	}
+	dead := newT("127.0.0.1:1", giveUp) // nothing listens on port 1 here
+	c := rpc.NewTrunk([]rpc.Transport{dead, newT(srv.Addr(), policy.Ephemeral(policy.Options{}))},
+		rpc.Config{Prog: 400000, Vers: 1})
+	defer c.Close()
+	ctx := ctxT(t, time.Minute)
+	for i := 0; i < 20; i++ {
+		if got, err := echo(ctx, c, []byte("on")); err != nil || string(got) != "on" {
+			t.Fatalf("call %d: %q, %v", i, got, err)
+		}
+	}
+
+	lone := rpc.NewTrunk([]rpc.Transport{newT("127.0.0.1:1", giveUp)}, rpc.Config{Prog: 400000, Vers: 1})
+	defer lone.Close()
+	var de *xprt.DialError
+	if _, err := echo(ctx, lone, []byte("off")); !errors.As(err, &de) {
+		t.Fatalf("a call with every transport given up: %v; want the *xprt.DialError", err)
 	}
 }
