@@ -42,6 +42,8 @@ type deadPathConfig struct {
 	PID    int    // ganesha.nfsd's
 	Upload bool   // the child writes File instead of reading it
 	Export string // the export's directory on the host (a file system of its own for an upload)
+	// Connections is the child's Config.Connections; 0 leaves the default.
+	Connections int
 }
 
 const (
@@ -110,6 +112,71 @@ func TestDeadPathDownload(t *testing.T) {
 	})
 }
 
+// TestDeadPathOneOfFourConnections: a download with 4 connections
+// (Config.Connections, the library's defaults otherwise), one of which
+// goes silent in both directions after 16 MiB, completes with the right
+// data: the other three carry on, the silent one's READs are re-sent on
+// them once the path watch declares it dead, and it is replaced. What the
+// fault cost is reported (t.Logf), not asserted: the time from the fault
+// to the end of the download beside the least time the rest takes at the
+// link's rate, and when the new connection came.
+func TestDeadPathOneOfFourConnections(t *testing.T) {
+	runDeadPathWith(t, 4, func(t *testing.T, cfg deadPathConfig, c *nfs4.Client, at <-chan struct{}, wait func() error) {
+		start := time.Now()
+		<-at
+		st := c.Stats()
+		if len(st.Connections) != 4 {
+			t.Fatalf("%d connections, want 4", len(st.Connections))
+		}
+		port := st.Connections[1].LocalPort
+		if port == 0 {
+			t.Fatalf("connection 1 not ready when the fault came: %+v", st.Connections[1])
+		}
+		silenceFlow(t, port)
+		faultAt := time.Now()
+		before := st.RPC.Retransmits
+		t.Logf("connection 1's port %d silenced after %v", port, faultAt.Sub(start).Round(time.Millisecond))
+		reconnected := make(chan time.Duration, 1)
+		stop := make(chan struct{})
+		go func() {
+			tick := time.NewTicker(5 * time.Millisecond)
+			defer tick.Stop()
+			for c.Stats().Connections[1].Connects < 2 {
+				select {
+				case <-stop:
+					return
+				case <-tick.C:
+				}
+			}
+			reconnected <- time.Since(faultAt)
+		}()
+		err := wait()
+		done := time.Since(faultAt)
+		close(stop)
+		if err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case d := <-reconnected:
+			t.Logf("connection 1 replaced %v after the fault", d.Round(time.Millisecond))
+		case <-time.After(time.Second):
+			t.Logf("connection 1 not replaced within 1s of the download's end")
+		}
+		// The rest of the download at the link's rate (shapeRate, 100 Mbit/s
+		// before framing: a lower bound).
+		rest := time.Duration((deadPathSize - deadPathFault) * 8 * int64(time.Second) / 100e6)
+		st = c.Stats()
+		c1 := st.Connections[1]
+		t.Logf("download done %v after the fault; the rest takes at least %v at the link's rate (cost at most %v); "+
+			"%d READs re-sent; connection 1: connects %d, probes %d, disconnects by cause %v",
+			done.Round(time.Millisecond), rest.Round(time.Millisecond), (done - rest).Round(time.Millisecond),
+			st.RPC.Retransmits-before, c1.Connects, c1.Probes, c1.Disconnects)
+		if n := c1.Disconnects[policy.CauseProbeTimeout]; n != 1 {
+			t.Errorf("connection 1 declared dead by the path watch %d times, want 1 (disconnects by cause: %v)", n, c1.Disconnects)
+		}
+	})
+}
+
 // TestStoppedServerIsNotDead: a Ganesha stopped (SIGSTOP) for 10 s in the
 // middle of a download with the default Config still has a kernel that
 // acknowledges every segment. The path watch probes it, hears the
@@ -170,7 +237,7 @@ func TestStoppedServerIsNotDead(t *testing.T) {
 // is kept, no request is sent twice, and after the thaw the upload
 // completes with the right bytes on the server's disk.
 func TestStalledDiskIsNotDead(t *testing.T) {
-	runDeadPathOf(t, true, func(t *testing.T, cfg deadPathConfig, c *nfs4.Client, at <-chan struct{}, wait func() error) {
+	runDeadPathOf(t, true, 0, func(t *testing.T, cfg deadPathConfig, c *nfs4.Client, at <-chan struct{}, wait func() error) {
 		<-at
 		before := c.Stats()
 		fsfreeze(t, "-f", cfg.Export)
@@ -269,14 +336,20 @@ func loopDisk(t *testing.T, size int64) string {
 // once deadPathFault bytes have arrived and one that yields the
 // download's result when it ends (an error if its SHA-256 is wrong).
 func runDeadPath(t *testing.T, child func(t *testing.T, cfg deadPathConfig, c *nfs4.Client, at <-chan struct{}, wait func() error)) {
-	runDeadPathOf(t, false, child)
+	runDeadPathOf(t, false, 0, child)
 }
 
-// runDeadPathOf is runDeadPath, or with upload the same for an upload of
-// deadPathSize bytes to a new file on an export that is an ext4 file
+// runDeadPathWith is runDeadPath with the child's Config.Connections set
+// to connections.
+func runDeadPathWith(t *testing.T, connections int, child func(t *testing.T, cfg deadPathConfig, c *nfs4.Client, at <-chan struct{}, wait func() error)) {
+	runDeadPathOf(t, false, connections, child)
+}
+
+// runDeadPathOf is runDeadPathWith, or with upload the same for an upload
+// of deadPathSize bytes to a new file on an export that is an ext4 file
 // system of its own (loopDisk), which the child may freeze; the parent
 // checks the file's SHA-256 on the server's disk after the child passed.
-func runDeadPathOf(t *testing.T, upload bool, child func(t *testing.T, cfg deadPathConfig, c *nfs4.Client, at <-chan struct{}, wait func() error)) {
+func runDeadPathOf(t *testing.T, upload bool, connections int, child func(t *testing.T, cfg deadPathConfig, c *nfs4.Client, at <-chan struct{}, wait func() error)) {
 	if env := os.Getenv(deadPathEnv); env != "" {
 		var cfg deadPathConfig
 		if err := json.Unmarshal([]byte(env), &cfg); err != nil {
@@ -312,7 +385,7 @@ func runDeadPathOf(t *testing.T, upload bool, child func(t *testing.T, cfg deadP
 	}
 	want := hex.EncodeToString(data.sum.Sum(nil))
 	cfg, err := json.Marshal(deadPathConfig{Test: t.Name(), Addr: "10.77.1.1:2049", File: "/export/big",
-		SHA256: want, PID: s.PID(), Upload: upload, Export: export})
+		SHA256: want, PID: s.PID(), Upload: upload, Export: export, Connections: connections})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -366,7 +439,7 @@ func runDeadPathOf(t *testing.T, upload bool, child func(t *testing.T, cfg deadP
 func runDeadPathChild(t *testing.T, cfg deadPathConfig, child func(t *testing.T, cfg deadPathConfig, c *nfs4.Client, at <-chan struct{}, wait func() error)) {
 	ctx, cancel := context.WithTimeout(context.Background(), deadPathBound)
 	defer cancel()
-	c, err := nfs4.Dial(ctx, cfg.Addr, nfs4.Config{})
+	c, err := nfs4.Dial(ctx, cfg.Addr, nfs4.Config{Connections: cfg.Connections})
 	if err != nil {
 		t.Fatal(err)
 	}

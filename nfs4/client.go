@@ -32,6 +32,12 @@ const (
 	// DefaultMaxListing is Config.MaxListing: about 700,000 entries
 	// with short names.
 	DefaultMaxListing = 256 << 20
+	// DefaultConnections is Config.Connections.
+	DefaultConnections = 1
+	// MaxConnections is the most Config.Connections accepts: NFS-Ganesha
+	// 4.3 remembers at most 16 client address+port pairs per session and
+	// never forgets one.
+	MaxConnections = 16
 	// DefaultBackOffInitial and DefaultBackOffMax bound the default
 	// Config.BackOff: exponential from the first wait to at most the
 	// second, until the call's context ends.
@@ -51,7 +57,9 @@ type Config struct {
 	// Policy, Socket and DialTimeout are the connection's, as in
 	// [xprt.Config]; their defaults are xprt's (policy.Hedged,
 	// [xprt.SocketOptions], xprt.DefaultDialTimeout). A policy value
-	// belongs to one Client.
+	// belongs to one Client. Further connections (Connections) each get
+	// a policy.Fresh copy of it; a Policy not made by package policy
+	// leaves them the default.
 	Policy      policy.Policy
 	Socket      xprt.SocketOptions
 	DialTimeout time.Duration
@@ -77,6 +85,21 @@ type Config struct {
 	// They shrink to what the session and the server's maxread/maxwrite
 	// allow. Defaults: 1 MiB (DefaultRSize, DefaultWSize).
 	RSize, WSize int
+
+	// Connections is how many TCP connections the session uses at all
+	// times, like the Linux client's nconnect: each call goes on the one
+	// with the fewest calls in flight, each is bound to the session with
+	// BIND_CONN_TO_SESSION before calls go on it (after every reconnect
+	// too), and when one dies its calls in flight are re-sent on another
+	// with their slot and sequence id, which the session's reply cache
+	// answers exactly once. The slots (Slots) are the session's, shared by
+	// all. Default: 1 (DefaultConnections). More than 16 (MaxConnections)
+	// fails Dial: NFS-Ganesha 4.3 remembers at most 16 address+port pairs
+	// per session and never forgets one. Over NFSv4.0, which has no
+	// sessions to bind connections to, the Client uses one connection
+	// whatever Connections says. docs/recovery.md ("Session trunking")
+	// says what this needs of the server.
+	Connections int
 
 	// Slots is the number of session slots asked for, which bounds the
 	// calls in flight. The server may grant fewer. Default: 64
@@ -132,6 +155,14 @@ type Config struct {
 // withDefaults returns cfg with the zero fields that this package
 // defaults set to their defaults.
 func (cfg Config) withDefaults() (Config, error) {
+	switch {
+	case cfg.Connections > MaxConnections:
+		return cfg, fmt.Errorf("nfs4: Config.Connections is %d, more than %d (MaxConnections): "+
+			"NFS-Ganesha 4.3 remembers at most 16 address+port pairs per session and never forgets one",
+			cfg.Connections, MaxConnections)
+	case cfg.Connections <= 0:
+		cfg.Connections = DefaultConnections
+	}
 	if cfg.Auth == nil {
 		a, err := rpc.NewAuthSys(rpc.ProcessCred())
 		if err != nil {
@@ -176,17 +207,18 @@ func defaultBackOff() backoff.BackOff {
 }
 
 // Client is an NFSv4 client: one session (NFSv4.1; a client ID alone in
-// NFSv4.0) with one server over one TCP connection that is redialed
-// according to Config.Policy. It is safe for concurrent use by many
-// goroutines; calls from them are pipelined on the connection up to the
-// number of session slots (Config.Slots in NFSv4.0).
+// NFSv4.0) with one server over one TCP connection, or Config.Connections
+// of them, each redialed according to Config.Policy. It is safe for
+// concurrent use by many goroutines; calls from them are pipelined on the
+// connections up to the number of session slots (Config.Slots in NFSv4.0).
 //
 // Paths are absolute paths in the server's NFSv4 namespace (its pseudo
 // file system), such as "/export/dir/file"; a relative path is taken from
 // the root.
 type Client struct {
 	rpc  *rpc.Client
-	tr   *xprt.Transport
+	tr   *xprt.Transport   // the first connection's
+	trs  []*xprt.Transport // every connection's, tr first; set by Dial
 	log  *slog.Logger
 	cfg  Config
 	auth rpc.Auth
@@ -248,25 +280,43 @@ func Dial(ctx context.Context, addr string, cfg Config) (*Client, error) {
 	c.rsize, c.wsize = cfg.RSize, cfg.WSize
 	tlsOpts := cfg.TLS
 	tlsOpts.Prog, tlsOpts.Vers = nfsProgram, nfsVersion
-	tr, err := xprt.New(xprt.Config{
-		Addr:        addr,
-		Policy:      cfg.Policy,
-		Socket:      cfg.Socket,
-		DialTimeout: cfg.DialTimeout,
-		Logger:      c.log,
-		TLS:         tlsOpts,
-	})
+	newTransport := func(p policy.Policy) (*xprt.Transport, error) {
+		return xprt.New(xprt.Config{
+			Addr:        addr,
+			Policy:      p,
+			Socket:      cfg.Socket,
+			DialTimeout: cfg.DialTimeout,
+			Logger:      c.log,
+			TLS:         tlsOpts,
+		})
+	}
+	tr, err := newTransport(cfg.Policy)
 	if err != nil {
 		return nil, err
 	}
 	c.tr = tr
+	c.trs = []*xprt.Transport{tr}
 	c.rpc = rpc.NewClient(tr, rpc.Config{
 		Prog: nfsProgram, Vers: nfsVersion, Auth: c.auth,
 		Timeo: cfg.Timeo, Retrans: cfg.Retrans, Soft: cfg.Soft, SoftTimeouts: cfg.SoftTimeouts,
 		MaxRecord: max(c.rsize, c.wsize) + 64<<10,
 		Logger:    c.log,
+		Bind:      c.bindNew,
 	})
-	if err := c.establish(ctx); err != nil {
+	err = c.establish(ctx)
+	if err == nil && !c.v40 {
+		// The further connections come once the session exists, so that
+		// each is bound to it; they connect at the next call.
+		for i := 1; i < cfg.Connections && err == nil; i++ {
+			var t *xprt.Transport
+			if t, err = newTransport(policy.Fresh(cfg.Policy)); err == nil {
+				if err = c.rpc.AddTransport(t); err == nil {
+					c.trs = append(c.trs, t)
+				}
+			}
+		}
+	}
+	if err != nil {
 		c.stop()
 		c.rpc.Close()
 		c.bg.wait(context.Background()) // every call fails now

@@ -8,9 +8,9 @@
 //	...
 //	fsys := c.FS("/export") // an io/fs.FS
 //
-// A Client holds one session with one server over one TCP connection. Calls
-// from many goroutines are pipelined on it up to the number of session
-// slots; each COMPOUND starts with SEQUENCE, whose (slot, sequence id) pair
+// A Client holds one session with one server over one TCP connection, or
+// several (Config.Connections, each bound to the session). Calls from many
+// goroutines are pipelined on them up to the number of session slots; each COMPOUND starts with SEQUENCE, whose (slot, sequence id) pair
 // gives a request re-sent after a reconnect exactly-once semantics through
 // the server's reply cache. The connection is redialed by package xprt from
 // the local port that Config.Policy (package policy) chooses; RPC framing,

@@ -49,7 +49,9 @@ func testResets(t *testing.T, s testServer, c *Client) {
 					return
 				case <-time.After(3 * time.Millisecond):
 				}
-				c.tr.Fail(c.tr.Stats().Gen, io.ErrUnexpectedEOF)
+				// Each connection in turn (Config.Connections).
+				tr := c.trs[n%len(c.trs)]
+				tr.Fail(tr.Stats().Gen, io.ErrUnexpectedEOF)
 				n++
 			}
 		}()

@@ -245,6 +245,38 @@ func (c *Client) bindConn(ctx context.Context, id *sessionID) error {
 	return nil
 }
 
+// bindNew binds a new connection, with call sending on it alone, to the
+// current session (rpc.Config.Bind): BIND_CONN_TO_SESSION for the fore
+// channel before any call of the session goes on it (RFC 8881 §2.10.3.1),
+// on every further connection (Config.Connections) and every reconnect.
+// Before the first session, and over NFSv4.0, there is nothing to bind
+// to. A refusal by the server is logged and the connection used anyway:
+// its first SEQUENCE binds it implicitly (SP4_NONE) or tells the call
+// that the session is gone, which the recovery handles.
+func (c *Client) bindNew(ctx context.Context, call rpc.CallFunc) error {
+	s := c.st.Load()
+	if s == nil || s.v40 {
+		return nil
+	}
+	var res bindConnRes
+	cc := &compoundCall{c: c, minor: minorVersion, req: funcRequest{
+		b: func(cmp *compound) { cmp.bindConnToSession(&s.id, cdfcForeOrBoth, false) },
+		p: func(r *reply) error { return r.bindConnToSession(&res) },
+	}}
+	err := call(ctx, procCompound, cc, cc)
+	var st Status
+	if errors.As(err, &st) {
+		c.log.Warn("nfs4: BIND_CONN_TO_SESSION refused; the connection is used unbound", "err", err)
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	c.rstats.rebinds.Add(1)
+	c.log.Debug("nfs4: connection bound to the session")
+	return nil
+}
+
 // renew keeps the lease alive: when no SEQUENCE has succeeded for a third
 // of the lease, it sends one on its own. Calls in progress renew it anyway.
 func (c *Client) renew() {

@@ -14,8 +14,11 @@ import (
 
 // Stats is a snapshot of a Client's counters.
 type Stats struct {
-	RPC       rpc.Stats  // calls, retransmits, major timeouts, unknown XIDs
-	Transport xprt.Stats // connects, reconnects, failed dials by cause, bytes, ports, time disconnected
+	RPC       rpc.Stats  // calls, retransmits, major timeouts, unknown XIDs, connections ready now
+	Transport xprt.Stats // the first connection's connects, reconnects, failed dials by cause, bytes, ports, time disconnected
+	// Connections holds every connection's transport statistics
+	// (Config.Connections of them, one over NFSv4.0), Transport first.
+	Connections []xprt.Stats
 	// SeqStatusFlags holds the SEQ4_STATUS_* bits of the latest SEQUENCE
 	// reply that carried any.
 	SeqStatusFlags uint32
@@ -30,9 +33,14 @@ type Stats struct {
 // Stats returns a snapshot of the client's counters.
 func (c *Client) Stats() Stats {
 	rs := c.rpc.Stats()
+	conns := make([]xprt.Stats, len(c.trs))
+	for i, t := range c.trs {
+		conns[i] = t.Stats()
+	}
 	return Stats{
 		RPC:            rs,
-		Transport:      c.tr.Stats(),
+		Transport:      conns[0],
+		Connections:    conns,
 		SeqStatusFlags: c.flags.Load(),
 		RSize:          c.rsize,
 		WSize:          c.wsize,
@@ -71,8 +79,9 @@ func (r *recoveryCounters) recovered(d time.Duration) {
 // RecoveryStats counts what a Client did to keep its server state across
 // failures. Each step is also logged (Config.Logger).
 type RecoveryStats struct {
-	// Rebinds counts connections bound to the session after a reconnect
-	// (BIND_CONN_TO_SESSION).
+	// Rebinds counts connections bound to the session with
+	// BIND_CONN_TO_SESSION: every reconnect, and every further connection
+	// (Config.Connections).
 	Rebinds uint64
 	// ReplayedSlots counts requests re-sent after a reconnect on their
 	// slot with their sequence id, which the session's reply cache answers

@@ -178,6 +178,7 @@ func defaultBackOff() backoff.BackOff {
 func SameReservedPort(o Options) Policy {
 	c := o.resolve()
 	return &sameReserved{
+		opts:  o,
 		pace:  newPacer(o.BackOff, defaultBackOff),
 		ports: newPorts(c, 0),
 	}
@@ -185,6 +186,7 @@ func SameReservedPort(o Options) Policy {
 
 // sameReserved is the policy of SameReservedPort.
 type sameReserved struct {
+	opts  Options // as given, for Fresh
 	pace  pacer
 	ports ports
 	port  int // the port in use; 0 until the first dial
@@ -248,6 +250,7 @@ func (s *sameReserved) Reset() { s.pace.reset() }
 func NewReservedPort(o Options) Policy {
 	c := o.resolve()
 	return &newReserved{
+		opts:  o,
 		pace:  newPacer(o.BackOff, defaultBackOff),
 		ports: newPorts(c, c.avoid),
 	}
@@ -255,6 +258,7 @@ func NewReservedPort(o Options) Policy {
 
 // newReserved is the policy of NewReservedPort.
 type newReserved struct {
+	opts  Options // as given, for Fresh
 	pace  pacer
 	ports ports
 	last  int // the port of the previous decision; 0 before the first
@@ -298,11 +302,12 @@ func (n *newReserved) Reset() { n.pace.reset() }
 // It panics if o is invalid (see Options).
 func Ephemeral(o Options) Policy {
 	o.resolve()
-	return &ephemeral{pace: newPacer(o.BackOff, defaultBackOff)}
+	return &ephemeral{opts: o, pace: newPacer(o.BackOff, defaultBackOff)}
 }
 
 // ephemeral is the policy of Ephemeral.
 type ephemeral struct {
+	opts Options // as given, for Fresh
 	pace pacer
 }
 
@@ -355,6 +360,7 @@ func (e *ephemeral) Reset() { e.pace.reset() }
 func Hedged(o Options) Policy {
 	c := o.resolve()
 	return &hedged{
+		opts:  o,
 		pace:  newPacer(o.BackOff, defaultBackOff),
 		ports: newPorts(c, c.avoid),
 		after: c.hedgeAfter,
@@ -363,6 +369,7 @@ func Hedged(o Options) Policy {
 
 // hedged is the policy of Hedged.
 type hedged struct {
+	opts  Options // as given, for Fresh
 	pace  pacer
 	ports ports
 	after time.Duration
@@ -431,4 +438,30 @@ func (h *hedged) fresh(prev int, denied bool) int {
 func (h *hedged) Reset() {
 	h.busy = 0
 	h.pace.reset()
+}
+
+// Fresh returns a new policy of the same kind and Options as p, one of this
+// package's, for another transport of the same client: a client with
+// several connections needs one policy per connection, since a policy
+// belongs to one transport. A custom Options.BackOff, which has state, is
+// not shared: the new policy takes its kind's default backoff. Fresh
+// returns nil for a policy this package did not make.
+func Fresh(p Policy) Policy {
+	switch p := p.(type) {
+	case *sameReserved:
+		return SameReservedPort(p.opts.fresh())
+	case *newReserved:
+		return NewReservedPort(p.opts.fresh())
+	case *ephemeral:
+		return Ephemeral(p.opts.fresh())
+	case *hedged:
+		return Hedged(p.opts.fresh())
+	}
+	return nil
+}
+
+// fresh is o without its BackOff, which has state.
+func (o Options) fresh() Options {
+	o.BackOff = nil
+	return o
 }

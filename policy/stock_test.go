@@ -479,3 +479,20 @@ func TestReservedOnlyPoliciesGiveUpOnPermission(t *testing.T) {
 		}
 	}
 }
+
+func TestFreshMakesAPolicyOfTheSameKind(t *testing.T) {
+	o := Options{MinPort: 700, MaxPort: 710}
+	for _, p := range []Policy{SameReservedPort(o), NewReservedPort(o), Ephemeral(o), Hedged(o)} {
+		f := Fresh(p)
+		if f == nil || f == p || fmt.Sprintf("%T", f) != fmt.Sprintf("%T", p) {
+			t.Errorf("Fresh(%T) = %T (%p, original %p), want a new one of the same kind", p, f, f, p)
+			continue
+		}
+		if d := f.Next(Attempt{N: 1, Cause: CauseInitial}); d.Port != 0 && (d.Port < 700 || d.Port > 710) {
+			t.Errorf("Fresh(%T) dials from port %d, outside the original's range", p, d.Port)
+		}
+	}
+	if Fresh(Func(func(Attempt) Decision { return Decision{} })) != nil {
+		t.Error("Fresh of a policy of another package is not nil")
+	}
+}

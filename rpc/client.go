@@ -114,7 +114,22 @@ type Config struct {
 	// Logger receives major-timeout and connection-error events. Default
 	// (nil): no output. Nothing is logged on the success path of a call.
 	Logger *slog.Logger
+
+	// Bind, if set, prepares every new connection, each reconnect
+	// included, before calls other than its own go on it: it is called
+	// once per connection, on a goroutine of the Client's, with a call
+	// function that sends on that connection alone (package nfs4 binds the
+	// connection to its session with BIND_CONN_TO_SESSION). Calls meanwhile
+	// go on the Client's other connections, or wait. An error from Bind
+	// fails the connection, which is then redialed; an error the
+	// connection can live with should be logged and nil returned. It is
+	// bounded by the major timeout and by Close. Default (nil): a
+	// connection carries calls as soon as it is made.
+	Bind func(ctx context.Context, call CallFunc) error
 }
+
+// CallFunc is the signature of Client.Call, as Config.Bind receives it.
+type CallFunc func(ctx context.Context, proc uint32, args Marshaler, res Unmarshaler) error
 
 // withDefaults returns cfg with the zero fields set to their defaults.
 func (cfg Config) withDefaults() Config {
@@ -146,6 +161,7 @@ type Stats struct {
 	MajorTimeouts uint64 // major timeouts, each forcing a disconnect if the call was on the live connection
 	UnknownXIDs   uint64 // replies matching no pending call (late, cancelled or bogus), dropped
 	Pending       int    // calls awaiting a reply now
+	Conns         int    // connections carrying calls now (at most one per Transport)
 }
 
 // Sentinel errors.
@@ -157,17 +173,22 @@ var (
 	ErrTimeout = errors.New("rpc: call timed out")
 )
 
-// Client sends RPC calls over a Transport, many at once on one connection,
-// matching replies to calls by XID. It is safe for concurrent use by many
-// goroutines.
+// Client sends RPC calls over one or several Transports, many at once on
+// each connection, matching replies to calls by XID. It is safe for
+// concurrent use by many goroutines.
 //
 // Every call takes a context: cancelling it abandons that call only (a late
-// reply is then counted as an unknown XID and dropped). When the
-// connection dies, calls in flight are re-sent on the next connection with
-// their original XID, so a server's duplicate-request cache can recognise
-// them; a call is never re-sent on the connection it was sent on.
+// reply is then counted as an unknown XID and dropped). A call goes on the
+// ready connection with the fewest calls in flight. When a connection
+// dies, its calls in flight are re-sent with their original XID and bytes
+// on another ready connection, or on the next one, so a server's
+// duplicate-request cache (NFSv4.1: the session's reply cache) can
+// recognise them; a call is never re-sent on the connection it was sent
+// on, and the death of one connection does not hold up calls that another
+// can carry.
 type Client struct {
-	t       Transport
+	lanes   atomic.Pointer[[]*lane] // one per Transport; replaced (copied) by AddTransport under mu
+	bind    func(ctx context.Context, call CallFunc) error
 	prog    uint32
 	vers    uint32
 	auth    Auth
@@ -177,15 +198,17 @@ type Client struct {
 	maxRec  int
 	log     *slog.Logger
 
-	xid  atomic.Uint32
-	cur  atomic.Pointer[conn] // the newest connection a reader runs on
-	done chan struct{}        // closed by Close
+	xid    atomic.Uint32
+	ctx    context.Context // ended by Close: the Client's one shutdown signal
+	cancel context.CancelFunc
+	done   <-chan struct{}               // ctx.Done()
+	wake   atomic.Pointer[chan struct{}] // closed and replaced when a connection becomes ready or a lane fails (conns.go)
 
-	mu      sync.Mutex       // guards pending, closed, and the switch of cur to a new connection
+	mu      sync.Mutex       // guards pending, closed, probes, and the start of goroutines
 	pending map[uint32]*call // calls sent or about to be sent, by XID
 	closed  bool
 
-	readers sync.WaitGroup // one per connection
+	readers sync.WaitGroup // readers and connectors (conns.go)
 
 	calls, retrans, majors, unknown atomic.Uint64
 }
@@ -203,13 +226,16 @@ type pathWatcher interface {
 // replies.
 const maxProbes = 64
 
-// conn is one connection handed out by the Transport. It dies with its
+// conn is one connection handed out by a Transport. It dies with its
 // socket; the calls survive it in Client.pending.
 type conn struct {
 	nc       net.Conn
 	gen      uint64
+	lane     *lane
 	dead     chan struct{} // closed once the connection is known broken
 	deadOnce sync.Once
+	ready    atomic.Bool     // bound (Config.Bind): calls may go on it
+	inflight atomic.Int32    // calls last sent on it and not yet done, by their callers' count
 	probes   map[uint32]bool // XIDs of NULL probes sent on it; guarded by Client.mu
 }
 
@@ -235,9 +261,20 @@ var callPool = sync.Pool{New: func() any {
 // NewClient returns a Client sending on t. The Client owns t and closes it
 // on Close. No connection is made until the first call.
 func NewClient(t Transport, cfg Config) *Client {
+	return NewTrunk([]Transport{t}, cfg)
+}
+
+// NewTrunk returns a Client sending on every Transport of ts, one
+// connection each at a time: each call goes on the ready connection with
+// the fewest calls in flight. The Client owns the transports and closes
+// them on Close. No connection is made until the first call, which starts
+// every transport connecting; a transport that gives up for good (its
+// policy's decision) is left out from then on, and calls fail only when
+// every transport has. ts must not be empty.
+func NewTrunk(ts []Transport, cfg Config) *Client {
 	cfg = cfg.withDefaults()
 	c := &Client{
-		t:       t,
+		bind:    cfg.Bind,
 		prog:    cfg.Prog,
 		vers:    cfg.Vers,
 		auth:    cfg.Auth,
@@ -246,9 +283,17 @@ func NewClient(t Transport, cfg Config) *Client {
 		softMax: cfg.SoftTimeouts,
 		maxRec:  cfg.MaxRecord,
 		log:     cfg.Logger,
-		done:    make(chan struct{}),
 		pending: make(map[uint32]*call),
 	}
+	c.ctx, c.cancel = context.WithCancel(context.Background())
+	c.done = c.ctx.Done()
+	wake := make(chan struct{})
+	c.wake.Store(&wake)
+	lanes := make([]*lane, len(ts))
+	for i, t := range ts {
+		lanes[i] = &lane{t: t}
+	}
+	c.lanes.Store(&lanes)
 	// XIDs start at a random point so that a restarted client does not
 	// replay XIDs a server's duplicate-request cache still remembers.
 	c.xid.Store(rand.Uint32())
@@ -271,9 +316,14 @@ func (c *Client) Call(ctx context.Context, proc uint32, args Marshaler, res Unma
 	if err := c.encode(cl, proc, args); err != nil {
 		return err
 	}
-	if err := c.roundTrip(ctx, cl); err != nil {
+	if err := c.roundTrip(ctx, cl, nil); err != nil {
 		return err
 	}
+	return c.decode(cl, res)
+}
+
+// decode parses cl's reply into res.
+func (c *Client) decode(cl *call, res Unmarshaler) error {
 	cl.dec.Reset(*cl.reply)
 	if _, err := ParseReply(&cl.dec, c.auth); err != nil {
 		return err
@@ -326,15 +376,18 @@ func (c *Client) release(cl *call) {
 	callPool.Put(cl)
 }
 
-// roundTrip sends cl and waits for its reply, re-sending it on each new
-// connection until the reply arrives or the call is abandoned.
+// roundTrip sends cl and waits for its reply, re-sending it on another
+// connection whenever the one it went on dies, until the reply arrives or
+// the call is abandoned. A call pinned to a connection (pin, for
+// Config.Bind) goes on that one alone and fails with errConnLost when it
+// dies.
 //
 // Two clocks run on cl.timer. A major timeout after the call was last sent
 // forces a disconnect. A soft call's budget, SoftTimeouts major timeouts,
 // runs from the call's start and is not restarted by a re-send: a server
 // that breaks every connection before it answers must not keep a soft
 // call alive by making it re-send.
-func (c *Client) roundTrip(ctx context.Context, cl *call) error {
+func (c *Client) roundTrip(ctx context.Context, cl *call, pin *conn) error {
 	c.calls.Add(1)
 	c.mu.Lock()
 	if c.closed {
@@ -344,7 +397,12 @@ func (c *Client) roundTrip(ctx context.Context, cl *call) error {
 	c.pending[cl.xid] = cl
 	c.mu.Unlock()
 
-	var sentGen uint64 // generation of the connection cl was last sent on; 0 = not yet sent
+	var on *conn // the connection cl was last sent on; nil: not yet sent
+	defer func() {
+		if on != nil {
+			on.inflight.Add(-1)
+		}
+	}()
 	var start time.Time
 	if c.soft {
 		start = time.Now()
@@ -352,24 +410,28 @@ func (c *Client) roundTrip(ctx context.Context, cl *call) error {
 	majors := 0
 	cl.timer.Reset(c.timeout(start))
 	for {
-		cn, changed, err := c.conn()
-		if err != nil {
-			select {
-			case <-c.done:
-				// Close shut the transport under us: report that, not the
-				// transport's own error.
-				err = ErrClosed
-			default:
-			}
-			return c.abandon(cl, err)
-		}
-		var dead <-chan struct{}
-		if cn != nil {
-			if cn.gen != sentGen {
-				if sentGen != 0 {
-					c.retrans.Add(1)
+		var wake <-chan struct{}
+		if on == nil || on.isDead() {
+			cn, w, err := c.pick(pin)
+			if err != nil {
+				select {
+				case <-c.done:
+					// Close shut the transport under us: report that, not the
+					// transport's own error.
+					err = ErrClosed
+				default:
 				}
-				sentGen = cn.gen
+				return c.abandon(cl, err)
+			}
+			if cn != nil {
+				if on != nil {
+					c.retrans.Add(1)
+					on.inflight.Add(-1)
+				}
+				// Counted before the write, so that the path watch the
+				// write wakes finds the call awaited.
+				on = cn
+				cn.inflight.Add(1)
 				cl.timer.Reset(c.timeout(start))
 				// net.Conn.Write is safe for concurrent use and writes the
 				// whole buffer before another Write starts, so records from
@@ -379,15 +441,19 @@ func (c *Client) roundTrip(ctx context.Context, cl *call) error {
 					continue
 				}
 			}
-			dead = cn.dead
+			wake = w
+		}
+		var dead <-chan struct{}
+		if on != nil && wake == nil {
+			dead = on.dead
 		}
 		select {
 		case <-cl.ready:
 			return nil
 		case <-dead:
-			// The connection died; loop to re-send on the next one.
-		case <-changed:
-			// The transport's state moved; look again.
+			// The connection died; loop to re-send on another.
+		case <-wake:
+			// A connection became ready, or a transport gave up; look again.
 		case <-ctx.Done():
 			return c.abandon(cl, ctx.Err())
 		case <-c.done:
@@ -400,9 +466,12 @@ func (c *Client) roundTrip(ctx context.Context, cl *call) error {
 				return c.abandon(cl, &TimeoutError{XID: cl.xid, MajorTimeouts: c.softMax, Waited: waited})
 			}
 			c.log.Warn("rpc: server not responding, still trying", "xid", cl.xid, "major_timeouts", majors)
-			if cn != nil && cn.gen == sentGen {
+			if on != nil && !on.isDead() {
 				// Force a new connection; the call goes out again on it.
-				c.broken(cn, errMajorTimeout)
+				c.broken(on, errMajorTimeout)
+				if pin != nil {
+					return c.abandon(cl, errMajorTimeout)
+				}
 			}
 			cl.timer.Reset(c.timeout(start))
 		}
@@ -436,45 +505,6 @@ func (c *Client) abandon(cl *call, err error) error {
 	}
 	<-cl.ready
 	return nil
-}
-
-// conn returns the live connection, starting a reader for a new one, or a
-// channel to wait on while the transport connects.
-func (c *Client) conn() (*conn, <-chan struct{}, error) {
-	if cn := c.cur.Load(); cn != nil && !cn.isDead() {
-		return cn, nil, nil
-	}
-	nc, gen, changed, err := c.t.Conn()
-	if err != nil || nc == nil {
-		return nil, changed, err
-	}
-	c.mu.Lock()
-	if c.closed {
-		c.mu.Unlock()
-		return nil, nil, ErrClosed
-	}
-	cn := c.cur.Load()
-	fresh := cn == nil || cn.gen < gen
-	if fresh {
-		cn = &conn{nc: nc, gen: gen, dead: make(chan struct{})}
-		c.cur.Store(cn)
-		c.readers.Add(1)
-		go c.read(cn)
-	}
-	// Otherwise cn is this very connection, or a newer one that another
-	// goroutine installed while this one was asking: use it either way.
-	c.mu.Unlock()
-	if w, ok := cn.nc.(pathWatcher); ok && fresh {
-		w.Watch(c.awaiting, func() error { return c.probe(cn) })
-	}
-	return cn, nil, nil
-}
-
-// awaiting reports whether any call awaits its reply.
-func (c *Client) awaiting() bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return len(c.pending) > 0
 }
 
 // probe sends a NULL call on cn for the transport's path watch. Its reply
@@ -522,7 +552,7 @@ func (c *Client) broken(cn *conn, cause error) {
 	cn.deadOnce.Do(func() {
 		// Tell the transport first: whoever sees dead closed and asks the
 		// transport for a connection must not be handed this one again.
-		c.t.Fail(cn.gen, cause)
+		cn.lane.t.Fail(cn.gen, cause)
 		close(cn.dead)
 		select {
 		case <-c.done:
@@ -574,7 +604,7 @@ func (c *Client) read(cn *conn) {
 			// Tell the transport before reading on, so that this comes
 			// before the Fail of a connection that ends after it.
 			answered = true
-			c.t.Answered(cn.gen)
+			cn.lane.t.Answered(cn.gen)
 		}
 		cl.reply = bp
 		cl.ready <- struct{}{}
@@ -594,12 +624,19 @@ func (c *Client) Stats() Stats {
 	c.mu.Lock()
 	n := len(c.pending)
 	c.mu.Unlock()
+	conns := 0
+	for _, l := range *c.lanes.Load() {
+		if cn := l.cur.Load(); cn != nil && cn.ready.Load() && !cn.isDead() {
+			conns++
+		}
+	}
 	return Stats{
 		Calls:         c.calls.Load(),
 		Retransmits:   c.retrans.Load(),
 		MajorTimeouts: c.majors.Load(),
 		UnknownXIDs:   c.unknown.Load(),
 		Pending:       n,
+		Conns:         conns,
 	}
 }
 
@@ -612,12 +649,17 @@ func (c *Client) Close() error {
 		return nil
 	}
 	c.closed = true
-	close(c.done)
+	c.cancel()
 	c.mu.Unlock()
-	err := c.t.Close()
-	if cn := c.cur.Load(); cn != nil {
-		// The transport has closed the socket; make sure the reader sees it.
-		cn.nc.Close()
+	var err error
+	for _, l := range *c.lanes.Load() {
+		if terr := l.t.Close(); err == nil {
+			err = terr
+		}
+		if cn := l.cur.Load(); cn != nil {
+			// The transport has closed the socket; make sure the reader sees it.
+			cn.nc.Close()
+		}
 	}
 	c.readers.Wait()
 	return err

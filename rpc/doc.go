@@ -4,9 +4,11 @@
 //
 // The package has these parts:
 //
-//   - Client, which pipelines calls on one connection, matches replies to
-//     calls by XID, and re-sends calls in flight when its Transport
-//     reconnects (package xprt provides one).
+//   - Client, which pipelines calls on one connection (NewClient) or
+//     several (NewTrunk, AddTransport: each call on the least busy),
+//     matches replies to calls by XID, and re-sends calls in flight when
+//     their connection dies: on another ready connection, or when its
+//     Transport reconnects (package xprt provides one).
 //
 //   - Message headers. AppendCall encodes a CALL header and ParseReply
 //     decodes a REPLY header, both without allocating; the procedure's
