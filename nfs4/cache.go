@@ -57,6 +57,7 @@ type attrCache struct {
 	// and its result is valid only if no invalidation came in between.
 	gen          atomic.Uint64
 	hits, misses atomic.Uint64
+	stale        atomic.Uint64
 
 	mu    sync.RWMutex
 	names map[string]nameEntry
@@ -305,6 +306,7 @@ func (a *attrCache) forgetFH(fh []byte) {
 	if n == nil {
 		return
 	}
+	a.stale.Add(1)
 	n.valid = false
 	delete(a.nodes, string(fh))
 	for k, e := range a.names {
@@ -381,6 +383,9 @@ type CacheStats struct {
 	// Hits and Misses count lookups of a path or a file's attributes
 	// answered from the cache and not.
 	Hits, Misses uint64
+	// Stale counts cached handles the server called stale, which were
+	// forgotten and their paths walked again.
+	Stale uint64
 	// Names and Files are the paths and files cached now.
 	Names, Files int
 }
@@ -391,7 +396,8 @@ func (a *attrCache) stats() CacheStats {
 	}
 	a.mu.RLock()
 	defer a.mu.RUnlock()
-	return CacheStats{Hits: a.hits.Load(), Misses: a.misses.Load(), Names: len(a.names), Files: len(a.nodes)}
+	return CacheStats{Hits: a.hits.Load(), Misses: a.misses.Load(), Stale: a.stale.Load(),
+		Names: len(a.names), Files: len(a.nodes)}
 }
 
 // staleHandle reports whether err says a file handle is no longer valid
