@@ -221,7 +221,9 @@ func write(dir string, rep *bench.Report, samples []bench.Sample) error {
 	if err := errors.Join(bench.WriteCSV(f, samples), f.Close()); err != nil {
 		return err
 	}
-	if err := bench.WriteChart(filepath.Join(dir, rep.Chart),
+	if len(rep.Throughput) == 0 {
+		rep.Chart = "" // -ops-only: nothing to chart
+	} else if err := bench.WriteChart(filepath.Join(dir, rep.Chart),
 		fmt.Sprintf("gonfs and its peers, a %d MiB file over loopback, %d rounds", rep.Size>>20, rep.Runs), rep.Throughput); err != nil {
 		return err
 	}
