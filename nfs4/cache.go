@@ -121,9 +121,7 @@ func (a *attrCache) get(p string) (fh []byte, attr Attr, ok bool) {
 	a.mu.RUnlock()
 	if ok {
 		a.hits.Add(1)
-	} else {
-		a.misses.Add(1)
-	}
+	} // a miss is counted by the walk that follows it (walkCached)
 	return fh, attr, ok
 }
 
@@ -380,8 +378,8 @@ func (a *attrCache) evictNodesLocked(now int64) {
 
 // CacheStats counts the metadata cache's use (Client.Stats).
 type CacheStats struct {
-	// Hits and Misses count lookups of a path or a file's attributes
-	// answered from the cache and not.
+	// Hits counts paths and files' attributes answered from the cache;
+	// Misses, path walks sent to the server and File.Stats not answered.
 	Hits, Misses uint64
 	// Stale counts cached handles the server called stale, which were
 	// forgotten and their paths walked again.

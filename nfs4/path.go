@@ -147,6 +147,7 @@ func (c *Client) walkCached(ctx context.Context, comps []string, fresh bool) (fh
 			return fh, attr, len(comps), nil
 		}
 	}
+	c.cache.misses.Add(1)
 	g := c.cache.begin()
 	start, from := c.cache.dirPrefix(full, comps)
 	fh, attr, n, err = c.walk(ctx, from, comps[start:])
