@@ -13,8 +13,13 @@ import (
 // copying one file would, so connection and session set-up are measured
 // too (a few milliseconds against seconds of copying).
 
-// GonfsName is the name of this library's in-process contenders.
-const GonfsName = "gonfs"
+// GonfsName is the name of this library's in-process contenders;
+// GonfsNoACName of its small-operation contenders with the metadata cache
+// off (Config.NoAC).
+const (
+	GonfsName     = "gonfs"
+	GonfsNoACName = "gonfs noac"
+)
 
 // dialGonfs dials env's server with the default Config: Hedged policy,
 // 1 MiB rsize and wsize, a window of 8 READs or WRITEs in flight.
@@ -84,20 +89,33 @@ func GonfsWrite() Contender {
 	}
 }
 
-// GonfsOps returns this library's small-operation contenders: GETATTR
-// through File.Stat on an open file (SEQUENCE, PUTFH, GETATTR) and LOOKUP
-// through Client.Stat of a path (SEQUENCE, PUTROOTFH, LOOKUP ×2, GETFH,
-// GETATTR): one COMPOUND, one round trip, each. Calls from many goroutines
-// are pipelined on one connection over the session's slots.
+// GonfsOps returns this library's small-operation contenders, each with
+// the metadata cache on (the default Config: GonfsName) and off
+// (Config.NoAC: GonfsNoACName): GETATTR through File.Stat on an open file
+// (uncached: one COMPOUND of SEQUENCE, PUTFH, GETATTR) and LOOKUP through
+// Client.Stat of a path (uncached: SEQUENCE, PUTROOTFH, LOOKUP ×2, GETFH,
+// GETATTR). Cached, both are answered from the cache while the file's
+// attributes are valid (3 s at first, up to 60 s while it does not
+// change), so a run of one second sends about one call in all. Calls from
+// many goroutines are pipelined on one connection over the session's
+// slots.
 func GonfsOps() []OpsContender {
-	return []OpsContender{
-		{
-			Name: GonfsName, Op: "GETATTR", Ours: true,
-			Note: "File.Stat: one COMPOUND (SEQUENCE, PUTFH, GETATTR), pipelined",
+	var ops []OpsContender
+	for _, v := range []struct {
+		name, how string
+		cfg       nfs4.Config
+	}{
+		{GonfsName, "metadata cache on (default Config)", nfs4.Config{}},
+		{GonfsNoACName, "Config.NoAC: every call to the server", nfs4.Config{NoAC: true}},
+	} {
+		cfg := v.cfg
+		ops = append(ops, OpsContender{
+			Name: v.name, Op: "GETATTR", Ours: true,
+			Note: "File.Stat, " + v.how + "; uncached one COMPOUND (SEQUENCE, PUTFH, GETATTR), pipelined",
 			Open: func(ctx context.Context, env *Env) (func(context.Context) error, func() error, error) {
-				c, err := dialGonfs(ctx, env)
+				c, err := nfs4.Dial(ctx, env.Addr(), cfg)
 				if err != nil {
-					return nil, nil, err
+					return nil, nil, fmt.Errorf("bench: gonfs: %w", err)
 				}
 				f, err := c.Open(ctx, env.RemotePath(TestFile))
 				if err != nil {
@@ -107,19 +125,19 @@ func GonfsOps() []OpsContender {
 				op := func(context.Context) error { _, err := f.Stat(); return err }
 				return op, func() error { return errors.Join(f.Close(), c.Close()) }, nil
 			},
-		},
-		{
-			Name: GonfsName, Op: "LOOKUP", Ours: true,
-			Note: "Client.Stat of /export/big: one COMPOUND (PUTROOTFH, LOOKUP ×2, GETFH, GETATTR), pipelined",
+		}, OpsContender{
+			Name: v.name, Op: "LOOKUP", Ours: true,
+			Note: "Client.Stat of /export/big, " + v.how + "; uncached one COMPOUND (PUTROOTFH, LOOKUP ×2, GETFH, GETATTR), pipelined",
 			Open: func(ctx context.Context, env *Env) (func(context.Context) error, func() error, error) {
-				c, err := dialGonfs(ctx, env)
+				c, err := nfs4.Dial(ctx, env.Addr(), cfg)
 				if err != nil {
-					return nil, nil, err
+					return nil, nil, fmt.Errorf("bench: gonfs: %w", err)
 				}
 				name := env.RemotePath(TestFile)
 				op := func(ctx context.Context) error { _, err := c.Stat(ctx, name); return err }
 				return op, c.Close, nil
 			},
-		},
+		})
 	}
+	return ops
 }

@@ -229,7 +229,7 @@ func (r *Report) opsTables(p func(string, ...any)) {
 				cell := num(s.Median, s.N)
 				if s.N > 0 {
 					cell += fmt.Sprintf(" [%.0f–%.0f]", s.Min, s.Max)
-					if !s.Ours {
+					if s.Contender != GonfsName {
 						cell += " " + ratio(s.Ratio)
 					}
 				}

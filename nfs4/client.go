@@ -144,6 +144,32 @@ type Config struct {
 	// (nil): no output.
 	Logger *slog.Logger
 
+	// ACRegMin, ACRegMax, ACDirMin and ACDirMax bound how long the
+	// attributes of a file (Reg) and of a directory (Dir), and the file a
+	// path resolves to, are used from the metadata cache before they are
+	// fetched again, as the Linux client's mount options of the same names
+	// do. A file's lifetime starts at the minimum, doubles each time a
+	// fetch after a whole lifetime finds the file unchanged, up to the
+	// maximum, and falls back to the minimum when a fetch finds it changed.
+	// So another client's change to a file is seen at the latest ACRegMax
+	// (ACDirMax for a directory) after it was made, and much sooner for
+	// files that change often. Open always fetches the file's attributes
+	// (close-to-open consistency), and this client's own changes are seen
+	// at once. The full rules: docs/consistency.md. Defaults: 3s, 60s,
+	// 30s, 60s (DefaultACRegMin, DefaultACRegMax, DefaultACDirMin,
+	// DefaultACDirMax); a maximum below its minimum is the minimum.
+	ACRegMin, ACRegMax, ACDirMin, ACDirMax time.Duration
+
+	// NoAC turns the metadata cache off, as the Linux mount option noac
+	// does for attributes: every Stat, path lookup and File.Stat asks the
+	// server, and every path is walked from the root.
+	NoAC bool
+
+	// CacheEntries bounds the metadata cache: at most this many paths and
+	// this many files' attributes are kept. Default: 4096
+	// (DefaultCacheEntries).
+	CacheEntries int
+
 	// Version is the NFSv4 minor version to speak. Default (VersionAny):
 	// NFSv4.1, or NFSv4.0 if the server refuses 4.1 with
 	// NFS4ERR_MINOR_VERS_MISMATCH. A server that refuses every version
@@ -185,6 +211,21 @@ func (cfg Config) withDefaults() (Config, error) {
 	if cfg.MaxListing <= 0 {
 		cfg.MaxListing = DefaultMaxListing
 	}
+	if cfg.ACRegMin <= 0 {
+		cfg.ACRegMin = DefaultACRegMin
+	}
+	if cfg.ACRegMax <= 0 {
+		cfg.ACRegMax = DefaultACRegMax
+	}
+	if cfg.ACDirMin <= 0 {
+		cfg.ACDirMin = DefaultACDirMin
+	}
+	if cfg.ACDirMax <= 0 {
+		cfg.ACDirMax = DefaultACDirMax
+	}
+	if cfg.CacheEntries <= 0 {
+		cfg.CacheEntries = DefaultCacheEntries
+	}
 	if cfg.OwnerID == "" {
 		host, _ := os.Hostname()
 		cfg.OwnerID = "gonfs:" + host + ":" + randomID(8)
@@ -222,6 +263,9 @@ type Client struct {
 	log  *slog.Logger
 	cfg  Config
 	auth rpc.Auth
+	// cache holds handles and attributes of looked-up paths; nil with
+	// Config.NoAC (cache.go).
+	cache *attrCache
 
 	// st is the session calls use; recovery replaces it (recover.go).
 	st atomic.Pointer[sessState]
@@ -278,6 +322,7 @@ func Dial(ctx context.Context, addr string, cfg Config) (*Client, error) {
 		files: make(map[*fileCore]*File), history: make(map[uint64][]sessionID)}
 	c.bgCtx, c.bgCancel = context.WithCancel(context.Background())
 	c.rsize, c.wsize = cfg.RSize, cfg.WSize
+	c.cache = newAttrCache(cfg)
 	tlsOpts := cfg.TLS
 	tlsOpts.Prog, tlsOpts.Vers = nfsProgram, nfsVersion
 	newTransport := func(p policy.Policy) (*xprt.Transport, error) {

@@ -197,6 +197,17 @@ func (c *Client) ReadDir(ctx context.Context, name string) ([]fs.DirEntry, error
 	}
 	var cur dirCursor
 	ents, err := c.readdirAll(ctx, fh, name, &cur, c.mask(dirMask), nil)
+	if len(ents) == 0 && c.cache.retryStale(err, fh, nil) {
+		// The cached directory is gone: look the name up again, once.
+		if fh, attr, err = c.lookup(ctx, name, true); err != nil {
+			return nil, pathError("open", name, err)
+		}
+		if attr.Type != TypeDirectory {
+			return nil, pathError("readdir", name, ErrNotDir)
+		}
+		cur = dirCursor{}
+		ents, err = c.readdirAll(ctx, fh, name, &cur, c.mask(dirMask), nil)
+	}
 	slices.SortFunc(ents, func(a, b fs.DirEntry) int { return strings.Compare(a.Name(), b.Name()) })
 	return ents, pathError("readdir", name, err)
 }

@@ -40,6 +40,15 @@
 // error matching ErrStateLost. Client.Stats().Recovery counts every step;
 // Config.Logger receives each as an event (see RecoveryStats).
 //
+// # Metadata cache
+//
+// File handles and attributes of looked-up paths are cached with the Linux
+// client's rules (Config.ACRegMin and the fields after it): Open always asks
+// the server, this Client's own changes are seen at once, and another
+// client's are seen within ACRegMax (ACDirMax for directories). The rules
+// are in cache.go, what a caller may see in docs/consistency.md;
+// Config.NoAC turns the cache off.
+//
 // # Errors
 //
 // NFS status codes are the Status type, an error whose Is method maps to

@@ -187,14 +187,21 @@ func (f *File) wrapErr(op string, err error) error {
 // Name returns the name the file was opened with.
 func (f *File) Name() string { return f.name }
 
-// Stat returns the file's current attributes from the server.
+// Stat returns the file's attributes: from the metadata cache while they
+// are valid there (Config.ACRegMin), otherwise from the server. Open
+// fetched them, and writes and size changes through any File of this
+// Client invalidate them.
 func (f *File) Stat() (fs.FileInfo, error) {
 	if err := f.checkOpen("stat"); err != nil {
 		return nil, err
 	}
+	if attr, ok := f.c.cache.getFH(f.fh); ok {
+		return newFileInfo(f.name, attr), nil
+	}
 	var attr Attr
 	fh := f.fh
 	mask := f.c.mask(statMask)
+	g := f.c.cache.begin()
 	err := f.c.call(f.ctx, funcRequest{
 		b: func(cmp *compound) { cmp.putfh(fh); cmp.getattr(mask) },
 		p: func(r *reply) error {
@@ -207,6 +214,7 @@ func (f *File) Stat() (fs.FileInfo, error) {
 	if err != nil {
 		return nil, pathError("stat", f.name, err)
 	}
+	f.c.cache.putFH(fh, &attr, g)
 	return newFileInfo(f.name, attr), nil
 }
 
@@ -301,6 +309,7 @@ func (f *File) Truncate(size int64) error {
 // setSize sends SETATTR of the size under the open stateid.
 func (f *File) setSize(ctx context.Context, size int64) error {
 	f.io.writes.Add(1)
+	defer f.c.cache.invalidateFH(f.fh)
 	return f.callState(ctx, &setSizeReq{fh: f.fh, io: &f.io, size: sattr{mask: MaskOf(AttrSize), size: uint64(size)}})
 }
 

@@ -68,12 +68,17 @@ func linkError(op, oldname, newname string, err error) error {
 // the server receives perm as given. The parent must exist. Errors are
 // *fs.PathError with Op "mkdir"; an existing name matches fs.ErrExist.
 func (c *Client) Mkdir(ctx context.Context, name string, perm fs.FileMode) error {
-	dir, base, err := c.lookupParent(ctx, name)
-	if err != nil {
+	for try := 0; ; try++ {
+		dir, base, err := c.lookupParent(ctx, name)
+		if err != nil {
+			return pathError("mkdir", name, err)
+		}
+		_, _, err = c.mkdirIn(ctx, dir, []string{base}, perm)
+		if try == 0 && c.cache.retryStale(err, dir, nil) {
+			continue
+		}
 		return pathError("mkdir", name, err)
 	}
-	_, _, err = c.mkdirIn(ctx, dir, []string{base}, perm)
-	return pathError("mkdir", name, err)
 }
 
 // MkdirAll creates the directory name and any parents it lacks, each with
@@ -117,6 +122,13 @@ func (c *Client) MkdirAll(ctx context.Context, name string, perm fs.FileMode) er
 	for lo < len(comps) {
 		batch := comps[lo:min(len(comps), lo+createBatch)]
 		nfh, made, err := c.mkdirIn(ctx, fh, batch, perm)
+		if made == 0 && c.cache.retryStale(err, fh, nil) {
+			// A cached directory is gone: find it again, once.
+			if fh, _, err = c.lookup(ctx, joinPath(comps[:lo]), true); err != nil {
+				return pathError("mkdir", joinPath(comps[:lo]), err)
+			}
+			nfh, made, err = c.mkdirIn(ctx, fh, batch, perm)
+		}
 		lo += made
 		if err == nil {
 			fh = nfh
@@ -149,6 +161,7 @@ func (c *Client) MkdirAll(ctx context.Context, name string, perm fs.FileMode) er
 func (c *Client) mkdirIn(ctx context.Context, dir []byte, names []string, perm fs.FileMode) (fh []byte, made int, err error) {
 	attrs := &sattr{mask: MaskOf(AttrMode), mode: unixMode(perm)}
 	var res createRes
+	defer c.cache.invalidateFH(dir)
 	err = c.call(ctx, funcRequest{
 		b: func(cmp *compound) {
 			cmp.putfh(dir)
@@ -182,12 +195,18 @@ func (c *Client) mkdirIn(ctx context.Context, dir []byte, names []string, perm f
 // *fs.PathError with Op "remove"; a directory that is not empty matches
 // syscall.ENOTEMPTY.
 func (c *Client) Remove(ctx context.Context, name string) error {
-	dir, base, err := c.lookupParent(ctx, name)
-	if err != nil {
+	for try := 0; ; try++ {
+		dir, base, err := c.lookupParent(ctx, name)
+		if err != nil {
+			return pathError("remove", name, err)
+		}
+		_, err = c.removeIn(ctx, dir, []string{base})
+		c.cache.drop(cleanPath(name))
+		if try == 0 && c.cache.retryStale(err, dir, nil) {
+			continue
+		}
 		return pathError("remove", name, err)
 	}
-	_, err = c.removeIn(ctx, dir, []string{base})
-	return pathError("remove", name, err)
 }
 
 // removeIn removes names from the directory dir in one COMPOUND, and
@@ -195,6 +214,7 @@ func (c *Client) Remove(ctx context.Context, name string) error {
 // the first failure).
 func (c *Client) removeIn(ctx context.Context, dir []byte, names []string) (removed int, err error) {
 	var cinfo changeInfo
+	defer c.cache.invalidateFH(dir)
 	err = c.call(ctx, funcRequest{
 		b: func(cmp *compound) {
 			cmp.putfh(dir)
@@ -237,14 +257,21 @@ func (c *Client) RemoveAll(ctx context.Context, name string) error {
 	if name == "." || strings.HasSuffix(name, "/.") {
 		return pathError("RemoveAll", name, ErrInval)
 	}
-	dir, base, err := c.lookupParent(ctx, name)
-	if errors.Is(err, ErrNoEnt) {
-		return nil
+	defer c.cache.drop(cleanPath(name))
+	for try := 0; ; try++ {
+		dir, base, err := c.lookupParent(ctx, name)
+		if errors.Is(err, ErrNoEnt) {
+			return nil
+		}
+		if err != nil {
+			return pathError("RemoveAll", name, err)
+		}
+		err = c.removeTree(ctx, dir, base, name, 0)
+		if try == 0 && c.cache.retryStale(err, dir, nil) {
+			continue
+		}
+		return err
 	}
-	if err != nil {
-		return pathError("RemoveAll", name, err)
-	}
-	return c.removeTree(ctx, dir, base, name, 0)
 }
 
 // removeTree removes base from dir, emptying it first if it is a
@@ -385,17 +412,32 @@ func (c *Client) lookupIn(ctx context.Context, dir []byte, name string) ([]byte,
 // server performs the rename atomically. Errors are *os.LinkError with Op
 // "rename".
 func (c *Client) Rename(ctx context.Context, oldname, newname string) error {
+	defer c.cache.drop(cleanPath(newname))
+	defer c.cache.drop(cleanPath(oldname))
+	for try := 0; ; try++ {
+		odir, ndir, err := c.rename(ctx, oldname, newname)
+		if try == 0 && c.cache.retryStale(err, odir, ndir) {
+			continue
+		}
+		return err
+	}
+}
+
+// rename is Rename once; it returns the directories' handles it used.
+func (c *Client) rename(ctx context.Context, oldname, newname string) (odir, ndir []byte, err error) {
 	odir, obase, err := c.lookupParent(ctx, oldname)
 	if err != nil {
-		return linkError("rename", oldname, newname, err)
+		return nil, nil, linkError("rename", oldname, newname, err)
 	}
 	ndir, nbase := odir, ""
 	if oc, nc := splitPath(oldname), splitPath(newname); len(oc) > 0 && len(nc) > 0 &&
 		joinPath(oc[:len(oc)-1]) == joinPath(nc[:len(nc)-1]) {
 		nbase = nc[len(nc)-1] // same directory: no second walk
 	} else if ndir, nbase, err = c.lookupParent(ctx, newname); err != nil {
-		return linkError("rename", oldname, newname, err)
+		return odir, nil, linkError("rename", oldname, newname, err)
 	}
+	defer c.cache.invalidateFH(odir)
+	defer c.cache.invalidateFH(ndir)
 	var src, dst changeInfo
 	err = c.call(ctx, funcRequest{
 		b: func(cmp *compound) {
@@ -414,17 +456,29 @@ func (c *Client) Rename(ctx context.Context, oldname, newname string) error {
 		},
 		cache: true,
 	})
-	return linkError("rename", oldname, newname, err)
+	return odir, ndir, linkError("rename", oldname, newname, err)
 }
 
 // Symlink creates newname as a symbolic link to oldname, which is stored
 // as given and need not exist. Errors are *os.LinkError with Op
 // "symlink".
 func (c *Client) Symlink(ctx context.Context, oldname, newname string) error {
+	for try := 0; ; try++ {
+		dir, err := c.symlink(ctx, oldname, newname)
+		if try == 0 && c.cache.retryStale(err, dir, nil) {
+			continue
+		}
+		return err
+	}
+}
+
+// symlink is Symlink once; it returns the directory's handle it used.
+func (c *Client) symlink(ctx context.Context, oldname, newname string) ([]byte, error) {
 	dir, base, err := c.lookupParent(ctx, newname)
 	if err != nil {
-		return linkError("symlink", oldname, newname, err)
+		return nil, linkError("symlink", oldname, newname, err)
 	}
+	defer c.cache.invalidateFH(dir)
 	var res createRes
 	err = c.call(ctx, funcRequest{
 		b: func(cmp *compound) {
@@ -439,39 +493,58 @@ func (c *Client) Symlink(ctx context.Context, oldname, newname string) error {
 		},
 		cache: true,
 	})
-	return linkError("symlink", oldname, newname, err)
+	return dir, linkError("symlink", oldname, newname, err)
 }
 
 // Readlink returns the target of the symbolic link name. Errors are
 // *fs.PathError with Op "readlink"; a name that is not a symbolic link
 // gives ErrInval (syscall.EINVAL), as readlink(2) does.
 func (c *Client) Readlink(ctx context.Context, name string) (string, error) {
-	fh, attr, err := c.lookup(ctx, name, false)
-	if err != nil {
-		return "", pathError("readlink", name, err)
+	for try := 0; ; try++ {
+		fh, attr, err := c.lookup(ctx, name, false)
+		if err != nil {
+			return "", pathError("readlink", name, err)
+		}
+		if attr.Type != TypeSymlink {
+			return "", pathError("readlink", name, ErrInval)
+		}
+		target, err := c.readlinkFH(ctx, fh)
+		if try == 0 && c.cache.retryStale(err, fh, nil) {
+			continue
+		}
+		if err != nil {
+			return "", pathError("readlink", name, err)
+		}
+		return target, nil
 	}
-	if attr.Type != TypeSymlink {
-		return "", pathError("readlink", name, ErrInval)
-	}
-	target, err := c.readlinkFH(ctx, fh)
-	if err != nil {
-		return "", pathError("readlink", name, err)
-	}
-	return target, nil
 }
 
 // Link creates newname as a hard link to the file oldname. A symbolic
 // link oldname is linked itself, not its target, as os.Link does on
 // Linux. Errors are *os.LinkError with Op "link".
 func (c *Client) Link(ctx context.Context, oldname, newname string) error {
-	fh, _, err := c.lookup(ctx, oldname, false)
+	for try := 0; ; try++ {
+		fh, dir, err := c.link(ctx, oldname, newname)
+		if try == 0 && c.cache.retryStale(err, fh, dir) {
+			continue
+		}
+		return err
+	}
+}
+
+// link is Link once; it returns the file's and the directory's handles it
+// used.
+func (c *Client) link(ctx context.Context, oldname, newname string) (fh, dir []byte, err error) {
+	fh, _, err = c.lookup(ctx, oldname, false)
 	if err != nil {
-		return linkError("link", oldname, newname, err)
+		return nil, nil, linkError("link", oldname, newname, err)
 	}
 	dir, base, err := c.lookupParent(ctx, newname)
 	if err != nil {
-		return linkError("link", oldname, newname, err)
+		return fh, nil, linkError("link", oldname, newname, err)
 	}
+	defer c.cache.invalidateFH(fh) // its link count
+	defer c.cache.invalidateFH(dir)
 	var cinfo changeInfo
 	err = c.call(ctx, funcRequest{
 		b: func(cmp *compound) {
@@ -490,5 +563,5 @@ func (c *Client) Link(ctx context.Context, oldname, newname string) error {
 		},
 		cache: true,
 	})
-	return linkError("link", oldname, newname, err)
+	return fh, dir, linkError("link", oldname, newname, err)
 }

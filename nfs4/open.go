@@ -113,7 +113,9 @@ func (c *Client) openFile(ctx context.Context, name string, flag int, perm fs.Fi
 		return nil, err
 	}
 	if !m.create {
-		fh, attr, err := c.lookup(ctx, name, true)
+		// Close-to-open: the file's handle and attributes come from the
+		// server, not the cache, and OPEN fetches them again.
+		fh, attr, err := c.lookupFresh(ctx, name, true)
 		if err != nil {
 			return nil, err
 		}
@@ -124,7 +126,15 @@ func (c *Client) openFile(ctx context.Context, name string, flag int, perm fs.Fi
 			return newFile(c, name, fh, true), nil
 		}
 		if !c.v40 {
-			return c.open(ctx, name, m, &openReq{putFH: fh, args: openArgs{claim: claimFH}})
+			f, err := c.open(ctx, name, m, &openReq{putFH: fh, args: openArgs{claim: claimFH}})
+			if c.cache.retryStale(err, fh, nil) {
+				// Removed since the LOOKUP: look the name up once more.
+				if fh, _, err = c.lookupFresh(ctx, name, true); err != nil {
+					return nil, err
+				}
+				f, err = c.open(ctx, name, m, &openReq{putFH: fh, args: openArgs{claim: claimFH}})
+			}
+			return f, err
 		}
 		// NFSv4.0 has no CLAIM_FH: by name in the directory, as a create.
 	}
@@ -132,10 +142,17 @@ func (c *Client) openFile(ctx context.Context, name string, flag int, perm fs.Fi
 	// hand, since OPEN does not follow it (NFS4ERR_SYMLINK); the File keeps
 	// the name it was opened by.
 	target := name
+	retried := false
 	for links := 0; ; links++ {
 		dirFH, base, err := c.lookupParent(ctx, target)
 		if err != nil {
 			return nil, err
+		}
+		if m.create {
+			// The directory changes (or may): its attributes are
+			// fetched again, and target's handle comes from OPEN.
+			defer c.cache.invalidateFH(dirFH)
+			defer c.cache.drop(cleanPath(target))
 		}
 		var verf verifier
 		rand.Read(verf[:])
@@ -150,6 +167,11 @@ func (c *Client) openFile(ctx context.Context, name string, flag int, perm fs.Fi
 			// session's reply cache still makes a replay exactly-once;
 			// only a replay across a lost session would see EXIST.
 			f, err = c.open(ctx, name, m, guardedReq(dirFH, base, perm))
+		}
+		if !retried && c.cache.retryStale(err, dirFH, nil) {
+			retried = true // the cached directory is gone: walk again, once
+			links--
+			continue
 		}
 		if !errors.Is(err, ErrSymlink) {
 			return f, err
@@ -236,6 +258,7 @@ func (c *Client) open(ctx context.Context, name string, m openMode, q *openReq) 
 	if c.v40 {
 		q.oo = &owner40{dirFH: q.putFH, base: q.args.name}
 	}
+	g := c.cache.begin()
 	epoch, err := c.callEpoch(ctx, q)
 	if err == nil {
 		err = c.confirmOpen(ctx, nil, q)
@@ -248,6 +271,7 @@ func (c *Client) open(ctx context.Context, name string, m openMode, q *openReq) 
 		}
 		return nil, err
 	}
+	c.cache.putFH(q.fh, &q.attr, g)
 	f := newFile(c, name, q.fh, false)
 	f.io.oo = q.oo
 	f.io.init(c, q.res.stateID, epoch, q.args.owner, m)

@@ -49,20 +49,46 @@ func (c *Client) mask(m AttrMask) AttrMask {
 	return m
 }
 
+// cleanPath returns name as a cleaned absolute path, the metadata cache's
+// key; without allocating when it is one already.
+func cleanPath(name string) string {
+	if !strings.HasPrefix(name, "/") {
+		name = "/" + name
+	}
+	return path.Clean(name)
+}
+
 // lookup resolves name and returns its file handle and attributes. With
 // follow, a final symbolic link is followed; without, the link itself is
-// returned (Lstat).
+// returned (Lstat). What the metadata cache holds is used (cache.go); the
+// handle returned may be shared and must not be modified.
 func (c *Client) lookup(ctx context.Context, name string, follow bool) ([]byte, Attr, error) {
-	comps := splitPath(name)
+	p := cleanPath(name)
+	if fh, attr, ok := c.cache.get(p); ok && !(follow && attr.Type == TypeSymlink) {
+		return fh, attr, nil
+	}
+	return c.resolve(ctx, splitPath(p), follow, false)
+}
+
+// lookupFresh is lookup with the last component looked up and its
+// attributes fetched from the server, the directories above it from the
+// cache: open's revalidation (close-to-open consistency).
+func (c *Client) lookupFresh(ctx context.Context, name string, follow bool) ([]byte, Attr, error) {
+	return c.resolve(ctx, splitPath(cleanPath(name)), follow, true)
+}
+
+// resolve is lookup's walk of comps; with fresh, each final component is
+// fetched from the server.
+func (c *Client) resolve(ctx context.Context, comps []string, follow, fresh bool) ([]byte, Attr, error) {
 	links := 0
 	for {
-		fh, attr, n, err := c.walk(ctx, comps)
+		fh, attr, n, err := c.walkCached(ctx, comps, fresh)
 		if errors.Is(err, ErrSymlink) && n > 0 {
 			// comps[n-1] is a symlink that a LOOKUP tried to descend into.
 			if links++; links > maxSymlinks {
 				return nil, Attr{}, errTooManyLinks
 			}
-			linkFH, _, _, err := c.walk(ctx, comps[:n])
+			linkFH, _, _, err := c.walkCached(ctx, comps[:n], false)
 			if err != nil {
 				return nil, Attr{}, err
 			}
@@ -106,11 +132,43 @@ func splice(dir []string, target string, rest []string) []string {
 	return splitPath(p)
 }
 
-// walk looks up comps from the root without following symlinks. It returns
-// the last file handle and attributes, and how many components were looked
-// up before an error.
-func (c *Client) walk(ctx context.Context, comps []string) (fh []byte, attr Attr, n int, err error) {
+// walkCached is walk with the metadata cache: comps itself from the cache
+// unless fresh, otherwise a walk from the deepest directory above it that
+// the cache holds, whose result is cached. A cached directory whose handle
+// the server calls stale is forgotten, and the walk starts again from the
+// root, once.
+func (c *Client) walkCached(ctx context.Context, comps []string, fresh bool) (fh []byte, attr Attr, n int, err error) {
+	if c.cache == nil {
+		return c.walk(ctx, nil, comps)
+	}
+	full := joinPath(comps)
+	if !fresh {
+		if fh, attr, ok := c.cache.get(full); ok {
+			return fh, attr, len(comps), nil
+		}
+	}
+	c.cache.misses.Add(1)
+	g := c.cache.begin()
+	start, from := c.cache.dirPrefix(full, comps)
+	fh, attr, n, err = c.walk(ctx, from, comps[start:])
+	n += start
+	if err != nil && from != nil && staleHandle(err) {
+		c.cache.forgetFH(from)
+		g = c.cache.begin()
+		fh, attr, n, err = c.walk(ctx, nil, comps)
+	}
+	if err == nil {
+		c.cache.put(full, fh, &attr, g)
+	}
+	return fh, attr, n, err
+}
+
+// walk looks up comps from the directory from (the root if nil) without
+// following symlinks. It returns the last file handle and attributes, and
+// how many components were looked up before an error.
+func (c *Client) walk(ctx context.Context, from []byte, comps []string) (fh []byte, attr Attr, n int, err error) {
 	mask := c.mask(statMask)
+	fh = from
 	for first := true; first || n < len(comps); first = false {
 		chunk := comps[n:min(len(comps), n+lookupsPerCompound)]
 		from := fh
@@ -177,8 +235,12 @@ func (c *Client) lookupParent(ctx context.Context, name string) (dirFH []byte, b
 	return fh, comps[len(comps)-1], nil
 }
 
-// readlinkFH reads the target of the symlink fh.
+// readlinkFH reads the target of the symlink fh, from the cache if it
+// holds it: a handle's target never changes.
 func (c *Client) readlinkFH(ctx context.Context, fh []byte) (string, error) {
+	if t, ok := c.cache.link(fh); ok {
+		return t, nil
+	}
 	var target string
 	err := c.call(ctx, funcRequest{
 		b: func(cmp *compound) { cmp.putfh(fh); cmp.readlink() },
@@ -191,6 +253,9 @@ func (c *Client) readlinkFH(ctx context.Context, fh []byte) (string, error) {
 			return err
 		},
 	})
+	if err == nil {
+		c.cache.setLink(fh, target)
+	}
 	return target, err
 }
 

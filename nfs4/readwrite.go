@@ -306,7 +306,9 @@ func (f *File) writeChunk(ctx context.Context, p []byte, off int64, stable uint3
 	for n < len(p) {
 		q := writeReq{fh: f.fh, io: &f.io, off: uint64(off) + uint64(n), stable: stable, data: p[n:]}
 		f.io.writes.Add(1)
-		if err := f.callState(ctx, &q); err != nil {
+		err := f.callState(ctx, &q)
+		f.c.cache.invalidateFH(f.fh) // size and times changed, or may have
+		if err != nil {
 			return n, st, err
 		}
 		if q.res.count == 0 {

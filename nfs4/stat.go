@@ -68,16 +68,23 @@ func newFileInfo(name string, attr Attr) *fileInfo {
 // that change nothing (Chown(-1, -1), Chtimes with two zero times), so
 // that a missing file still reports its error as os would.
 func (c *Client) setattrPath(ctx context.Context, op, name string, s *sattr) error {
-	fh, _, err := c.lookup(ctx, name, true)
-	if err != nil || s == nil {
+	for try := 0; ; try++ {
+		fh, _, err := c.lookup(ctx, name, true)
+		if err != nil || s == nil {
+			return pathError(op, name, err)
+		}
+		err = c.setattrFH(ctx, fh, s)
+		if try == 0 && c.cache.retryStale(err, fh, nil) {
+			continue
+		}
 		return pathError(op, name, err)
 	}
-	return pathError(op, name, c.setattrFH(ctx, fh, s))
 }
 
 // setattrFH sets the attributes in s on the file fh.
 func (c *Client) setattrFH(ctx context.Context, fh []byte, s *sattr) error {
 	var set AttrMask
+	defer c.cache.invalidateFH(fh)
 	return c.call(ctx, funcRequest{
 		b: func(cmp *compound) {
 			cmp.putfh(fh)

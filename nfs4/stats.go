@@ -28,6 +28,9 @@ type Stats struct {
 	// Recovery counts session re-binds, session and client ID resets,
 	// reclaims, re-opens, replayed slots, re-sent bytes and recovery times.
 	Recovery RecoveryStats
+	// Cache counts the metadata cache's hits and misses and what it holds
+	// (zero with Config.NoAC).
+	Cache CacheStats
 }
 
 // Stats returns a snapshot of the client's counters.
@@ -47,6 +50,7 @@ func (c *Client) Stats() Stats {
 		Slots:          len(c.st.Load().slots.slots),
 		Lease:          c.lease,
 		Recovery:       c.rstats.snapshot(rs.Retransmits),
+		Cache:          c.cache.stats(),
 	}
 }
 

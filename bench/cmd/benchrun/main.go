@@ -42,6 +42,7 @@ func main() {
 		goroutines = flag.String("goroutines", "1,8,64", "goroutine counts for the small operations")
 		conditions = flag.String("conditions", "", "the load on the machine during the run, in words, for the report")
 		runTimeout = flag.Duration("run-timeout", 10*time.Minute, "bound on one contender's run")
+		opsOnly    = flag.Bool("ops-only", false, "run the small operations alone, no copies (use a small -size)")
 	)
 	flag.Parse()
 	gs, err := parseInts(*goroutines)
@@ -53,7 +54,7 @@ func main() {
 	defer stop()
 	if err := run(ctx, config{
 		runs: *runs, warmup: *warmup, size: *sizeMiB << 20, out: *out, micro: *microPath, lab: *labPath,
-		opsTime: *opsTime, goroutines: gs, conditions: *conditions, runTimeout: *runTimeout,
+		opsTime: *opsTime, goroutines: gs, conditions: *conditions, runTimeout: *runTimeout, opsOnly: *opsOnly,
 	}); err != nil {
 		fmt.Fprintln(os.Stderr, "benchrun:", err)
 		os.Exit(1)
@@ -70,6 +71,7 @@ type config struct {
 	goroutines []int
 	conditions string
 	runTimeout time.Duration
+	opsOnly    bool
 }
 
 func run(ctx context.Context, cfg config) error {
@@ -101,6 +103,9 @@ func run(ctx context.Context, cfg config) error {
 		}
 		contenders = append(contenders, c)
 	}
+	if cfg.opsOnly {
+		contenders = nil
+	}
 	ops := bench.OpsContenders()
 	for _, o := range ops {
 		rep.Notes[o.Op+" "+o.Name] = o.Note
@@ -111,7 +116,7 @@ func run(ctx context.Context, cfg config) error {
 		// Each round starts one contender later than the one before, so
 		// that no contender always follows the same one (a 1 GiB write
 		// with fsync leaves the machine busy for a while).
-		start := (round - 1 + cfg.warmup) % len(contenders)
+		start := (round - 1 + cfg.warmup) % max(1, len(contenders))
 		for i := range contenders {
 			c := contenders[(start+i)%len(contenders)]
 			if err := ctx.Err(); err != nil {
@@ -216,7 +221,9 @@ func write(dir string, rep *bench.Report, samples []bench.Sample) error {
 	if err := errors.Join(bench.WriteCSV(f, samples), f.Close()); err != nil {
 		return err
 	}
-	if err := bench.WriteChart(filepath.Join(dir, rep.Chart),
+	if len(rep.Throughput) == 0 {
+		rep.Chart = "" // -ops-only: nothing to chart
+	} else if err := bench.WriteChart(filepath.Join(dir, rep.Chart),
 		fmt.Sprintf("gonfs and its peers, a %d MiB file over loopback, %d rounds", rep.Size>>20, rep.Runs), rep.Throughput); err != nil {
 		return err
 	}
