@@ -64,6 +64,15 @@ type Config struct {
 	Socket      xprt.SocketOptions
 	DialTimeout time.Duration
 
+	// Addrs and Resolver are as in [xprt.Config]: more addresses of the
+	// same server after Dial's addr, and the resolver of host names, which
+	// are looked up again before every dial (default net.DefaultResolver).
+	// Every address must reach the same server; a connection to another
+	// address is not checked against the session's server owner before
+	// it is used.
+	Addrs    []string
+	Resolver xprt.Resolver
+
 	// TLS chooses RPC-over-TLS (RFC 9289) as in [xprt.TLSOptions]: Mode
 	// xprt.TLSRequired (server authenticated by Config.RootCAs and
 	// ServerName, default the host of the address) or xprt.TLSMutual
@@ -328,6 +337,8 @@ func Dial(ctx context.Context, addr string, cfg Config) (*Client, error) {
 	newTransport := func(p policy.Policy) (*xprt.Transport, error) {
 		return xprt.New(xprt.Config{
 			Addr:        addr,
+			Addrs:       cfg.Addrs,
+			Resolver:    cfg.Resolver,
 			Policy:      p,
 			Socket:      cfg.Socket,
 			DialTimeout: cfg.DialTimeout,
