@@ -530,7 +530,12 @@ done
 // Addr returns the address a test dials: a forwarder on 127.0.0.1 that
 // relays each connection into the guest's namespace (see the package
 // documentation for what it does with source ports).
-func (s *Server) Addr() string { return s.fwd.addr() }
+func (s *Server) Addr() string {
+	if s.fwd == nil { // a guest that failed to boot, logged by Start's cleanup
+		return ""
+	}
+	return s.fwd.addr()
+}
 
 // GuestAddr returns nfsd's own address, reachable only from inside
 // NetNS (DialNS).
