@@ -365,7 +365,7 @@ func runDeadPathOf(t *testing.T, upload bool, connections int, child func(t *tes
 	var export string
 	data := newDataReader(1, deadPathSize, deadPathSize+1, nil)
 	if upload {
-		cli, srv, s, export = pairOn(t, ganesha.Config{Lease: 15 * time.Second}, loopDisk(t, 4*deadPathSize))
+		cli, _, s, export = pairOn(t, ganesha.Config{Lease: 15 * time.Second}, loopDisk(t, 4*deadPathSize))
 		if _, err := io.Copy(io.Discard, data); err != nil {
 			t.Fatal(err)
 		}
