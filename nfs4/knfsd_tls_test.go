@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gonfs/nfs/internal/ganesha"
 	"github.com/gonfs/nfs/internal/knfsd"
 	"github.com/gonfs/nfs/internal/testcert"
 	"github.com/gonfs/nfs/policy"
@@ -201,17 +202,36 @@ func TestKnfsdTLS(t *testing.T) {
 	})
 }
 
-// TLS asked of a server that does not offer it (knfsd without tlshd):
-// Dial fails with ErrTLSNotOffered; no silent plain-text fallback.
-func TestKnfsdTLSNotOffered(t *testing.T) {
-	srv := knfsd.Shared(t)
+// TLS asked of a server that does not offer it (NFS-Ganesha 4.3 has no
+// RPC-over-TLS): Dial fails with ErrTLSNotOffered at once; no silent
+// plain-text fallback.
+func TestTLSNotOffered(t *testing.T) {
+	srv := ganesha.Start(t, ganesha.Config{})
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	ca := testcert.NewCA(t, "ca")
 	_, err := Dial(ctx, srv.Addr(), Config{TLS: xprt.TLSOptions{Mode: xprt.TLSRequired, Config: &tls.Config{RootCAs: ca.Pool()}}})
-	if !errors.Is(err, xprt.ErrTLSNotOffered) {
-		t.Fatalf("Dial with TLS required: %v; want ErrTLSNotOffered", err)
+	if !errors.Is(err, xprt.ErrTLSNotOffered) || errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Dial with TLS required: %v; want ErrTLSNotOffered, before the deadline", err)
 	}
+}
+
+// A Linux kernel server whose kernel can do RPC-over-TLS but whose tlshd
+// does not run (the plain knfsd) answers the probe with STARTTLS and then
+// drops the connection at the handshake: the client keeps trying, as for
+// any server that is not ready, never falls back to plain text, and when
+// the caller's deadline ends the error says that the handshake failed.
+func TestKnfsdTLSWithoutTLSHD(t *testing.T) {
+	srv := knfsd.Shared(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	ca := testcert.NewCA(t, "ca")
+	_, err := Dial(ctx, srv.Addr(), Config{TLS: xprt.TLSOptions{Mode: xprt.TLSRequired, Config: &tls.Config{RootCAs: ca.Pool()}}})
+	var te *xprt.TLSError
+	if !errors.Is(err, context.DeadlineExceeded) || !errors.As(err, &te) || te.Step != "handshake" {
+		t.Fatalf("Dial with TLS required: %v; want the deadline, with the failed handshake as the last attempt", err)
+	}
+	t.Logf("%v", err)
 }
 
 func tlsTestWrite(ctx context.Context, t *testing.T, c *Client, name string, data []byte) {

@@ -455,7 +455,11 @@ func (c *Client) roundTrip(ctx context.Context, cl *call, pin *conn) error {
 		case <-wake:
 			// A connection became ready, or a transport gave up; look again.
 		case <-ctx.Done():
-			return c.abandon(cl, ctx.Err())
+			err := ctx.Err()
+			if on == nil {
+				err = c.notConnected(err)
+			}
+			return c.abandon(cl, err)
 		case <-c.done:
 			return c.abandon(cl, ErrClosed)
 		case <-cl.timer.C:

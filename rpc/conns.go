@@ -78,6 +78,42 @@ func (c *Client) pick(pin *conn) (*conn, <-chan struct{}, error) {
 	return nil, wake, nil
 }
 
+// A dialReporter is a Transport that tells why it has not connected
+// (xprt.Transport does).
+type dialReporter interface {
+	LastDialError() error
+}
+
+// NotConnectedError is the error of a call whose context ended before any
+// connection could carry it: the context's error, and why the transports
+// had not connected (their latest failed attempt). errors.Is matches both
+// the context's error and the dial's.
+type NotConnectedError struct {
+	Ctx  error // context.Canceled or context.DeadlineExceeded
+	Dial error // the latest failed connection attempt
+}
+
+func (e *NotConnectedError) Error() string {
+	return e.Ctx.Error() + " before a connection was made; last attempt: " + e.Dial.Error()
+}
+
+// Unwrap returns both errors, for errors.Is and errors.As.
+func (e *NotConnectedError) Unwrap() []error { return []error{e.Ctx, e.Dial} }
+
+// notConnected returns ctxErr, the error of a call that was never sent,
+// with the latest dial failure of the Client's transports if one reports
+// any.
+func (c *Client) notConnected(ctxErr error) error {
+	for _, l := range *c.lanes.Load() {
+		if r, ok := l.t.(dialReporter); ok {
+			if err := r.LastDialError(); err != nil {
+				return &NotConnectedError{Ctx: ctxErr, Dial: err}
+			}
+		}
+	}
+	return ctxErr
+}
+
 // best returns the ready connection with the fewest calls in flight, or
 // nil, and starts the connector of each lane without a live connection.
 func (c *Client) best() *conn {

@@ -3,10 +3,10 @@
 # NFS-Ganesha with its VFS backend (the real server every integration test
 # starts), rpcbind (Ganesha's NFSv3 needs it), the tools the network lab
 # uses (nftables, conntrack, iproute2, capsh, setpriv, fsfreeze), libnfs's nfs-cp,
-# a peer the benchmarks compare against (make bench), and what the Linux
-# kernel's NFS server needs to run in user-mode Linux (user-mode-linux,
-# debootstrap, e2fsprogs, debian-archive-keyring; scripts/knfsd-image.sh
-# then builds its guest image once).
+# a peer the benchmarks compare against (make bench), and what building
+# the Linux kernel NFS server's user-mode Linux guest needs (debootstrap,
+# e2fsprogs, debian-archive-keyring; scripts/knfsd-image.sh then builds
+# the guest once, its UML kernel included, from Debian's archive).
 #
 # It is idempotent and quick when everything is present: each package is
 # probed first (by a command it provides, or for nfs-ganesha-vfs by its
@@ -31,7 +31,6 @@ packages=(
 	libcap2-bin
 	util-linux
 	libnfs-utils
-	user-mode-linux
 	debootstrap
 	e2fsprogs
 	debian-archive-keyring
@@ -53,11 +52,6 @@ probe() {
 	libcap2-bin) command -v capsh ;;
 	util-linux) command -v setpriv && command -v unshare && command -v nsenter && command -v fsfreeze ;;
 	libnfs-utils) command -v nfs-cp ;;
-	user-mode-linux)
-		# The UML kernel and its nfsd module, which the guest loads.
-		command -v linux &&
-			compgen -G '/usr/lib/uml/modules/*/kernel/fs/nfsd/nfsd.ko*'
-		;;
 	debootstrap) command -v debootstrap ;;
 	e2fsprogs) command -v mkfs.ext4 ;;
 	debian-archive-keyring) test -f /usr/share/keyrings/debian-archive-keyring.gpg ;;

@@ -481,6 +481,20 @@ func (t *Transport) attemptFailed(fails []*DialError) *DialError {
 	return f
 }
 
+// LastDialError returns the latest failed connection attempt since the
+// transport last connected (a *DialError, or the *TLSError of a
+// handshake), or nil. A caller whose context ended while the transport
+// was still dialing reports it, so that the user learns why the call was
+// never sent.
+func (t *Transport) LastDialError() error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.lastDialErr == nil {
+		return nil
+	}
+	return t.lastDialErr
+}
+
 // giveUp ends the supervisor's work for good: Conn returns the last dial
 // error from now on.
 func (t *Transport) giveUp(a policy.Attempt) {

@@ -1,7 +1,7 @@
 // Package knfsd runs the Linux kernel's NFS server (knfsd) for tests, in a
 // user-mode Linux (UML) guest: the host kernel has no nfsd and there is no
-// KVM, but Debian's user-mode-linux kernel (6.1) runs as ordinary
-// processes and has nfsd as a module.
+// KVM, but Debian's user-mode-linux kernel runs as ordinary processes and
+// has nfsd as a module.
 //
 //	srv := knfsd.Start(t, knfsd.Config{})          // a server of its own
 //	srv := knfsd.Shared(t)                         // or one per test binary
@@ -14,24 +14,28 @@
 //
 // # The guest image (cached)
 //
-// The guest's root file system is Debian bookworm (debootstrap
-// --variant=minbase plus nfs-kernel-server, kmod, iproute2, procps) with
-// the host's UML modules in /lib/modules, made into an ext4 image. The
-// first Start on a machine builds it (2–3 minutes; logged on standard
-// error) under CacheDir, /var/cache/gonfs/knfsd by default, named by a hash
-// of the recipe and the UML kernel release, so that a change of either
-// builds a new one. The build holds an flock on CacheDir/lock, so
-// concurrent test processes build it once, and renames the finished image
-// into place; a process that finds the lock taken logs that it waits.
-// EnsureImage (and TestImage, which make test can run before the other
-// tests) builds it ahead of any Start. debootstrap uses the Debian mirror apt's sources name for
-// bookworm ($GONFS_KNFSD_MIRROR overrides it). Every guest runs on a
-// copy-on-write layer of its own (ubd0=COW,IMAGE), so the image stays
-// clean.
+// The guest is a directory under CacheDir, /var/cache/gonfs/knfsd by
+// default: an ext4 image of a Debian trixie root file system (debootstrap
+// --variant=minbase plus nfs-kernel-server, kmod, iproute2, procps and
+// ktls-utils) holding the UML kernel's modules, and the UML kernel itself
+// with its loader and libc. The kernel comes from Debian unstable's
+// user-mode-linux package; the image.go comment says why (the older ones
+// die at init on hosts with AMX) and how it is installed. The first Start
+// on a machine builds the guest (about 6 minutes; logged on standard
+// error), named by a hash of the recipe, so that a change of it builds a
+// new one (and removes the old). The build holds an flock on
+// CacheDir/lock, so concurrent test processes build it once, and renames
+// the finished guest into place; a process that finds the lock taken logs
+// that it waits. EnsureImage (and TestImage, which make test runs before
+// the other tests) builds it ahead of any Start. The build uses the Debian
+// mirror apt's sources name ($GONFS_KNFSD_MIRROR overrides it). Every
+// guest runs on a copy-on-write layer of its own (ubd0=COW,IMAGE), so the
+// image stays clean.
 //
 // # What the guest runs
 //
-// The image's PID 1 mounts the server's StateDir from the host (hostfs)
+// The image's PID 1 mounts the server's StateDir from the host (hostfs,
+// named by hostfs= on the kernel command line)
 // and runs the init.sh that Start wrote there: it mounts the export, sets
 // up eth0, loads nfsd, starts rpc.mountd and nfsdcld (NFSv4 client
 // records, which survive RestartNFSD so that clients reclaim), writes
@@ -84,7 +88,7 @@
 // # Processes and cleanup
 //
 // The guest runs as `ip netns exec NS unshare --pid --fork --kill-child
-// linux ...`, started from a thread that lives as long as the test process,
+// CacheDir/guest-*/linux.uml ...`, started from a thread that lives as long as the test process,
 // in its own process group with SIGKILL as its parent-death signal. UML
 // starts many host processes and calls setsid, so a process-group kill
 // misses them, and its helper processes outlive the UML kernel process

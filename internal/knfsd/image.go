@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -18,67 +19,85 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// The root file system recipe. Changing any of it (or the UML modules
-// the host has) changes the image key, so the next Start builds a new
-// image instead of using a stale one.
+// The guest's recipe. Changing any of it changes the guest's key, so the
+// next Start builds a new guest instead of using a stale one.
+//
+// The guest is a Debian trixie root file system that carries its own UML
+// kernel, taken from Debian unstable's user-mode-linux package (7.x):
+// Debian 12's UML kernel (6.1) and Debian 13's (6.12) die at init on a
+// host whose CPU has AMX (Linux 6.18 host, "ptrace set fp regs failed,
+// errno = 14": the host's XSAVE area is larger than the buffer these
+// kernels hand to ptrace), and unstable's does not. Trixie has what the
+// TLS guest needs besides (tlshd, from ktls-utils). The build installs
+// the kernel package into the tree from unstable (apt in the chroot; its
+// only dependency, libc6, comes from trixie), copies the kernel binary
+// out, patched (patchelf, run inside the tree) to use the tree's dynamic
+// loader and libc, since the host's glibc may be older than the binary
+// needs (2.38), and copies the loader and libc next to it. The kernel is
+// whatever unstable has when the guest is built; a built guest is kept
+// (its kernel-version file says which), so the kernel changes only when
+// the recipe does or the cache is emptied.
 const (
 	// recipeVersion is bumped when the build steps below change in a way
 	// the other inputs of the key do not show.
-	recipeVersion = 1
+	recipeVersion = 2
 	// suite is the Debian release debootstrap installs in the guest.
-	suite = "bookworm"
+	suite = "trixie"
+	// kernelSuite is the Debian release the UML kernel comes from.
+	kernelSuite = "sid"
 	// imageSize is the size of the (sparse) root file system image; the
-	// files take about 230 MB of it.
+	// files take about 250 MB of it.
 	imageSize = "1G"
-	// buildTimeout bounds an image build: debootstrap takes 2–3 minutes
-	// on a fresh machine.
-	buildTimeout = 10 * time.Minute
+	// buildTimeout bounds a build: 6 min on a busy 2-core machine, 10 min
+	// on one at load 19.
+	buildTimeout = 15 * time.Minute
 	// lockTimeout bounds the wait for another process's build.
-	lockTimeout = 12 * time.Minute
+	lockTimeout = buildTimeout + time.Minute
 )
 
-// packages are installed in the guest besides debootstrap's minbase.
-var packages = []string{"nfs-kernel-server", "kmod", "iproute2", "procps"}
+// packages are installed in the guest besides debootstrap's minbase;
+// patchelf is there for the build (patching the kernel binary).
+var packages = []string{"nfs-kernel-server", "kmod", "iproute2", "procps", "ktls-utils", "patchelf"}
 
-// trimmed are removed from the root file system after debootstrap:
-// nothing in the guest reads them.
+// kernelPackage is installed from kernelSuite.
+const kernelPackage = "user-mode-linux"
+
+// trimmed are removed from the root file system after the build: nothing
+// in the guest reads them.
 var trimmed = []string{
 	"usr/share/doc", "usr/share/man", "usr/share/locale", "usr/share/info",
-	"var/cache/apt", "var/lib/apt/lists",
+	"var/cache/apt", "var/lib/apt/lists", "usr/lib/uml", "usr/bin/linux.uml",
 }
 
 // bootInit is the guest's PID 1, baked into the image. It mounts the
-// server's state directory from the host (hostfs) and runs the init.sh
-// that Start wrote there, so that everything per server stays out of
-// the cached image.
+// server's state directory from the host (hostfs; the kernel command
+// line's hostfs= names it) and runs the init.sh that Start wrote there, so
+// that everything per server stays out of the cached image.
 const bootInit = `#!/bin/sh
 # PID 1 of a gonfs knfsd guest (internal/knfsd): mount the server's state
-# directory from the host and run the init.sh the test wrote there.
+# directory (hostfs= on the kernel command line) and run its init.sh.
 PATH=/usr/sbin:/usr/bin:/sbin:/bin
 export PATH
 mount -t proc proc /proc
 mount -t sysfs sysfs /sys
 mkdir -p /gonfs
-if ! mount -t hostfs none /gonfs -o "$gonfs_state"; then
-	echo "gonfs-init: cannot mount the state directory $gonfs_state"
+if ! mount -t hostfs none /gonfs; then
+	echo "gonfs-init: cannot mount the state directory"
 	exit 1
 fi
 exec /bin/sh /gonfs/init.sh
 `
 
-// umlModulesDir holds the UML kernel's modules (Debian user-mode-linux).
-const umlModulesDir = "/usr/lib/uml/modules"
-
 // CacheEnv names the environment variable that overrides CacheDir.
 const CacheEnv = "GONFS_KNFSD_CACHE"
 
 // MirrorEnv names the environment variable that overrides the Debian
-// mirror debootstrap uses (default: the one apt's sources name for
-// bookworm).
+// mirror the build uses (default: the one apt's sources name for the
+// host's release).
 const MirrorEnv = "GONFS_KNFSD_MIRROR"
 
-// CacheDir returns the directory holding cached root file system images:
-// $GONFS_KNFSD_CACHE, or /var/cache/gonfs/knfsd.
+// CacheDir returns the directory holding cached guests: $GONFS_KNFSD_CACHE,
+// or /var/cache/gonfs/knfsd.
 func CacheDir() string {
 	if d := os.Getenv(CacheEnv); d != "" {
 		return d
@@ -86,89 +105,97 @@ func CacheDir() string {
 	return "/var/cache/gonfs/knfsd"
 }
 
-// umlVersion returns the release of the UML kernel whose modules are
-// installed (the single directory under /usr/lib/uml/modules).
-func umlVersion() (string, error) {
-	entries, err := os.ReadDir(umlModulesDir)
-	if err != nil {
-		return "", fmt.Errorf("knfsd: UML modules: %w (Debian package user-mode-linux)", err)
-	}
-	var versions []string
-	for _, e := range entries {
-		if e.IsDir() {
-			versions = append(versions, e.Name())
-		}
-	}
-	if len(versions) != 1 {
-		return "", fmt.Errorf("knfsd: want one kernel release under %s, found %v", umlModulesDir, versions)
-	}
-	return versions[0], nil
-}
-
-// imageKey identifies an image built by this recipe for the installed
-// UML kernel.
-func imageKey(version string) string {
+// guestKey identifies a guest built by this recipe.
+func guestKey() string {
 	h := sha256.New()
-	fmt.Fprintf(h, "recipe %d\nsuite %s\nsize %s\numl %s\n", recipeVersion, suite, imageSize, version)
+	fmt.Fprintf(h, "recipe %d\nsuite %s\nkernel %s/%s\nsize %s\n", recipeVersion, suite, kernelPackage, kernelSuite, imageSize)
 	fmt.Fprintf(h, "packages %s\ntrimmed %s\ninit %s\n", strings.Join(packages, ","), strings.Join(trimmed, ","), bootInit)
 	return hex.EncodeToString(h.Sum(nil))[:16]
 }
 
-// imagePath returns the path of the cached image for the installed UML
-// kernel (which may not exist yet).
-func imagePath() (string, error) {
-	v, err := umlVersion()
-	if err != nil {
-		return "", err
-	}
-	return filepath.Join(CacheDir(), "rootfs-"+suite+"-"+imageKey(v)+".ext4"), nil
+// guest is a built guest: its directory in the cache holds rootfs.ext4,
+// linux.uml (the kernel), lib/ (its loader and libc) and kernel-version.
+type guest struct{ dir string }
+
+func (g guest) image() string  { return filepath.Join(g.dir, "rootfs.ext4") }
+func (g guest) kernel() string { return filepath.Join(g.dir, "linux.uml") }
+
+// version returns the kernel package's version and release, as the build
+// recorded them.
+func (g guest) version() string {
+	b, _ := os.ReadFile(filepath.Join(g.dir, "kernel-version"))
+	return strings.TrimSpace(string(b))
 }
 
-// EnsureImage builds the guest image unless it is cached already, and
-// returns its path. Start does this itself; calling it first (make test
+// guestPrefix starts the names of cached guests in CacheDir.
+const guestPrefix = "guest-"
+
+// cachedGuest returns the guest of this recipe (which may not be built).
+func cachedGuest() guest {
+	return guest{dir: filepath.Join(CacheDir(), guestPrefix+suite+"-"+guestKey())}
+}
+
+// built reports whether g is complete: the kernel, renamed into place
+// last, marks a finished guest.
+func (g guest) built() bool {
+	_, err := os.Stat(g.kernel())
+	return err == nil
+}
+
+// EnsureImage builds the guest unless it is cached already, and returns
+// its directory. Start does this itself; calling it first (make test
 // does, through TestImage) keeps the build out of any test's time.
 func EnsureImage() (string, error) {
-	return ensureImage(func(format string, args ...any) { fmt.Fprintf(os.Stderr, format+"\n", args...) })
+	g, err := ensureGuest(func(format string, args ...any) { fmt.Fprintf(os.Stderr, format+"\n", args...) })
+	return g.dir, err
 }
 
-// ensureImage returns the cached image, building it first if it does not
+// ensureGuest returns the cached guest, building it first if it does not
 // exist. The build holds an exclusive lock on CacheDir/lock, so that
 // concurrent test processes build it once, and renames the finished
-// image into place, so that no one sees half of it. logf reports a build.
-func ensureImage(logf func(format string, args ...any)) (string, error) {
-	path, err := imagePath()
-	if err != nil {
-		return "", err
-	}
-	if _, err := os.Stat(path); err == nil {
-		return path, nil
+// guest into place, so that no one sees half of it. logf reports a build.
+func ensureGuest(logf func(format string, args ...any)) (guest, error) {
+	g := cachedGuest()
+	if g.built() {
+		return g, nil
 	}
 	if err := os.MkdirAll(CacheDir(), 0o755); err != nil {
-		return "", fmt.Errorf("knfsd: %w", err)
+		return g, fmt.Errorf("knfsd: %w", err)
 	}
 	unlock, err := lockFile(filepath.Join(CacheDir(), "lock"), lockTimeout, func() {
-		logf("knfsd: waiting for another process to build %s", path)
+		logf("knfsd: waiting for another process to build %s", g.dir)
 	})
 	if err != nil {
-		return "", err
+		return g, err
 	}
 	defer unlock()
-	if _, err := os.Stat(path); err == nil {
-		return path, nil // another process built it while we waited
+	if g.built() {
+		return g, nil // another process built it while we waited
 	}
-	v, err := umlVersion()
-	if err != nil {
-		return "", err
-	}
+	removeStale(g)
 	start := time.Now()
-	logf("knfsd: building the guest root file system %s (debootstrap %s; takes 2–5 minutes, once per recipe)", path, suite)
+	logf("knfsd: building the guest %s (debootstrap %s, the UML kernel from %s; about 6 minutes, once per recipe)", g.dir, suite, kernelSuite)
 	ctx, cancel := context.WithTimeout(context.Background(), buildTimeout)
 	defer cancel()
-	if err := buildImage(ctx, path, v); err != nil {
-		return "", err
+	if err := buildGuest(ctx, g); err != nil {
+		return g, err
 	}
-	logf("knfsd: built %s (%s on disk) in %v", path, imageSizeBytes(path), time.Since(start).Round(time.Second))
-	return path, nil
+	logf("knfsd: built %s (kernel %s, image %s on disk) in %v", g.dir, g.version(), imageSizeBytes(g.image()), time.Since(start).Round(time.Second))
+	return g, nil
+}
+
+// removeStale removes from CacheDir the guests of other recipes, those of
+// earlier layouts (rootfs-*.ext4 images, tls-* guests) and the build
+// directories of builds that died. The caller holds the lock.
+func removeStale(keep guest) {
+	for _, pattern := range []string{guestPrefix + "*", "rootfs-*.ext4", "tls-*", "build-*", "tlsbuild-*", "lock-tls"} {
+		old, _ := filepath.Glob(filepath.Join(CacheDir(), pattern))
+		for _, p := range old {
+			if p != keep.dir {
+				os.RemoveAll(p)
+			}
+		}
+	}
 }
 
 // lockFile takes an exclusive flock on path, waiting up to timeout, and
@@ -196,39 +223,63 @@ func lockFile(path string, timeout time.Duration, waiting func()) (func(), error
 	}
 }
 
-// startBuild makes a fresh directory for a build under CacheDir, named
-// prefix and a random suffix, after removing those of builds that died
-// (their process killed), and returns it with the Debian mirror to
-// debootstrap from. The caller removes the directory.
-func startBuild(prefix string) (dir, mirror string, err error) {
-	if old, _ := filepath.Glob(filepath.Join(CacheDir(), prefix+"*")); len(old) > 0 {
-		for _, d := range old {
-			os.RemoveAll(d)
-		}
-	}
-	if mirror, err = debianMirror(); err != nil {
-		return "", "", err
-	}
-	if dir, err = os.MkdirTemp(CacheDir(), prefix); err != nil {
-		return "", "", fmt.Errorf("knfsd: %w", err)
-	}
-	return dir, mirror, nil
-}
-
-// buildImage builds the image into a directory of its own under
-// CacheDir, then renames it to path. The caller holds the lock.
-func buildImage(ctx context.Context, path, version string) error {
-	dir, mirror, err := startBuild("build-")
+// buildGuest builds into a directory of its own under CacheDir and renames
+// it to g.dir. The kernel binary is patched for g.dir, its final place.
+// The caller holds the lock.
+func buildGuest(ctx context.Context, g guest) error {
+	mirror, err := debianMirror()
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(dir)
-	root := filepath.Join(dir, "root")
-	log := filepath.Join(dir, "build.log")
+	out, err := os.MkdirTemp(CacheDir(), "build-")
+	if err != nil {
+		return fmt.Errorf("knfsd: %w", err)
+	}
+	defer os.RemoveAll(out)
+	root := filepath.Join(out, "root")
+	log := filepath.Join(out, "build.log")
+	if err := run(ctx, log, "debootstrap", "--variant=minbase", "--include="+strings.Join(packages, ","), suite, root, mirror); err != nil {
+		return err
+	}
+	// The kernel from kernelSuite: apt in the chroot, with that suite's
+	// sources beside trixie's and the host's resolver. Unstable's Release
+	// file is valid for a week only, and a mirror that is a frozen
+	// snapshot serves it expired; its signature is still checked.
+	sid := fmt.Sprintf("deb %s %s main\n", mirror, kernelSuite)
+	if err := os.WriteFile(filepath.Join(root, "etc/apt/sources.list.d/gonfs-kernel.list"), []byte(sid), 0o644); err != nil {
+		return fmt.Errorf("knfsd: %w", err)
+	}
 	steps := [][]string{
-		{"debootstrap", "--variant=minbase", "--include=" + strings.Join(packages, ","), suite, root, mirror},
-		{"mkdir", "-p", filepath.Join(root, "lib/modules")},
-		{"cp", "-a", filepath.Join(umlModulesDir, version), filepath.Join(root, "lib/modules/")},
+		{"cp", "-L", "/etc/resolv.conf", filepath.Join(root, "etc/resolv.conf")},
+		{"chroot", root, "apt-get", "-q", "-o", "Acquire::Check-Valid-Until=false", "update"},
+		{"chroot", root, "env", "DEBIAN_FRONTEND=noninteractive", "apt-get", "-q", "-y", "--no-install-recommends", "install", kernelPackage + "/" + kernelSuite},
+		{"rm", "-f", filepath.Join(root, "etc/apt/sources.list.d/gonfs-kernel.list")},
+	}
+	for _, args := range steps {
+		if err := run(ctx, log, args...); err != nil {
+			return err
+		}
+	}
+	version, err := exec.CommandContext(ctx, "chroot", root, "dpkg-query", "-W", "-f", "${Version}", kernelPackage).Output()
+	if err != nil {
+		return fmt.Errorf("knfsd: the kernel package's version: %w", err)
+	}
+	mods, err := filepath.Glob(filepath.Join(root, "usr/lib/uml/modules/*"))
+	if err != nil || len(mods) != 1 {
+		return fmt.Errorf("knfsd: want one UML kernel release in the guest tree, found %v", mods)
+	}
+	if _, err := os.Stat(filepath.Join(mods[0], "kernel/fs/nfsd/nfsd.ko")); err != nil {
+		return fmt.Errorf("knfsd: the UML kernel has no nfsd module: %w", err)
+	}
+	lib := filepath.Join(g.dir, "lib")
+	steps = [][]string{
+		{"mkdir", "-p", filepath.Join(out, "lib"), filepath.Join(root, "lib/modules")},
+		{"cp", "-L", filepath.Join(root, "lib64/ld-linux-x86-64.so.2"), filepath.Join(out, "lib/")},
+		{"cp", "-L", filepath.Join(root, "lib/x86_64-linux-gnu/libc.so.6"), filepath.Join(out, "lib/")},
+		{"cp", "-a", mods[0], filepath.Join(root, "lib/modules/")},
+		{"cp", filepath.Join(root, "usr/bin/linux.uml"), filepath.Join(root, "tmp/linux.uml")},
+		{"chroot", root, "patchelf", "--set-interpreter", filepath.Join(lib, "ld-linux-x86-64.so.2"), "--set-rpath", lib, "/tmp/linux.uml"},
+		{"mv", filepath.Join(root, "tmp/linux.uml"), filepath.Join(out, "linux.uml.new")},
 	}
 	for _, p := range trimmed {
 		steps = append(steps, []string{"rm", "-rf", filepath.Join(root, p)})
@@ -241,11 +292,25 @@ func buildImage(ctx context.Context, path, version string) error {
 	if err := os.WriteFile(filepath.Join(root, "sbin/gonfs-init"), []byte(bootInit), 0o755); err != nil {
 		return fmt.Errorf("knfsd: %w", err)
 	}
-	img := filepath.Join(dir, "rootfs.ext4")
-	if err := run(ctx, log, "mkfs.ext4", "-q", "-F", "-L", "gonfsroot", "-d", root, img, imageSize); err != nil {
+	release := fmt.Sprintf("%s %s (release %s)\n", kernelPackage, version, filepath.Base(mods[0]))
+	if err := os.WriteFile(filepath.Join(out, "kernel-version"), []byte(release), 0o644); err != nil {
+		return fmt.Errorf("knfsd: %w", err)
+	}
+	if err := run(ctx, log, "mkfs.ext4", "-q", "-F", "-L", "gonfsroot", "-d", root, filepath.Join(out, "rootfs.ext4"), imageSize); err != nil {
 		return err
 	}
-	if err := os.Rename(img, path); err != nil {
+	if err := os.RemoveAll(root); err != nil {
+		return fmt.Errorf("knfsd: %w", err)
+	}
+	if err := os.Chmod(out, 0o755); err != nil { // MkdirTemp made it 0700
+		return fmt.Errorf("knfsd: %w", err)
+	}
+	os.Remove(log)
+	if err := os.Rename(out, g.dir); err != nil {
+		return fmt.Errorf("knfsd: %w", err)
+	}
+	// The kernel last: its presence marks a finished guest.
+	if err := os.Rename(filepath.Join(g.dir, "linux.uml.new"), g.kernel()); err != nil {
 		return fmt.Errorf("knfsd: %w", err)
 	}
 	return nil
@@ -270,8 +335,8 @@ func run(ctx context.Context, log string, args ...string) error {
 }
 
 // debianMirror returns the Debian mirror for debootstrap: $GONFS_KNFSD_MIRROR,
-// or the first URI apt's sources use for the suite (this machine may reach
-// Debian only through that one), or deb.debian.org.
+// or the first URI apt's sources use for a Debian release (this machine
+// may reach Debian only through that one), or deb.debian.org.
 func debianMirror() (string, error) {
 	if m := os.Getenv(MirrorEnv); m != "" {
 		return m, nil
@@ -287,7 +352,7 @@ func debianMirror() (string, error) {
 }
 
 // mirrorIn returns the URI that the apt sources file at path gives for
-// suite's main component, "" if none.
+// a Debian release, "" if none.
 func mirrorIn(path string) string {
 	f, err := os.Open(path)
 	if err != nil {
@@ -298,7 +363,8 @@ func mirrorIn(path string) string {
 }
 
 // parseSources reads one-line ("deb [opts] URI SUITE COMPONENTS") or
-// deb822 (.sources) apt sources and returns the first URI for suite.
+// deb822 (.sources) apt sources and returns the first URI for a Debian
+// release (not its -updates or -security suites, which are elsewhere).
 func parseSources(r io.Reader, deb822 bool) string {
 	sc := bufio.NewScanner(r)
 	if !deb822 {
@@ -317,7 +383,7 @@ func parseSources(r io.Reader, deb822 bool) string {
 				}
 				f = f[1:]
 			}
-			if len(f) >= 2 && f[1] == suite {
+			if len(f) >= 2 && isRelease(f[1]) {
 				return f[0]
 			}
 		}
@@ -329,7 +395,7 @@ func parseSources(r io.Reader, deb822 bool) string {
 		if !strings.Contains(" "+stanza["types"]+" ", " deb ") {
 			return ""
 		}
-		if !strings.Contains(" "+stanza["suites"]+" ", " "+suite+" ") {
+		if !slices.ContainsFunc(strings.Fields(stanza["suites"]), isRelease) {
 			return ""
 		}
 		if u := strings.Fields(stanza["uris"]); len(u) > 0 {
@@ -354,6 +420,16 @@ func parseSources(r io.Reader, deb822 bool) string {
 		}
 	}
 	return check()
+}
+
+// isRelease reports whether suite names a Debian release whose archive
+// has the guest's suite and kernelSuite too.
+func isRelease(suite string) bool {
+	switch suite {
+	case "bookworm", "trixie", "forky", "duke", "sid", "stable", "testing", "unstable":
+		return true
+	}
+	return false
 }
 
 // imageSizeBytes returns the space the cached image takes on disk (it is

@@ -70,8 +70,7 @@ type Config struct {
 	// MemoryMiB is the guest's memory; default 512.
 	MemoryMiB int
 	// TLS, if set, makes the server offer RPC-over-TLS and export
-	// TLSExport and MTLSExport; the guest is then Debian trixie with its
-	// own UML kernel (see tls.go; its first build takes minutes).
+	// TLSExport and MTLSExport (see tls.go).
 	TLS *TLS
 }
 
@@ -128,8 +127,8 @@ type Server struct {
 	fwd      *forwarder
 	guest    *proc.Process // the guest's host process (ip netns exec, then unshare, then linux)
 	ctl      *control
-	removeMe bool     // stateDir is ours to remove (not a t.TempDir)
-	kernel   []string // the UML kernel and its extra arguments; default "linux"
+	removeMe bool   // stateDir is ours to remove (not a t.TempDir)
+	kernel   string // the UML kernel binary (the cached guest's)
 
 	mu       sync.Mutex // serializes RestartNFSD, SetVersions and Stop
 	stopped  bool       // guarded by mu
@@ -145,21 +144,15 @@ func Available() error {
 	if os.Geteuid() != 0 {
 		errs = append(errs, errors.New("knfsd: must run as root (network namespaces, tap devices)"))
 	}
-	for _, tool := range [][2]string{{"linux", "user-mode-linux"}, {"ip", "iproute2"}, {"unshare", "util-linux"}} {
+	for _, tool := range [][2]string{{"ip", "iproute2"}, {"unshare", "util-linux"}} {
 		if _, err := exec.LookPath(tool[0]); err != nil {
 			errs = append(errs, fmt.Errorf("knfsd: %s not found (Debian package %s)", tool[0], tool[1]))
 		}
 	}
-	if v, err := umlVersion(); err != nil {
-		errs = append(errs, err)
-	} else if _, err := os.Stat(filepath.Join(umlModulesDir, v, "kernel/fs/nfsd/nfsd.ko")); err != nil {
-		errs = append(errs, fmt.Errorf("knfsd: the UML kernel has no nfsd module: %w", err))
-	} else if p, _ := imagePath(); p != "" {
-		if _, err := os.Stat(p); err != nil {
-			for _, tool := range [][2]string{{"debootstrap", "debootstrap"}, {"mkfs.ext4", "e2fsprogs"}} {
-				if _, err := exec.LookPath(tool[0]); err != nil {
-					errs = append(errs, fmt.Errorf("knfsd: no cached image and %s not found to build one (Debian package %s)", tool[0], tool[1]))
-				}
+	if !cachedGuest().built() {
+		for _, tool := range [][2]string{{"debootstrap", "debootstrap"}, {"mkfs.ext4", "e2fsprogs"}, {"chroot", "coreutils"}} {
+			if _, err := exec.LookPath(tool[0]); err != nil {
+				errs = append(errs, fmt.Errorf("knfsd: no cached guest and %s not found to build one (Debian package %s)", tool[0], tool[1]))
 			}
 		}
 	}
@@ -175,7 +168,7 @@ func unavailable(tb testing.TB, err error) {
 	if os.Getenv(RequireEnv) == "1" {
 		tb.Fatalf("%v", err)
 	}
-	tb.Skipf("%v\nskipped: these tests need user-mode-linux, debootstrap, e2fsprogs and root; "+
+	tb.Skipf("%v\nskipped: these tests need debootstrap, e2fsprogs and root (to build the guest once) and /dev/net/tun; "+
 		"scripts/install-deps.sh installs them, and `make test` sets %s=1 so that this is a failure", err, RequireEnv)
 }
 
@@ -300,21 +293,16 @@ func StopShared() error {
 // server as far as it got, for its logs and Stop, or nil.
 func start(cfg Config, dir string, removeDir bool, logf func(string, ...any)) (*Server, error) {
 	t0 := time.Now()
-	s := &Server{cfg: cfg, stateDir: dir, removeMe: removeDir, kernel: []string{"linux"}}
-	var img string
-	var err error
-	if cfg.TLS != nil {
-		g, gerr := ensureTLSGuest(logf)
-		if gerr != nil {
-			return nil, gerr
-		}
-		img, s.kernel = g.image(), []string{g.kernel(), "hostfs=" + dir}
-		err = writeTLSFiles(dir, cfg.TLS)
-	} else {
-		img, err = ensureImage(logf)
-	}
+	s := &Server{cfg: cfg, stateDir: dir, removeMe: removeDir}
+	g, err := ensureGuest(logf)
 	if err != nil {
 		return nil, err
+	}
+	s.kernel = g.kernel()
+	if cfg.TLS != nil {
+		if err := writeTLSFiles(dir, cfg.TLS); err != nil {
+			return nil, err
+		}
 	}
 	if err := os.WriteFile(filepath.Join(dir, "init.sh"), []byte(s.initScript()), 0o644); err != nil {
 		return nil, fmt.Errorf("knfsd: %w", err)
@@ -330,7 +318,7 @@ func start(cfg Config, dir string, removeDir bool, logf func(string, ...any)) (*
 		return nil, err
 	}
 	// From here on Stop undoes what exists.
-	if err := s.boot(img); err != nil {
+	if err := s.boot(g.image()); err != nil {
 		return s, err
 	}
 	s.fwd, err = newForwarder(s.ns, s.GuestAddr())
@@ -392,16 +380,15 @@ func (s *Server) boot(img string) error {
 		// group kill would miss them.
 		"unshare", "--pid", "--fork", "--kill-child",
 	}
-	args = append(args, s.kernel...)
-	args = append(args,
+	args = append(args, s.kernel,
+		"hostfs="+s.stateDir,
 		"ubd0="+s.cowPath()+","+img,
 		"ubd1="+s.diskPath(),
 		"root=/dev/ubda", "rw",
 		"mem="+strconv.Itoa(s.cfg.MemoryMiB)+"M",
-		"eth0=tuntap,"+tapName,
+		"vec0:transport=tap,ifname="+tapName+",gro=1",
 		"con=null", "ssl=null", "con0=null,fd:1", "ssl0=fd:3,fd:4",
 		"init=/sbin/gonfs-init",
-		"gonfs_state="+s.stateDir,
 		"quiet",
 	)
 	cmd := exec.Command("ip", args...)
@@ -471,8 +458,8 @@ mount -t tmpfs tmpfs /tmp
 mkdir -p %[1]s
 mount -t ext4 /dev/ubdb %[1]s
 ip link set lo up
-ip addr add %[2]s%[3]s dev eth0
-ip link set eth0 up
+ip addr add %[2]s%[3]s dev vec0
+ip link set vec0 up
 modprobe nfsd
 mount -t nfsd nfsd /proc/fs/nfsd
 mkdir -p /run/rpc_pipefs /var/lib/nfs/nfsdcld

@@ -38,18 +38,25 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// TestImage builds the guest image if it is not cached (make test runs
-// it first, alone, so that the build does not count against a test).
+// TestImage builds the guest (its root file system, its kernel, and the
+// kernel's loader and libc) if it is not cached; make test runs it first,
+// alone, so that the build does not count against a test.
 func TestImage(t *testing.T) {
 	if err := Available(); err != nil {
 		unavailable(t, err)
 	}
 	t0 := time.Now()
-	path, err := EnsureImage()
+	dir, err := EnsureImage()
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("image %s (%s on disk), ready in %v", path, imageSizeBytes(path), time.Since(t0).Round(time.Millisecond))
+	g := guest{dir: dir}
+	for _, p := range []string{g.image(), g.kernel(), dir + "/lib/libc.so.6", dir + "/lib/ld-linux-x86-64.so.2"} {
+		if _, err := os.Stat(p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Logf("guest %s: %s, image %s on disk, ready in %v", dir, g.version(), imageSizeBytes(g.image()), time.Since(t0).Round(time.Millisecond))
 }
 
 func TestParseSources(t *testing.T) {
@@ -63,7 +70,11 @@ func TestParseSources(t *testing.T) {
 		t.Errorf("one-line: got %q", got)
 	}
 	if got := parseSources(strings.NewReader("deb https://x.example/apt cloud-sdk main\n"), false); got != "" {
-		t.Errorf("no bookworm: got %q", got)
+		t.Errorf("no Debian release: got %q", got)
+	}
+	trixie := "Types: deb\nURIs: http://security.example/debian-security\nSuites: trixie-security\n\nTypes: deb\nURIs: http://t.example/debian\nSuites: trixie trixie-updates\n"
+	if got := parseSources(strings.NewReader(trixie), true); got != "http://t.example/debian" {
+		t.Errorf("trixie: got %q", got)
 	}
 }
 

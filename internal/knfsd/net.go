@@ -28,7 +28,7 @@ import (
 const (
 	tapName   = "gtap0"
 	hostIP    = "10.99.0.1" // the tap's address in the namespace
-	guestIP   = "10.99.0.2" // the guest's eth0
+	guestIP   = "10.99.0.2" // the guest's vec0 (UML's vector network driver, tap transport)
 	guestNet  = "10.99.0.0/24"
 	prefixLen = "/24"
 	nfsPort   = "2049"
