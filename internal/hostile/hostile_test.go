@@ -96,7 +96,8 @@ func TestStatusForever(t *testing.T) {
 func TestDuplicateAndWrongXID(t *testing.T) {
 	testutil.CheckLeaks(t)
 	s := hostile.Start(t, hostile.Faults{})
-	c := dial(t, s, nfs4.Config{Soft: true, Timeo: 200 * time.Millisecond, Retrans: 1})
+	// NoAC: the second Stat must reach the server, not the attribute cache.
+	c := dial(t, s, nfs4.Config{Soft: true, Timeo: 200 * time.Millisecond, Retrans: 1, NoAC: true})
 	ctx := context.Background()
 	s.SetFaults(hostile.Faults{Reply: func(_ int, msg []byte) hostile.Reply {
 		return hostile.Reply{Msg: msg, Twice: true}

@@ -45,8 +45,8 @@
 // process) on which Exec runs shell scripts; RestartNFSD (rpc.nfsd 0, then
 // start again) and SetVersions use it. The guest's console (kernel
 // messages and init.sh's trace) goes to StateDir/console.log, whose end a
-// failed test logs. One guest CPU at HZ=100: it is slow, and a boot takes
-// 7–10 s on an idle machine, more on a busy one.
+// failed test logs. One guest CPU: a boot takes about 2 s on an idle
+// machine, more on a busy one.
 //
 // # The export: an ext4 disk in the guest, not a host directory
 //

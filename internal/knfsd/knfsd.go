@@ -28,7 +28,7 @@ import (
 const RequireEnv = "GONFS_REQUIRE_GANESHA"
 
 const (
-	// bootTimeout bounds a boot to a listening nfsd: 7–10 s on an idle
+	// bootTimeout bounds a boot to a listening nfsd: about 2 s on an idle
 	// machine, several times that on a busy one.
 	bootTimeout = 90 * time.Second
 	// restartTimeout bounds RestartNFSD and SetVersions.
