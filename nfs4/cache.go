@@ -30,6 +30,9 @@ import (
 //     A fetch that started before an invalidation is stored as already
 //     expired (gen), so that a reply overtaken by a change cannot bring
 //     old attributes back.
+//   - A lost client ID (a restarted server, or another one at its
+//     address) empties the cache: the files may have changed while we
+//     could not see them.
 //   - The names and the nodes are each bounded by Config.CacheEntries:
 //     when full, expired entries and then arbitrary ones (Go's map order)
 //     are dropped, an eighth at a time.
@@ -312,6 +315,23 @@ func (a *attrCache) forgetFH(fh []byte) {
 			delete(a.names, k)
 		}
 	}
+}
+
+// clear forgets everything: the server lost our client ID (it restarted,
+// or another server answers at its address), and whatever changed while
+// we could not see it must not be served from before.
+func (a *attrCache) clear() {
+	if a == nil {
+		return
+	}
+	a.gen.Add(1)
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for _, n := range a.nodes {
+		n.valid = false // a name held by a lookup under way
+	}
+	clear(a.names)
+	clear(a.nodes)
 }
 
 // link returns the target of the symlink fh, if cached.

@@ -349,3 +349,35 @@ func TestCacheStaleHandleWalksAgain(t *testing.T) {
 		t.Logf("stale handles forgotten: %d", c.Stats().Cache.Stale)
 	})
 }
+
+// A server that lost our client ID (it crashed, or another one took its
+// address) may have files that changed while we could not see them: the
+// recovery empties the cache, so a Stat after it sees the change at once,
+// not after the attributes' lifetime.
+func TestCacheClearedWhenClientIDLost(t *testing.T) {
+	forEachServer(t, longCache, func(t *testing.T, s testServer, c *Client) {
+		ctx := context.Background()
+		name := s.dir + "/changed-while-down"
+		s.side.writeFile(t, "changed-while-down", []byte("ten bytes!"))
+		if fi, err := c.Stat(ctx, name); err != nil || fi.Size() != 10 {
+			t.Fatalf("Stat before: %v, %v; want 10 bytes", fi, err)
+		}
+		s.stop(t)
+		s.side.writeFile(t, "changed-while-down", []byte("twenty bytes, now!!!"))
+		s.start(t)
+		// A call that reaches the server finds the client ID gone.
+		if _, err := c.ReadDir(ctx, s.dir); err != nil {
+			t.Fatalf("ReadDir after the restart: %v", err)
+		}
+		if st := c.Stats().Recovery; st.ClientIDResets == 0 {
+			t.Fatalf("no client ID reset after the restart: %+v", st)
+		}
+		fi, err := c.Stat(ctx, name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fi.Size() != 20 {
+			t.Errorf("Stat after the recovery: %d bytes, the cached size; want the 20 written while the server was down", fi.Size())
+		}
+	})
+}

@@ -188,6 +188,7 @@ func (c *Client) reestablish(ctx context.Context, old *sessState, cause error) (
 		return s, nil
 	}
 	c.rstats.clientIDResets.Add(1)
+	c.cache.clear()
 	// State may be reclaimed from a server of the same scope (RFC 8881
 	// §2.10.4); another scope has nothing of ours to give back.
 	sameScope := bytes.Equal(eid.serverScope, c.serverScope)
