@@ -67,9 +67,12 @@ type Config struct {
 	// Addrs and Resolver are as in [xprt.Config]: more addresses of the
 	// same server after Dial's addr, and the resolver of host names, which
 	// are looked up again before every dial (default net.DefaultResolver).
-	// Every address must reach the same server; a connection to another
-	// address is not checked against the session's server owner before
-	// it is used.
+	// Over NFSv4.1, a connection to an address not yet known to reach
+	// the session's server is checked with EXCHANGE_ID (RFC 8881
+	// §2.10.5) before the session is bound to it. Another server found
+	// there is passed over while the session's server answers on another
+	// connection; otherwise the Client moves its state to it, as after a
+	// failover (Stats.Recovery.OtherServers counts these moves).
 	Addrs    []string
 	Resolver xprt.Resolver
 
@@ -282,12 +285,15 @@ type Client struct {
 	rec   atomic.Pointer[recovery]
 	recMu sync.Mutex
 	// Set by establish, then used by recovery alone (serialized by it).
-	ownerID     []byte                 // EXCHANGE_ID's co_ownerid
-	verf        verifier               // EXCHANGE_ID's co_verifier: one per Client
-	csSeq       uint32                 // the client ID's next CREATE_SESSION sequence id
-	serverScope []byte                 // server_scope: state is reclaimable only within one
-	history     map[uint64][]sessionID // sessions created per client ID, for Close
-	lastEpoch   uint64                 // the latest client ID epoch handed out
+	ownerID   []byte                 // EXCHANGE_ID's co_ownerid
+	verf      verifier               // EXCHANGE_ID's co_verifier: one per Client
+	csSeq     uint32                 // the client ID's next CREATE_SESSION sequence id
+	history   map[uint64][]sessionID // sessions created per client ID, for Close
+	lastEpoch uint64                 // the latest client ID epoch handed out
+
+	// srv is the server the client ID is on and the addresses known to
+	// reach it (serverowner.go); it has a lock of its own.
+	srv server
 
 	// files are the open Files with open state, for reclaim: one view of
 	// each (File.WithContext makes others).

@@ -91,27 +91,36 @@ func (c *Client) current(ctx context.Context) (*sessState, error) {
 // recover makes sure a recovery from the loss of session old runs (unless
 // old was replaced already) and waits for it to end or ctx to.
 func (c *Client) recover(ctx context.Context, old *sessState, cause error) error {
-	c.recMu.Lock()
-	if c.st.Load() != old {
-		c.recMu.Unlock()
-		return nil
-	}
-	r := c.rec.Load()
+	r, err := c.startRecovery(old, cause)
 	if r == nil {
-		r = &recovery{old: old, cause: cause, done: make(chan struct{})}
-		if !c.spawn(func() { c.runRecovery(r) }) {
-			c.recMu.Unlock()
-			return cause // closing
-		}
-		c.rec.Store(r)
+		return err
 	}
-	c.recMu.Unlock()
 	select {
 	case <-r.done:
 		return r.err
 	case <-ctx.Done():
 		return ctx.Err()
 	}
+}
+
+// startRecovery makes sure a recovery from the loss of session old runs,
+// and returns it; nil and no error if old was replaced already, nil and
+// cause if the Client is closing.
+func (c *Client) startRecovery(old *sessState, cause error) (*recovery, error) {
+	c.recMu.Lock()
+	defer c.recMu.Unlock()
+	if c.st.Load() != old {
+		return nil, nil
+	}
+	r := c.rec.Load()
+	if r == nil {
+		r = &recovery{old: old, cause: cause, done: make(chan struct{})}
+		if !c.spawn(func() { c.runRecovery(r) }) {
+			return nil, cause // closing
+		}
+		c.rec.Store(r)
+	}
+	return r, nil
 }
 
 // runRecovery runs recovery r on the background context.
@@ -153,7 +162,9 @@ func (c *Client) reestablish(ctx context.Context, old *sessState, cause error) (
 	if old.v40 {
 		return c.reestablish40(ctx, old)
 	}
-	if !errors.Is(cause, ErrStaleClientID) && !errors.Is(cause, errLeaseExpired) {
+	// After a move to another server (serverowner.go) the old client ID
+	// means nothing there, or another client's.
+	if !errors.Is(cause, ErrStaleClientID) && !errors.Is(cause, errLeaseExpired) && !c.srv.moving() {
 		s, err := c.createSession(ctx, old.clientID, old.epoch)
 		if err == nil {
 			c.rstats.sessionResets.Add(1)
@@ -181,6 +192,9 @@ func (c *Client) reestablish(ctx context.Context, old *sessState, cause error) (
 	if err != nil {
 		return nil, fmt.Errorf("nfs4: recovery: CREATE_SESSION: %w", err)
 	}
+	// The server of the new client ID, from now on; prev granted the
+	// state to reclaim.
+	prev := c.srv.set(ownerOf(eid))
 	if kept {
 		c.rstats.sessionResets.Add(1)
 		c.log.Info("nfs4: the server kept our client ID; new session", "clientid", fmt.Sprintf("%#x", s.clientID))
@@ -191,11 +205,10 @@ func (c *Client) reestablish(ctx context.Context, old *sessState, cause error) (
 	c.cache.clear()
 	// State may be reclaimed from a server of the same scope (RFC 8881
 	// §2.10.4); another scope has nothing of ours to give back.
-	sameScope := bytes.Equal(eid.serverScope, c.serverScope)
+	sameScope := bytes.Equal(eid.serverScope, prev.scope)
 	c.log.Warn("nfs4: client ID lost; new client ID, reclaiming open files",
 		"clientid", fmt.Sprintf("%#x", s.clientID), "same_scope", sameScope,
 		"server_owner", string(eid.serverOwnerMajor), "scope", string(eid.serverScope))
-	c.serverScope = eid.serverScope
 	if err := c.reclaimAll(ctx, s, sameScope); err != nil {
 		return nil, err
 	}

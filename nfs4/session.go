@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"net"
 	"time"
 
 	"github.com/gonfs/nfs/rpc"
@@ -69,10 +70,16 @@ func (c *Client) establish(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("EXCHANGE_ID: %w", err)
 	}
-	c.serverScope = eid.serverScope
+	c.srv.set(ownerOf(eid))
 	s, err := c.createSession(ctx, eid.clientID, 0)
 	if err != nil {
 		return fmt.Errorf("CREATE_SESSION: %w", err)
+	}
+	if ts := c.tr.Stats(); ts.Connects == 1 {
+		// One connection carried the client ID and the session: its
+		// address reaches their server.
+		owner := ownerOf(eid)
+		c.srv.add(ts.Addr, &owner)
 	}
 	c.st.Store(s)
 
@@ -134,12 +141,7 @@ func (c *Client) readRoot(ctx context.Context) error {
 // CREATE_SESSION must carry; a confirmed one continues its own.
 func (c *Client) exchangeID(ctx context.Context) (*exchangeIDRes, error) {
 	var eid exchangeIDRes
-	ea := exchangeIDArgs{
-		verifier: c.verf,
-		ownerID:  c.ownerID,
-		flags:    exchgidFlagUseNonPNFS,
-		impl:     &implID{domain: implDomain, name: implName},
-	}
+	ea := c.exchangeIDArgs()
 	if err := c.callNoSession(ctx, funcRequest{
 		b: func(cmp *compound) { cmp.exchangeID(&ea) },
 		p: func(r *reply) error {
@@ -245,18 +247,24 @@ func (c *Client) bindConn(ctx context.Context, id *sessionID) error {
 	return nil
 }
 
-// bindNew binds a new connection, with call sending on it alone, to the
-// current session (rpc.Config.Bind): BIND_CONN_TO_SESSION for the fore
-// channel before any call of the session goes on it (RFC 8881 §2.10.3.1),
-// on every further connection (Config.Connections) and every reconnect.
-// Before the first session, and over NFSv4.0, there is nothing to bind
-// to. A refusal by the server is logged and the connection used anyway:
-// its first SEQUENCE binds it implicitly (SP4_NONE) or tells the call
-// that the session is gone, which the recovery handles.
-func (c *Client) bindNew(ctx context.Context, call rpc.CallFunc) error {
+// bindNew binds a new connection to remote, with call sending on it alone,
+// to the current session (rpc.Config.Bind): BIND_CONN_TO_SESSION for the
+// fore channel before any call of the session goes on it (RFC 8881
+// §2.10.3.1), on every further connection (Config.Connections) and every
+// reconnect. First, a connection to an address not known to reach the
+// session's server is checked (checkServer, serverowner.go); one that
+// reaches another server is not bound. Before the first session, and
+// over NFSv4.0, there is nothing to bind to. A refusal by the server is
+// logged and the connection used anyway: its first SEQUENCE binds it
+// implicitly (SP4_NONE) or tells the call that the session is gone, which
+// the recovery handles.
+func (c *Client) bindNew(ctx context.Context, remote net.Addr, call rpc.CallFunc) error {
 	s := c.st.Load()
 	if s == nil || s.v40 {
 		return nil
+	}
+	if same, err := c.checkServer(ctx, s, remote, call); !same {
+		return err
 	}
 	var res bindConnRes
 	cc := &compoundCall{c: c, minor: minorVersion, req: funcRequest{

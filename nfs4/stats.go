@@ -58,7 +58,7 @@ func (c *Client) Stats() Stats {
 type recoveryCounters struct {
 	rebinds, sessionResets, clientIDResets, redriven atomic.Uint64
 	reclaims, reopens, lostFiles, resentBytes        atomic.Uint64
-	graceWaits                                       atomic.Uint64
+	graceWaits, addrsVerified, otherServers          atomic.Uint64
 
 	mu       sync.Mutex
 	n        uint64
@@ -87,6 +87,15 @@ type RecoveryStats struct {
 	// BIND_CONN_TO_SESSION: every reconnect, and every further connection
 	// (Config.Connections).
 	Rebinds uint64
+	// AddrsVerified counts server addresses found, with EXCHANGE_ID on
+	// their first connection, to reach the session's server (the same
+	// server owner and scope, RFC 8881 §2.10.5), which may then carry
+	// the session. OtherServers counts connections that reached another
+	// server while no connection reached the session's: the Client moved
+	// its client ID there (a ClientIDReset) instead of binding the old
+	// session. Connections to another server while the session's was
+	// still reachable are refused and counted in neither.
+	AddrsVerified, OtherServers uint64
 	// ReplayedSlots counts requests re-sent after a reconnect on their
 	// slot with their sequence id, which the session's reply cache answers
 	// exactly once (the rpc layer's retransmissions, rpc.Stats.Retransmits).
@@ -136,6 +145,8 @@ func (r *recoveryCounters) snapshot(replayed uint64) RecoveryStats {
 		Reclaims:       r.reclaims.Load(),
 		Reopens:        r.reopens.Load(),
 		GraceWaits:     r.graceWaits.Load(),
+		AddrsVerified:  r.addrsVerified.Load(),
+		OtherServers:   r.otherServers.Load(),
 		LostFiles:      r.lostFiles.Load(),
 		ResentBytes:    r.resentBytes.Load(),
 	}

@@ -117,15 +117,18 @@ type Config struct {
 
 	// Bind, if set, prepares every new connection, each reconnect
 	// included, before calls other than its own go on it: it is called
-	// once per connection, on a goroutine of the Client's, with a call
-	// function that sends on that connection alone (package nfs4 binds the
-	// connection to its session with BIND_CONN_TO_SESSION). Calls meanwhile
+	// once per connection, on a goroutine of the Client's, with the
+	// connection's remote address (which server address it reached) and a
+	// call function that sends on that connection alone (package nfs4
+	// checks that an address it has not seen reaches the session's
+	// server, then binds the connection to its session with
+	// BIND_CONN_TO_SESSION). Calls meanwhile
 	// go on the Client's other connections, or wait. An error from Bind
 	// fails the connection, which is then redialed; an error the
 	// connection can live with should be logged and nil returned. It is
 	// bounded by the major timeout and by Close. Default (nil): a
 	// connection carries calls as soon as it is made.
-	Bind func(ctx context.Context, call CallFunc) error
+	Bind func(ctx context.Context, remote net.Addr, call CallFunc) error
 }
 
 // CallFunc is the signature of Client.Call, as Config.Bind receives it.
@@ -188,7 +191,7 @@ var (
 // can carry.
 type Client struct {
 	lanes   atomic.Pointer[[]*lane] // one per Transport; replaced (copied) by AddTransport under mu
-	bind    func(ctx context.Context, call CallFunc) error
+	bind    func(ctx context.Context, remote net.Addr, call CallFunc) error
 	prog    uint32
 	vers    uint32
 	auth    Auth

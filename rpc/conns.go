@@ -216,7 +216,7 @@ func (c *Client) connector(l *lane) {
 func (c *Client) bindConn(cn *conn) error {
 	ctx, cancel := context.WithTimeout(c.ctx, c.major)
 	defer cancel()
-	return c.bind(ctx, func(ctx context.Context, proc uint32, args Marshaler, res Unmarshaler) error {
+	return c.bind(ctx, cn.nc.RemoteAddr(), func(ctx context.Context, proc uint32, args Marshaler, res Unmarshaler) error {
 		return c.callOn(ctx, cn, proc, args, res)
 	})
 }

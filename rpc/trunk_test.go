@@ -3,6 +3,7 @@ package rpc_test
 import (
 	"context"
 	"errors"
+	"net"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -46,8 +47,11 @@ func TestTrunkSpreadsCallsAndBindsEachConnection(t *testing.T) {
 		rpctest.Echo(c, call)
 	})
 	var binds atomic.Int32
-	c := dialTrunk(t, srv.Addr(), 2, rpc.Config{Bind: func(ctx context.Context, call rpc.CallFunc) error {
+	c := dialTrunk(t, srv.Addr(), 2, rpc.Config{Bind: func(ctx context.Context, remote net.Addr, call rpc.CallFunc) error {
 		binds.Add(1)
+		if remote == nil || remote.String() != srv.Addr() {
+			t.Errorf("Bind got remote address %v; want the server's, %s", remote, srv.Addr())
+		}
 		var res opaque
 		return call(ctx, 9, &opaque{[]byte("bind")}, &res)
 	}})

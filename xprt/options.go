@@ -58,8 +58,10 @@ type Config struct {
 	// offered to the policy after Addr's. Each attempt dials one address
 	// (policy.Decision.Addr; by default policy.DefaultAddr: the address
 	// of the last connection first, then each of the others in turn).
-	// Every address must reach the same server: a connection is not
-	// checked before it is used.
+	// The transport does not check which server a connection reaches;
+	// package nfs4 does, before it binds its session to a connection to
+	// an address it has not seen reach its server (rpc.Config.Bind is
+	// given the remote address).
 	Addrs []string
 
 	// Resolver looks up host names in Addr and Addrs. Default (nil):

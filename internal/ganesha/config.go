@@ -73,6 +73,14 @@ type Config struct {
 	// with NFS4ERR_MINOR_VERS_MISMATCH. Default: all three.
 	MinorVersions []int
 
+	// ServerOwner and ServerScope, if set, are the server owner's major
+	// ID and the server scope that EXCHANGE_ID returns (NFSV4 {
+	// Server_Owner, Server_Scope }). Default: Ganesha's, the host name and
+	// the host name followed by "_NFS-Ganesha", so that every server of one
+	// host claims to be the same server (RFC 8881 §2.10.5). Tests of two
+	// servers that a client must tell apart give them two owners.
+	ServerOwner, ServerScope string
+
 	// Extra is raw configuration appended to the generated file, for
 	// example a CLIENT block or a second EXPORT. Do not repeat a block
 	// the generated file has (NFS_CORE_PARAM, NFS_KRB5, NFSV4, EXPORT
@@ -139,6 +147,12 @@ func (c Config) resolve(tb TB) (Config, error) {
 		}
 	}
 	if err := checkString("Pseudo", c.Pseudo); err != nil {
+		return c, err
+	}
+	if err := checkString("ServerOwner", c.ServerOwner); err != nil {
+		return c, err
+	}
+	if err := checkString("ServerScope", c.ServerScope); err != nil {
 		return c, err
 	}
 	if c.NetNS != "" && (strings.ContainsRune(c.NetNS, '/') || c.NetNS == "." || c.NetNS == "..") {
@@ -249,6 +263,12 @@ func (c Config) render(name string) string {
 			vs[i] = strconv.Itoa(v)
 		}
 		p("\tMinor_Versions = %s;", strings.Join(vs, ", "))
+	}
+	if c.ServerOwner != "" {
+		p("\tServer_Owner = %s;", quote(c.ServerOwner))
+	}
+	if c.ServerScope != "" {
+		p("\tServer_Scope = %s;", quote(c.ServerScope))
 	}
 	p("}")
 

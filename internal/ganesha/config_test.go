@@ -23,6 +23,8 @@ func TestResolveRejects(t *testing.T) {
 		{"quote in path", Config{ExportDir: `/tmp/a"b`}, "quote"},
 		{"newline in pseudo", Config{Pseudo: "/a\nb"}, "control"},
 		{"netns path", Config{NetNS: "../x"}, "NetNS"},
+		{"quote in server owner", Config{ServerOwner: `a"b`}, "ServerOwner"},
+		{"newline in server scope", Config{ServerScope: "a\nb"}, "ServerScope"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := tc.cfg.resolve(t)
@@ -86,6 +88,28 @@ func TestRenderGrace(t *testing.T) {
 				t.Errorf("lease %v, grace %v: configuration has %q:\n%s", tc.lease, tc.grace, r, conf)
 			}
 		}
+	}
+}
+
+// The server owner and scope are written only when set: Ganesha's own
+// (the host name) otherwise.
+func TestRenderServerOwner(t *testing.T) {
+	c, err := Config{ServerOwner: "owner-a", ServerScope: "scope-a"}.resolve(t)
+	if err != nil {
+		t.Fatal(err)
+	}
+	conf := c.render(t.Name())
+	for _, w := range []string{`Server_Owner = "owner-a";`, `Server_Scope = "scope-a";`} {
+		if !strings.Contains(conf, w) {
+			t.Errorf("configuration lacks %q:\n%s", w, conf)
+		}
+	}
+	c, err = Config{}.resolve(t)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if conf := c.render(t.Name()); strings.Contains(conf, "Server_Owner") || strings.Contains(conf, "Server_Scope") {
+		t.Errorf("the default configuration sets the server owner or scope:\n%s", conf)
 	}
 }
 

@@ -321,7 +321,7 @@ func start(cfg Config, dir string, removeDir bool, logf func(string, ...any)) (*
 	if err := s.boot(g.image()); err != nil {
 		return s, err
 	}
-	s.fwd, err = newForwarder(s.ns, s.GuestAddr())
+	s.fwd, err = newForwarder("127.0.0.1:0", s.ns, s.GuestAddr())
 	if err != nil {
 		return s, err
 	}
@@ -522,6 +522,19 @@ func (s *Server) Addr() string {
 		return ""
 	}
 	return s.fwd.addr()
+}
+
+// AddrOn returns another address of the same nfsd, for tb alone: a
+// forwarder like Addr's listening on ip (a loopback address such as
+// 127.0.0.2), closed at tb's cleanup. It gives one server two addresses.
+func (s *Server) AddrOn(tb testing.TB, ip string) string {
+	tb.Helper()
+	f, err := newForwarder(net.JoinHostPort(ip, "0"), s.ns, s.GuestAddr())
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(f.close)
+	return f.addr()
 }
 
 // GuestAddr returns nfsd's own address, reachable only from inside

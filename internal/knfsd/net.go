@@ -187,8 +187,10 @@ type forwarder struct {
 	closed bool                  // guarded by mu
 }
 
-func newForwarder(ns, target string) (*forwarder, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+// newForwarder starts a forwarder listening on listen ("ip:port") that
+// relays to target in namespace ns.
+func newForwarder(listen, ns, target string) (*forwarder, error) {
+	ln, err := net.Listen("tcp", listen)
 	if err != nil {
 		return nil, fmt.Errorf("knfsd: forwarder: %w", err)
 	}
