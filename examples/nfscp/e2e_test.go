@@ -15,6 +15,7 @@ import (
 
 	"github.com/gonfs/nfs/examples/nfscp/internal/tempfile"
 	"github.com/gonfs/nfs/internal/ganesha"
+	"github.com/gonfs/nfs/internal/knfsd"
 	"github.com/gonfs/nfs/internal/testutil"
 )
 
@@ -641,25 +642,38 @@ func TestServerSilentMidCopy(t *testing.T) {
 	}
 }
 
-// TestNFSv40Server copies to and from a Ganesha that serves NFSv4.0 alone:
-// by default nfscp falls back to 4.0; pinned to 4.1 it fails with a hint
-// naming the flag that fixes it; pinned to 4.0 (flag or URL) it works.
+// TestNFSv40Server copies to and from a server that serves NFSv4.0 alone
+// (Ganesha, and Linux's nfsd with 4.1 and 4.2 turned off): by default
+// nfscp falls back to 4.0; pinned to 4.1 it fails with a hint naming the
+// flag that fixes it; pinned to 4.0 (flag or URL) it works.
 func TestNFSv40Server(t *testing.T) {
-	needServer(t)
-	srv := ganesha.Start(t, ganesha.Config{MinorVersions: []int{0}})
-	a := newArea(t, srv)
-	local := t.TempDir()
-	src := filepath.Join(local, "src")
-	sum := writeRandom(t, src, 3<<20, 40)
-	mustSucceed(t, nfscp(t, "-q", src, a.url+"/f"))
-	mustSucceed(t, nfscp(t, "-q", "--nfs-version", "4.0", a.url+"/f", filepath.Join(local, "back")))
-	mustSucceed(t, nfscp(t, "-q", a.url+"/f?version=4.0", filepath.Join(local, "back2")))
-	for _, name := range []string{"back", "back2"} {
-		if got := testutil.FileSHA256(t, filepath.Join(local, name)); got != sum {
-			t.Errorf("%s: sha256 %s; want %s", name, got, sum)
+	run := func(t *testing.T, a area) {
+		local := t.TempDir()
+		src := filepath.Join(local, "src")
+		sum := writeRandom(t, src, 3<<20, 40)
+		mustSucceed(t, nfscp(t, "-q", src, a.url+"/f"))
+		mustSucceed(t, nfscp(t, "-q", "--nfs-version", "4.0", a.url+"/f", filepath.Join(local, "back")))
+		mustSucceed(t, nfscp(t, "-q", a.url+"/f?version=4.0", filepath.Join(local, "back2")))
+		for _, name := range []string{"back", "back2"} {
+			if got := testutil.FileSHA256(t, filepath.Join(local, name)); got != sum {
+				t.Errorf("%s: sha256 %s; want %s", name, got, sum)
+			}
 		}
+		if got := a.side.sha256(t, "f"); got != sum {
+			t.Errorf("on the server: sha256 %s; want %s", got, sum)
+		}
+		mustFail(t, nfscp(t, "-q", "--nfs-version", "4.1", a.url+"/f", local), 1,
+			"nfscp: "+a.url+"/f: the server refused NFSv4.1 (NFS4ERR_MINOR_VERS_MISMATCH); "+
+				"try --nfs-version 4.0 (or ?version=4.0), or leave the version to nfscp")
 	}
-	mustFail(t, nfscp(t, "-q", "--nfs-version", "4.1", a.url+"/f", local), 1,
-		"nfscp: "+a.url+"/f: the server refused NFSv4.1 (NFS4ERR_MINOR_VERS_MISMATCH); "+
-			"try --nfs-version 4.0 (or ?version=4.0), or leave the version to nfscp")
+	t.Run("ganesha", func(t *testing.T) {
+		needServer(t)
+		run(t, newArea(t, ganesha.Start(t, ganesha.Config{MinorVersions: []int{0}})))
+	})
+	t.Run("knfsd", func(t *testing.T) {
+		srv := knfsd.Start(t, knfsd.Config{Versions: []string{"4.0"}})
+		side := &guestSide{srv: srv, dir: "v40"}
+		side.exec(t, "mkdir -m 0755 "+side.path(t, ""))
+		run(t, area{side: side, url: "nfs://" + srv.Addr() + "/v40"})
+	})
 }
