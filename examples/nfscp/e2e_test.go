@@ -199,41 +199,42 @@ func TestTree(t *testing.T) {
 }
 
 // TestManyFilesParallel copies 60 files with -j 8 from several sources
-// and checks them all, and the --stats report of a run without outages.
+// and checks them all, and the --stats report of a run without outages,
+// on each server.
 func TestManyFilesParallel(t *testing.T) {
-	needServer(t)
-	a := newArea(t, srvA)
-	local := t.TempDir()
-	args := []string{"-j", "8", "--stats"}
-	sums := map[string]string{}
-	for i := range 60 {
-		name := "f" + strconv.Itoa(i)
-		sums[name] = writeRandom(t, filepath.Join(local, name), int64(i*i*97), uint64(100+i))
-		args = append(args, filepath.Join(local, name))
-	}
-	r := nfscp(t, append(args, a.url)...)
-	if r.code != 0 || r.stderr != "" {
-		t.Fatalf("exit %d, stderr:\n%s", r.code, r.stderr)
-	}
-	for name, sum := range sums {
-		if got := testutil.FileSHA256(t, filepath.Join(a.disk, name)); got != sum {
-			t.Errorf("%s: sha256 %s, want %s", name, got, sum)
+	forEachServer(t, nil, func(t *testing.T, s testServer, a area) {
+		local := t.TempDir()
+		args := []string{"-j", "8", "--stats"}
+		sums := map[string]string{}
+		for i := range 60 {
+			name := "f" + strconv.Itoa(i)
+			sums[name] = writeRandom(t, filepath.Join(local, name), int64(i*i*97), uint64(100+i))
+			args = append(args, filepath.Join(local, name))
 		}
-	}
-	for _, want := range []string{
-		`(?m)^copied: 60 files, 0 symlinks, 0 directories, `,
-		`(?m)^server ` + regexp.QuoteMeta(srvA.Addr()) + ` \(` + regexp.QuoteMeta(srvA.Addr()) + `, policy hedged, hard\):$`,
-		`(?m)^  connects: +1$`,
-		`(?m)^  reconnects: +0$`,
-		`(?m)^  local ports: +\d+$`,
-		`(?m)^  rpc calls: +[1-9]\d*$`,
-		`(?m)^  retransmits: +0$`,
-		`(?m)^  reclaims: +0$`,
-	} {
-		if !regexp.MustCompile(want).MatchString(r.stdout) {
-			t.Errorf("--stats output lacks %s:\n%s", want, r.stdout)
+		r := nfscp(t, append(args, a.url)...)
+		if r.code != 0 || r.stderr != "" {
+			t.Fatalf("exit %d, stderr:\n%s", r.code, r.stderr)
 		}
-	}
+		for name, sum := range sums {
+			if got := a.side.sha256(t, name); got != sum {
+				t.Errorf("%s: sha256 %s, want %s", name, got, sum)
+			}
+		}
+		for _, want := range []string{
+			`(?m)^copied: 60 files, 0 symlinks, 0 directories, `,
+			`(?m)^server ` + regexp.QuoteMeta(s.addr) + ` \(` + regexp.QuoteMeta(s.addr) + `, policy hedged, hard\):$`,
+			`(?m)^  connects: +1$`,
+			`(?m)^  reconnects: +0$`,
+			`(?m)^  local ports: +\d+$`,
+			`(?m)^  rpc calls: +[1-9]\d*$`,
+			`(?m)^  retransmits: +0$`,
+			`(?m)^  reclaims: +0$`,
+		} {
+			if !regexp.MustCompile(want).MatchString(r.stdout) {
+				t.Errorf("--stats output lacks %s:\n%s", want, r.stdout)
+			}
+		}
+	})
 }
 
 // TestNFSToNFS copies between two servers and within one.
@@ -262,31 +263,53 @@ func TestNFSToNFS(t *testing.T) {
 		"nfscp: "+a.url+"/tree: cannot copy a directory into itself")
 }
 
+// TestNFSToNFSAcrossServers copies from Ganesha to Linux's nfsd and
+// back, and within nfsd: two implementations, two sessions in one run.
+func TestNFSToNFSAcrossServers(t *testing.T) {
+	needServer(t)
+	a, k := newArea(t, srvA), knfsdArea(t, knfsd.Shared(t))
+	sum := writeRandom(t, filepath.Join(a.disk, "big"), 9<<20+17, 5)
+	mustSucceed(t, nfscp(t, "-q", "--verify", a.url+"/big", k.url+"/big"))
+	if got := k.side.sha256(t, "big"); got != sum {
+		t.Fatalf("Ganesha to nfsd: sha256 %s, want %s", got, sum)
+	}
+	mustSucceed(t, nfscp(t, "-q", k.url+"/big", k.url+"/big2"))
+	if got := k.side.sha256(t, "big2"); got != sum {
+		t.Fatalf("within nfsd: sha256 %s, want %s", got, sum)
+	}
+	mustSucceed(t, nfscp(t, "-q", k.url+"/big2", a.url+"/back"))
+	if got := testutil.FileSHA256(t, filepath.Join(a.disk, "back")); got != sum {
+		t.Fatalf("nfsd to Ganesha: sha256 %s, want %s", got, sum)
+	}
+	mustFail(t, nfscp(t, "-q", k.url+"/big", k.url+"/big"), 1,
+		"nfscp: "+k.url+"/big: source and destination are the same file")
+}
+
 // TestVerifyReadsBack checks that --verify reads each copy back: the bytes
 // received from the server grow by the file's size.
 func TestVerifyReadsBack(t *testing.T) {
-	needServer(t)
-	a := newArea(t, srvA)
-	src := filepath.Join(t.TempDir(), "f")
-	sum := writeRandom(t, src, 6<<20, 4)
-	received := func(out string) float64 {
-		m := regexp.MustCompile(`(?m)^  bytes received: +([\d.]+) (B|KiB|MiB)$`).FindStringSubmatch(out)
-		if m == nil {
-			t.Fatalf("no bytes received in:\n%s", out)
+	forEachServer(t, nil, func(t *testing.T, s testServer, a area) {
+		src := filepath.Join(t.TempDir(), "f")
+		sum := writeRandom(t, src, 6<<20, 4)
+		received := func(out string) float64 {
+			m := regexp.MustCompile(`(?m)^  bytes received: +([\d.]+) (B|KiB|MiB)$`).FindStringSubmatch(out)
+			if m == nil {
+				t.Fatalf("no bytes received in:\n%s", out)
+			}
+			v, _ := strconv.ParseFloat(m[1], 64)
+			return v * map[string]float64{"B": 1, "KiB": 1 << 10, "MiB": 1 << 20}[m[2]]
 		}
-		v, _ := strconv.ParseFloat(m[1], 64)
-		return v * map[string]float64{"B": 1, "KiB": 1 << 10, "MiB": 1 << 20}[m[2]]
-	}
-	plain := nfscp(t, "--stats", src, a.url+"/plain")
-	verified := nfscp(t, "--stats", "--verify", src, a.url+"/verified")
-	mustSucceed(t, plain)
-	mustSucceed(t, verified)
-	if p, v := received(plain.stdout), received(verified.stdout); v < 6<<20 || p >= 1<<20 {
-		t.Errorf("--verify received %.0f bytes, a plain copy %.0f: the copy was not read back", v, p)
-	}
-	if testutil.FileSHA256(t, filepath.Join(a.disk, "verified")) != sum {
-		t.Errorf("verified copy differs")
-	}
+		plain := nfscp(t, "--stats", src, a.url+"/plain")
+		verified := nfscp(t, "--stats", "--verify", src, a.url+"/verified")
+		mustSucceed(t, plain)
+		mustSucceed(t, verified)
+		if p, v := received(plain.stdout), received(verified.stdout); v < 6<<20 || p >= 1<<20 {
+			t.Errorf("--verify received %.0f bytes, a plain copy %.0f: the copy was not read back", v, p)
+		}
+		if a.side.sha256(t, "verified") != sum {
+			t.Errorf("verified copy differs")
+		}
+	})
 }
 
 // TestProgressBarOnTerminal runs nfscp under script(1), which gives it a

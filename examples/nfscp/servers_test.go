@@ -147,12 +147,18 @@ func forEachServer(t *testing.T, gcfg *ganesha.Config, fn func(t *testing.T, s t
 			reset:   func(*testing.T) { srv.ResetConnections() },
 			newSide: func(name string) serverSide { return &guestSide{srv: srv, dir: name} },
 		}
-		name := areaName(t)
-		side := &guestSide{srv: srv, dir: name}
-		side.exec(t, fmt.Sprintf("rm -rf %[1]s && mkdir -m 0755 %[1]s", side.path(t, "")))
-		t.Cleanup(func() { side.exec(t, "rm -rf "+side.path(t, "")) })
-		fn(t, s, area{side: side, url: "nfs://" + srv.Addr() + "/" + name})
+		fn(t, s, knfsdArea(t, srv))
 	})
+}
+
+// knfsdArea makes a fresh directory for t in srv's export.
+func knfsdArea(t *testing.T, srv *knfsd.Server) area {
+	t.Helper()
+	name := areaName(t)
+	side := &guestSide{srv: srv, dir: name}
+	side.exec(t, fmt.Sprintf("rm -rf %[1]s && mkdir -m 0755 %[1]s", side.path(t, "")))
+	t.Cleanup(func() { side.exec(t, "rm -rf "+side.path(t, "")) })
+	return area{side: side, url: "nfs://" + srv.Addr() + "/" + name}
 }
 
 // areaName is the name of t's directory in an export.
