@@ -86,120 +86,124 @@ func checkTree(t *testing.T, s testServer, c *Client, rel string, want []string)
 }
 
 func TestTreeCreateListRenameRemove(t *testing.T) {
-	forEachServer(t, Config{}, func(t *testing.T, s testServer, c *Client) {
-		ctx := context.Background()
-		p := s.dir + "/t"
+	forEachServer(t, Config{}, testTree)
+}
 
-		for _, d := range []string{"", "/a", "/a/b", "/a/b/c", "/z"} {
-			if err := c.Mkdir(ctx, p+d, 0o755); err != nil {
-				t.Fatalf("Mkdir: %v", err)
-			}
-		}
-		for _, f := range []string{"a/f1", "a/b/f2", "z/f3"} {
-			s.side.writeFile(t, "t/"+f, []byte(f))
-		}
-		if err := c.Symlink(ctx, "b/c", p+"/a/l"); err != nil {
-			t.Fatalf("Symlink: %v", err)
-		}
-		checkTree(t, s, c, "t", []string{"a/", "a/b/", "a/b/c/", "a/b/f2", "a/f1", "a/l@", "z/", "z/f3"})
+func testTree(t *testing.T, s testServer, c *Client) {
+	ctx := context.Background()
+	p := s.dir + "/t"
 
-		// Renames within a directory, across directories, of a directory, and
-		// over an existing file.
-		for _, r := range [][2]string{
-			{"/a/b", "/a/b2"},
-			{"/a/f1", "/a/b2/c/f1"},
-			{"/a/b2", "/z/b3"},
-			{"/z/f3", "/z/b3/f2"},
-		} {
-			if err := c.Rename(ctx, p+r[0], p+r[1]); err != nil {
-				t.Fatalf("Rename: %v", err)
-			}
+	for _, d := range []string{"", "/a", "/a/b", "/a/b/c", "/z"} {
+		if err := c.Mkdir(ctx, p+d, 0o755); err != nil {
+			t.Fatalf("Mkdir: %v", err)
 		}
-		checkTree(t, s, c, "t", []string{"a/", "a/l@", "z/", "z/b3/", "z/b3/c/", "z/b3/c/f1", "z/b3/f2"})
-		if b := s.side.readFile(t, "t/z/b3/f2"); string(b) != "z/f3" {
-			t.Errorf("the file renamed over another holds %q; want the renamed file's data", b)
-		}
-		// The link's target moved away: the link dangles but is still listed.
-		if _, err := c.Stat(ctx, p+"/a/l"); !errors.Is(err, fs.ErrNotExist) {
-			t.Errorf("Stat of a dangling link: %v; want ErrNotExist", err)
-		}
+	}
+	for _, f := range []string{"a/f1", "a/b/f2", "z/f3"} {
+		s.side.writeFile(t, "t/"+f, []byte(f))
+	}
+	if err := c.Symlink(ctx, "b/c", p+"/a/l"); err != nil {
+		t.Fatalf("Symlink: %v", err)
+	}
+	checkTree(t, s, c, "t", []string{"a/", "a/b/", "a/b/c/", "a/b/f2", "a/f1", "a/l@", "z/", "z/f3"})
 
-		for _, r := range []string{"/a/l", "/z/b3/c/f1", "/z/b3/c", "/z/b3/f2", "/z/b3", "/z", "/a"} {
-			if err := c.Remove(ctx, p+r); err != nil {
-				t.Fatalf("Remove: %v", err)
-			}
+	// Renames within a directory, across directories, of a directory, and
+	// over an existing file.
+	for _, r := range [][2]string{
+		{"/a/b", "/a/b2"},
+		{"/a/f1", "/a/b2/c/f1"},
+		{"/a/b2", "/z/b3"},
+		{"/z/f3", "/z/b3/f2"},
+	} {
+		if err := c.Rename(ctx, p+r[0], p+r[1]); err != nil {
+			t.Fatalf("Rename: %v", err)
 		}
-		checkTree(t, s, c, "t", nil)
-	})
+	}
+	checkTree(t, s, c, "t", []string{"a/", "a/l@", "z/", "z/b3/", "z/b3/c/", "z/b3/c/f1", "z/b3/f2"})
+	if b := s.side.readFile(t, "t/z/b3/f2"); string(b) != "z/f3" {
+		t.Errorf("the file renamed over another holds %q; want the renamed file's data", b)
+	}
+	// The link's target moved away: the link dangles but is still listed.
+	if _, err := c.Stat(ctx, p+"/a/l"); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("Stat of a dangling link: %v; want ErrNotExist", err)
+	}
+
+	for _, r := range []string{"/a/l", "/z/b3/c/f1", "/z/b3/c", "/z/b3/f2", "/z/b3", "/z", "/a"} {
+		if err := c.Remove(ctx, p+r); err != nil {
+			t.Fatalf("Remove: %v", err)
+		}
+	}
+	checkTree(t, s, c, "t", nil)
 }
 
 func TestNamespaceErrors(t *testing.T) {
-	forEachServer(t, Config{}, func(t *testing.T, s testServer, c *Client) {
-		ctx := context.Background()
-		p := s.dir
-		s.side.mkdirAll(t, "d/sub")
-		s.side.writeFile(t, "file", []byte("x"))
+	forEachServer(t, Config{}, testNamespaceErrors)
+}
 
-		// checkPath checks a *fs.PathError with op and path, matching both
-		// the io/fs sentinel (if any) and the errno.
-		checkPath := func(what string, err error, op, path string, sentinel error, errno syscall.Errno) {
-			t.Helper()
-			var pe *fs.PathError
-			if !errors.As(err, &pe) || pe.Op != op || pe.Path != path {
-				t.Errorf("%s: %#v; want *fs.PathError{Op: %q, Path: %q}", what, err, op, path)
-				return
-			}
-			if (sentinel != nil && !errors.Is(err, sentinel)) || !errors.Is(err, errno) {
-				t.Errorf("%s: %v; want %v (%v)", what, err, errno, sentinel)
-			}
+func testNamespaceErrors(t *testing.T, s testServer, c *Client) {
+	ctx := context.Background()
+	p := s.dir
+	s.side.mkdirAll(t, "d/sub")
+	s.side.writeFile(t, "file", []byte("x"))
+
+	// checkPath checks a *fs.PathError with op and path, matching both
+	// the io/fs sentinel (if any) and the errno.
+	checkPath := func(what string, err error, op, path string, sentinel error, errno syscall.Errno) {
+		t.Helper()
+		var pe *fs.PathError
+		if !errors.As(err, &pe) || pe.Op != op || pe.Path != path {
+			t.Errorf("%s: %#v; want *fs.PathError{Op: %q, Path: %q}", what, err, op, path)
+			return
 		}
-		checkLink := func(what string, err error, op, old, new string, sentinel error, errno syscall.Errno) {
-			t.Helper()
-			var le *os.LinkError
-			if !errors.As(err, &le) || le.Op != op || le.Old != old || le.New != new {
-				t.Errorf("%s: %#v; want *os.LinkError{Op: %q, Old: %q, New: %q}", what, err, op, old, new)
-				return
-			}
-			if (sentinel != nil && !errors.Is(err, sentinel)) || !errors.Is(err, errno) {
-				t.Errorf("%s: %v; want %v (%v)", what, err, errno, sentinel)
-			}
+		if (sentinel != nil && !errors.Is(err, sentinel)) || !errors.Is(err, errno) {
+			t.Errorf("%s: %v; want %v (%v)", what, err, errno, sentinel)
 		}
-
-		_, err := c.Stat(ctx, p+"/missing")
-		checkPath("Stat of a missing file", err, "stat", p+"/missing", fs.ErrNotExist, syscall.ENOENT)
-		checkPath("Remove of a missing file", c.Remove(ctx, p+"/missing"), "remove", p+"/missing", fs.ErrNotExist, syscall.ENOENT)
-		checkPath("Remove in a missing directory", c.Remove(ctx, p+"/missing/x"), "remove", p+"/missing/x", fs.ErrNotExist, syscall.ENOENT)
-		checkPath("Mkdir of an existing directory", c.Mkdir(ctx, p+"/d", 0o755), "mkdir", p+"/d", fs.ErrExist, syscall.EEXIST)
-		checkPath("Mkdir of an existing file", c.Mkdir(ctx, p+"/file", 0o755), "mkdir", p+"/file", fs.ErrExist, syscall.EEXIST)
-		checkPath("Mkdir under a file", c.Mkdir(ctx, p+"/file/x", 0o755), "mkdir", p+"/file/x", nil, syscall.ENOTDIR)
-		checkPath("Mkdir in a missing directory", c.Mkdir(ctx, p+"/missing/x", 0o755), "mkdir", p+"/missing/x", fs.ErrNotExist, syscall.ENOENT)
-		_, err = c.ReadDir(ctx, p+"/file")
-		checkPath("ReadDir of a file", err, "readdir", p+"/file", nil, syscall.ENOTDIR)
-		checkPath("Remove of a directory that is not empty", c.Remove(ctx, p+"/d"), "remove", p+"/d", nil, syscall.ENOTEMPTY)
-		_, err = c.Readlink(ctx, p+"/file")
-		checkPath("Readlink of a file", err, "readlink", p+"/file", fs.ErrInvalid, syscall.EINVAL)
-		checkPath("Chmod of a missing file", c.Chmod(ctx, p+"/missing", 0o644), "chmod", p+"/missing", fs.ErrNotExist, syscall.ENOENT)
-		checkPath("Chown of a missing file, changing nothing", c.Chown(ctx, p+"/missing", -1, -1), "chown", p+"/missing", fs.ErrNotExist, syscall.ENOENT)
-		checkPath("Chown to a negative uid", c.Chown(ctx, p+"/file", -2, -1), "chown", p+"/file", fs.ErrInvalid, syscall.EINVAL)
-		checkPath("Chtimes of a missing file, changing nothing", c.Chtimes(ctx, p+"/missing", time.Time{}, time.Time{}), "chtimes", p+"/missing", fs.ErrNotExist, syscall.ENOENT)
-		checkPath("Truncate of a directory", c.Truncate(ctx, p+"/d", 0), "truncate", p+"/d", nil, syscall.EISDIR)
-		checkPath("Truncate to a negative size", c.Truncate(ctx, p+"/file", -1), "truncate", p+"/file", fs.ErrInvalid, syscall.EINVAL)
-		checkPath("Mkdir with a name too long", c.Mkdir(ctx, p+"/"+strings.Repeat("n", 256), 0o755), "mkdir", p+"/"+strings.Repeat("n", 256), nil, syscall.ENAMETOOLONG)
-
-		checkLink("Rename of a missing file", c.Rename(ctx, p+"/missing", p+"/new"), "rename", p+"/missing", p+"/new", fs.ErrNotExist, syscall.ENOENT)
-		s.side.mkdirAll(t, "e")
-		checkLink("Rename of a directory over a non-empty one", c.Rename(ctx, p+"/e", p+"/d"), "rename", p+"/e", p+"/d", fs.ErrExist, syscall.ENOTEMPTY)
-		checkLink("Rename of a file over a directory", c.Rename(ctx, p+"/file", p+"/e"), "rename", p+"/file", p+"/e", nil, syscall.EISDIR)
-		checkLink("Link to an existing name", c.Link(ctx, p+"/file", p+"/d"), "link", p+"/file", p+"/d", fs.ErrExist, syscall.EEXIST)
-		checkLink("Link of a missing file", c.Link(ctx, p+"/missing", p+"/l"), "link", p+"/missing", p+"/l", fs.ErrNotExist, syscall.ENOENT)
-		checkLink("Symlink over an existing name", c.Symlink(ctx, "x", p+"/file"), "symlink", "x", p+"/file", fs.ErrExist, syscall.EEXIST)
-		checkLink("Symlink under a file", c.Symlink(ctx, "x", p+"/file/l"), "symlink", "x", p+"/file/l", nil, syscall.ENOTDIR)
-
-		// Nothing above changed the tree.
-		if got := s.side.tree(t, ""); !slices.Equal(got, []string{"d/", "d/sub/", "e/", "file"}) {
-			t.Errorf("failed operations changed the tree: %q", got)
+	}
+	checkLink := func(what string, err error, op, old, new string, sentinel error, errno syscall.Errno) {
+		t.Helper()
+		var le *os.LinkError
+		if !errors.As(err, &le) || le.Op != op || le.Old != old || le.New != new {
+			t.Errorf("%s: %#v; want *os.LinkError{Op: %q, Old: %q, New: %q}", what, err, op, old, new)
+			return
 		}
-	})
+		if (sentinel != nil && !errors.Is(err, sentinel)) || !errors.Is(err, errno) {
+			t.Errorf("%s: %v; want %v (%v)", what, err, errno, sentinel)
+		}
+	}
+
+	_, err := c.Stat(ctx, p+"/missing")
+	checkPath("Stat of a missing file", err, "stat", p+"/missing", fs.ErrNotExist, syscall.ENOENT)
+	checkPath("Remove of a missing file", c.Remove(ctx, p+"/missing"), "remove", p+"/missing", fs.ErrNotExist, syscall.ENOENT)
+	checkPath("Remove in a missing directory", c.Remove(ctx, p+"/missing/x"), "remove", p+"/missing/x", fs.ErrNotExist, syscall.ENOENT)
+	checkPath("Mkdir of an existing directory", c.Mkdir(ctx, p+"/d", 0o755), "mkdir", p+"/d", fs.ErrExist, syscall.EEXIST)
+	checkPath("Mkdir of an existing file", c.Mkdir(ctx, p+"/file", 0o755), "mkdir", p+"/file", fs.ErrExist, syscall.EEXIST)
+	checkPath("Mkdir under a file", c.Mkdir(ctx, p+"/file/x", 0o755), "mkdir", p+"/file/x", nil, syscall.ENOTDIR)
+	checkPath("Mkdir in a missing directory", c.Mkdir(ctx, p+"/missing/x", 0o755), "mkdir", p+"/missing/x", fs.ErrNotExist, syscall.ENOENT)
+	_, err = c.ReadDir(ctx, p+"/file")
+	checkPath("ReadDir of a file", err, "readdir", p+"/file", nil, syscall.ENOTDIR)
+	checkPath("Remove of a directory that is not empty", c.Remove(ctx, p+"/d"), "remove", p+"/d", nil, syscall.ENOTEMPTY)
+	_, err = c.Readlink(ctx, p+"/file")
+	checkPath("Readlink of a file", err, "readlink", p+"/file", fs.ErrInvalid, syscall.EINVAL)
+	checkPath("Chmod of a missing file", c.Chmod(ctx, p+"/missing", 0o644), "chmod", p+"/missing", fs.ErrNotExist, syscall.ENOENT)
+	checkPath("Chown of a missing file, changing nothing", c.Chown(ctx, p+"/missing", -1, -1), "chown", p+"/missing", fs.ErrNotExist, syscall.ENOENT)
+	checkPath("Chown to a negative uid", c.Chown(ctx, p+"/file", -2, -1), "chown", p+"/file", fs.ErrInvalid, syscall.EINVAL)
+	checkPath("Chtimes of a missing file, changing nothing", c.Chtimes(ctx, p+"/missing", time.Time{}, time.Time{}), "chtimes", p+"/missing", fs.ErrNotExist, syscall.ENOENT)
+	checkPath("Truncate of a directory", c.Truncate(ctx, p+"/d", 0), "truncate", p+"/d", nil, syscall.EISDIR)
+	checkPath("Truncate to a negative size", c.Truncate(ctx, p+"/file", -1), "truncate", p+"/file", fs.ErrInvalid, syscall.EINVAL)
+	checkPath("Mkdir with a name too long", c.Mkdir(ctx, p+"/"+strings.Repeat("n", 256), 0o755), "mkdir", p+"/"+strings.Repeat("n", 256), nil, syscall.ENAMETOOLONG)
+
+	checkLink("Rename of a missing file", c.Rename(ctx, p+"/missing", p+"/new"), "rename", p+"/missing", p+"/new", fs.ErrNotExist, syscall.ENOENT)
+	s.side.mkdirAll(t, "e")
+	checkLink("Rename of a directory over a non-empty one", c.Rename(ctx, p+"/e", p+"/d"), "rename", p+"/e", p+"/d", fs.ErrExist, syscall.ENOTEMPTY)
+	checkLink("Rename of a file over a directory", c.Rename(ctx, p+"/file", p+"/e"), "rename", p+"/file", p+"/e", nil, syscall.EISDIR)
+	checkLink("Link to an existing name", c.Link(ctx, p+"/file", p+"/d"), "link", p+"/file", p+"/d", fs.ErrExist, syscall.EEXIST)
+	checkLink("Link of a missing file", c.Link(ctx, p+"/missing", p+"/l"), "link", p+"/missing", p+"/l", fs.ErrNotExist, syscall.ENOENT)
+	checkLink("Symlink over an existing name", c.Symlink(ctx, "x", p+"/file"), "symlink", "x", p+"/file", fs.ErrExist, syscall.EEXIST)
+	checkLink("Symlink under a file", c.Symlink(ctx, "x", p+"/file/l"), "symlink", "x", p+"/file/l", nil, syscall.ENOTDIR)
+
+	// Nothing above changed the tree.
+	if got := s.side.tree(t, ""); !slices.Equal(got, []string{"d/", "d/sub/", "e/", "file"}) {
+		t.Errorf("failed operations changed the tree: %q", got)
+	}
 }
 
 func TestMkdirAllRemoveAllDeepTree(t *testing.T) {

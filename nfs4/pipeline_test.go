@@ -20,47 +20,49 @@ import (
 // io.Copy (File.WriteTo, READs pipelined and delivered in order), and
 // arrives intact on the server's disk and back.
 func TestBigFileThroughIoCopy(t *testing.T) {
+	forEachServer(t, Config{}, testBigFile)
+}
+
+func testBigFile(t *testing.T, s testServer, c *Client) {
 	const size = 96 << 20
-	forEachServer(t, Config{}, func(t *testing.T, s testServer, c *Client) {
-		ctx := context.Background()
-		name := s.dir + "/big"
+	ctx := context.Background()
+	name := s.dir + "/iocopy"
 
-		f, err := c.Create(ctx, name)
-		if err != nil {
-			t.Fatal(err)
-		}
-		sent := sha256.New()
-		src := io.TeeReader(io.LimitReader(rand.NewChaCha8([32]byte{1}), size), sent)
-		n, err := io.Copy(f, src)
-		if err != nil || n != size {
-			t.Fatalf("io.Copy into the file: %d, %v", n, err)
-		}
-		if off, _ := f.Seek(0, io.SeekCurrent); off != size {
-			t.Fatalf("offset after ReadFrom: %d", off)
-		}
-		mustClose(t, f)
+	f, err := c.Create(ctx, name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sent := sha256.New()
+	src := io.TeeReader(io.LimitReader(rand.NewChaCha8([32]byte{1}), size), sent)
+	n, err := io.Copy(f, src)
+	if err != nil || n != size {
+		t.Fatalf("io.Copy into the file: %d, %v", n, err)
+	}
+	if off, _ := f.Seek(0, io.SeekCurrent); off != size {
+		t.Fatalf("offset after ReadFrom: %d", off)
+	}
+	mustClose(t, f)
 
-		f, err = c.Open(ctx, name)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer mustClose(t, f)
-		got := sha256.New()
-		n, err = io.Copy(got, f)
-		if err != nil || n != size {
-			t.Fatalf("io.Copy out of the file: %d, %v", n, err)
-		}
-		if !bytes.Equal(got.Sum(nil), sent.Sum(nil)) {
-			t.Fatal("data read back differs from the data written")
-		}
-		if s.side.sha256(t, "big") != hex.EncodeToString(sent.Sum(nil)) {
-			t.Fatal("the file on the server's disk differs from the data written")
-		}
-		// At the end, WriteTo has nothing more to give.
-		if n, err := f.WriteTo(io.Discard); n != 0 || err != nil {
-			t.Fatalf("WriteTo at the end: %d, %v", n, err)
-		}
-	})
+	f, err = c.Open(ctx, name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer mustClose(t, f)
+	got := sha256.New()
+	n, err = io.Copy(got, f)
+	if err != nil || n != size {
+		t.Fatalf("io.Copy out of the file: %d, %v", n, err)
+	}
+	if !bytes.Equal(got.Sum(nil), sent.Sum(nil)) {
+		t.Fatal("data read back differs from the data written")
+	}
+	if s.side.sha256(t, "iocopy") != hex.EncodeToString(sent.Sum(nil)) {
+		t.Fatal("the file on the server's disk differs from the data written")
+	}
+	// At the end, WriteTo has nothing more to give.
+	if n, err := f.WriteTo(io.Discard); n != 0 || err != nil {
+		t.Fatalf("WriteTo at the end: %d, %v", n, err)
+	}
 }
 
 // failingWriter takes limit bytes, then fails.
