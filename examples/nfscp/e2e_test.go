@@ -409,36 +409,34 @@ func TestBadInput(t *testing.T) {
 // slow --bwlimit) in both directions: the destination name never appears,
 // and the temporary file is removed.
 func TestFailureHalfWayLeavesNothing(t *testing.T) {
-	needServer(t)
-	a := newArea(t, srvA)
-	local := t.TempDir()
-	src := filepath.Join(local, "big")
-	writeRandom(t, src, 8<<20, 7)
-	mustFail(t, nfscp(t, "-q", "--bwlimit", "2m", "--timeout", "1s", src, a.url+"/big"), 1,
-		"nfscp: "+a.url+"/big: timed out after 1s (--timeout)")
-	if names := listDir(t, a.disk); len(names) != 0 {
-		t.Errorf("after a failed upload the server holds %q", names)
-	}
-	if err := os.Rename(src, filepath.Join(a.disk, "big")); err != nil {
-		t.Fatal(err)
-	}
-	mustFail(t, nfscp(t, "-q", "--bwlimit", "2m", "--timeout", "1s", a.url+"/big", filepath.Join(local, "copy")), 1,
-		"nfscp: "+a.url+"/big: timed out after 1s (--timeout)")
-	if names := listDir(t, local); len(names) != 0 {
-		t.Errorf("after a failed download the local directory holds %q", names)
-	}
+	forEachServer(t, nil, func(t *testing.T, s testServer, a area) {
+		local := t.TempDir()
+		src := filepath.Join(local, "big")
+		writeRandom(t, src, 8<<20, 7)
+		mustFail(t, nfscp(t, "-q", "--bwlimit", "2m", "--timeout", "1s", src, a.url+"/big"), 1,
+			"nfscp: "+a.url+"/big: timed out after 1s (--timeout)")
+		if names := a.side.list(t, ""); len(names) != 0 {
+			t.Errorf("after a failed upload the server holds %q", names)
+		}
+		a.side.writeRandom(t, "big", 8<<20, 7)
+		mustFail(t, nfscp(t, "-q", "--bwlimit", "2m", "--timeout", "1s", a.url+"/big", filepath.Join(local, "copy")), 1,
+			"nfscp: "+a.url+"/big: timed out after 1s (--timeout)")
+		if names := listDir(t, local); len(names) != 1 || names[0] != "big" {
+			t.Errorf("after a failed download the local directory holds %q; want only the source", names)
+		}
 
-	// SIGINT part way: the same, and the message says so.
-	cmd := exec.Command(nfscpBin, "-q", "--bwlimit", "2m", a.url+"/big", filepath.Join(local, "copy"))
-	wait := startCmd(t, cmd)
-	waitFor(t, time.Minute, "download under way", func() bool { return tempfile.Size(local, "copy") > 0 })
-	if err := cmd.Process.Signal(os.Interrupt); err != nil {
-		t.Fatal(err)
-	}
-	mustFail(t, wait(), 1, "nfscp: "+a.url+"/big: interrupted")
-	if names := listDir(t, local); len(names) != 0 {
-		t.Errorf("after an interrupted download the local directory holds %q", names)
-	}
+		// SIGINT part way: the same, and the message says so.
+		cmd := exec.Command(nfscpBin, "-q", "--bwlimit", "2m", a.url+"/big", filepath.Join(local, "copy"))
+		wait := startCmd(t, cmd)
+		waitFor(t, time.Minute, "download under way", func() bool { return tempfile.Size(local, "copy") > 0 })
+		if err := cmd.Process.Signal(os.Interrupt); err != nil {
+			t.Fatal(err)
+		}
+		mustFail(t, wait(), 1, "nfscp: "+a.url+"/big: interrupted")
+		if names := listDir(t, local); len(names) != 1 || names[0] != "big" {
+			t.Errorf("after an interrupted download the local directory holds %q; want only the source", names)
+		}
+	})
 }
 
 // freePort returns a loopback port with nothing listening on it.
