@@ -15,16 +15,16 @@ import (
 	"github.com/gonfs/nfs/internal/testutil"
 )
 
-// A 96 MiB file (more than one COMMIT interval) goes in through io.Copy
+// A 256 MiB file (four COMMIT intervals) goes in through io.Copy
 // (File.ReadFrom, WRITEs pipelined, COMMITs every 64 MiB) and out through
 // io.Copy (File.WriteTo, READs pipelined and delivered in order), and
 // arrives intact on the server's disk and back.
 func TestBigFileThroughIoCopy(t *testing.T) {
-	forEachServer(t, Config{}, testBigFile)
+	forEachServer(t, Config{}, func(t *testing.T, s testServer, c *Client) { testBigFile(t, s, c, 256<<20) })
 }
 
-func testBigFile(t *testing.T, s testServer, c *Client) {
-	const size = 96 << 20
+// testBigFile is TestBigFileThroughIoCopy's body for a file of size bytes.
+func testBigFile(t *testing.T, s testServer, c *Client, size int64) {
 	ctx := context.Background()
 	name := s.dir + "/iocopy"
 

@@ -43,7 +43,7 @@ func TestV40(t *testing.T) {
 		t.Run("errors", func(t *testing.T) { testNamespaceErrors(t, s, c) })
 		t.Run("fstest", func(t *testing.T) { testFstest(t, s, c) })
 		t.Run("tree", func(t *testing.T) { testTree(t, s, c) })
-		t.Run("iocopy", func(t *testing.T) { testBigFile(t, s, c) })
+		t.Run("iocopy", func(t *testing.T) { testBigFile(t, s, c, 96<<20) })
 		t.Run("mixed64", func(t *testing.T) { testMixed64(t, s, c) })
 		if s.name == "ganesha" {
 			t.Run("resets", func(t *testing.T) { testResets(t, s, c) })
