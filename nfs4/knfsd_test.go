@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io/fs"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -92,5 +93,22 @@ func TestKnfsdWithoutMinorVersion1(t *testing.T) {
 	}
 	if !strings.Contains(err.Error(), "NFSv4.1") {
 		t.Errorf("error %q does not name the version refused", err)
+	}
+}
+
+// A server that speaks none of the versions the client implements (Linux's
+// nfsd serving NFSv4.2 alone) gets one error that names every version
+// tried, in the order tried.
+func TestKnfsdWithNoVersionWeSpeak(t *testing.T) {
+	srv := knfsd.Start(t, knfsd.Config{Versions: []string{"4.2"}})
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	_, err := Dial(ctx, srv.Addr(), Config{})
+	var ve *VersionError
+	if !errors.As(err, &ve) || !errors.Is(err, ErrMinorVersMismatch) || !slices.Equal(ve.Tried, []uint32{1, 0}) {
+		t.Fatalf("Dial to a 4.2-only server: %v; want a VersionError having tried 4.1, then 4.0", err)
+	}
+	if want := "the server refused NFSv4.1, NFSv4.0 (NFS4ERR_MINOR_VERS_MISMATCH)"; !strings.Contains(err.Error(), want) {
+		t.Errorf("the error %q does not say %q", err, want)
 	}
 }

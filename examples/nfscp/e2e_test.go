@@ -698,3 +698,12 @@ func TestNFSv40Server(t *testing.T) {
 		run(t, area{side: side, url: "nfs://" + srv.Addr() + "/v40"})
 	})
 }
+
+// TestServerSpeaksNoVersionOfOurs: against Linux's nfsd serving NFSv4.2
+// alone, nfscp fails with one line naming what it tried.
+func TestServerSpeaksNoVersionOfOurs(t *testing.T) {
+	srv := knfsd.Start(t, knfsd.Config{Versions: []string{"4.2"}})
+	url := "nfs://" + srv.Addr() + "/f"
+	mustFail(t, nfscp(t, "-q", url, t.TempDir()), 1,
+		"nfscp: "+url+": the server speaks neither NFSv4.1 nor NFSv4.0, the versions nfscp speaks (NFS4ERR_MINOR_VERS_MISMATCH)")
+}
