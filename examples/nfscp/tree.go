@@ -214,7 +214,10 @@ func (t *tree) list(ctx context.Context, d *dirNode, depth int) bool {
 	}
 	defer dr.Close()
 	for seen := 0; ; {
-		if ctx.Err() != nil {
+		if err := ctx.Err(); err != nil {
+			// The run ended between batches: the walk was here (a
+			// failure recorded first keeps its own name).
+			t.fail(&opError{name: src.name(), err: err})
 			return false
 		}
 		entries, err := dr.ReadDir(dirBatch)
