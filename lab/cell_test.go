@@ -82,6 +82,8 @@ type cellSpec struct {
 	Defaults bool
 	// V40 runs the client over NFSv4.0 (the servers must serve it).
 	V40 bool
+	// Connections is the client's Config.Connections (0: the default, 1).
+	Connections int
 	// Probers and ProbeEvery: how many MKDIR probe loops the client runs
 	// and how often each probes (0: one, every 200 ms).
 	Probers    int
@@ -156,7 +158,7 @@ func runCell(t *testing.T, spec cellSpec) Cell {
 			File: path.Join(spec.Pseudo, "copy-"+r.name), ProbeDir: path.Join(spec.Pseudo, r.probeDir),
 			Size: spec.Size, Signal: faultAt, Seed: r.seed, Bound: spec.Bound, Faults: len(spec.Faults),
 			Setup: setupBound + spec.FaultTakes, Defaults: spec.Defaults,
-			V40: spec.V40, Probers: spec.Probers, ProbeEvery: spec.ProbeEvery, HoldCopy: spec.HoldCopy,
+			V40: spec.V40, Connections: spec.Connections, Probers: spec.Probers, ProbeEvery: spec.ProbeEvery, HoldCopy: spec.HoldCopy,
 		}
 		child, err := startChild(t, c.Client, cfg)
 		if err != nil {

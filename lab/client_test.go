@@ -63,6 +63,8 @@ type clientConfig struct {
 	// V40 pins the client to NFSv4.0 (nfs4.Version40) instead of letting
 	// it negotiate 4.1.
 	V40 bool
+	// Connections is the client's Config.Connections (0: the default).
+	Connections int
 	// Probers is how many probe loops run at once (0: one), ProbeEvery
 	// how often each issues a MKDIR (0: probeEvery).
 	Probers    int
@@ -300,7 +302,7 @@ func (ch *child) run() clientResult {
 	logger := slog.New(connectLog{slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}), &ch.mu, &ch.connects})
 	setup, cancelSetup := context.WithTimeout(context.Background(), cfg.Setup)
 	defer cancelSetup()
-	ncfg := nfs4.Config{Policy: cp, Logger: logger}
+	ncfg := nfs4.Config{Policy: cp, Logger: logger, Connections: cfg.Connections}
 	if cfg.V40 {
 		ncfg.Version = nfs4.Version40
 	}

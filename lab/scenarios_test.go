@@ -227,6 +227,27 @@ func TestReset(t *testing.T) {
 	})
 }
 
+// TestResetConnections4 is TestReset with Config.Connections = 4, Hedged
+// only: every connection is reset at once, and the probe's first call
+// after the fault waits behind the copy's WRITEs on its connection alone,
+// a quarter of them; the table shows what that buys the first call.
+func TestResetConnections4(t *testing.T) {
+	forPolicies(t, []string{"Hedged"}, func(t *testing.T, pol string, minPort, maxPort int) {
+		cli, srv, _, export := pair(t, ganesha.Config{})
+		runCell(t, cellSpec{
+			Scenario: "reset-connections4", Policy: pol, Client: cli, Addr: "10.77.1.1:2049",
+			ExportDir: export, Pseudo: "/export", MinPort: minPort, MaxPort: maxPort,
+			Connections: 4,
+			Faults: []func() time.Time{func() time.Time {
+				srv.Run("ss", "-K", "-t", "dst", "10.77.1.2")
+				return time.Now()
+			}},
+			ExactlyOnce: true,
+			Dump:        []*netlab.NS{cli, srv},
+		})
+	})
+}
+
 // TestResetV40 is TestReset over NFSv4.0 against a Ganesha that serves
 // only 4.0, on an unshaped link with a 24 MiB copy, and with replies in
 // flight when the connection is reset: eight probe loops issue a MKDIR
