@@ -106,6 +106,39 @@ func TestServerOwnerOtherServer(t *testing.T) {
 	}
 }
 
+// Two Linux nfsd servers, each its own host (the guest's host name is its
+// server owner and scope), given as two addresses: when A's nfsd stops, the
+// client's next call reaches B, which it checks and finds to be another
+// server, so it moves there instead of binding A's session.
+func TestServerOwnerOtherKnfsd(t *testing.T) {
+	a := knfsd.Start(t, knfsd.Config{})
+	b := knfsd.Start(t, knfsd.Config{})
+	testutil.CheckLeaks(t)
+	c := dialServer(t, a.Addr(), Config{Addrs: []string{b.Addr()}, NoAC: true, Logger: testLogger(t)})
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+
+	writeAll(t, ctx, c, "/on-a", []byte("written to A"))
+	if got, err := a.ReadFile(ctx, "on-a"); err != nil || string(got) != "written to A" {
+		t.Fatalf("A's disk holds %q, %v", got, err)
+	}
+	before := c.Stats()
+	if err := a.StopNFSD(ctx); err != nil {
+		t.Fatal(err)
+	}
+	writeAll(t, ctx, c, "/on-b", []byte("written to B"))
+	if got, err := b.ReadFile(ctx, "on-b"); err != nil || string(got) != "written to B" {
+		t.Fatalf("B's disk holds %q, %v", got, err)
+	}
+	if _, err := c.Stat(ctx, "/on-a"); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("Stat of A's file now: %v; want it missing, as on B", err)
+	}
+	st := c.Stats()
+	if st.Recovery.OtherServers != 1 || st.Recovery.Rebinds != before.Recovery.Rebinds {
+		t.Errorf("after A stopped: %+v; want B seen as another server, and A's session never bound there", st.Recovery)
+	}
+}
+
 // The same move with a File open throughout, the two servers exporting
 // one directory (a fail-over pair behind two addresses): once A is gone,
 // the File is opened again by handle on B, and what A acknowledged but

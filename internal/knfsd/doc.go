@@ -36,7 +36,9 @@
 //
 // The image's PID 1 mounts the server's StateDir from the host (hostfs,
 // named by hostfs= on the kernel command line)
-// and runs the init.sh that Start wrote there: it mounts the export, sets
+// and runs the init.sh that Start wrote there: it sets a host name of the
+// server's own (nfsd's server owner and scope, so that two guests are two
+// servers to a client), mounts the export, sets
 // up eth0, loads nfsd, starts rpc.mountd and nfsdcld (NFSv4 client
 // records, which survive RestartNFSD so that clients reclaim), writes
 // nfsv4leasetime, nfsv4gracetime and max_block_size (1 MiB) and runs

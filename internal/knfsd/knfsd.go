@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -129,6 +130,7 @@ type Server struct {
 	ctl      *control
 	removeMe bool   // stateDir is ours to remove (not a t.TempDir)
 	kernel   string // the UML kernel binary (the cached guest's)
+	host     string // the guest's host name: nfsd's server owner and scope
 
 	mu       sync.Mutex // serializes RestartNFSD, SetVersions and Stop
 	stopped  bool       // guarded by mu
@@ -209,6 +211,9 @@ func Start(tb testing.TB, cfg Config) *Server {
 	}
 	return s
 }
+
+// hostSeq numbers the servers of this process, for their host names.
+var hostSeq atomic.Uint64
 
 // shared is the server Shared hands out.
 var shared struct {
@@ -293,7 +298,8 @@ func StopShared() error {
 // server as far as it got, for its logs and Stop, or nil.
 func start(cfg Config, dir string, removeDir bool, logf func(string, ...any)) (*Server, error) {
 	t0 := time.Now()
-	s := &Server{cfg: cfg, stateDir: dir, removeMe: removeDir}
+	s := &Server{cfg: cfg, stateDir: dir, removeMe: removeDir,
+		host: fmt.Sprintf("gonfs-knfsd-%d-%d", os.Getpid(), hostSeq.Add(1))}
 	g, err := ensureGuest(logf)
 	if err != nil {
 		return nil, err
@@ -453,6 +459,10 @@ func (s *Server) initScript() string {
 	var b strings.Builder
 	b.WriteString("# Written by internal/knfsd; run by /sbin/gonfs-init as PID 1.\n")
 	b.WriteString("set -ex\n")
+	// The host name is the server owner and scope nfsd reports in
+	// EXCHANGE_ID: one of its own per server, so that two guests are two
+	// servers to a client, as two real hosts are. Set before nfsd loads.
+	fmt.Fprintf(&b, "hostname %s\n", s.host)
 	fmt.Fprintf(&b, `mount -t tmpfs tmpfs /run
 mount -t tmpfs tmpfs /tmp
 mkdir -p %[1]s
