@@ -39,7 +39,7 @@
 // and runs the init.sh that Start wrote there: it sets a host name of the
 // server's own (nfsd's server owner and scope, so that two guests are two
 // servers to a client), mounts the export, sets
-// up eth0, loads nfsd, starts rpc.mountd and nfsdcld (NFSv4 client
+// up vec0 (the network), loads nfsd, starts rpc.mountd and nfsdcld (NFSv4 client
 // records, which survive RestartNFSD so that clients reclaim), writes
 // nfsv4leasetime, nfsv4gracetime and max_block_size (1 MiB) and runs
 // rpc.nfsd with the configured minor versions (never NFSv2 or v3). Then it
@@ -66,7 +66,7 @@
 //
 // # Network: a tap in a namespace, a forwarder on loopback
 //
-// The guest's eth0 is a tap device inside a network namespace made for it
+// The guest's vec0 is a tap device inside a network namespace made for it
 // (named like netlab's, "gonfslab-PID-kN-knfsd", so that netlab.Sweep
 // removes the namespaces of test processes that were killed; Start runs
 // Sweep once per process). The guest is 10.99.0.2 there, the tap
