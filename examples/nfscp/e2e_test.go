@@ -598,24 +598,40 @@ func TestServerRestartMidCopy(t *testing.T) {
 // waits through the outage until --timeout, then fails with one line, and
 // the local side of a download holds nothing.
 func TestServerGoneMidCopy(t *testing.T) {
-	needServer(t)
-	srv := ganesha.Start(t, ganesha.Config{})
-	a := newArea(t, srv)
-	local := t.TempDir()
-	writeRandom(t, filepath.Join(a.disk, "f"), 16<<20, 12)
-	wait := startCopy(t, "--bwlimit", "4m", "--timeout", "2s", a.url+"/f", filepath.Join(local, "f"))
-	waitFor(t, time.Minute, "download under way", func() bool { return tempfile.Size(local, "f") > 0 })
-	srv.Kill()
-	r := wait()
-	host := srv.Addr()
-	want := "nfscp: " + host + ": server not responding, still trying\n"
-	if r.code != 1 || !strings.HasSuffix(r.stderr, "nfscp: "+a.url+"/f: timed out after 2s (--timeout)\n") ||
-		strings.Count(r.stderr, "\n") > 2 || (strings.Count(r.stderr, "\n") == 2 && !strings.HasPrefix(r.stderr, want)) {
-		t.Fatalf("exit %d, stderr:\n%s", r.code, r.stderr)
+	run := func(t *testing.T, host string, a area, kill func()) {
+		local := t.TempDir()
+		a.side.writeRandom(t, "f", 16<<20, 12)
+		wait := startCopy(t, "--bwlimit", "4m", "--timeout", "2s", a.url+"/f", filepath.Join(local, "f"))
+		waitFor(t, time.Minute, "download under way", func() bool { return tempfile.Size(local, "f") > 0 })
+		kill()
+		r := wait()
+		want := "nfscp: " + host + ": server not responding, still trying\n"
+		if r.code != 1 || !strings.HasSuffix(r.stderr, "nfscp: "+a.url+"/f: timed out after 2s (--timeout)\n") ||
+			strings.Count(r.stderr, "\n") > 2 || (strings.Count(r.stderr, "\n") == 2 && !strings.HasPrefix(r.stderr, want)) {
+			t.Fatalf("exit %d, stderr:\n%s", r.code, r.stderr)
+		}
+		if names := listDir(t, local); len(names) != 0 {
+			t.Errorf("after a failed download the local directory holds %q", names)
+		}
 	}
-	if names := listDir(t, local); len(names) != 0 {
-		t.Errorf("after a failed download the local directory holds %q", names)
-	}
+	t.Run("ganesha", func(t *testing.T) {
+		needServer(t)
+		srv := ganesha.Start(t, ganesha.Config{})
+		run(t, srv.Addr(), newArea(t, srv), srv.Kill)
+	})
+	t.Run("knfsd", func(t *testing.T) {
+		srv := knfsd.Start(t, knfsd.Config{})
+		side := &guestSide{srv: srv, dir: "gone"}
+		side.exec(t, "mkdir -m 0755 "+side.path(t, ""))
+		a := area{side: side, url: "nfs://" + srv.Addr() + "/gone"}
+		// Stopped whole: the guest, its namespace and the forwarder, whose
+		// port then refuses connections as a dead Ganesha's does.
+		run(t, srv.Addr(), a, func() {
+			if err := srv.Stop(); err != nil {
+				t.Error(err)
+			}
+		})
+	})
 }
 
 // TestServerSilentMidCopy stops the server (SIGSTOP: its kernel still
