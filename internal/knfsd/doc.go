@@ -66,7 +66,7 @@
 //
 // # Network: a tap in a namespace, a forwarder on loopback
 //
-// The guest's vec0 is a tap device inside a network namespace made for it
+// The guest's vec0 is attached to a tap device inside a network namespace made for it
 // (named like netlab's, "gonfslab-PID-kN-knfsd", so that netlab.Sweep
 // removes the namespaces of test processes that were killed; Start runs
 // Sweep once per process). The guest is 10.99.0.2 there, the tap
