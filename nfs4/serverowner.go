@@ -169,6 +169,21 @@ func (s *server) add(ap netip.AddrPort, owner *serverOwner) {
 	}
 }
 
+// current returns the owner of the Client's server.
+func (s *server) current() serverOwner {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.owner
+}
+
+// setMove records that a move to the server at ap is under way (move), or
+// that the one started did not happen (!move).
+func (s *server) setMove(move bool, ap netip.AddrPort) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.move, s.moveTo = move, ap
+}
+
 // moving reports whether a move to another server is under way.
 func (s *server) moving() bool {
 	s.mu.Lock()
@@ -247,9 +262,7 @@ func (c *Client) checkServer(ctx context.Context, s *sessState, remote net.Addr,
 	if err != nil {
 		return false, fmt.Errorf("nfs4: EXCHANGE_ID to check the server at %v: %w", remote, err)
 	}
-	c.srv.mu.Lock()
-	ours := c.srv.owner
-	c.srv.mu.Unlock()
+	ours := c.srv.current()
 	if ours.sameServer(&theirs) {
 		c.srv.add(ap, &theirs)
 		c.rstats.addrsVerified.Add(1)
@@ -269,16 +282,12 @@ func (c *Client) checkServer(ctx context.Context, s *sessState, remote net.Addr,
 	}
 	c.log.Warn("nfs4: address reaches another server than the session's, and no connection reaches that one; moving to the new server",
 		"addr", remote.String(), "server", theirs.String(), "session_server", ours.String())
-	c.srv.mu.Lock()
-	c.srv.move, c.srv.moveTo = true, ap
-	c.srv.mu.Unlock()
+	c.srv.setMove(true, ap)
 	r, err := c.startRecovery(s, fmt.Errorf("%w: %s at %v, not %s", errOtherServer, theirs.String(), remote, ours.String()))
 	if r == nil {
 		// Closing, or s was replaced meanwhile: check again on the next
 		// connection, against what is current then.
-		c.srv.mu.Lock()
-		c.srv.move, c.srv.moveTo = false, netip.AddrPort{}
-		c.srv.mu.Unlock()
+		c.srv.setMove(false, netip.AddrPort{})
 		if err == nil {
 			err = errOtherServer
 		}

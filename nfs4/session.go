@@ -70,7 +70,8 @@ func (c *Client) establish(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("EXCHANGE_ID: %w", err)
 	}
-	c.srv.set(ownerOf(eid))
+	owner := ownerOf(eid)
+	c.srv.set(owner)
 	s, err := c.createSession(ctx, eid.clientID, 0)
 	if err != nil {
 		return fmt.Errorf("CREATE_SESSION: %w", err)
@@ -78,7 +79,6 @@ func (c *Client) establish(ctx context.Context) error {
 	if ts := c.tr.Stats(); ts.Connects == 1 {
 		// One connection carried the client ID and the session: its
 		// address reaches their server.
-		owner := ownerOf(eid)
 		c.srv.add(ts.Addr, &owner)
 	}
 	c.st.Store(s)
