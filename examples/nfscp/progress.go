@@ -28,13 +28,14 @@ type progress struct {
 	show           bool // draw a bar once a file starts
 	stdout, stderr io.Writer
 
-	mu      sync.Mutex               // orders lines against bar updates; guards the fields below
-	bar     *progressbar.ProgressBar // nil: no bar
-	files   int                      // files found so far
-	bytes   int64                    // their size
-	walked  bool                     // the walk has ended: files and bytes are the run's
-	fixed   bool                     // the bar was drawn with the run's total
-	started int                      // files started so far
+	mu       sync.Mutex               // orders lines against bar updates; guards the fields below
+	bar      *progressbar.ProgressBar // nil: no bar
+	stopTick chan struct{}            // closed by Done: ends tick
+	files    int                      // files found so far
+	bytes    int64                    // their size
+	walked   bool                     // the walk has ended: files and bytes are the run's
+	fixed    bool                     // the bar was drawn with the run's total
+	started  int                      // files started so far
 }
 
 // isTerminal reports whether w is a terminal.
@@ -84,9 +85,36 @@ func (p *progress) newBar() {
 		progressbar.OptionThrottle(100*time.Millisecond),
 		progressbar.OptionFullWidth(),
 		progressbar.OptionClearOnFinish(),
+		// The library's own spinner goroutine renders while Clear, which
+		// takes no lock, reads the same state: a data race. tick turns
+		// the spinner instead, under p.mu like every other use of the bar.
+		progressbar.OptionSetSpinnerChangeInterval(0),
 	)
 	p.bar.RenderBlank()
+	p.stopTick = make(chan struct{})
+	go p.tick(p.bar, p.stopTick)
 }
+
+// tick redraws bar every spinnerEvery, so that the spinner and the time
+// move while no bytes arrive, until stop is closed.
+func (p *progress) tick(bar *progressbar.ProgressBar, stop <-chan struct{}) {
+	t := time.NewTicker(spinnerEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-stop:
+			return
+		case <-t.C:
+		}
+		p.mu.Lock()
+		bar.Add64(0)
+		p.mu.Unlock()
+	}
+}
+
+// spinnerEvery is how often tick redraws the bar (the library's default
+// for its spinner).
+const spinnerEvery = 100 * time.Millisecond
 
 // Start notes that the copy of the file at path name begins.
 func (p *progress) Start(name string) {
@@ -138,6 +166,7 @@ func (p *progress) Done() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.bar != nil {
+		close(p.stopTick)
 		p.bar.Clear()
 		p.bar = nil
 	}
