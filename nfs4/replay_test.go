@@ -2,11 +2,14 @@ package nfs4
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -38,6 +41,32 @@ func testResets(t *testing.T, s testServer, c *Client) {
 			t.Fatal(err)
 		}
 
+		// NFS-Ganesha before 5.0 (Debian 12 ships 4.3) dies on a NULL
+		// pointer in its duplicate request cache, which serves NFSv4.0
+		// alone, when a request arrives a fourth time while the first is
+		// still running (fixed upstream in "DUPREQ: When dupreq completely
+		// drops a request, don't clean up response"). A reset every few
+		// milliseconds does that now and then; so over 4.0 to Ganesha the
+		// next reset waits until every re-sent call has been answered,
+		// which re-sends a call at most once while it runs.
+		v40 := c.MinorVersion() == 0
+		drain := v40 && s.name == "ganesha"
+		// Over NFSv4.0 only OPEN and CLOSE are protected by the protocol
+		// (the open owner's sequence id); RENAME and REMOVE rely on the
+		// server's duplicate request cache, which is best effort. Ganesha
+		// 4.3's misses a re-sent one in about one run of this test in
+		// four (it retires entries oldest first, finished or not, at 64 by
+		// default; raising that to 256 did not stop it). The request runs
+		// again and fails with NOENT although the operation took effect:
+		// accepted here over 4.0, and the final tree checks the effect.
+		var reruns atomic.Int32
+		reran := func(err error) bool {
+			if v40 && errors.Is(err, fs.ErrNotExist) {
+				reruns.Add(1)
+				return true
+			}
+			return false
+		}
 		stop := make(chan struct{})
 		resets := make(chan int, 1)
 		go func() { // the fault: reset the connection every few milliseconds
@@ -48,6 +77,13 @@ func testResets(t *testing.T, s testServer, c *Client) {
 				case <-stop:
 					return
 				case <-time.After(3 * time.Millisecond):
+				}
+				for j := 0; drain && j < 1000 && c.Stats().RPC.Resent > 0; j++ {
+					select {
+					case <-stop:
+						return
+					case <-time.After(5 * time.Millisecond):
+					}
 				}
 				// Each connection in turn (Config.Connections).
 				tr := c.trs[n%len(c.trs)]
@@ -71,14 +107,16 @@ func testResets(t *testing.T, s testServer, c *Client) {
 						if err != nil {
 							return err
 						}
-						if err := f.Close(); err != nil {
+						// Close under ctx too: a server that died must fail
+						// the test, not hang it.
+						if err := f.WithContext(ctx).Close(); err != nil {
 							return err
 						}
-						if err := c.Rename(ctx, a, b); err != nil {
+						if err := c.Rename(ctx, a, b); err != nil && !reran(err) {
 							return err
 						}
 						if r%2 == 0 {
-							if err := c.Remove(ctx, b); err != nil {
+							if err := c.Remove(ctx, b); err != nil && !reran(err) {
 								return err
 							}
 						}
@@ -109,7 +147,7 @@ func testResets(t *testing.T, s testServer, c *Client) {
 			t.Fatalf("final tree after %d resets:\n got %v\nwant %v", n, got, want)
 		}
 		st := c.Stats()
-		t.Logf("%d resets, %d reconnects, %d retransmitted calls", n, st.Transport.Reconnects, st.RPC.Retransmits)
+		t.Logf("%d resets, %d reconnects, %d retransmitted calls, %d RENAME or REMOVE run again by the server", n, st.Transport.Reconnects, st.RPC.Retransmits, reruns.Load())
 		if st.RPC.Retransmits == 0 {
 			t.Errorf("no call was cut off by a reset: the test did not exercise replay")
 		}

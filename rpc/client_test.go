@@ -479,3 +479,69 @@ func waitFor(t testing.TB, what string, cond func() bool) {
 	}
 	t.Fatalf("timed out waiting: %s", what)
 }
+
+// TestSmallCallNotStuckBehindBulkRecords: when a connection cannot take
+// bulk records (WRITE data) as fast as calls produce them — a slow link, or
+// the burst of re-sends after a reconnect — a small call issued after them
+// reaches the server behind what the kernel's buffers hold and the record
+// being written, not behind every bulk record waiting to be written.
+func TestSmallCallNotStuckBehindBulkRecords(t *testing.T) {
+	testutil.CheckLeaks(t)
+	const bulk = 48
+	release := make(chan struct{})
+	var releaseOnce, holdOnce sync.Once
+	defer releaseOnce.Do(func() { close(release) })
+	srv := rpctest.Start(t, func(c *rpctest.Conn, call *rpctest.Call) {
+		if call.Proc == 1 {
+			// The server stops reading at the first bulk call, until
+			// released: the buffers fill and the writers block.
+			holdOnce.Do(func() { <-release })
+		}
+		_ = c.Reply(call, nil)
+	})
+	c := dial(t, srv.Addr(), nil, rpc.Config{})
+	ctx := ctxT(t, time.Minute)
+	if err := c.Call(ctx, 2, &opaque{[]byte("warm")}, noResult{}); err != nil {
+		t.Fatal(err)
+	}
+	payload := make([]byte, 1<<20)
+	var wg sync.WaitGroup
+	for i := 0; i < bulk; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := c.Call(ctx, 1, &opaque{payload}, noResult{}); err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	waitFor(t, "the bulk calls pending", func() bool { return c.Stats().Pending == bulk })
+	time.Sleep(200 * time.Millisecond) // the writers block on full buffers (bounded; not asserted)
+	small := make(chan error, 1)
+	go func() { small <- c.Call(ctx, 3, &opaque{[]byte("small")}, noResult{}) }()
+	time.Sleep(200 * time.Millisecond) // the small call reaches the socket (bounded; not asserted)
+	releaseOnce.Do(func() { close(release) })
+	wg.Wait()
+	if err := <-small; err != nil {
+		t.Fatal(err)
+	}
+	ahead := -1
+	bulkSeen := 0
+	for _, r := range srv.Calls() {
+		switch r.Proc {
+		case 1:
+			bulkSeen++
+		case 3:
+			ahead = bulkSeen
+		}
+	}
+	t.Logf("the small call reached the server after %d of %d bulk records", ahead, bulk)
+	if ahead < 0 || ahead > bulk/2 {
+		t.Errorf("the small call reached the server after %d of %d bulk records issued before it; want at most %d (what the buffers hold)", ahead, bulk, bulk/2)
+	}
+}
+
+// noResult decodes an empty result.
+type noResult struct{}
+
+func (noResult) UnmarshalXDR(d *xdr.Decoder) error { return d.Err() }

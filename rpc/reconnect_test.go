@@ -2,6 +2,7 @@ package rpc_test
 
 import (
 	"os"
+	"sync"
 	"testing"
 	"time"
 
@@ -150,3 +151,55 @@ func TestPolicyPortSequences(t *testing.T) {
 }
 
 func isRoot() bool { return os.Geteuid() == 0 }
+
+// TestStatsCountResentCallsAwaitingReply: Stats.Resent counts the calls
+// that were re-sent on a new connection and are still unanswered — the
+// calls a flapping path keeps in flight — and drops back to zero once they
+// are answered.
+func TestStatsCountResentCallsAwaitingReply(t *testing.T) {
+	testutil.CheckLeaks(t)
+	var (
+		mu      sync.Mutex
+		victims []*rpctest.Conn
+	)
+	srv := rpctest.Start(t, func(c *rpctest.Conn, call *rpctest.Call) {
+		if c.Index() < 2 {
+			mu.Lock()
+			victims = append(victims, c)
+			mu.Unlock()
+			return // the first two connections swallow the call
+		}
+		rpctest.Echo(c, call)
+	})
+	c := dial(t, srv.Addr(), policy.Ephemeral(policy.Options{BackOff: backoff.NewConstantBackOff(10 * time.Millisecond)}), rpc.Config{})
+	done := make(chan error, 1)
+	go func() {
+		_, err := echo(ctxT(t, time.Minute), c, []byte("again"))
+		done <- err
+	}()
+	swallowedOn := func(n int) func() bool {
+		return func() bool { mu.Lock(); defer mu.Unlock(); return len(victims) == n }
+	}
+	waitFor(t, "the first connection swallowing the call", swallowedOn(1))
+	if st := c.Stats(); st.Pending != 1 || st.Resent != 0 {
+		t.Fatalf("sent once: Pending %d, Resent %d; want 1, 0", st.Pending, st.Resent)
+	}
+	mu.Lock()
+	first := victims[0]
+	mu.Unlock()
+	first.Abort()
+	waitFor(t, "the second connection swallowing the call", swallowedOn(2))
+	if st := c.Stats(); st.Pending != 1 || st.Resent != 1 {
+		t.Fatalf("re-sent once, unanswered: Pending %d, Resent %d; want 1, 1", st.Pending, st.Resent)
+	}
+	mu.Lock()
+	second := victims[1]
+	mu.Unlock()
+	second.Abort()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if st := c.Stats(); st.Pending != 0 || st.Resent != 0 || st.Retransmits != 2 {
+		t.Errorf("answered after two re-sends: Pending %d, Resent %d, Retransmits %d; want 0, 0, 2", st.Pending, st.Resent, st.Retransmits)
+	}
+}
