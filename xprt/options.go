@@ -33,6 +33,9 @@ const (
 	DefaultKeepAliveCount = 3
 	// DefaultUserTimeout is SocketOptions.UserTimeout (TCP_USER_TIMEOUT).
 	DefaultUserTimeout = 15 * time.Second
+	// DefaultNotSentLowat is SocketOptions.NotSentLowat
+	// (TCP_NOTSENT_LOWAT).
+	DefaultNotSentLowat = 256 << 10
 )
 
 // Linux's upper bounds for the keepalive options (MAX_TCP_KEEPIDLE,
@@ -137,6 +140,16 @@ type SocketOptions struct {
 	// option is left alone and the kernel's default applies (about 15
 	// minutes of retransmissions, net.ipv4.tcp_retries2).
 	UserTimeout time.Duration
+
+	// NotSentLowat bounds, in bytes, the data the kernel holds for the
+	// connection that it has not yet sent (TCP_NOTSENT_LOWAT); a writer
+	// waits while more is queued. Without it the kernel queues up to its
+	// send buffer's size (4 MiB by default, net.ipv4.tcp_wmem), and a
+	// small call written behind a WRITE's data waits for all of it: a
+	// third of a second on a 100 Mbit/s link. Default: 256 KiB
+	// (DefaultNotSentLowat), which costs loopback throughput nothing
+	// measurable. Negative: the option is left alone (no bound).
+	NotSentLowat int
 }
 
 // KernelSocketOptions returns the socket options the Linux NFS client
@@ -172,6 +185,9 @@ func (o SocketOptions) withDefaults() SocketOptions {
 	}
 	if o.UserTimeout == 0 {
 		o.UserTimeout = DefaultUserTimeout
+	}
+	if o.NotSentLowat == 0 {
+		o.NotSentLowat = DefaultNotSentLowat
 	}
 	return o
 }
@@ -230,6 +246,11 @@ func (o SocketOptions) apply(fd int, bindsPort bool) error {
 	if o.UserTimeout >= 0 {
 		ms := min(o.UserTimeout.Milliseconds(), math.MaxInt32)
 		if err := setInt(fd, unix.IPPROTO_TCP, unix.TCP_USER_TIMEOUT, int(ms), "TCP_USER_TIMEOUT"); err != nil {
+			return err
+		}
+	}
+	if o.NotSentLowat > 0 {
+		if err := setInt(fd, unix.IPPROTO_TCP, unix.TCP_NOTSENT_LOWAT, min(o.NotSentLowat, math.MaxInt32), "TCP_NOTSENT_LOWAT"); err != nil {
 			return err
 		}
 	}

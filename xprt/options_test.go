@@ -16,7 +16,7 @@ import (
 
 // wantOpts are socket options as getsockopt reports them.
 type wantOpts struct {
-	noDelay, keepAlive, idle, intvl, cnt, userTimeoutMS int
+	noDelay, keepAlive, idle, intvl, cnt, userTimeoutMS, notSentLowat int
 }
 
 // readOpts reads back the options that SocketOptions sets.
@@ -29,6 +29,7 @@ func readOpts(t *testing.T, c net.Conn) wantOpts {
 		intvl:         sockopt(t, c, unix.IPPROTO_TCP, unix.TCP_KEEPINTVL),
 		cnt:           sockopt(t, c, unix.IPPROTO_TCP, unix.TCP_KEEPCNT),
 		userTimeoutMS: sockopt(t, c, unix.IPPROTO_TCP, unix.TCP_USER_TIMEOUT),
+		notSentLowat:  sockopt(t, c, unix.IPPROTO_TCP, unix.TCP_NOTSENT_LOWAT),
 	}
 }
 
@@ -40,22 +41,24 @@ func TestSocketOptionsOnConnection(t *testing.T) {
 		opts SocketOptions
 		want wantOpts
 	}{
-		{"defaults", SocketOptions{}, wantOpts{1, 1, 15, 5, 3, 15000}},
+		{"defaults", SocketOptions{}, wantOpts{1, 1, 15, 5, 3, 15000, 256 << 10}},
 		{"custom", SocketOptions{
 			Nagle:             true,
 			KeepAliveIdle:     2500 * time.Millisecond, // rounded up to 3s
 			KeepAliveInterval: time.Second,
 			KeepAliveCount:    7,
 			UserTimeout:       4 * time.Second,
-		}, wantOpts{0, 1, 3, 1, 7, 4000}},
+			NotSentLowat:      64 << 10,
+		}, wantOpts{0, 1, 3, 1, 7, 4000, 64 << 10}},
 		// Kernel keepalive values are per socket and start at the sysctl
-		// defaults; with SO_KEEPALIVE off only that flag matters.
-		{"keepalive off, kernel user timeout", SocketOptions{KeepAliveIdle: -1, UserTimeout: -1},
-			wantOpts{1, 0, -1, -1, -1, 0}},
-		{"kernel client defaults", KernelSocketOptions(0, 0), wantOpts{1, 1, 60, 60, 3, 180000}},
-		{"kernel client timeo=10s retrans=5", KernelSocketOptions(10*time.Second, 5), wantOpts{1, 1, 10, 10, 6, 60000}},
+		// defaults; with SO_KEEPALIVE off only that flag matters. So does
+		// the unsent-data bound (net.ipv4.tcp_notsent_lowat).
+		{"keepalive off, kernel user timeout, no unsent bound", SocketOptions{KeepAliveIdle: -1, UserTimeout: -1, NotSentLowat: -1},
+			wantOpts{1, 0, -1, -1, -1, 0, -1}},
+		{"kernel client defaults", KernelSocketOptions(0, 0), wantOpts{1, 1, 60, 60, 3, 180000, 256 << 10}},
+		{"kernel client timeo=10s retrans=5", KernelSocketOptions(10*time.Second, 5), wantOpts{1, 1, 10, 10, 6, 60000, 256 << 10}},
 		{"clamped to kernel limits", SocketOptions{KeepAliveIdle: 100 * time.Hour, KeepAliveCount: 1000},
-			wantOpts{1, 1, maxKeepAliveSeconds, 5, maxKeepAliveCount, 15000}},
+			wantOpts{1, 1, maxKeepAliveSeconds, 5, maxKeepAliveCount, 15000, 256 << 10}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			tr := newTransport(t, Config{Addr: srv.addr, Socket: tc.opts, Policy: ports(0)})
@@ -64,6 +67,9 @@ func TestSocketOptionsOnConnection(t *testing.T) {
 			got := readOpts(t, c)
 			if tc.want.idle < 0 { // not set: ignore what the sysctls say
 				got.idle, got.intvl, got.cnt = -1, -1, -1
+			}
+			if tc.want.notSentLowat < 0 {
+				got.notSentLowat = -1
 			}
 			if got != tc.want {
 				t.Errorf("getsockopt: got %+v, want %+v", got, tc.want)
