@@ -79,6 +79,21 @@ type compoundCall struct {
 
 var callPool = sync.Pool{New: func() any { return new(compoundCall) }}
 
+// Resend tells the rpc layer whether to re-send cc on a new connection
+// (rpc.Resender): not once the server has said it no longer has cc's
+// session, which it would only say again. The call then fails with what
+// the server said, as if that had been its reply, and is sent again on the
+// new session like any call of a lost session (callEpoch).
+func (cc *compoundCall) Resend() error {
+	if cc.sess == nil {
+		return nil
+	}
+	if err := cc.sess.goneErr(); err != nil {
+		return fmt.Errorf("nfs4: not re-sent: %w", err)
+	}
+	return nil
+}
+
 func (cc *compoundCall) MarshalXDR(e *xdr.Encoder) error {
 	start := e.Len()
 	cc.cmp.beginMinor(e, "", cc.minor)
@@ -154,6 +169,9 @@ func (c *Client) callEpoch(ctx context.Context, req request) (uint64, error) {
 			return 0, err
 		}
 		err = c.callSession(ctx, s, req)
+		if sessionGone(err) {
+			s.markGone(err)
+		}
 		if err == nil || !sessionLost(err) || n == maxRedrives {
 			return s.epoch, err
 		}
@@ -368,6 +386,10 @@ func (c *Client) resync(s *sessState, id int, seq uint32) {
 			s.slots.put(id, seq, true)
 			return
 		default:
+		}
+		if s.goneErr() != nil {
+			s.slots.put(id, seq, true) // gone with the session
+			return
 		}
 		ctx, cancel := context.WithTimeout(c.bgCtx, max(c.lease, time.Second))
 		answered, processed, err := c.send(ctx, s, id, try, uint32(id), nopRequest{})

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"sync/atomic"
 	"time"
 
 	"github.com/gonfs/nfs/rpc"
@@ -31,6 +32,23 @@ type sessState struct {
 	// v40: an NFSv4.0 client ID, without a session; slots only bound
 	// the calls in flight (v40.go).
 	v40 bool
+	// gone is set once the server answered that it no longer has the
+	// session (sessionGone): calls of the session cut off by a lost
+	// connection are then not re-sent (compoundCall.Resend).
+	gone atomic.Pointer[error]
+}
+
+// markGone records that the server no longer has session s, as err said.
+func (s *sessState) markGone(err error) {
+	s.gone.CompareAndSwap(nil, &err)
+}
+
+// goneErr returns what said that the server no longer has s, or nil.
+func (s *sessState) goneErr() error {
+	if p := s.gone.Load(); p != nil {
+		return *p
+	}
+	return nil
 }
 
 // Session parameters asked for.
@@ -274,6 +292,9 @@ func (c *Client) bindNew(ctx context.Context, remote net.Addr, call rpc.CallFunc
 	err := call(ctx, procCompound, cc, cc)
 	var st Status
 	if errors.As(err, &st) {
+		if sessionGone(err) {
+			s.markGone(err)
+		}
 		c.log.Warn("nfs4: BIND_CONN_TO_SESSION refused; the connection is used unbound", "err", err)
 		return nil
 	}

@@ -412,6 +412,14 @@ func sessionLost(err error) bool {
 		errors.Is(err, errLeaseExpired) || errors.Is(err, errLeaseExpired40)
 }
 
+// sessionGone reports whether err says that the server no longer has the
+// session (or its client ID) at all, as opposed to a confused slot: every
+// call of the session would be refused the same way.
+func sessionGone(err error) bool {
+	return errors.Is(err, ErrBadSession) || errors.Is(err, ErrDeadSession) ||
+		errors.Is(err, ErrStaleClientID) || errors.Is(err, errLeaseExpired)
+}
+
 // stateRefused reports whether err is the server refusing a File's open
 // stateid: revoked, expired, from another server instance, or unknown.
 func stateRefused(err error) bool {

@@ -131,6 +131,18 @@ type Config struct {
 	Bind func(ctx context.Context, remote net.Addr, call CallFunc) error
 }
 
+// A Resender is a call's arguments that can tell whether re-sending the
+// call is still of use. Before a call cut off by a lost connection is
+// re-sent on another, the Client asks its arguments, if they implement
+// Resender; an error fails the call with that error instead. The call may
+// have run on the server before its connection was lost. Package nfs4's
+// calls answer with an error once their session is known lost: the server
+// would answer the re-sent call with NFS4ERR_BADSESSION, and a WRITE's
+// megabyte of data would only delay the calls that recover the session.
+type Resender interface {
+	Resend() error
+}
+
 // CallFunc is the signature of Client.Call, as Config.Bind receives it.
 type CallFunc func(ctx context.Context, proc uint32, args Marshaler, res Unmarshaler) error
 
@@ -257,6 +269,7 @@ type call struct {
 	reply *[]byte       // set by the reader before it signals ready
 	ready chan struct{} // capacity 1
 	timer *time.Timer   // major timeout
+	args  Marshaler     // what was encoded, asked before a re-send if a Resender
 }
 
 var callPool = sync.Pool{New: func() any {
@@ -349,6 +362,7 @@ func (c *Client) Call(ctx context.Context, proc uint32, args Marshaler, res Unma
 	if err := c.encode(cl, proc, args); err != nil {
 		return err
 	}
+	cl.args = args
 	if err := c.roundTrip(ctx, cl, nil); err != nil {
 		return err
 	}
@@ -395,6 +409,7 @@ func (c *Client) encode(cl *call, proc uint32, args Marshaler) error {
 // references cl: it is out of pending, and any reply was received.
 func (c *Client) release(cl *call) {
 	cl.timer.Stop()
+	cl.args = nil
 	if cl.reply != nil {
 		bufpool.Put(cl.reply)
 		cl.reply = nil
@@ -461,6 +476,11 @@ func (c *Client) roundTrip(ctx context.Context, cl *call, pin *conn) error {
 				return c.abandon(cl, err)
 			}
 			if cn != nil {
+				if r, ok := cl.args.(Resender); ok && on != nil {
+					if err := r.Resend(); err != nil {
+						return c.abandon(cl, err)
+					}
+				}
 				if on != nil {
 					c.retrans.Add(1)
 					on.inflight.Add(-1)

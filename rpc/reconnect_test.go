@@ -1,8 +1,11 @@
 package rpc_test
 
 import (
+	"errors"
+	"fmt"
 	"os"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -201,5 +204,48 @@ func TestStatsCountResentCallsAwaitingReply(t *testing.T) {
 	}
 	if st := c.Stats(); st.Pending != 0 || st.Resent != 0 || st.Retransmits != 2 {
 		t.Errorf("answered after two re-sends: Pending %d, Resent %d, Retransmits %d; want 0, 0, 2", st.Pending, st.Resent, st.Retransmits)
+	}
+}
+
+// staleArgs is a call's arguments that refuse to be re-sent once stale is
+// set (rpc.Resender).
+type staleArgs struct {
+	opaque
+	stale *atomic.Bool
+}
+
+var errStale = errors.New("the server no longer knows this call's context")
+
+func (a *staleArgs) Resend() error {
+	if a.stale.Load() {
+		return errStale
+	}
+	return nil
+}
+
+// TestResenderDecidesReSend: a call cut off by a lost connection is re-sent
+// on the next one while its arguments' Resend allows it, and fails with
+// Resend's error, without being re-sent, once it does not.
+func TestResenderDecidesReSend(t *testing.T) {
+	for _, stale := range []bool{false, true} {
+		t.Run(fmt.Sprintf("stale=%v", stale), func(t *testing.T) {
+			testutil.CheckLeaks(t)
+			srv := rpctest.Start(t, dropFirst(1, true))
+			c := dial(t, srv.Addr(), policy.Ephemeral(policy.Options{}), rpc.Config{})
+			var flag atomic.Bool
+			flag.Store(stale)
+			var res opaque
+			err := c.Call(ctxT(t, time.Minute), 1, &staleArgs{opaque{[]byte("x")}, &flag}, &res)
+			st := c.Stats()
+			if stale {
+				if !errors.Is(err, errStale) || st.Retransmits != 0 || len(srv.Calls()) != 1 {
+					t.Fatalf("stale call: %v after %d re-sends, server saw %d calls; want errStale, not re-sent", err, st.Retransmits, len(srv.Calls()))
+				}
+				return
+			}
+			if err != nil || st.Retransmits != 1 || len(srv.Calls()) != 2 {
+				t.Fatalf("call: %v after %d re-sends, server saw %d calls; want success after 1 re-send", err, st.Retransmits, len(srv.Calls()))
+			}
+		})
 	}
 }
