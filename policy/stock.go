@@ -335,7 +335,12 @@ func (e *ephemeral) Reset() { e.pace.reset() }
 // Use it where a middlebox may or may not hold stale state for the old
 // 4-tuple: NAT, load balancers, floating-IP failover. A healthy path
 // reconnects on the old port at once; a poisoned one costs o.HedgeAfter
-// more than NewReservedPort would. Whenever the fresh port wins, the
+// more than NewReservedPort would. After a connection whose path went
+// silent (CauseProbeTimeout, CauseDeadPeer), the usual sign of a middlebox
+// that still sends the old 4-tuple to a server that is gone, the old port
+// runs alone for at most silentHedgeAfter (50ms): enough for a path that
+// is alive again to connect, in a LAN or a cloud region, before the fresh
+// port does. Whenever the fresh port wins, the
 // duplicate request cache caveat of the package documentation applies
 // against NFSv3 and NFSv4.0; with NFSv4.1+ sessions either port is safe.
 //
@@ -366,6 +371,9 @@ func Hedged(o Options) Policy {
 		after: c.hedgeAfter,
 	}
 }
+
+// silentHedgeAfter is Hedged's HedgeAfter after a path went silent.
+const silentHedgeAfter = 50 * time.Millisecond
 
 // hedged is the policy of Hedged.
 type hedged struct {
@@ -402,6 +410,9 @@ func (h *hedged) Next(a Attempt) Decision {
 	if keep != 0 {
 		d.Port = keep
 		d.HedgeAfter = h.after
+		if a.Cause == CauseProbeTimeout || a.Cause == CauseDeadPeer {
+			d.HedgeAfter = min(h.after, silentHedgeAfter)
+		}
 		d.HedgePort = h.fresh(a.PrevPort, denied)
 	} else {
 		d.Port = h.fresh(a.PrevPort, denied)

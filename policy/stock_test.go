@@ -404,6 +404,32 @@ func TestHedgedKeepsOldPortAndHedgesFresh(t *testing.T) {
 	}
 }
 
+// TestHedgedRacesSoonerAfterSilence: after a path went silent, the old
+// port's head start shrinks to silentHedgeAfter (a poisoned 4-tuple is
+// likely); after a reset it stays HedgeAfter, and a shorter custom
+// HedgeAfter is kept.
+func TestHedgedRacesSoonerAfterSilence(t *testing.T) {
+	testutil.CheckLeaks(t)
+	for _, tc := range []struct {
+		cause Cause
+		after time.Duration // Options.HedgeAfter
+		want  time.Duration
+	}{
+		{CauseProbeTimeout, 0, silentHedgeAfter},
+		{CauseDeadPeer, 0, silentHedgeAfter},
+		{CauseReset, 0, DefaultHedgeAfter},
+		{CauseMajorTimeout, 0, DefaultHedgeAfter},
+		{CauseProbeTimeout, 20 * time.Millisecond, 20 * time.Millisecond},
+	} {
+		p := Hedged(Options{Rand: seeded(7), HedgeAfter: tc.after})
+		p.Next(Attempt{N: 1, Cause: CauseInitial})
+		d := p.Next(Attempt{N: 1, PrevPort: 900, Cause: tc.cause})
+		if d.Port != 900 || d.HedgePort == 900 || d.HedgeAfter != tc.want {
+			t.Errorf("after %v (HedgeAfter %v): %+v; want port 900 kept, a fresh port after %v", tc.cause, tc.after, d, tc.want)
+		}
+	}
+}
+
 func TestHedgedCustomHedgeAfter(t *testing.T) {
 	testutil.CheckLeaks(t)
 	p := Hedged(Options{HedgeAfter: 2 * time.Second})
