@@ -338,7 +338,7 @@ func (e *ephemeral) Reset() { e.pace.reset() }
 // more than NewReservedPort would. After a connection whose path went
 // silent (CauseProbeTimeout, CauseDeadPeer), the usual sign of a middlebox
 // that still sends the old 4-tuple to a server that is gone, the old port
-// runs alone for at most silentHedgeAfter (50ms): enough for a path that
+// runs alone for 50ms unless o.HedgeAfter was set: enough for a path that
 // is alive again to connect, in a LAN or a cloud region, before the fresh
 // port does. Whenever the fresh port wins, the
 // duplicate request cache caveat of the package documentation applies
@@ -372,7 +372,8 @@ func Hedged(o Options) Policy {
 	}
 }
 
-// silentHedgeAfter is Hedged's HedgeAfter after a path went silent.
+// silentHedgeAfter is Hedged's default HedgeAfter after a path went
+// silent.
 const silentHedgeAfter = 50 * time.Millisecond
 
 // hedged is the policy of Hedged.
@@ -410,8 +411,8 @@ func (h *hedged) Next(a Attempt) Decision {
 	if keep != 0 {
 		d.Port = keep
 		d.HedgeAfter = h.after
-		if a.Cause == CauseProbeTimeout || a.Cause == CauseDeadPeer {
-			d.HedgeAfter = min(h.after, silentHedgeAfter)
+		if (a.Cause == CauseProbeTimeout || a.Cause == CauseDeadPeer) && h.opts.HedgeAfter == 0 {
+			d.HedgeAfter = silentHedgeAfter
 		}
 		d.HedgePort = h.fresh(a.PrevPort, denied)
 	} else {

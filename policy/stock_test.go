@@ -405,9 +405,9 @@ func TestHedgedKeepsOldPortAndHedgesFresh(t *testing.T) {
 }
 
 // TestHedgedRacesSoonerAfterSilence: after a path went silent, the old
-// port's head start shrinks to silentHedgeAfter (a poisoned 4-tuple is
-// likely); after a reset it stays HedgeAfter, and a shorter custom
-// HedgeAfter is kept.
+// port's default head start shrinks to silentHedgeAfter (a poisoned
+// 4-tuple is likely); after a reset it stays DefaultHedgeAfter, and a
+// HedgeAfter the caller set applies after either.
 func TestHedgedRacesSoonerAfterSilence(t *testing.T) {
 	testutil.CheckLeaks(t)
 	for _, tc := range []struct {
@@ -420,6 +420,7 @@ func TestHedgedRacesSoonerAfterSilence(t *testing.T) {
 		{CauseReset, 0, DefaultHedgeAfter},
 		{CauseMajorTimeout, 0, DefaultHedgeAfter},
 		{CauseProbeTimeout, 20 * time.Millisecond, 20 * time.Millisecond},
+		{CauseDeadPeer, 2 * time.Second, 2 * time.Second},
 	} {
 		p := Hedged(Options{Rand: seeded(7), HedgeAfter: tc.after})
 		p.Next(Attempt{N: 1, Cause: CauseInitial})

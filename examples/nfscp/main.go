@@ -201,7 +201,7 @@ func parseArgs(args []string, stdout io.Writer) (*command, error) {
 	setting("policy", "reconnect `POLICY`: same-reserved, new-reserved, ephemeral or hedged (default hedged)")
 	fset.DurationVar(&cmd.dial.backoffInitial, "backoff-initial", 0, "first wait between the starts of failed dials (default: the policy's, 250ms)")
 	fset.DurationVar(&cmd.dial.backoffMax, "backoff-max", 0, "longest wait between the starts of dials (default: the policy's, 1s)")
-	fset.DurationVar(&cmd.dial.hedgeAfter, "hedge-after", 0, "hedged: start a dial from a fresh port after this long (default 300ms)")
+	fset.DurationVar(&cmd.dial.hedgeAfter, "hedge-after", 0, "hedged: start a dial from a fresh port after this long (default 300ms, 50ms after a path went silent)")
 	setting("nfs-version", "NFS `VERSION`: 4 (4.1, or 4.0 if the server refuses 4.1; the default), 4.0 or 4.1 (URL key: version)")
 	setting("vers", "the same as --nfs-version")
 	setting("uid", "AUTH_SYS `UID` (default: this process's; a uid or gid given sends no supplementary groups)")
