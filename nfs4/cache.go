@@ -128,6 +128,32 @@ func (a *attrCache) get(p string) (fh []byte, attr Attr, ok bool) {
 	return fh, attr, ok
 }
 
+// dirFH returns the handle cached for the cleaned path p if it names a
+// directory and the name has not expired, whether or not the directory's
+// attributes are still valid: making or removing entries in a directory,
+// which is what invalidates its attributes most often (our own Mkdir,
+// Create, Remove), does not change its handle. The Linux client likewise
+// keeps a directory's dentry while it refetches its inode's attributes.
+// A handle the server calls stale is forgotten with its names (forgetFH).
+func (a *attrCache) dirFH(p string) ([]byte, bool) {
+	if a == nil {
+		return nil, false
+	}
+	now := a.now()
+	a.mu.RLock()
+	e, found := a.names[p]
+	ok := found && now < e.expires && e.node.attr.Type == TypeDirectory
+	var fh []byte
+	if ok {
+		fh = e.node.fh
+	}
+	a.mu.RUnlock()
+	if ok {
+		a.hits.Add(1)
+	}
+	return fh, ok
+}
+
 // getFH returns the attributes cached for the file fh.
 func (a *attrCache) getFH(fh []byte) (attr Attr, ok bool) {
 	if a == nil {

@@ -3,6 +3,7 @@ package nfs4
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"io/fs"
 	"strings"
@@ -380,4 +381,46 @@ func TestCacheClearedWhenClientIDLost(t *testing.T) {
 			t.Errorf("Stat after the recovery: %d bytes, the cached size; want the 20 written while the server was down", fi.Size())
 		}
 	})
+}
+
+// Entries made one after another in one directory cost one call each: our
+// own CREATE invalidates the directory's attributes, not the name that
+// leads to it (its handle does not change). The directory's attributes
+// are fetched again at the next Stat. With NoAC each Mkdir looks its
+// directory up first.
+func TestCacheParentOfOwnChanges(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		cfg  Config
+		want uint64 // calls per Mkdir
+	}{{"cache", Config{}, 1}, {"noac", Config{NoAC: true}, 2}} {
+		t.Run(tc.name, func(t *testing.T) {
+			forEachServer(t, tc.cfg, func(t *testing.T, s testServer, c *Client) {
+				ctx := context.Background()
+				d := s.dir + "/many"
+				if err := c.Mkdir(ctx, d, 0o755); err != nil {
+					t.Fatal(err)
+				}
+				mustStat(t, c, d)
+				for i := range 5 {
+					before := calls(c)
+					if err := c.Mkdir(ctx, fmt.Sprintf("%s/e%d", d, i), 0o755); err != nil {
+						t.Fatal(err)
+					}
+					if n := calls(c) - before; n != tc.want {
+						t.Errorf("Mkdir %d in the same directory sent %d calls, want %d", i, n, tc.want)
+					}
+				}
+				before := calls(c)
+				fi := mustStat(t, c, d)
+				if n := calls(c) - before; n != 1 {
+					t.Errorf("Stat of the directory after our Mkdirs sent %d calls, want 1 (its attributes refetched)", n)
+				}
+				if got := s.side.tree(t, "many"); len(got) != 5 {
+					t.Errorf("the server's directory holds %v, want the 5 made", got)
+				}
+				t.Logf("directory after: %v", fi.ModTime())
+			})
+		})
+	}
 }

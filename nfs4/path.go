@@ -225,6 +225,9 @@ func (c *Client) lookupParent(ctx context.Context, name string) (dirFH []byte, b
 		return nil, "", fmt.Errorf("nfs4: the root has no parent: %w", ErrInval)
 	}
 	dir := "/" + strings.Join(comps[:len(comps)-1], "/")
+	if fh, ok := c.cache.dirFH(dir); ok {
+		return fh, comps[len(comps)-1], nil
+	}
 	fh, attr, err := c.lookup(ctx, dir, true)
 	if err != nil {
 		return nil, "", err
