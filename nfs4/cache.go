@@ -58,7 +58,12 @@ type attrCache struct {
 
 	// gen counts invalidations. A fetch notes it before sending (begin),
 	// and its result is valid only if no invalidation came in between.
+	// nameGen counts those that changed what a name resolves to (drop,
+	// forgetFH, clear): a fetch overtaken by a change of attributes alone
+	// (a WRITE of ours, an entry made in a directory) still caches the
+	// names it resolved, which dirFH uses.
 	gen          atomic.Uint64
+	nameGen      atomic.Uint64
 	hits, misses atomic.Uint64
 	stale        atomic.Uint64
 
@@ -194,18 +199,21 @@ func (a *attrCache) dirPrefix(full string, comps []string) (int, []byte) {
 	return 0, nil
 }
 
-// begin returns the generation to give put or putFH for a fetch about to
+// fetchGen is the cache's generations when a fetch was sent (begin).
+type fetchGen struct{ attrs, names uint64 }
+
+// begin returns the generations to give put or putFH for a fetch about to
 // be sent.
-func (a *attrCache) begin() uint64 {
+func (a *attrCache) begin() fetchGen {
 	if a == nil {
-		return 0
+		return fetchGen{}
 	}
-	return a.gen.Load()
+	return fetchGen{attrs: a.gen.Load(), names: a.nameGen.Load()}
 }
 
-// put caches fh and attr, fetched by a request sent at generation g, as
+// put caches fh and attr, fetched by a request sent at generations g, as
 // what the cleaned path p resolves to.
-func (a *attrCache) put(p string, fh []byte, attr *Attr, g uint64) {
+func (a *attrCache) put(p string, fh []byte, attr *Attr, g fetchGen) {
 	if a == nil {
 		return
 	}
@@ -217,14 +225,17 @@ func (a *attrCache) put(p string, fh []byte, attr *Attr, g uint64) {
 		a.evictNamesLocked(now)
 	}
 	exp := now // a stale fetch: keep the name for its node's lifetime only
-	if n.valid {
+	if n.valid || g.names == a.nameGen.Load() {
+		// Valid attributes; or attributes a change of ours overtook,
+		// while no name changed: the name holds (for dirFH, which needs
+		// no attributes) for the lifetime the node's attributes have.
 		exp = now + int64(n.timeo)
 	}
 	a.names[p] = nameEntry{node: n, expires: exp}
 }
 
-// putFH caches attr, fetched at generation g, as the attributes of fh.
-func (a *attrCache) putFH(fh []byte, attr *Attr, g uint64) {
+// putFH caches attr, fetched at generations g, as the attributes of fh.
+func (a *attrCache) putFH(fh []byte, attr *Attr, g fetchGen) {
 	if a == nil {
 		return
 	}
@@ -238,7 +249,7 @@ func (a *attrCache) putFH(fh []byte, attr *Attr, g uint64) {
 // returns fh's node. The lifetime follows the kernel's nfs_update_inode:
 // changed attributes set it to the minimum; unchanged ones confirmed
 // after a whole lifetime double it, up to the maximum.
-func (a *attrCache) nodeLocked(fh []byte, attr *Attr, g uint64, now int64) *cacheNode {
+func (a *attrCache) nodeLocked(fh []byte, attr *Attr, g fetchGen, now int64) *cacheNode {
 	lo, hi := a.regMin, a.regMax
 	if attr.Type == TypeDirectory {
 		lo, hi = a.dirMin, a.dirMax
@@ -261,7 +272,7 @@ func (a *attrCache) nodeLocked(fh []byte, attr *Attr, g uint64, now int64) *cach
 	}
 	n.timeo = min(max(n.timeo, lo), hi)
 	n.attr, n.fetched = *attr, now
-	n.valid = g == a.gen.Load()
+	n.valid = g.attrs == a.gen.Load()
 	return n
 }
 
@@ -300,6 +311,7 @@ func (a *attrCache) drop(p string) {
 	if a == nil {
 		return
 	}
+	a.nameGen.Add(1)
 	a.gen.Add(1)
 	a.mu.Lock()
 	defer a.mu.Unlock()
@@ -326,6 +338,7 @@ func (a *attrCache) forgetFH(fh []byte) {
 	if a == nil || fh == nil {
 		return
 	}
+	a.nameGen.Add(1)
 	a.gen.Add(1)
 	a.mu.Lock()
 	defer a.mu.Unlock()
@@ -350,6 +363,7 @@ func (a *attrCache) clear() {
 	if a == nil {
 		return
 	}
+	a.nameGen.Add(1)
 	a.gen.Add(1)
 	a.mu.Lock()
 	defer a.mu.Unlock()

@@ -47,7 +47,7 @@ func TestCacheLifetime(t *testing.T) {
 	}
 	for _, st := range steps {
 		a.mu.Lock()
-		n := a.nodeLocked(fh, fileAttr(st.change), a.gen.Load(), st.at*s)
+		n := a.nodeLocked(fh, fileAttr(st.change), a.begin(), st.at*s)
 		a.mu.Unlock()
 		if n.timeo != st.want {
 			t.Errorf("at %ds, change %d: lifetime %v, want %v", st.at, st.change, n.timeo, st.want)
@@ -55,7 +55,7 @@ func TestCacheLifetime(t *testing.T) {
 	}
 	dir := &Attr{Mask: MaskOf(AttrType, AttrChange), Type: TypeDirectory, Change: 1}
 	a.mu.Lock()
-	n := a.nodeLocked([]byte{2}, dir, a.gen.Load(), 0)
+	n := a.nodeLocked([]byte{2}, dir, a.begin(), 0)
 	a.mu.Unlock()
 	if n.timeo != DefaultACDirMin {
 		t.Errorf("a directory's first lifetime: %v, want %v", n.timeo, DefaultACDirMin)
@@ -90,6 +90,46 @@ func TestCacheInvalidation(t *testing.T) {
 	a.mu.Unlock()
 	if _, _, ok := a.get("/x/f"); ok {
 		t.Error("an entry past its lifetime was used")
+	}
+}
+
+// A directory's name leads to its handle (dirFH) for the name's lifetime
+// even once a change of ours made its attributes out of date, or overtook
+// the fetch that found it; not once a name changed meanwhile (drop) or the
+// handle went stale, and never for a file.
+func TestCacheDirNameOutlivesOwnChanges(t *testing.T) {
+	a := testCache(t, 0)
+	dir := &Attr{Mask: MaskOf(AttrType, AttrChange), Type: TypeDirectory, Change: 1}
+	a.put("/d", []byte{1}, dir, a.begin())
+	a.invalidateFH([]byte{1}) // we made an entry in /d
+	if _, _, ok := a.get("/d"); ok {
+		t.Error("get used /d's attributes after our change in it")
+	}
+	if fh, ok := a.dirFH("/d"); !ok || fh[0] != 1 {
+		t.Errorf("dirFH(/d) after our change in it: %v, %v; want its handle", fh, ok)
+	}
+
+	g := a.begin()
+	a.invalidateFH([]byte{9}) // a WRITE of ours elsewhere, while /e was looked up
+	a.put("/e", []byte{2}, dir, g)
+	if _, ok := a.dirFH("/e"); !ok {
+		t.Error("dirFH(/e) missed: a lookup overtaken by a change of attributes alone keeps its name")
+	}
+
+	g = a.begin()
+	a.drop("/x") // a rename or remove of ours, while /f was looked up
+	a.put("/f", []byte{3}, dir, g)
+	if _, ok := a.dirFH("/f"); ok {
+		t.Error("dirFH(/f) hit: a lookup overtaken by a name change must not keep its name")
+	}
+
+	a.forgetFH([]byte{1})
+	if _, ok := a.dirFH("/d"); ok {
+		t.Error("dirFH(/d) hit after its handle went stale")
+	}
+	a.put("/file", []byte{4}, fileAttr(1), a.begin())
+	if _, ok := a.dirFH("/file"); ok {
+		t.Error("dirFH of a file")
 	}
 }
 
