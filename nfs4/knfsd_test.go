@@ -3,13 +3,17 @@ package nfs4
 import (
 	"context"
 	"errors"
+	"io"
 	"io/fs"
+	"os"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/gonfs/nfs/internal/knfsd"
+	"github.com/gonfs/nfs/internal/tcpfwd"
+	"github.com/gonfs/nfs/internal/testutil"
 	"github.com/gonfs/nfs/policy"
 )
 
@@ -110,5 +114,77 @@ func TestKnfsdWithNoVersionWeSpeak(t *testing.T) {
 	}
 	if want := "the server refused NFSv4.1, NFSv4.0 (NFS4ERR_MINOR_VERS_MISMATCH)"; !strings.Contains(err.Error(), want) {
 		t.Errorf("the error %q does not say %q", err, want)
+	}
+}
+
+// The Linux server is a courteous server (Linux 5.19 on): a client whose
+// lease ran out keeps its client ID and state, as a "courtesy client",
+// until another client's request conflicts with them. A client cut off for
+// longer than its lease that comes back finds everything as it was: no
+// recovery, and its open files carry on. Ganesha expires the client ID
+// instead (TestLeaseExpiry): there the client makes a new one and opens
+// its files again. The test waits, while the path is silent, until the
+// guest's /proc/fs/nfsd/clients lists the client as courtesy.
+func TestKnfsdCourtesyClient(t *testing.T) {
+	srv := knfsd.Shared(t)
+	for _, v := range []Version{VersionAny, Version40} {
+		t.Run(v.String(), func(t *testing.T) {
+			t.Parallel()
+			testutil.CheckLeaks(t)
+			fwd := tcpfwd.Start(t, srv.Addr())
+			fwd.KeepReservedPorts()
+			c := dialVia(t, fwd.Addr(), Config{Version: v, Policy: policy.Hedged(policy.Options{}), Logger: testLogger(t)})
+			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+			defer cancel()
+			dir := "/" + strings.NewReplacer("/", "_", " ", "_").Replace(t.Name())
+			if err := c.MkdirAll(ctx, dir, 0o777); err != nil {
+				t.Fatal(err)
+			}
+			defer c.RemoveAll(ctx, dir)
+			f, err := c.OpenFile(ctx, dir+"/keep", os.O_RDWR|os.O_CREATE, 0o600)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := f.Write([]byte("before;")); err != nil {
+				t.Fatal(err)
+			}
+			if err := f.Sync(); err != nil {
+				t.Fatal(err)
+			}
+
+			fwd.Pause()
+			courtesy := false
+			for i := 0; i < 60 && !courtesy; i++ { // up to a minute: the lease is 10 s
+				time.Sleep(time.Second)
+				out, err := srv.Exec(ctx, "cat /proc/fs/nfsd/clients/*/info")
+				if err != nil {
+					t.Fatal(err)
+				}
+				courtesy = strings.Contains(out, "status: courtesy")
+			}
+			fwd.Resume()
+			if !courtesy {
+				t.Fatal("the server did not list the silent client as courtesy within a minute")
+			}
+
+			if _, err := f.Write([]byte(" after.")); err != nil {
+				t.Fatalf("write after the lease ran out: %v", err)
+			}
+			if err := f.Close(); err != nil {
+				t.Fatalf("Close: %v", err)
+			}
+			g, err := c.Open(ctx, dir+"/keep")
+			if err != nil {
+				t.Fatal(err)
+			}
+			data, err := io.ReadAll(g)
+			g.Close()
+			if string(data) != "before; after." || err != nil {
+				t.Fatalf("content %q, %v; want %q", data, err, "before; after.")
+			}
+			if st := c.Stats().Recovery; st.ClientIDResets != 0 || st.Reopens != 0 || st.LostFiles != 0 {
+				t.Errorf("recovery after coming back as a courtesy client: %+v; want none", st)
+			}
+		})
 	}
 }
