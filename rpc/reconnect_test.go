@@ -183,22 +183,14 @@ func TestStatsCountResentCallsAwaitingReply(t *testing.T) {
 	swallowedOn := func(n int) func() bool {
 		return func() bool { mu.Lock(); defer mu.Unlock(); return len(victims) == n }
 	}
-	waitFor(t, "the first connection swallowing the call", swallowedOn(1))
-	if st := c.Stats(); st.Pending != 1 || st.Resent != 0 {
-		t.Fatalf("sent once: Pending %d, Resent %d; want 1, 0", st.Pending, st.Resent)
+	victim := func(i int) *rpctest.Conn { mu.Lock(); defer mu.Unlock(); return victims[i] }
+	for i := range 2 { // sent once, then re-sent once; unanswered each time
+		waitFor(t, fmt.Sprintf("connection %d swallowing the call", i+1), swallowedOn(i+1))
+		if st := c.Stats(); st.Pending != 1 || st.Resent != i {
+			t.Fatalf("sent %d time(s), unanswered: Pending %d, Resent %d; want 1, %d", i+1, st.Pending, st.Resent, i)
+		}
+		victim(i).Abort()
 	}
-	mu.Lock()
-	first := victims[0]
-	mu.Unlock()
-	first.Abort()
-	waitFor(t, "the second connection swallowing the call", swallowedOn(2))
-	if st := c.Stats(); st.Pending != 1 || st.Resent != 1 {
-		t.Fatalf("re-sent once, unanswered: Pending %d, Resent %d; want 1, 1", st.Pending, st.Resent)
-	}
-	mu.Lock()
-	second := victims[1]
-	mu.Unlock()
-	second.Abort()
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
