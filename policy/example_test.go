@@ -94,12 +94,17 @@ func ExampleHedged() {
 	d := p.Next(policy.Attempt{N: 1, Cause: policy.CauseInitial})
 	fmt.Println("dial from", d.Port)
 
-	p.Reset() // the connection answered a call, then the server failed over
-	d = p.Next(policy.Attempt{N: 1, PrevPort: d.Port, Cause: policy.CauseDeadPeer})
+	p.Reset() // the connection answered a call, then the server reset it
+	d = p.Next(policy.Attempt{N: 1, PrevPort: d.Port, Cause: policy.CauseReset})
+	fmt.Println("redial from", d.Port, "after", d.Wait, "and from", d.HedgePort, "if not connected after", d.HedgeAfter)
+
+	p.Reset() // it answered again, then the path went silent: a stale middlebox, likely
+	d = p.Next(policy.Attempt{N: 1, PrevPort: d.Port, Cause: policy.CauseProbeTimeout})
 	fmt.Println("redial from", d.Port, "after", d.Wait, "and from", d.HedgePort, "if not connected after", d.HedgeAfter)
 	// Output:
 	// dial from 765
 	// redial from 765 after 0s and from 766 if not connected after 300ms
+	// redial from 765 after 0s and from 767 if not connected after 50ms
 }
 
 // Func turns a function into a Policy, for rules the stock policies do not
