@@ -519,7 +519,8 @@ func TestSmallCallNotStuckBehindBulkRecords(t *testing.T) {
 	time.Sleep(200 * time.Millisecond) // the writers block on full buffers (bounded; not asserted)
 	small := make(chan error, 1)
 	go func() { small <- c.Call(ctx, 3, &opaque{[]byte("small")}, noResult{}) }()
-	time.Sleep(200 * time.Millisecond) // the small call reaches the socket (bounded; not asserted)
+	waitFor(t, "the small call pending", func() bool { return c.Stats().Pending == bulk+1 })
+	time.Sleep(200 * time.Millisecond) // it reaches the write lock (bounded; not asserted)
 	releaseOnce.Do(func() { close(release) })
 	wg.Wait()
 	if err := <-small; err != nil {
