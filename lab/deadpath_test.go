@@ -16,6 +16,7 @@ import (
 	"hash"
 	"io"
 	"os"
+	"path"
 	"os/exec"
 	"path/filepath"
 	"strconv"
@@ -72,14 +73,28 @@ func TestDeadPathDownload(t *testing.T) {
 		faultAt := time.Now()
 		t.Logf("port %d silenced", port)
 		// Measured for the lab report, not asserted: when the new
-		// connection came.
+		// connection came, and when a small call made at the fault, as a
+		// user's would be, succeeded (behind the download's READs).
 		reconnected := timeUntil(faultAt, func() bool { return c.Stats().Transport.Connects >= 2 })
+		small := make(chan error, 1)
+		go func() {
+			ctx, cancel := context.WithTimeout(context.Background(), deadPathBound)
+			defer cancel()
+			err := c.Mkdir(ctx, path.Dir(cfg.File)+"/made-at-the-fault", 0o755)
+			if err == nil {
+				t.Logf("a MKDIR made at the fault succeeded %v after it", time.Since(faultAt).Round(time.Millisecond))
+			}
+			small <- err
+		}()
 		err := wait()
 		if d, ok := reconnected(); ok {
 			t.Logf("new connection %v after the fault", d.Round(time.Millisecond))
 		}
 		if err != nil {
 			t.Fatal(err)
+		}
+		if err := <-small; err != nil {
+			t.Errorf("a MKDIR made at the fault: %v", err)
 		}
 		st = c.Stats().Transport
 		t.Logf("download done %v after the fault, %v of it disconnected; connects %d, probes %d, disconnects by cause %v, ports %v",
