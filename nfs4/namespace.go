@@ -68,6 +68,9 @@ func linkError(op, oldname, newname string, err error) error {
 // the server receives perm as given. The parent must exist. Errors are
 // *fs.PathError with Op "mkdir"; an existing name matches fs.ErrExist.
 func (c *Client) Mkdir(ctx context.Context, name string, perm fs.FileMode) error {
+	if done, err := c.mkdirWalk(ctx, name, perm); done {
+		return pathError("mkdir", name, err)
+	}
 	for try := 0; ; try++ {
 		dir, base, err := c.lookupParent(ctx, name)
 		if err != nil {
@@ -152,6 +155,95 @@ func (c *Client) MkdirAll(ctx context.Context, name string, perm fs.FileMode) er
 		lo, fh = lo+1, efh
 	}
 	return nil
+}
+
+// mkdirWalk is Mkdir in one COMPOUND where the cache does not hold name's
+// directory: from the deepest directory above it that the cache holds (the
+// root if none), LOOKUP the rest of the way, GETFH and GETATTR of the
+// directory, which are cached, then CREATE. done is false, and nothing was
+// made, if the directory is cached (Mkdir's own path is one call then
+// too), if the walk met a symlink or a stale cached handle, or if it is
+// too long for one COMPOUND: Mkdir then resolves the directory first.
+func (c *Client) mkdirWalk(ctx context.Context, name string, perm fs.FileMode) (done bool, err error) {
+	comps := splitPath(name)
+	if c.cache == nil || len(comps) < 2 {
+		return false, nil
+	}
+	parent, base := comps[:len(comps)-1], comps[len(comps)-1]
+	full := joinPath(parent)
+	if _, ok := c.cache.dirFH(full); ok {
+		return false, nil
+	}
+	start, from := c.cache.dirPrefix(full, parent)
+	rest := parent[start:]
+	if len(rest) > lookupsPerCompound-2 {
+		return false, nil
+	}
+	mask := c.mask(statMask)
+	attrs := &sattr{mask: MaskOf(AttrMode), mode: unixMode(perm)}
+	var (
+		dirFH   []byte
+		dirAttr Attr
+		res     createRes
+		walked  bool // every LOOKUP succeeded
+	)
+	g := c.cache.begin()
+	err = c.call(ctx, funcRequest{
+		b: func(cmp *compound) {
+			if from == nil {
+				cmp.putrootfh()
+			} else {
+				cmp.putfh(from)
+			}
+			for _, n := range rest {
+				cmp.lookup(n)
+			}
+			cmp.getfh()
+			cmp.getattr(mask)
+			cmp.create(&createArgs{typ: TypeDirectory, name: base, attrs: attrs})
+		},
+		p: func(r *reply) error {
+			walked = false
+			op := uint32(opPutFH)
+			if from == nil {
+				op = opPutRootFH
+			}
+			if err := r.statusOnly(op); err != nil {
+				return err
+			}
+			for range rest {
+				if err := r.statusOnly(opLookup); err != nil {
+					return err
+				}
+			}
+			walked = true
+			b, err := r.getfh()
+			if err != nil {
+				return err
+			}
+			dirFH = append(dirFH[:0:0], b...)
+			if err := r.getattr(&dirAttr); err != nil {
+				return err
+			}
+			return r.create(&res)
+		},
+		cache: true,
+	})
+	if dirFH != nil && dirAttr.Type == TypeDirectory {
+		c.cache.put(full, dirFH, &dirAttr, g)
+		c.cache.invalidateFH(dirFH) // the CREATE, if it ran, changed it
+	}
+	switch {
+	case err != nil && (errors.Is(err, ErrSymlink) || errors.Is(err, ErrNotDir)) &&
+		(!walked || dirAttr.Type == TypeSymlink):
+		// A symlink on the way, or the directory's name is one (servers
+		// say SYMLINK or NOTDIR): nothing was made, and Mkdir's own path
+		// follows it.
+		return false, nil
+	case !walked && from != nil && c.cache.retryStale(err, from, nil):
+		return false, nil
+	}
+	return true, err
 }
 
 // mkdirIn creates names in the directory dir as a chain: names[0] in dir,

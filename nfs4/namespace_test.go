@@ -404,6 +404,35 @@ func TestSymlinkReadlinkLink(t *testing.T) {
 // TestConcurrentNamespaceOperations runs 64 goroutines, each making,
 // renaming, listing and removing names in its own directory, on one
 // Client.
+// Mkdir through symbolic links, by a Client whose cache holds nothing of
+// the path (its one-COMPOUND walk meets the link and hands over to the
+// path resolution, which follows it): the link as the parent, and in the
+// middle of the path.
+func TestMkdirThroughSymlinks(t *testing.T) {
+	forEachServer(t, Config{}, func(t *testing.T, s testServer, c *Client) {
+		ctx := context.Background()
+		p := s.dir + "/ml"
+		if err := c.Mkdir(ctx, p, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.Mkdir(ctx, p+"/real", 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.Symlink(ctx, "real", p+"/l"); err != nil {
+			t.Fatal(err)
+		}
+		for _, name := range []string{"/l/x", "/l/x/y"} {
+			fresh := s.dial(t, s.addr, Config{})
+			if err := fresh.Mkdir(ctx, p+name, 0o755); err != nil {
+				t.Errorf("Mkdir %s: %v", name, err)
+			}
+		}
+		if got, want := s.side.tree(t, "ml"), []string{"l@", "real/", "real/x/", "real/x/y/"}; fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Errorf("tree %v; want %v", got, want)
+		}
+	})
+}
+
 func TestConcurrentNamespaceOperations(t *testing.T) {
 	forEachServer(t, Config{}, func(t *testing.T, s testServer, c *Client) {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
