@@ -190,39 +190,15 @@ func (c *Client) mkdirWalk(ctx context.Context, name string, perm fs.FileMode) (
 	g := c.cache.begin()
 	err = c.call(ctx, funcRequest{
 		b: func(cmp *compound) {
-			if from == nil {
-				cmp.putrootfh()
-			} else {
-				cmp.putfh(from)
-			}
-			for _, n := range rest {
-				cmp.lookup(n)
-			}
-			cmp.getfh()
-			cmp.getattr(mask)
+			encodeWalk(cmp, from, rest, mask)
 			cmp.create(&createArgs{typ: TypeDirectory, name: base, attrs: attrs})
 		},
 		p: func(r *reply) error {
-			walked = false
-			op := uint32(opPutFH)
-			if from == nil {
-				op = opPutRootFH
-			}
-			if err := r.statusOnly(op); err != nil {
-				return err
-			}
-			for range rest {
-				if err := r.statusOnly(opLookup); err != nil {
-					return err
-				}
-			}
-			walked = true
-			b, err := r.getfh()
+			var done int
+			var err error
+			dirFH, dirAttr, done, err = parseWalk(r, from, rest, dirFH)
+			walked = done == len(rest) && dirFH != nil
 			if err != nil {
-				return err
-			}
-			dirFH = append(dirFH[:0:0], b...)
-			if err := r.getattr(&dirAttr); err != nil {
 				return err
 			}
 			return r.create(&res)

@@ -174,39 +174,11 @@ func (c *Client) walk(ctx context.Context, from []byte, comps []string) (fh []by
 		from := fh
 		done := 0
 		err = c.call(ctx, funcRequest{
-			b: func(cmp *compound) {
-				if from == nil {
-					cmp.putrootfh()
-				} else {
-					cmp.putfh(from)
-				}
-				for _, name := range chunk {
-					cmp.lookup(name)
-				}
-				cmp.getfh()
-				cmp.getattr(mask)
-			},
+			b: func(cmp *compound) { encodeWalk(cmp, from, chunk, mask) },
 			p: func(r *reply) error {
-				done = 0
-				op := uint32(opPutFH)
-				if from == nil {
-					op = opPutRootFH
-				}
-				if err := r.statusOnly(op); err != nil {
-					return err
-				}
-				for range chunk {
-					if err := r.statusOnly(opLookup); err != nil {
-						return err
-					}
-					done++
-				}
-				b, err := r.getfh()
-				if err != nil {
-					return err
-				}
-				fh = append(fh[:0:0], b...)
-				return r.getattr(&attr)
+				var err error
+				fh, attr, done, err = parseWalk(r, from, chunk, fh)
+				return err
 			},
 		})
 		n += done
@@ -215,6 +187,48 @@ func (c *Client) walk(ctx context.Context, from []byte, comps []string) (fh []by
 		}
 	}
 	return fh, attr, n, nil
+}
+
+// encodeWalk adds to cmp the operations of a walk from the directory from
+// (the root if nil) down comps: PUTFH or PUTROOTFH, a LOOKUP each, then
+// GETFH and GETATTR of mask for where it ends.
+func encodeWalk(cmp *compound, from []byte, comps []string, mask AttrMask) {
+	if from == nil {
+		cmp.putrootfh()
+	} else {
+		cmp.putfh(from)
+	}
+	for _, name := range comps {
+		cmp.lookup(name)
+	}
+	cmp.getfh()
+	cmp.getattr(mask)
+}
+
+// parseWalk reads the results of encodeWalk's operations: the handle where
+// the walk ended (appended to buf[:0:0]), its attributes, and how many
+// LOOKUPs succeeded.
+func parseWalk(r *reply, from []byte, comps []string, buf []byte) (fh []byte, attr Attr, done int, err error) {
+	op := uint32(opPutFH)
+	if from == nil {
+		op = opPutRootFH
+	}
+	if err := r.statusOnly(op); err != nil {
+		return nil, Attr{}, 0, err
+	}
+	for range comps {
+		if err := r.statusOnly(opLookup); err != nil {
+			return nil, Attr{}, done, err
+		}
+		done++
+	}
+	b, err := r.getfh()
+	if err != nil {
+		return nil, Attr{}, done, err
+	}
+	fh = append(buf[:0:0], b...)
+	err = r.getattr(&attr)
+	return fh, attr, done, err
 }
 
 // lookupParent resolves the directory holding name and returns its handle
