@@ -157,13 +157,13 @@ func (c *Client) MkdirAll(ctx context.Context, name string, perm fs.FileMode) er
 	return nil
 }
 
-// mkdirWalk is Mkdir in one COMPOUND where the cache does not hold name's
-// directory: from the deepest directory above it that the cache holds (the
-// root if none), LOOKUP the rest of the way, GETFH and GETATTR of the
-// directory, which are cached, then CREATE. done is false, and nothing was
-// made, if the directory is cached (Mkdir's own path is one call then
-// too), if the walk met a symlink or a stale cached handle, or if it is
-// too long for one COMPOUND: Mkdir then resolves the directory first.
+// mkdirWalk is Mkdir in one COMPOUND, using the cache: a CREATE in name's
+// directory if the cache holds it; otherwise, from the deepest directory
+// above it that the cache holds (the root if none), LOOKUP the rest of the
+// way, GETFH and GETATTR of the directory, which are cached, then CREATE.
+// done is false, and nothing was made, if a cached handle was stale, if
+// the walk met a symlink, or if it is too long for one COMPOUND: Mkdir
+// then resolves the directory first.
 func (c *Client) mkdirWalk(ctx context.Context, name string, perm fs.FileMode) (done bool, err error) {
 	comps := splitPath(name)
 	if c.cache == nil || len(comps) < 2 {
@@ -171,8 +171,12 @@ func (c *Client) mkdirWalk(ctx context.Context, name string, perm fs.FileMode) (
 	}
 	parent, base := comps[:len(comps)-1], comps[len(comps)-1]
 	full := joinPath(parent)
-	if _, ok := c.cache.dirFH(full); ok {
-		return false, nil
+	if dir, ok := c.cache.dirFH(full); ok {
+		_, _, err := c.mkdirIn(ctx, dir, []string{base}, perm)
+		if c.cache.retryStale(err, dir, nil) {
+			return false, nil
+		}
+		return true, err
 	}
 	start, from := c.cache.dirPrefix(full, parent)
 	rest := parent[start:]

@@ -476,12 +476,12 @@ func (c *Client) roundTrip(ctx context.Context, cl *call, pin *conn) error {
 				return c.abandon(cl, err)
 			}
 			if cn != nil {
-				if r, ok := cl.args.(Resender); ok && on != nil {
-					if err := r.Resend(); err != nil {
-						return c.abandon(cl, err)
-					}
-				}
 				if on != nil {
+					if r, ok := cl.args.(Resender); ok {
+						if err := r.Resend(); err != nil {
+							return c.abandon(cl, err)
+						}
+					}
 					c.retrans.Add(1)
 					on.inflight.Add(-1)
 					if !resent {
