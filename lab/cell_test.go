@@ -91,6 +91,9 @@ type cellSpec struct {
 	// HoldCopy stops the copy at the fault point until the fault is
 	// announced: only probes are in flight during the fault.
 	HoldCopy bool
+	// Idle: the client is idle when the fault lands and then makes a
+	// call (clientConfig.Idle).
+	Idle bool
 	// Size is how much the client copies; default copySize. The fault
 	// lands after faultAt bytes.
 	Size int64
@@ -159,6 +162,7 @@ func runCell(t *testing.T, spec cellSpec) Cell {
 			Size: spec.Size, Signal: faultAt, Seed: r.seed, Bound: spec.Bound, Faults: len(spec.Faults),
 			Setup: setupBound + spec.FaultTakes, Defaults: spec.Defaults,
 			V40: spec.V40, Connections: spec.Connections, Probers: spec.Probers, ProbeEvery: spec.ProbeEvery, HoldCopy: spec.HoldCopy,
+			Idle: spec.Idle,
 		}
 		child, err := startChild(t, c.Client, cfg)
 		if err != nil {

@@ -72,6 +72,12 @@ type clientConfig struct {
 	// HoldCopy stops the copy at the fault point until the last fault is
 	// announced, so that only probes are in flight during the fault.
 	HoldCopy bool
+	// Idle makes the client idle at the fault: at the fault point the
+	// copy and the probes stop, the client makes no call for idleFor,
+	// and only then says "fault-point". Once the fault is announced the
+	// probes go on; the copy waits for the first successful one, so that
+	// the first call after the fault meets the dead path alone.
+	Idle bool
 }
 
 // clientResult is what a child reports.
@@ -113,6 +119,7 @@ const (
 	labTimeo       = 2 * time.Second
 	labDialTimeout = 2 * time.Second
 	probeEvery     = 200 * time.Millisecond
+	idleFor        = 2 * time.Second // Idle: no call from the client for this long before the fault
 	maxProbeErrs   = 5
 )
 
@@ -260,6 +267,8 @@ type child struct {
 	faults    []time.Time     // when each fault took effect; guarded by mu
 	firstCall []time.Duration // guarded by mu
 	lastFault chan struct{}   // closed when the last fault is known
+	recovered chan struct{}   // closed when a call issued after the last fault has succeeded
+	gate      sync.RWMutex    // each probe holds it shared; Idle takes it to stop them
 	connects  []time.Time     // when connections were made; guarded by mu
 	res       clientResult    // the probe fields; guarded by mu
 }
@@ -278,7 +287,7 @@ func runClient(env string) int {
 		fmt.Fprintln(os.Stderr, "lab client:", err)
 		return 2
 	}
-	ch := &child{cfg: cfg, out: bufio.NewWriter(os.Stdout), lastFault: make(chan struct{})}
+	ch := &child{cfg: cfg, out: bufio.NewWriter(os.Stdout), lastFault: make(chan struct{}), recovered: make(chan struct{})}
 	res := ch.run()
 	b, err := json.Marshal(res)
 	if err != nil {
@@ -347,6 +356,10 @@ func (ch *child) run() clientResult {
 	}
 	copied := make(chan copyResult, 1)
 	data := newDataReader(cfg.Seed, cfg.Size, cfg.Signal, func() {
+		if cfg.Idle {
+			ch.idle()
+			return
+		}
 		ch.say("fault-point")
 		if cfg.HoldCopy {
 			// Bounded: the main loop reports the cell stuck at the
@@ -459,6 +472,21 @@ func (ch *child) run() clientResult {
 	return res
 }
 
+// idle stops the probes (waiting for those in flight), lets the
+// connection go quiet for idleFor, says "fault-point", and lets the probes
+// go on once the last fault is announced; it returns, letting the copy go
+// on, when a probe issued after that fault has succeeded. Each wait is
+// bounded: the main loop reports the cell stuck at its deadline, and the
+// child exits.
+func (ch *child) idle() {
+	ch.gate.Lock()
+	time.Sleep(idleFor)
+	ch.say("fault-point")
+	<-ch.lastFault
+	ch.gate.Unlock()
+	<-ch.recovered
+}
+
 func (ch *child) lastFaultTime() time.Time {
 	ch.mu.Lock()
 	defer ch.mu.Unlock()
@@ -521,11 +549,13 @@ func (ch *child) probe(c *nfs4.Client, k int, stop <-chan struct{}) {
 		case <-tick.C:
 		}
 		name := path.Join(ch.cfg.ProbeDir, fmt.Sprintf("p%d-%05d", k, i))
+		ch.gate.RLock()
 		issued := time.Now()
 		ctx, cancel := context.WithTimeout(context.Background(), ch.cfg.Setup+ch.cfg.Bound)
 		err := c.Mkdir(ctx, name, 0o755)
 		cancel()
 		done := time.Now()
+		ch.gate.RUnlock()
 		var recovered []int
 		ch.mu.Lock()
 		if n := len(ch.faults); n > 0 && n == ch.cfg.Faults && issued.Before(ch.faults[n-1]) && done.After(ch.faults[n-1]) {
@@ -538,6 +568,9 @@ func (ch *child) probe(c *nfs4.Client, k int, stop <-chan struct{}) {
 				if ch.firstCall[f] < 0 && at.Before(issued) {
 					ch.firstCall[f] = done.Sub(at)
 					recovered = append(recovered, f)
+					if f == ch.cfg.Faults-1 {
+						close(ch.recovered)
+					}
 				}
 			}
 		case errors.Is(err, fs.ErrExist):

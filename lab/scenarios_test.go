@@ -44,12 +44,22 @@ add rule ip lab_lb pre ip daddr 10.77.9.9 tcp dport 2049 dnat to ` + backend + "
 // server A. A dies silently and the balancer is retargeted at server B,
 // which exports the same directory. The conntrack entry of the client's
 // connection still maps its 4-tuple to A.
-func TestLBFailover(t *testing.T) { lbFailover(t, "lb-failover", false, false) }
+func TestLBFailover(t *testing.T) { lbFailover(t, lbCase{scenario: "lb-failover"}) }
 
 // TestLBFailoverDefaults is TestLBFailover with the library's default
 // socket options, timeouts and backoff: what a program that tunes nothing
 // sees.
-func TestLBFailoverDefaults(t *testing.T) { lbFailover(t, "lb-failover-defaults", true, false) }
+func TestLBFailoverDefaults(t *testing.T) {
+	lbFailover(t, lbCase{scenario: "lb-failover-defaults", defaults: true})
+}
+
+// TestLBFailoverIdle is TestLBFailoverDefaults with a client that is idle
+// when the backend dies (no call for two seconds, so the connection is
+// quiet) and then makes a call: the path is found dead by that call
+// alone, with nothing of the copy's in flight.
+func TestLBFailoverIdle(t *testing.T) {
+	lbFailover(t, lbCase{scenario: "lb-failover-idle-defaults", defaults: true, idle: true})
+}
 
 // TestLBFailoverV40 is TestLBFailover over NFSv4.0, with both servers
 // serving only 4.0 and a 24 MiB copy: Hedged, which keeps its port where
@@ -58,13 +68,21 @@ func TestLBFailoverDefaults(t *testing.T) { lbFailover(t, "lb-failover-defaults"
 // left out: behind the stale entry it is stuck at the TCP level whatever
 // the NFS version (TestLBFailover shows it), and its cell would hold the
 // scenario for the whole bound.
-func TestLBFailoverV40(t *testing.T) { lbFailover(t, "lb-failover-v4.0", false, true) }
+func TestLBFailoverV40(t *testing.T) { lbFailover(t, lbCase{scenario: "lb-failover-v4.0", v40: true}) }
 
-// lbFailover runs the load-balancer failover as scenario, with the
-// library's defaults or the lab's settings, over NFSv4.0 if v40. With the
+// lbCase is one variant of the load-balancer failover.
+type lbCase struct {
+	scenario string
+	defaults bool // the library's defaults instead of the lab's settings
+	v40      bool // NFSv4.0
+	idle     bool // the client is idle at the fault (cellSpec.Idle)
+}
+
+// lbFailover runs the load-balancer failover as lc says. With the
 // defaults the bound is a minute: keepalive alone, without the path watch,
 // would take 20s.
-func lbFailover(t *testing.T, scenario string, defaults, v40 bool) {
+func lbFailover(t *testing.T, lc lbCase) {
+	scenario, defaults, v40 := lc.scenario, lc.defaults, lc.v40
 	bound := labBound
 	if defaults {
 		bound = time.Minute
@@ -112,6 +130,7 @@ func lbFailover(t *testing.T, scenario string, defaults, v40 bool) {
 			V40:        v40,
 			Size:       size,
 			ReportOnly: v40 && pol != "Hedged",
+			Idle:       lc.idle,
 		})
 	})
 }
