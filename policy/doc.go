@@ -20,6 +20,13 @@
 //   - Hedged: redial from the old port and, if it has not connected within
 //     300ms, race a second dial from a fresh one.
 //
+// While a connection is suspect (its path gone silent with replies
+// overdue, and probed), a transport may ask for a spare connection with
+// CauseSuspect, answered without a wait or a backoff step:
+// SameReservedPort declines (it answers the current port), the others
+// name a fresh port (0 for Ephemeral). The spare replaces the connection
+// only if the probe goes unanswered; package xprt explains when it is used.
+//
 // Reserved ports are 665–1023 by default, Linux's sunrpc.min_resvport and
 // sunrpc.max_resvport; binding them needs root or CAP_NET_BIND_SERVICE.
 //

@@ -38,6 +38,16 @@ const (
 	// CauseProbeTimeout: replies were overdue, the server had gone silent,
 	// and the transport's probe of the path went unacknowledged.
 	CauseProbeTimeout
+	// CauseSuspect: no connection was lost. Replies are overdue on the
+	// current one, the server has gone silent, and a probe of its path is
+	// out; the dial is for a spare connection, which replaces the current
+	// one at once if the probe goes unacknowledged (CauseProbeTimeout) and
+	// is closed unused if the path proves alive. The transport dials no
+	// leg from the current connection's own port to its own address (that
+	// 4-tuple is taken), and opens no spare for a Decision with a Wait or
+	// GiveUp (which here does not end the transport). A policy that
+	// wants no spare answers with the current port (Attempt.PrevPort).
+	CauseSuspect
 	numCauses
 )
 
@@ -54,6 +64,7 @@ var causeNames = [...]string{
 	CauseUnreachable:  "unreachable",
 	CauseOther:        "other",
 	CauseProbeTimeout: "probe unacknowledged",
+	CauseSuspect:      "path suspect",
 }
 
 // String returns a short description of c, such as "connection refused".

@@ -208,6 +208,9 @@ func (s *sameReserved) Next(a Attempt) Decision {
 	if a.ReservedDenied || a.Cause == CausePermission {
 		return Decision{GiveUp: true}
 	}
+	if a.Cause == CauseSuspect {
+		return Decision{Port: a.PrevPort} // no spare: the port is the policy
+	}
 	if a.Cause != CauseAddrInUse {
 		s.busy = 0
 	} else if s.port != 0 && a.PrevPort == s.port && s.busy < samePortRetries {
@@ -270,6 +273,9 @@ func (n *newReserved) Next(a Attempt) Decision {
 		return Decision{GiveUp: true}
 	}
 	port := n.ports.fresh(a.PrevPort, n.last)
+	if a.Cause == CauseSuspect {
+		return Decision{Port: port} // a spare: no wait, no backoff step
+	}
 	changed := port != n.last
 	n.last = port
 	wait, giveUp := n.pace.next(a.Cause, changed)
@@ -313,6 +319,9 @@ type ephemeral struct {
 
 // Next implements Policy.
 func (e *ephemeral) Next(a Attempt) Decision {
+	if a.Cause == CauseSuspect {
+		return Decision{} // a spare: no wait, no backoff step
+	}
 	wait, giveUp := e.pace.next(a.Cause, false)
 	if giveUp {
 		return Decision{GiveUp: true}
@@ -391,6 +400,11 @@ type hedged struct {
 // Next implements Policy.
 func (h *hedged) Next(a Attempt) Decision {
 	denied := a.ReservedDenied || a.Cause == CausePermission
+	if a.Cause == CauseSuspect {
+		// A spare is the hedge, dialed before the verdict: a fresh port,
+		// which escapes whatever a middlebox holds for the old 4-tuple.
+		return Decision{Port: h.fresh(a.PrevPort, denied)}
+	}
 	keep := a.PrevPort
 	if keep == h.busy || denied && keep < firstUnprivilegedPort {
 		keep = 0

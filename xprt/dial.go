@@ -74,24 +74,46 @@ func abort(tc *net.TCPConn) error {
 
 // legResult is the outcome of one leg of a dial attempt.
 type legResult struct {
-	addr netip.AddrPort // server address dialed
-	port int            // local port asked for
-	tc   *net.TCPConn
-	err  error
+	addr  netip.AddrPort // server address dialed
+	port  int            // local port asked for
+	tc    *net.TCPConn
+	rw    net.Conn // tc secured already (a spare's), or nil
+	spare bool     // the leg is the transport's spare (spare.go)
+	err   error
 }
 
 // dialAttempt makes the dial that d asks for: one leg to d.Addr from d.Port
 // and, when d.HedgeAfter > 0, a second leg to d.HedgeAddr (both set) from
-// d.HedgePort once the first has not
-// connected within HedgeAfter, or at once if the first fails sooner. The
-// first leg to connect wins; a leg still dialing is cancelled, and one that
-// connected too is aborted. If one leg fails, the other is still awaited.
+// d.HedgePort once the first has not connected within HedgeAfter, or at
+// once if the first fails sooner. The first leg to connect wins; a leg
+// still dialing is cancelled, and one that connected too is aborted. If
+// one leg fails, the other is still awaited.
 //
-// It returns the winning connection, if any, and the failure of each leg
-// that failed, even if the other won. Every leg has finished when it
-// returns. A leg cut short because the other won, or because the transport
-// closed, is not reported as a failure.
-func (t *Transport) dialAttempt(n int, d policy.Decision) (*net.TCPConn, []*DialError) {
+// sp, if not nil, is a spare connected while the last connection was
+// suspect: it stands in for a leg that would leave that connection's
+// 4-tuple (spare.go), and is aborted if it does not win.
+//
+// It returns the winning leg (tc nil if none connected) and the failure
+// of each leg that failed, even if the other won. Every leg has finished
+// when it returns. A leg cut short because the other won, or because the
+// transport closed, is not reported as a failure.
+func (t *Transport) dialAttempt(n int, d policy.Decision, sp *spare) (legResult, []*DialError) {
+	var spareLeg legResult
+	if sp != nil {
+		spareLeg = legResult{addr: sp.addr, port: sp.port, tc: sp.tc, rw: sp.rw, spare: true}
+		t.mu.Lock()
+		oldAddr, oldPort := t.prevAddr, t.prevPort
+		t.mu.Unlock()
+		switch {
+		case d.Addr != oldAddr || d.Port != oldPort:
+			// The policy leaves the old 4-tuple: the spare already has.
+			return spareLeg, nil
+		case d.HedgeAfter <= 0:
+			abort(sp.tc) // the old 4-tuple alone
+			sp = nil
+		}
+	}
+
 	ctx, cancel := context.WithCancel(t.ctx)
 	defer cancel()
 
@@ -112,13 +134,20 @@ func (t *Transport) dialAttempt(n int, d policy.Decision) (*net.TCPConn, []*Dial
 	}
 	startHedge := func() {
 		hedgeDue, hedge = false, nil
+		running++
+		if sp != nil {
+			t.log.Debug("xprt: hedging with the spare", slog.Int("attempt", n),
+				slog.Int("port", d.Port), slog.Int("spare_port", spareLeg.port))
+			sp = nil
+			results <- spareLeg
+			return
+		}
 		t.log.Debug("xprt: hedging dial", slog.Int("attempt", n),
 			slog.Int("port", d.Port), slog.Int("hedge_port", d.HedgePort))
 		go leg(d.HedgeAddr, d.HedgePort)
-		running++
 	}
 
-	var win *net.TCPConn
+	var win legResult
 	var fails []*DialError
 	for running > 0 {
 		select {
@@ -127,13 +156,13 @@ func (t *Transport) dialAttempt(n int, d policy.Decision) (*net.TCPConn, []*Dial
 		case r := <-results:
 			running--
 			switch {
-			case r.err == nil && win == nil:
-				win = r.tc
+			case r.err == nil && win.tc == nil:
+				win = r
 				cancel()
 			case r.err == nil:
 				// Lost the race after connecting.
 				abort(r.tc)
-			case win != nil || t.ctx.Err() != nil:
+			case win.tc != nil || t.ctx.Err() != nil:
 				// Cancelled because the other leg won or the transport
 				// closed; not a failure of the path.
 			default:
@@ -143,6 +172,9 @@ func (t *Transport) dialAttempt(n int, d policy.Decision) (*net.TCPConn, []*Dial
 				}
 			}
 		}
+	}
+	if sp != nil { // the hedge was never due
+		abort(sp.tc)
 	}
 	return win, fails
 }

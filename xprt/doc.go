@@ -98,4 +98,28 @@
 // TCP_USER_TIMEOUT. The Linux NFS client instead derives these options from
 // its RPC timeout, and without a path watch detects a dead path only after
 // 180s by default; KernelSocketOptions reproduces its options.
+//
+// # Spare connections
+//
+// When the path watch finds a connection suspect (replies overdue, the
+// server silent: see above) the transport asks its policy for a spare
+// connection (policy.CauseSuspect) and dials it at once, beside the
+// probe. If the probe goes unanswered, the verdict is followed by the
+// spare's use instead of a dial and a TLS handshake; if the path proves
+// alive, the spare is closed unused. A server
+// found slow (alive but silent) gets no further spare until it sends data.
+//
+// The spare stands in for the fresh-port leg of the next dial, not for
+// the policy, which is consulted at the verdict as after any lost
+// connection. A Decision that asks for the old 4-tuple with a hedge
+// (policy.Hedged) dials the old port first and takes the spare, instead of
+// dialing, when the hedge is due; one that asks for another port
+// (NewReservedPort, Ephemeral) takes the spare at once; one that asks for
+// the old 4-tuple alone (SameReservedPort) gets no spare at all.
+//
+// A spare is not bound to anything until it is used (package rpc binds the
+// connection it is handed), so a server that limits a session's
+// connections sees only the spares that replace one: NFS-Ganesha 4.3
+// remembers at most 16 address and port pairs per session, for good.
+// Stats counts spares made and used.
 package xprt

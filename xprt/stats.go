@@ -88,6 +88,10 @@ type Stats struct {
 	// prove itself (see "Detecting a dead path" in the package
 	// documentation).
 	Probes uint64
+	// Spares counts spare connections made while a connection was
+	// suspect (see "Spare connections" in the package documentation);
+	// SparesUsed those that replaced it. The others were closed unused.
+	Spares, SparesUsed uint64
 	// BytesSent and BytesReceived count payload bytes over all
 	// connections.
 	BytesSent     uint64
@@ -118,6 +122,8 @@ func (t *Transport) Stats() Stats {
 		FailedAttempts: t.failedBy,
 		Disconnects:    t.disconnects,
 		Probes:         t.probes.Load(),
+		Spares:         t.spares,
+		SparesUsed:     t.sparesUsed,
 		BytesSent:      t.sent.Load(),
 		BytesReceived:  t.recv.Load(),
 		Disconnected:   t.downTotal,

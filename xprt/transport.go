@@ -47,8 +47,11 @@ type Transport struct {
 	wait        func(d time.Duration) bool // t.sleep
 
 	// Owned by the supervisor goroutine; at most one runs at a time, and
-	// each starts after the previous one has finished with it.
-	pol policy.Policy
+	// each starts after the previous one has finished with it. A spare's
+	// dial (spare.go) consults them too, under polMu, which the
+	// supervisor also holds while it does.
+	pol   policy.Policy
+	polMu sync.Mutex
 
 	wg         sync.WaitGroup       // counts the supervisor and path-watch goroutines
 	ready      atomic.Pointer[conn] // the connection while Ready, else nil: Conn's fast path
@@ -60,6 +63,7 @@ type Transport struct {
 	changed  chan struct{} // closed and replaced at every state change
 	err      error         // final error: ErrClosed, or the DialError the policy gave up on
 	cur      *conn         // the current connection; nil unless Ready
+	spare    *spare        // dialed while cur was suspect (spare.go); nil if none
 	gen      uint64        // generation of the newest connection; 0 before the first
 	dialing  bool          // a supervisor goroutine is running
 	attempts int           // dial attempts since the last connection that answered a call
@@ -77,6 +81,8 @@ type Transport struct {
 
 	// Statistics.
 	connects    uint64
+	spares      uint64 // spare connections made
+	sparesUsed  uint64 // of them, those that became the connection
 	failedBy    [policy.NumCauses]uint64
 	disconnects [policy.NumCauses]uint64 // connections lost, by cause
 	downTotal   time.Duration            // outages that have ended, after the first connect
@@ -243,6 +249,8 @@ func (t *Transport) Close() error {
 	if c == nil && t.connects > 0 {
 		t.downTotal += time.Since(t.downSince)
 	}
+	sp := t.spare
+	t.spare = nil
 	t.err = ErrClosed
 	t.setStateLocked(Shutdown)
 	gen := t.gen
@@ -251,6 +259,9 @@ func (t *Transport) Close() error {
 	t.cancel()
 	if c != nil {
 		c.abort()
+	}
+	if sp != nil {
+		t.dropSpare(sp, "transport closed")
 	}
 	t.wg.Wait()
 	t.log.Info("xprt: closed", slog.Uint64("gen", gen))
@@ -310,13 +321,14 @@ func (t *Transport) supervise() {
 		// The addresses are looked up before the policy decides, so that
 		// it can choose among them; a lookup that found none fails the
 		// attempt after the policy's wait, as a failed dial would.
+		t.polMu.Lock()
 		addrs, rerr := t.resolve()
 		a.Addrs = addrs
-
 		if reset {
 			t.pol.Reset()
 		}
 		d := t.pol.Next(a)
+		t.polMu.Unlock()
 		if d.GiveUp {
 			t.giveUp(a)
 			return
@@ -349,20 +361,23 @@ func (t *Transport) supervise() {
 			continue
 		}
 
-		tc, fails := t.dialAttempt(a.N, d)
+		win, fails := t.dialAttempt(a.N, d, t.takeSpare())
 		t.mu.Lock()
 		t.lastAddr = d.Addr
 		t.mu.Unlock()
 		t.count(fails)
-		if tc != nil {
-			rw, err := t.secure(tc)
-			if err != nil {
-				if t.secureFailed(err) {
-					return
+		if tc := win.tc; tc != nil {
+			rw := win.rw
+			if rw == nil {
+				var err error
+				if rw, err = t.secure(tc); err != nil {
+					if t.secureFailed(err) {
+						return
+					}
+					continue
 				}
-				continue
 			}
-			if t.connected(tc, rw, a.N) {
+			if t.connected(tc, rw, a.N, win.spare) {
 				return
 			}
 			continue
@@ -404,7 +419,7 @@ func (t *Transport) enter(s State) bool {
 // connected makes tc, carrying rw (tc itself, or TLS over it), the new
 // generation's connection and ends the supervisor's work. It reports
 // false, having aborted tc, if the transport was closed meanwhile.
-func (t *Transport) connected(tc *net.TCPConn, rw net.Conn, attempt int) bool {
+func (t *Transport) connected(tc *net.TCPConn, rw net.Conn, attempt int, spare bool) bool {
 	now := time.Now()
 	port := localPort(tc)
 	t.mu.Lock()
@@ -418,6 +433,9 @@ func (t *Transport) connected(tc *net.TCPConn, rw net.Conn, attempt int) bool {
 		t.downTotal += down
 	}
 	t.connects++
+	if spare {
+		t.sparesUsed++
+	}
 	t.gen++
 	c := newConn(t, tc, rw, t.gen, port)
 	t.cur = c
@@ -438,7 +456,7 @@ func (t *Transport) connected(tc *net.TCPConn, rw net.Conn, attempt int) bool {
 
 	t.log.Info("xprt: connected", slog.Uint64("gen", gen), slog.Int("local_port", port),
 		slog.String("remote", tc.RemoteAddr().String()), slog.Int("attempt", attempt),
-		slog.Duration("down", down))
+		slog.Duration("down", down), slog.Bool("spare", spare))
 	return true
 }
 

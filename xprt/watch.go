@@ -141,6 +141,9 @@ func (w *watch) busy() bool {
 		default:
 		}
 		if !w.awaiting() {
+			if w.suspected {
+				w.c.t.unsuspect(w.c) // answered after all
+			}
 			return true
 		}
 		before := time.Now()
@@ -188,6 +191,7 @@ func (w *watch) look(info *unix.TCPInfo, before, after time.Time) (next time.Dur
 			// only the server's kernel answered, the server is slow: probe
 			// it less often while it stays silent.
 			w.suspected, w.probeAt = false, time.Time{}
+			w.c.t.unsuspect(w.c)
 			if !data {
 				w.quiet = min(2*w.quietOr(), maxQuiet)
 			}
@@ -242,10 +246,22 @@ func (w *watch) look(info *unix.TCPInfo, before, after time.Time) (next time.Dur
 	default:
 		w.suspected, w.segsIn, w.probeAt = true, info.Segs_in, time.Time{}
 		w.sendProbe()
+		w.spare()
 		return w.probeWait(), false
 	}
 	w.suspected, w.segsIn, w.probeAt = true, info.Segs_in, after
+	w.spare()
 	return w.probeWait(), false
+}
+
+// spare asks the transport for a spare connection (spare.go) as the path
+// becomes suspect, unless the server has been found slow rather than gone
+// since it last sent data: then its path proved alive, and the suspicion
+// is of the server, which another connection would not cure.
+func (w *watch) spare() {
+	if w.quiet == 0 {
+		w.c.t.suspect(w.c)
+	}
 }
 
 // sendProbe calls probe on a goroutine of its own, unless the previous
