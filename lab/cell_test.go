@@ -290,9 +290,9 @@ func check(t *testing.T, spec cellSpec, r *clientRun) Cell {
 	}
 	cell.Note = strings.Join(problems, "; ")
 	record(cell)
-	t.Logf("%s × %s: %s, reconnect %v, first call %v, copy done %v, ports %v, dials %d, reconnects %d, probes in flight at the fault %d, calls re-sent %d, duplicates %d, opens reclaimed %d, made again %d %s",
+	t.Logf("%s × %s: %s, reconnect %v, first call %v, copy done %v, ports %v, dials %d (spares %d, used %d), reconnects %d, probes in flight at the fault %d, calls re-sent %d, duplicates %d, opens reclaimed %d, made again %d %s",
 		r.scenario, spec.Policy, cell.Outcome, cell.Reconnect, cell.FirstCall, cell.CopyDone, cell.Ports, cell.Dials,
-		cell.Reconnects, res.InFlight, res.Resent, cell.Duplicates, res.Reclaims, res.Reopens, cell.Note)
+		res.Spares, res.SparesUsed, cell.Reconnects, res.InFlight, res.Resent, cell.Duplicates, res.Reclaims, res.Reopens, cell.Note)
 	if cell.Outcome == Stuck && spec.StuckOK {
 		return cell // the expected result, not a failure
 	}

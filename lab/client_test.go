@@ -82,19 +82,22 @@ type clientConfig struct {
 
 // clientResult is what a child reports.
 type clientResult struct {
-	Recovered  bool
-	Stuck      bool            // the bound passed with the copy unfinished
-	Err        string          // why the copy or the client failed
-	FirstCall  []time.Duration // per fault: to the first successful call issued after it; -1 none
-	Reconnect  []time.Duration // per fault: to the first connection made after it; -1 none
-	CopyDone   time.Duration   // last fault → copy finished and closed; -1 if not
-	Copied     int64
-	SHA256     string // of the data sent
-	Ports      []int  // Stats.Transport.LastPorts
-	Dials      int
-	Reconnects uint64
-	Probes     []string // probe directories created successfully
-	Duplicates int      // probe MKDIRs answered NFS4ERR_EXIST
+	Recovered bool
+	Stuck     bool            // the bound passed with the copy unfinished
+	Err       string          // why the copy or the client failed
+	FirstCall []time.Duration // per fault: to the first successful call issued after it; -1 none
+	Reconnect []time.Duration // per fault: to the first connection made after it; -1 none
+	CopyDone  time.Duration   // last fault → copy finished and closed; -1 if not
+	Copied    int64
+	SHA256    string // of the data sent
+	Ports     []int  // Stats.Transport.LastPorts
+	Dials     int    // dials the policy decided, and spares dialed
+	// Spares and SparesUsed are Stats.Transport's: spare connections
+	// made while a connection was suspect, and those that replaced it.
+	Spares, SparesUsed uint64
+	Reconnects         uint64
+	Probes             []string // probe directories created successfully
+	Duplicates         int      // probe MKDIRs answered NFS4ERR_EXIST
 	// InFlight counts probe MKDIRs issued before the last fault took
 	// effect and answered after it: those a reconnect had to re-send.
 	InFlight int
@@ -184,7 +187,9 @@ func (h connectLog) WithGroup(name string) slog.Handler {
 	return connectLog{h.Handler.WithGroup(name), h.mu, h.at}
 }
 
-// countingPolicy counts the dials of the policy it wraps.
+// countingPolicy counts the dials the policy it wraps decides, not the
+// spares it is asked for (policy.CauseSuspect), which the transport's
+// statistics count once dialed.
 type countingPolicy struct {
 	policy.Policy
 	mu    sync.Mutex
@@ -193,9 +198,11 @@ type countingPolicy struct {
 
 func (p *countingPolicy) Next(a policy.Attempt) policy.Decision {
 	d := p.Policy.Next(a)
-	p.mu.Lock()
-	p.dials++
-	p.mu.Unlock()
+	if a.Cause != policy.CauseSuspect {
+		p.mu.Lock()
+		p.dials++
+		p.mu.Unlock()
+	}
 	return d
 }
 
@@ -432,7 +439,8 @@ func (ch *child) run() clientResult {
 	res.Reconnects = st.Transport.Reconnects
 	res.Resent = st.Recovery.ReplayedSlots
 	res.Reclaims, res.Reopens = st.Recovery.Reclaims, st.Recovery.Reopens
-	res.Dials = cp.count()
+	res.Dials = cp.count() + int(st.Transport.Spares)
+	res.Spares, res.SparesUsed = st.Transport.Spares, st.Transport.SparesUsed
 	res.Copied = data.read.Load()
 	if !res.Stuck {
 		res.SHA256 = hex.EncodeToString(data.sum.Sum(nil)) // the copy is over

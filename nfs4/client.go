@@ -340,10 +340,13 @@ func Dial(ctx context.Context, addr string, cfg Config) (*Client, error) {
 	c.cache = newAttrCache(cfg)
 	tlsOpts := cfg.TLS
 	tlsOpts.Prog, tlsOpts.Vers = nfsProgram, nfsVersion
-	newTransport := func(p policy.Policy) (*xprt.Transport, error) {
+	// The i-th connection's first dial goes to the i-th address, when the
+	// server has several: the connections spread over them.
+	newTransport := func(p policy.Policy, i int) (*xprt.Transport, error) {
 		return xprt.New(xprt.Config{
 			Addr:        addr,
 			Addrs:       cfg.Addrs,
+			Spread:      i,
 			Resolver:    cfg.Resolver,
 			Policy:      p,
 			Socket:      cfg.Socket,
@@ -352,7 +355,7 @@ func Dial(ctx context.Context, addr string, cfg Config) (*Client, error) {
 			TLS:         tlsOpts,
 		})
 	}
-	tr, err := newTransport(cfg.Policy)
+	tr, err := newTransport(cfg.Policy, 0)
 	if err != nil {
 		return nil, err
 	}
@@ -371,7 +374,7 @@ func Dial(ctx context.Context, addr string, cfg Config) (*Client, error) {
 		// each is bound to it; they connect at the next call.
 		for i := 1; i < cfg.Connections && err == nil; i++ {
 			var t *xprt.Transport
-			if t, err = newTransport(policy.Fresh(cfg.Policy)); err == nil {
+			if t, err = newTransport(policy.Fresh(cfg.Policy), i); err == nil {
 				if err = c.rpc.AddTransport(t); err == nil {
 					c.trs = append(c.trs, t)
 				}

@@ -160,13 +160,16 @@ func (s *server) known(ap netip.AddrPort) bool {
 }
 
 // add records that ap reaches the server of owner, if that is still the
-// Client's server.
-func (s *server) add(ap netip.AddrPort, owner *serverOwner) {
+// Client's server; it reports whether ap is new. (Two connections to a new
+// address may both check it, and both find it good.)
+func (s *server) add(ap netip.AddrPort, owner *serverOwner) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if ap.IsValid() && s.owner.sameServer(owner) && !containsAddrPort(s.addrs, ap) && len(s.addrs) < maxKnownAddrs {
 		s.addrs = append(s.addrs, ap)
+		return true
 	}
+	return false
 }
 
 // current returns the owner of the Client's server.
@@ -264,9 +267,10 @@ func (c *Client) checkServer(ctx context.Context, s *sessState, remote net.Addr,
 	}
 	ours := c.srv.current()
 	if ours.sameServer(&theirs) {
-		c.srv.add(ap, &theirs)
-		c.rstats.addrsVerified.Add(1)
-		c.log.Info("nfs4: address verified to reach the session's server", "addr", remote.String())
+		if c.srv.add(ap, &theirs) {
+			c.rstats.addrsVerified.Add(1)
+			c.log.Info("nfs4: address verified to reach the session's server", "addr", remote.String())
+		}
 		return true, nil
 	}
 	if c.rpc.Stats().Conns > 0 {

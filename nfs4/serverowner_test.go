@@ -352,3 +352,68 @@ func TestServerOwnerOtherServerWhileOursServes(t *testing.T) {
 		t.Fatalf("the client left A: %+v", st.Recovery)
 	}
 }
+
+// Four connections to one server at two addresses spread over both: the
+// i-th connection's first dial goes to the i-th address. The second
+// address is checked once with EXCHANGE_ID, every connection is bound to
+// the one session, and a file written through all of them arrives whole.
+func TestConnectionsSpreadOverAddresses(t *testing.T) {
+	t.Run("ganesha", func(t *testing.T) {
+		testutil.CheckLeaks(t)
+		srv := ganesha.Start(t, ganesha.Config{BindAddr: "0.0.0.0"})
+		port := strconv.Itoa(srv.Port())
+		spreadTwoAddrs(t, "127.0.0.1:"+port, "127.0.0.2:"+port, srv.Pseudo(), localSide(srv.ExportDir()),
+			policy.Ephemeral(policy.Options{}))
+	})
+	t.Run("knfsd", func(t *testing.T) {
+		srv := knfsd.Shared(t)
+		testutil.CheckLeaks(t)
+		rel := strings.NewReplacer("/", "_", " ", "_").Replace(t.Name())
+		side := &guestSide{srv: srv, dir: rel}
+		side.exec(t, fmt.Sprintf("rm -rf %[1]s && mkdir -m 0777 %[1]s", side.path(t, "")))
+		t.Cleanup(func() { side.exec(t, "rm -rf "+side.path(t, "")) })
+		spreadTwoAddrs(t, srv.Addr(), srv.AddrOn(t, "127.0.0.2"), "/"+rel, side,
+			policy.NewReservedPort(policy.Options{}))
+	})
+}
+
+// spreadTwoAddrs runs TestConnectionsSpreadOverAddresses against the
+// server at addr1 and addr2, in its directory dir, reached from its side
+// by side; p chooses the local ports.
+func spreadTwoAddrs(t *testing.T, addr1, addr2, dir string, side serverSide, p policy.Policy) {
+	c := dialServer(t, addr1, Config{Addrs: []string{addr2}, Connections: 4, Policy: p, Logger: testLogger(t)})
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	data := make([]byte, 8<<20)
+	for i := range data {
+		data[i] = byte(i * 7)
+	}
+	f, err := c.Create(ctx, dir+"/spread")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.WithContext(ctx).Write(data); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if got := side.readFile(t, "spread"); !bytes.Equal(got, data) {
+		t.Fatalf("the server's file holds %d bytes, not the %d written", len(got), len(data))
+	}
+	st := c.Stats()
+	want := []netip.AddrPort{netip.MustParseAddrPort(addr1), netip.MustParseAddrPort(addr2)}
+	for i, ts := range st.Connections {
+		if ts.Connects == 0 {
+			t.Errorf("connection %d never connected", i)
+		} else if ts.Addr != want[i%2] {
+			t.Errorf("connection %d went to %v; want %v", i, ts.Addr, want[i%2])
+		}
+	}
+	if st.Recovery.AddrsVerified != 1 {
+		t.Errorf("AddrsVerified = %d; want 1: the second address once", st.Recovery.AddrsVerified)
+	}
+	if st.Recovery.Rebinds < 3 || st.Recovery.OtherServers != 0 || st.Recovery.SessionResets != 0 || st.Recovery.ClientIDResets != 0 {
+		t.Errorf("recovery: %+v; want the 3 further connections bound and nothing recovered", st.Recovery)
+	}
+}

@@ -106,6 +106,9 @@ func (t *Transport) resolve() ([]netip.AddrPort, error) {
 	if len(addrs) == 0 {
 		return nil, errors.Join(errs...)
 	}
+	if k := t.spread % len(addrs); k > 0 {
+		addrs = append(addrs[k:], addrs[:k]...)
+	}
 	return addrs, nil
 }
 

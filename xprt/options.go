@@ -67,15 +67,22 @@ type Config struct {
 	// given the remote address).
 	Addrs []string
 
+	// Spread rotates the addresses offered to the policy by this many
+	// places, so that the first dials of several transports to one
+	// server (package nfs4 gives the i-th connection of a session Spread
+	// i) go to different addresses when it has several. 0: in the order
+	// of Addr and Addrs.
+	Spread int
+
 	// Resolver looks up host names in Addr and Addrs. Default (nil):
 	// net.DefaultResolver. A lookup that fails keeps the name's previous
 	// addresses.
 	Resolver Resolver
 
 	// Policy chooses the local port of each dial and how long to wait
-	// before it. It is consulted only when dialing and only from the
-	// transport's supervisor goroutine, so it need not be safe for
-	// concurrent use, but it must belong to this transport alone.
+	// before it. It is consulted only when dialing, one dial at a time,
+	// so it need not be safe for concurrent use, but it must belong to
+	// this transport alone.
 	// Default (nil): policy.Hedged(policy.Options{}), which redials from
 	// the old reserved port and races a fresh one after a short delay.
 	Policy policy.Policy

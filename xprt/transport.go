@@ -34,7 +34,8 @@ type Transport struct {
 	// Set by New, then read-only (tests replace dial and wait before the
 	// first Conn).
 	addr        string     // Config.Addr, for errors and the TLS server name
-	specs       []addrSpec // Config.Addr and Config.Addrs; owned by the supervisor after New
+	specs       []addrSpec // Config.Addr and Config.Addrs; used under polMu after New
+	spread      int        // Config.Spread, not negative
 	resolver    Resolver
 	sock        SocketOptions // with defaults
 	dialTimeout time.Duration // 0: none
@@ -106,6 +107,7 @@ func New(cfg Config) (*Transport, error) {
 	t := &Transport{
 		addr:        cfg.Addr,
 		specs:       specs,
+		spread:      max(cfg.Spread, 0),
 		resolver:    cfg.Resolver,
 		sock:        cfg.Socket.withDefaults(),
 		dialTimeout: cfg.DialTimeout,
