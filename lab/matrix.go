@@ -74,7 +74,7 @@ type Cell struct {
 // scenarioOrder and policyOrder order the table; unknown names sort last,
 // alphabetically.
 var (
-	scenarioOrder = []string{"lb-failover", "lb-failover-defaults", "lb-failover-idle-defaults", "nat-reboot/client1", "nat-reboot/client2", "floating-ip", "floating-ip-failback", "server-restart", "server-outage-15s", "server-outage-60s", "server-outage-5m", "reset", "reset-connections4", "reset-v4.0", "lb-failover-v4.0", "lease-blackhole"}
+	scenarioOrder = []string{"lb-failover", "lb-failover-defaults", "lb-failover-idle-defaults", "dns-move-defaults", "nat-reboot/client1", "nat-reboot/client2", "floating-ip", "floating-ip-failback", "server-restart", "server-outage-15s", "server-outage-60s", "server-outage-5m", "reset", "reset-connections4", "reset-v4.0", "lb-failover-v4.0", "lease-blackhole"}
 	policyOrder   = []string{"SameReservedPort", "NewReservedPort", "Ephemeral", "Hedged"}
 )
 

@@ -135,6 +135,50 @@ func lbFailover(t *testing.T, lc lbCase) {
 	})
 }
 
+// TestDNSMove is a name whose address moves (a cloud file system's mount
+// target re-created elsewhere, a DNS failover): the client dials
+// nfs.lab.test, which the lab's name server resolves to server A through a
+// router. A dies silently and the name is pointed at server B, which
+// exports the same directory. With the library's defaults (its resolver
+// included: the client namespace's resolv.conf names the lab's server),
+// the name is looked up again before every dial, so the redial after the
+// dead path goes to B whatever the port: SameReservedPort recovers too.
+func TestDNSMove(t *testing.T) {
+	forEachPolicy(t, func(t *testing.T, pol string, minPort, maxPort int) {
+		l := netlab.New(t)
+		cli, r, a, b := l.NS("client"), l.NS("router"), l.NS("srva"), l.NS("srvb")
+		cdev, _ := l.Link(cli, "10.77.1.2/24", r, "10.77.1.1/24")
+		l.Link(r, "10.77.2.1/24", a, "10.77.2.2/24")
+		l.Link(r, "10.77.3.1/24", b, "10.77.3.2/24")
+		cli.IP("route", "add", "default", "via", "10.77.1.1")
+		a.IP("route", "add", "default", "via", "10.77.2.1")
+		b.IP("route", "add", "default", "via", "10.77.3.1")
+		r.Sysctl("net.ipv4.ip_forward", "1")
+		cli.Shape(cdev, shapeRate)
+		dns := startDNS(t, r, "10.77.1.1:53", "nfs.lab.test", "10.77.2.2")
+		if err := cli.SetNameserver("10.77.1.1"); err != nil {
+			t.Fatal(err)
+		}
+		export := t.TempDir()
+		srvA := startServer(t, a, "10.77.2.2", export, ganesha.Config{})
+		t.Cleanup(srvA.Kill) // dead from the fault on; see lbFailover
+		startServer(t, b, "10.77.3.2", export, ganesha.Config{})
+
+		runCell(t, cellSpec{
+			Scenario: "dns-move-defaults", Policy: pol, Client: cli, Addr: "nfs.lab.test:2049", Defaults: true,
+			ExportDir: export, Pseudo: "/export", MinPort: minPort, MaxPort: maxPort,
+			Faults: []func() time.Time{func() time.Time {
+				a.Nft(silence)
+				at := time.Now()
+				dns.set("10.77.3.2")
+				return at
+			}},
+			Bound: time.Minute,
+			Dump:  []*netlab.NS{cli, r},
+		})
+	})
+}
+
 // pair builds a client and a server namespace joined directly, the
 // client's side shaped, and starts a Ganesha in the server namespace.
 func pair(t *testing.T, cfg ganesha.Config) (cli, srv *netlab.NS, s *ganesha.Server, export string) {

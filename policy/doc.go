@@ -23,7 +23,8 @@
 // While a connection is suspect (its path gone silent with replies
 // overdue, and probed), a transport may ask for a spare connection with
 // CauseSuspect, answered without a wait or a backoff step:
-// SameReservedPort declines (it answers the current port), the others
+// SameReservedPort answers its one port, which declines the spare unless
+// the server's address has moved (a name looked up again); the others
 // name a fresh port (0 for Ephemeral). The spare replaces the connection
 // only if the probe goes unanswered; package xprt explains when it is used.
 //

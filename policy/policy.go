@@ -46,7 +46,9 @@ const (
 	// leg from the current connection's own port to its own address (that
 	// 4-tuple is taken), and opens no spare for a Decision with a Wait or
 	// GiveUp (which here does not end the transport). A policy that
-	// wants no spare answers with the current port (Attempt.PrevPort).
+	// wants no spare answers with the current port (Attempt.PrevPort) and
+	// address (Attempt.PrevAddr, DefaultAddr's choice when it is still
+	// among Attempt.Addrs).
 	CauseSuspect
 	numCauses
 )

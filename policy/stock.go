@@ -209,7 +209,7 @@ func (s *sameReserved) Next(a Attempt) Decision {
 		return Decision{GiveUp: true}
 	}
 	if a.Cause == CauseSuspect {
-		return Decision{Port: a.PrevPort} // no spare: the port is the policy
+		return Decision{Port: a.PrevPort} // no spare unless the address moved: the port is the policy
 	}
 	if a.Cause != CauseAddrInUse {
 		s.busy = 0

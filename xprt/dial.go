@@ -90,8 +90,9 @@ type legResult struct {
 // one leg fails, the other is still awaited.
 //
 // sp, if not nil, is a spare connected while the last connection was
-// suspect: it stands in for a leg that would leave that connection's
-// 4-tuple (spare.go), and is aborted if it does not win.
+// suspect: it is the leg to its address that asks for its port, or for
+// any port but the last connection's (the package documentation's "Spare
+// connections"), and is aborted if no leg is it or it does not win.
 //
 // It returns the winning leg (tc nil if none connected) and the failure
 // of each leg that failed, even if the other won. Every leg has finished
@@ -102,14 +103,18 @@ func (t *Transport) dialAttempt(n int, d policy.Decision, sp *spare) (legResult,
 	if sp != nil {
 		spareLeg = legResult{addr: sp.addr, port: sp.port, tc: sp.tc, rw: sp.rw, spare: true}
 		t.mu.Lock()
-		oldAddr, oldPort := t.prevAddr, t.prevPort
+		oldPort := t.prevPort
 		t.mu.Unlock()
+		// The spare is a leg to its address that asks for its port, or
+		// for any port but the last connection's.
+		is := func(addr netip.AddrPort, port int) bool {
+			return addr == sp.addr && (port == sp.port || port != oldPort)
+		}
 		switch {
-		case d.Addr != oldAddr || d.Port != oldPort:
-			// The policy leaves the old 4-tuple: the spare already has.
+		case is(d.Addr, d.Port):
 			return spareLeg, nil
-		case d.HedgeAfter <= 0:
-			abort(sp.tc) // the old 4-tuple alone
+		case d.HedgeAfter <= 0 || !is(d.HedgeAddr, d.HedgePort):
+			abort(sp.tc) // no leg of this dial
 			sp = nil
 		}
 	}

@@ -109,13 +109,16 @@
 // alive, the spare is closed unused. A server
 // found slow (alive but silent) gets no further spare until it sends data.
 //
-// The spare stands in for the fresh-port leg of the next dial, not for
-// the policy, which is consulted at the verdict as after any lost
-// connection. A Decision that asks for the old 4-tuple with a hedge
-// (policy.Hedged) dials the old port first and takes the spare, instead of
-// dialing, when the hedge is due; one that asks for another port
-// (NewReservedPort, Ephemeral) takes the spare at once; one that asks for
-// the old 4-tuple alone (SameReservedPort) gets no spare at all.
+// The spare does not replace the policy, which is consulted at the
+// verdict as after any lost connection: it stands in for a leg of that
+// dial to the spare's address that asks for the spare's port, or for any
+// port but the lost connection's. So a Decision that asks for the old
+// port with a fresh-port hedge (policy.Hedged) dials the old port first
+// and takes the spare, instead of dialing, when the hedge is due; one that
+// asks for a fresh port (NewReservedPort, Ephemeral) takes the spare at
+// once; and one that keeps the port (SameReservedPort) gets a spare only
+// when its address has moved (a name looked up again), which it then
+// takes. A spare that no leg asks for is closed.
 //
 // A spare is not bound to anything until it is used (package rpc binds the
 // connection it is handed), so a server that limits a session's

@@ -26,8 +26,12 @@ const Prefix = "gonfslab-"
 // earlier deadline.
 const CommandTimeout = 15 * time.Second
 
-// netnsDir is where `ip netns add` keeps its namespace handles.
-const netnsDir = "/run/netns"
+// netnsDir is where `ip netns add` keeps its namespace handles, and
+// etcNetnsDir where `ip netns exec` finds files to mount over /etc's.
+const (
+	netnsDir    = "/run/netns"
+	etcNetnsDir = "/etc/netns"
+)
 
 // tools are the commands the package runs, with the Debian package of each.
 var tools = [][2]string{{"ip", "iproute2"}, {"tc", "iproute2"}, {"nft", "nftables"}, {"conntrack", "conntrack"}}
@@ -166,6 +170,9 @@ func deleteNS(name string) error {
 				_ = proc.Kill(pid) // best effort: ip netns del follows
 			}
 		}
+	}
+	if err := os.RemoveAll(etcNetnsDir + "/" + name); err != nil {
+		return fmt.Errorf("netlab: %w", err)
 	}
 	if _, err := command(ctx, nil, "ip", "netns", "del", name); err != nil {
 		if _, statErr := os.Stat(netnsDir + "/" + name); errors.Is(statErr, os.ErrNotExist) {

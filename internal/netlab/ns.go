@@ -198,6 +198,32 @@ func (n *NS) Listen(addr string) (net.Listener, error) {
 	return l, err
 }
 
+// SetNameserver makes ip the name server of the processes started in the
+// namespace: `ip netns exec` mounts /etc/netns/NAME/resolv.conf over
+// /etc/resolv.conf for them. The file goes with the namespace.
+func (n *NS) SetNameserver(ip string) error {
+	dir := etcNetnsDir + "/" + n.Name
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("netlab: %w", err)
+	}
+	conf := "nameserver " + ip + "\noptions timeout:1 attempts:2\n"
+	if err := os.WriteFile(dir+"/resolv.conf", []byte(conf), 0o644); err != nil {
+		return fmt.Errorf("netlab: %w", err)
+	}
+	return nil
+}
+
+// ListenPacket opens a UDP socket on addr inside the namespace.
+func (n *NS) ListenPacket(addr string) (net.PacketConn, error) {
+	var c net.PacketConn
+	err := n.in(func() error {
+		var err error
+		c, err = net.ListenPacket("udp", addr)
+		return err
+	})
+	return c, err
+}
+
 // in runs f on an OS thread that has entered the namespace; f must not
 // start goroutines that create sockets. The thread returns to the
 // process's namespace afterwards, or, if it cannot, ends with its
