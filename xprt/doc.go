@@ -106,8 +106,10 @@
 // connection (policy.CauseSuspect) and dials it at once, beside the
 // probe. If the probe goes unanswered, the verdict is followed by the
 // spare's use instead of a dial and a TLS handshake; if the path proves
-// alive, the spare is closed unused. A server
-// found slow (alive but silent) gets no further spare until it sends data.
+// alive, the spare is closed unused. A server found slow (alive but
+// silent) gets no further spare until it sends data, and none is dialed
+// for 10s after one went unused, so a server with slow moments is not
+// dialed at each of them.
 //
 // The spare does not replace the policy, which is consulted at the
 // verdict as after any lost connection: it stands in for a leg of that

@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"time"
 
 	"github.com/gonfs/nfs/policy"
 )
@@ -24,13 +25,20 @@ type spare struct {
 	port   int                // its local port
 }
 
+// spareRest is how long after a spare was closed unused no other is
+// dialed: a server with slow moments, whose path proves alive each time,
+// is not dialed at every one.
+const spareRest = 10 * time.Second
+
 // suspect starts a spare for c, unless c is not the current connection,
-// a spare exists, or the transport is shut down. Called by c's path watch
-// when c becomes suspect; it does not block.
+// a spare exists, one went unused less than spareRest ago, or the
+// transport is shut down. Called by c's path watch when c becomes
+// suspect; it does not block.
 func (t *Transport) suspect(c *conn) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if t.cur != c || t.spare != nil || t.state == Shutdown {
+	if t.cur != c || t.spare != nil || t.state == Shutdown ||
+		!t.spareUnused.IsZero() && time.Since(t.spareUnused) < spareRest {
 		return
 	}
 	ctx, cancel := context.WithCancel(t.ctx)
@@ -49,6 +57,7 @@ func (t *Transport) unsuspect(c *conn) {
 		return
 	}
 	t.spare = nil
+	t.spareUnused = time.Now()
 	t.mu.Unlock()
 	t.dropSpare(sp, "path alive")
 }
@@ -73,14 +82,12 @@ func (t *Transport) takeSpare() *spare {
 	t.mu.Lock()
 	sp := t.spare
 	t.spare = nil
+	ready := sp != nil && sp.tc != nil
 	t.mu.Unlock()
-	if sp == nil {
+	switch {
+	case sp == nil:
 		return nil
-	}
-	t.mu.Lock()
-	ready := sp.tc != nil
-	t.mu.Unlock()
-	if !ready {
+	case !ready:
 		t.dropSpare(sp, "not connected in time")
 		return nil
 	}

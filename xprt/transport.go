@@ -59,15 +59,16 @@ type Transport struct {
 	sent, recv atomic.Uint64        // bytes over all connections, counted by conn
 	probes     atomic.Uint64        // path probes sent (watch.go)
 
-	mu       sync.Mutex // guards everything below
-	state    State
-	changed  chan struct{} // closed and replaced at every state change
-	err      error         // final error: ErrClosed, or the DialError the policy gave up on
-	cur      *conn         // the current connection; nil unless Ready
-	spare    *spare        // dialed while cur was suspect (spare.go); nil if none
-	gen      uint64        // generation of the newest connection; 0 before the first
-	dialing  bool          // a supervisor goroutine is running
-	attempts int           // dial attempts since the last connection that answered a call
+	mu          sync.Mutex // guards everything below
+	state       State
+	changed     chan struct{} // closed and replaced at every state change
+	err         error         // final error: ErrClosed, or the DialError the policy gave up on
+	cur         *conn         // the current connection; nil unless Ready
+	spare       *spare        // dialed while cur was suspect (spare.go); nil if none
+	spareUnused time.Time     // when the last spare was closed because the path proved alive
+	gen         uint64        // generation of the newest connection; 0 before the first
+	dialing     bool          // a supervisor goroutine is running
+	attempts    int           // dial attempts since the last connection that answered a call
 
 	// What the next policy.Attempt reports.
 	resetPolicy    bool // call pol.Reset before the next dial
