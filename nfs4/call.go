@@ -62,6 +62,7 @@ type compoundCall struct {
 	c       *Client
 	req     request
 	sess    *sessState // prefix SEQUENCE on this session; nil: sessionless
+	client  *sessState // NFSv4.0: the client ID the request runs under; nil otherwise
 	minor   uint32     // the COMPOUND's minor version
 	slot    int
 	seq     uint32
@@ -81,14 +82,19 @@ var callPool = sync.Pool{New: func() any { return new(compoundCall) }}
 
 // Resend tells the rpc layer whether to re-send cc on a new connection
 // (rpc.Resender): not once the server has said it no longer has cc's
-// session, which it would only say again. The call then fails with what
-// the server said, as if that had been its reply, and is sent again on the
-// new session like any call of a lost session (callEpoch).
+// session (NFSv4.0: client ID), which it would only say again. The call
+// then fails with what the server said, as if that had been its reply, and
+// is sent again on the new session like any call of a lost session
+// (callEpoch).
 func (cc *compoundCall) Resend() error {
-	if cc.sess == nil {
+	s := cc.sess
+	if s == nil {
+		s = cc.client
+	}
+	if s == nil {
 		return nil
 	}
-	if err := cc.sess.goneErr(); err != nil {
+	if err := s.goneErr(); err != nil {
 		return fmt.Errorf("nfs4: not re-sent: %w", err)
 	}
 	return nil
@@ -354,7 +360,7 @@ func (c *Client) send(ctx context.Context, s *sessState, id int, seq, highest ui
 		cc.req, cc.c, cc.sess = nil, nil, nil
 		callPool.Put(cc)
 	}()
-	cc.c, cc.req, cc.sess, cc.minor = c, req, s, minorVersion
+	cc.c, cc.req, cc.sess, cc.client, cc.minor = c, req, s, nil, minorVersion
 	cc.slot, cc.seq, cc.highest = id, seq, highest
 	cc.answered, cc.seqOK = false, false
 	err = c.rpc.Call(ctx, procCompound, cc, cc)

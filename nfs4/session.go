@@ -278,8 +278,11 @@ func (c *Client) bindConn(ctx context.Context, id *sessionID) error {
 // the recovery handles.
 func (c *Client) bindNew(ctx context.Context, remote net.Addr, call rpc.CallFunc) error {
 	s := c.st.Load()
-	if s == nil || s.v40 {
+	if s == nil {
 		return nil
+	}
+	if s.v40 {
+		return c.renewOn(ctx, s, call)
 	}
 	if same, err := c.checkServer(ctx, s, remote, call); !same {
 		return err
@@ -303,6 +306,27 @@ func (c *Client) bindNew(ctx context.Context, remote net.Addr, call rpc.CallFunc
 	}
 	c.rstats.rebinds.Add(1)
 	c.log.Debug("nfs4: connection bound to the session")
+	return nil
+}
+
+// renewOn sends RENEW of NFSv4.0 client ID s on a new connection, by
+// call, before the calls cut off by the lost one are re-sent there: if the
+// server no longer has the client ID (a restarted server, or another one
+// behind the address), they are not re-sent with their data only to be
+// refused, but go to the new client ID as soon as the recovery has made
+// it (compoundCall.Resend). A server that answers otherwise, or not at
+// all, leaves the connection as it is; only a failed call refuses it.
+func (c *Client) renewOn(ctx context.Context, s *sessState, call rpc.CallFunc) error {
+	cc := &compoundCall{c: c, client: s, req: c.renewRequest()}
+	err := call(ctx, procCompound, cc, cc)
+	var st Status
+	switch {
+	case sessionGone(err):
+		s.markGone(err)
+		c.log.Info("nfs4: the server no longer has the client ID; calls cut off are not re-sent", "err", err)
+	case err != nil && !errors.As(err, &st):
+		return err
+	}
 	return nil
 }
 

@@ -417,7 +417,7 @@ func sessionLost(err error) bool {
 // call of the session would be refused the same way.
 func sessionGone(err error) bool {
 	return errors.Is(err, ErrBadSession) || errors.Is(err, ErrDeadSession) ||
-		errors.Is(err, ErrStaleClientID) || errors.Is(err, errLeaseExpired)
+		errors.Is(err, ErrStaleClientID) || errors.Is(err, errLeaseExpired) || errors.Is(err, errLeaseExpired40)
 }
 
 // stateRefused reports whether err is the server refusing a File's open

@@ -82,7 +82,7 @@ func (c *Client) setClientID40(ctx context.Context, epoch uint64) (*sessState, e
 	args := setClientIDArgs{verifier: c.verf, id: c.ownerID, cbProgram: callbackProgram,
 		cbNetID: cbNetID, cbAddr: cbUnreachable}
 	var res setClientIDRes
-	if _, err := c.send40(ctx, funcRequest{
+	if _, err := c.send40(ctx, nil, funcRequest{
 		b: func(cmp *compound) { cmp.setClientID(&args) },
 		p: func(r *reply) error { return r.setClientID(&res) },
 	}); err != nil {
@@ -91,7 +91,7 @@ func (c *Client) setClientID40(ctx context.Context, epoch uint64) (*sessState, e
 		}
 		return nil, fmt.Errorf("SETCLIENTID: %w", err)
 	}
-	if _, err := c.send40(ctx, funcRequest{
+	if _, err := c.send40(ctx, nil, funcRequest{
 		b: func(cmp *compound) { cmp.setClientIDConfirm(res.clientID, &res.confirm) },
 		p: func(r *reply) error { return r.statusOnly(opSetClientIDConfirm) },
 	}); err != nil {
@@ -212,12 +212,12 @@ func (c *Client) callOnce40(ctx context.Context, s *sessState, req request) erro
 	}
 	defer s.slots.put(id, seq, false)
 	if o == nil {
-		_, err := c.send40(ctx, req)
+		_, err := c.send40(ctx, s, req)
 		return err
 	}
 	for try := 0; ; try++ {
 		*seqp = o.seqid
-		res, err := c.send40(ctx, req)
+		res, err := c.send40(ctx, s, req)
 		switch {
 		case !res.answered:
 			o.seqid++
@@ -243,13 +243,13 @@ type sent40 struct {
 }
 
 // send40 sends req as one NFSv4.0 COMPOUND (minor version 0, no SEQUENCE).
-func (c *Client) send40(ctx context.Context, req request) (res sent40, err error) {
+func (c *Client) send40(ctx context.Context, s *sessState, req request) (res sent40, err error) {
 	cc := callPool.Get().(*compoundCall)
 	defer func() {
-		cc.req, cc.c, cc.sess = nil, nil, nil
+		cc.req, cc.c, cc.client = nil, nil, nil
 		callPool.Put(cc)
 	}()
-	cc.c, cc.req, cc.sess, cc.minor = c, req, nil, 0
+	cc.c, cc.req, cc.sess, cc.client, cc.minor = c, req, nil, s, 0
 	cc.answered, cc.seqOK = false, false
 	err = c.rpc.Call(ctx, procCompound, cc, cc)
 	if !cc.answered {
