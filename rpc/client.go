@@ -263,7 +263,11 @@ type conn struct {
 // with the reader goroutine, which only sets reply and signals ready.
 type call struct {
 	xid   uint32
-	rec   *[]byte // the encoded record, kept for re-sending
+	rec   *[]byte // the encoded record, kept for re-sending; without pay, if set
+	pay   []byte  // a bulk payload the record leaves out, written from the caller's buffer (xdr.Encoder.Payload)
+	payAt int     // where in rec pay belongs
+	iov   [3][]byte
+	bufs  net.Buffers // iov, as write hands it to the connection
 	enc   xdr.Encoder
 	dec   xdr.Decoder
 	reply *[]byte       // set by the reader before it signals ready
@@ -282,25 +286,45 @@ var callPool = sync.Pool{New: func() any {
 // not a small call.
 const bulkRecord = 64 << 10
 
-// write writes rec on the connection, whole, under cn.wmu, so that
-// records from concurrent calls never interleave. Bulk records take turns
-// on cn.bulk first, so at most one of them holds or waits for cn.wmu at a
-// time, and a writer that has waited for cn.wmu over a millisecond is
-// handed it before any newcomer (sync.Mutex's starvation mode). A small
-// call (a GETATTR, a LOOKUP, a lease renewal) thus waits behind at most one
-// bulk record and the unsent data the kernel holds
-// (xprt.SocketOptions.NotSentLowat), not behind every bulk record of the
-// calls in flight. The socket's own write lock is no help: it lets
-// newcomers barge, and a MKDIR was seen waiting 1.1 s behind 13 WRITEs
-// of 1 MiB on a 100 Mbit/s link.
-func (cn *conn) write(rec []byte) error {
-	if len(rec) > bulkRecord {
+// A buffersWriter writes several buffers as one, in one system call
+// where it can (xprt's connections: writev).
+type buffersWriter interface {
+	WriteBuffers(b *net.Buffers) (int64, error)
+}
+
+// write writes cl's record on the connection, whole, under cn.wmu, so
+// that records from concurrent calls never interleave: in one write, or,
+// with a payload left out of the record (a WRITE's data), as the record's
+// head, the payload and its tail in one writev where the connection can.
+// Bulk records take turns on cn.bulk first, so at most one of them holds
+// or waits for cn.wmu at a time, and a writer that has waited for cn.wmu
+// over a millisecond is handed it before any newcomer (sync.Mutex's
+// starvation mode). A small call (a GETATTR, a LOOKUP, a lease renewal)
+// thus waits behind at most one bulk record and the unsent data the
+// kernel holds (xprt.SocketOptions.NotSentLowat), not behind every bulk
+// record of the calls in flight. The socket's own write lock is no help:
+// it lets newcomers barge, and a MKDIR was seen waiting 1.1 s behind 13
+// WRITEs of 1 MiB on a 100 Mbit/s link.
+func (cn *conn) write(cl *call) error {
+	rec := *cl.rec
+	if len(rec)+len(cl.pay) > bulkRecord {
 		cn.bulk.Lock()
 		defer cn.bulk.Unlock()
 	}
 	cn.wmu.Lock()
 	defer cn.wmu.Unlock()
-	_, err := cn.nc.Write(rec)
+	if cl.pay == nil {
+		_, err := cn.nc.Write(rec)
+		return err
+	}
+	cl.iov = [3][]byte{rec[:cl.payAt], cl.pay, rec[cl.payAt:]}
+	cl.bufs = cl.iov[:]
+	var err error
+	if bw, ok := cn.nc.(buffersWriter); ok {
+		_, err = bw.WriteBuffers(&cl.bufs)
+	} else {
+		_, err = cl.bufs.WriteTo(cn.nc)
+	}
 	return err
 }
 
@@ -391,6 +415,7 @@ func (c *Client) encode(cl *call, proc uint32, args Marshaler) error {
 		cl.rec = bufpool.Get(0)
 	}
 	cl.enc.Reset((*cl.rec)[:0])
+	cl.enc.ReferenceFrom(bulkRecord)
 	mark := beginRecord(&cl.enc)
 	AppendCall(&cl.enc, cl.xid, c.prog, c.vers, proc, c.auth)
 	if args != nil {
@@ -402,6 +427,7 @@ func (c *Client) encode(cl *call, proc uint32, args Marshaler) error {
 		return err
 	}
 	*cl.rec = cl.enc.Bytes()
+	cl.pay, cl.payAt = cl.enc.Referenced()
 	return nil
 }
 
@@ -416,6 +442,7 @@ func (c *Client) release(cl *call) {
 	}
 	cl.dec.Reset(nil)
 	cl.enc.Reset(nil)
+	cl.pay, cl.iov, cl.bufs = nil, [3][]byte{}, nil // not the caller's buffer's keeper
 	if cl.rec != nil && cap(*cl.rec) > 64<<10 {
 		// Do not let one large WRITE pin a large buffer to a pooled call.
 		bufpool.Put(cl.rec)
@@ -494,7 +521,7 @@ func (c *Client) roundTrip(ctx context.Context, cl *call, pin *conn) error {
 				on = cn
 				cn.inflight.Add(1)
 				cl.timer.Reset(c.timeout(start))
-				if err := cn.write(*cl.rec); err != nil {
+				if err := cn.write(cl); err != nil {
 					c.broken(cn, err)
 					continue
 				}

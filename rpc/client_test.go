@@ -1,6 +1,7 @@
 package rpc_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -546,3 +547,56 @@ func TestSmallCallNotStuckBehindBulkRecords(t *testing.T) {
 type noResult struct{}
 
 func (noResult) UnmarshalXDR(d *xdr.Decoder) error { return d.Err() }
+
+// payloadArgs is a bulk payload between two fields, the way an NFS WRITE
+// carries its data: the payload goes by reference (xdr.Encoder.Payload).
+type payloadArgs struct{ p []byte }
+
+func (a *payloadArgs) MarshalXDR(e *xdr.Encoder) error {
+	e.Uint32(uint32(len(a.p)))
+	e.Payload(a.p)
+	e.Uint32(0xfeedf00d)
+	return nil
+}
+
+// A call whose bulk payload is left out of the record and written from
+// the caller's buffer (head, payload and tail in one writev) arrives as
+// the encoding would have it in one piece, its padding and what follows
+// included, and so does its re-send on a new connection.
+func TestBulkPayloadFromCallersBuffer(t *testing.T) {
+	testutil.CheckLeaks(t)
+	var mu sync.Mutex
+	var got [][]byte // the arguments of each call, as the server read them
+	srv := rpctest.Start(t, func(c *rpctest.Conn, call *rpctest.Call) {
+		mu.Lock()
+		got = append(got, bytes.Clone(call.Args))
+		first := len(got) == 1
+		mu.Unlock()
+		if first {
+			c.Close() // no reply: the call is re-sent on a new connection
+			return
+		}
+		_ = c.Reply(call, nil)
+	})
+	c := dial(t, srv.Addr(), nil, rpc.Config{})
+	payload := make([]byte, 1<<20+5)
+	for i := range payload {
+		payload[i] = byte(i * 13)
+	}
+	if err := c.Call(ctxT(t, time.Minute), 1, &payloadArgs{payload}, noResult{}); err != nil {
+		t.Fatal(err)
+	}
+	var want xdr.Encoder
+	want.Opaque(payload)
+	want.Uint32(0xfeedf00d)
+	mu.Lock()
+	defer mu.Unlock()
+	if len(got) != 2 {
+		t.Fatalf("the server saw %d calls; want the call and its re-send", len(got))
+	}
+	for i, args := range got {
+		if !bytes.Equal(args, want.Bytes()) {
+			t.Errorf("call %d: the server got %d bytes of arguments that differ from the %d encoded", i, len(args), want.Len())
+		}
+	}
+}

@@ -237,6 +237,21 @@ func (c *conn) Write(p []byte) (int, error) {
 	return n, err
 }
 
+// WriteBuffers writes the buffers of b in turn as Write writes one, in one
+// writev system call on a plain TCP connection (over TLS each goes
+// through the TLS connection in turn). It consumes b.
+func (c *conn) WriteBuffers(b *net.Buffers) (int64, error) {
+	n, err := b.WriteTo(c.rw)
+	if n > 0 {
+		c.t.sent.Add(uint64(n))
+	}
+	select {
+	case c.kick <- struct{}{}:
+	default:
+	}
+	return n, err
+}
+
 // Close aborts the connection (see abort) without telling the transport,
 // which keeps handing it out until its generation is reported with Fail.
 // Callers report a broken connection with Fail instead of closing it.

@@ -26,18 +26,40 @@ func pad(n int) int { return (4 - n&3) & 3 }
 // Encoder appends XDR values to a byte slice owned by the caller.
 // The zero value is ready to use and appends to a nil slice.
 // An Encoder is not safe for concurrent use.
+//
+// One large opaque value per encoding may be kept by reference instead of
+// copied (ReferenceFrom, Payload): a WRITE's data then goes from the
+// caller's buffer to the socket without a copy into the record.
 type Encoder struct {
 	b []byte
+
+	refMin int    // Payload keeps p of at least this many bytes by reference; 0: never
+	ref    []byte // the payload kept by reference, or nil
+	refAt  int    // where in b it belongs: before b[refAt:]
 }
 
-// Reset makes the encoder append to buf[:len(buf)], reusing its capacity.
-func (e *Encoder) Reset(buf []byte) { e.b = buf }
+// Reset makes the encoder append to buf[:len(buf)], reusing its capacity,
+// and forgets any payload kept by reference; ReferenceFrom must be called
+// again.
+func (e *Encoder) Reset(buf []byte) { e.b, e.refMin, e.ref, e.refAt = buf, 0, nil, 0 }
 
-// Bytes returns everything encoded so far, including what buf held at Reset.
+// ReferenceFrom lets Payload keep one payload of at least n bytes by
+// reference until the next Reset; the caller then writes the encoding as
+// Bytes()[:at], the payload and Bytes()[at:] (see Referenced), and must
+// keep the payload's bytes unchanged while it does. n <= 0 turns it off.
+func (e *Encoder) ReferenceFrom(n int) { e.refMin = n }
+
+// Referenced returns the payload kept by reference, if any, and the offset
+// in Bytes() before which it belongs.
+func (e *Encoder) Referenced() (p []byte, at int) { return e.ref, e.refAt }
+
+// Bytes returns everything encoded so far, including what buf held at
+// Reset, except a payload kept by reference (Referenced).
 func (e *Encoder) Bytes() []byte { return e.b }
 
-// Len returns len(e.Bytes()).
-func (e *Encoder) Len() int { return len(e.b) }
+// Len returns the length of the encoding: len(e.Bytes()) and that of a
+// payload kept by reference.
+func (e *Encoder) Len() int { return len(e.b) + len(e.ref) }
 
 // Uint32 appends an unsigned int.
 func (e *Encoder) Uint32(v uint32) { e.b = binary.BigEndian.AppendUint32(e.b, v) }
@@ -79,6 +101,17 @@ func (e *Encoder) FixedOpaque(p []byte) {
 	e.b = append(e.b, zeros[:pad(len(p))]...)
 }
 
+// Payload is FixedOpaque for bulk data, which it keeps by reference if
+// ReferenceFrom allows one of its size and none is kept yet.
+func (e *Encoder) Payload(p []byte) {
+	if e.refMin <= 0 || len(p) < e.refMin || e.ref != nil {
+		e.FixedOpaque(p)
+		return
+	}
+	e.ref, e.refAt = p, len(e.b)
+	e.b = append(e.b, zeros[:pad(len(p))]...)
+}
+
 // Reserve appends n zero bytes and returns their offset, so that a value
 // known only later (a length, a count) can be filled in with PutUint32.
 func (e *Encoder) Reserve(n int) int {
@@ -87,7 +120,7 @@ func (e *Encoder) Reserve(n int) int {
 	return off
 }
 
-// PutUint32 overwrites 4 bytes at off, which must lie within Bytes().
+// PutUint32 overwrites 4 bytes at off, an offset in Bytes() (Reserve's).
 func (e *Encoder) PutUint32(off int, v uint32) { binary.BigEndian.PutUint32(e.b[off:], v) }
 
 var zeros [4]byte

@@ -440,3 +440,44 @@ func TestAllocs(t *testing.T) {
 		t.Errorf("encoding with capacity allocated %.1f times, want 0", a)
 	}
 }
+
+// A payload of at least ReferenceFrom's size is kept by reference, once
+// per encoding: Bytes leaves it out (its padding stays, where it
+// belongs), Len counts it, and the three pieces written in order are the
+// encoding FixedOpaque would have made. Smaller ones, a second one, and
+// any after Reset are copied.
+func TestPayloadByReference(t *testing.T) {
+	big := bytes.Repeat([]byte{7}, 1001) // 3 bytes of padding
+	small := []byte{1, 2, 3}
+	var want xdr.Encoder
+	want.Uint32(9)
+	want.FixedOpaque(big)
+	want.FixedOpaque(small)
+	want.FixedOpaque(big)
+	want.Uint32(10)
+
+	var e xdr.Encoder
+	e.ReferenceFrom(1000)
+	e.Uint32(9)
+	e.Payload(big)
+	e.Payload(small)
+	e.Payload(big) // a second: copied
+	e.Uint32(10)
+	p, at := e.Referenced()
+	if &p[0] != &big[0] || len(p) != len(big) || at != 4 {
+		t.Fatalf("Referenced() = %d bytes at %d; want the first payload itself at 4", len(p), at)
+	}
+	if e.Len() != want.Len() || len(e.Bytes()) != want.Len()-len(big) {
+		t.Fatalf("Len %d, len(Bytes) %d; want %d and %d", e.Len(), len(e.Bytes()), want.Len(), want.Len()-len(big))
+	}
+	got := append(append(append([]byte(nil), e.Bytes()[:at]...), p...), e.Bytes()[at:]...)
+	if !bytes.Equal(got, want.Bytes()) {
+		t.Fatalf("the pieces in order differ from FixedOpaque's encoding")
+	}
+
+	e.Reset(nil)
+	e.Payload(big)
+	if p, _ := e.Referenced(); p != nil || !bytes.Equal(e.Bytes(), want.Bytes()[4:4+len(big)+3]) {
+		t.Fatal("after Reset a payload was kept by reference without ReferenceFrom")
+	}
+}
