@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 )
 
@@ -229,4 +230,19 @@ func removeQuiet(path string) error {
 		return fmt.Errorf("bench: %w", err)
 	}
 	return nil
+}
+
+// CPUTime returns the CPU time, user and system, of this process and of
+// its children that have ended and been waited for. Between two calls
+// around one contender's run, with nothing else running, it is that
+// contender's CPU: the library in process, or the command it ran.
+func CPUTime() time.Duration {
+	var total time.Duration
+	for _, who := range []int{syscall.RUSAGE_SELF, syscall.RUSAGE_CHILDREN} {
+		var ru syscall.Rusage
+		if syscall.Getrusage(who, &ru) == nil {
+			total += time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+		}
+	}
+	return total
 }

@@ -173,13 +173,13 @@ func (r *Report) throughputTables(p func(string, ...any)) {
 		Limit:    "The machine's limits, same rounds",
 	}
 	for _, w := range []Workload{SeqRead, SeqWrite, Limit} {
-		p("## %s\n\n| contender | median MB/s | min–max | runs | ÷ gonfs (per round) | how |\n|---|---:|---:|---:|---:|---|\n", titles[w])
+		p("## %s\n\n| contender | median MB/s | min–max | runs | ÷ gonfs (per round) | client CPU s/GiB | how |\n|---|---:|---:|---:|---:|---:|---|\n", titles[w])
 		for _, s := range r.Throughput {
 			if s.Workload != string(w) {
 				continue
 			}
-			p("| %s | %s | %s | %s | %s | %s |\n", s.Contender, num(s.Median, s.N), rangeOf(s), runsOf(s),
-				ratio(s.Ratio), r.Notes[s.Workload+" "+s.Contender])
+			p("| %s | %s | %s | %s | %s | %s | %s |\n", s.Contender, num(s.Median, s.N), rangeOf(s), runsOf(s),
+				ratio(s.Ratio), cpuOf(s), r.Notes[s.Workload+" "+s.Contender])
 		}
 		p("\n")
 	}
@@ -325,6 +325,14 @@ func num(v float64, n int) string {
 		return "failed"
 	}
 	return fmt.Sprintf("%.0f", v)
+}
+
+// cpuOf is s's client CPU per GiB, "—" where it was not measured.
+func cpuOf(s Summary) string {
+	if s.CPUPerGiB <= 0 {
+		return "—"
+	}
+	return fmt.Sprintf("%.2f", s.CPUPerGiB)
 }
 
 func rangeOf(s Summary) string {

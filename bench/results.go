@@ -25,6 +25,10 @@ type Sample struct {
 	Run int
 	// Elapsed is how long the run took.
 	Elapsed time.Duration
+	// CPU is the client's CPU time in the run, user and system: the
+	// contender's process, or this process for the library in process.
+	// 0 where not measured (small operations).
+	CPU time.Duration
 	// Value is the rate: MB/s (10^6 bytes per second) for throughput,
 	// operations per second for small operations. 0 if Err is set.
 	Value float64
@@ -44,6 +48,9 @@ type Summary struct {
 	FirstErr  string
 	// Median, Min and Max are over the successful runs.
 	Median, Min, Max float64
+	// CPUPerGiB is the median of the client's CPU seconds per GiB moved
+	// over the successful runs that measured it; 0 if none did.
+	CPUPerGiB float64
 	// Ratio compares the contender with the baseline, this library's
 	// first contender on the workload: the median, over the rounds in
 	// which both succeeded, of the contender's value divided by the
@@ -56,10 +63,11 @@ type Summary struct {
 // Summarize groups samples by workload and contender, keeping the order
 // of first appearance, and computes the medians and the per-round ratios
 // to the baseline of each workload: its first contender marked Ours.
-func Summarize(samples []Sample) []Summary {
+func Summarize(samples []Sample, size int64) []Summary {
 	type key struct{ w, c string }
 	var order []key
 	vals := map[key][]float64{}
+	cpus := map[key][]float64{} // CPU seconds per GiB
 	sums := map[key]*Summary{}
 	baseline := map[string]string{} // workload → contender
 	type round struct {
@@ -92,6 +100,9 @@ func Summarize(samples []Sample) []Summary {
 			continue
 		}
 		vals[k] = append(vals[k], s.Value)
+		if s.CPU > 0 && size > 0 {
+			cpus[k] = append(cpus[k], s.CPU.Seconds()/(float64(size)/(1<<30)))
+		}
 		if baseline[s.Workload] == s.Contender {
 			base[round{s.Workload, s.Run}] = s.Value
 		}
@@ -114,6 +125,9 @@ func Summarize(samples []Sample) []Summary {
 		if r := ratios[k]; len(r) > 0 {
 			sum.Ratio = median(r)
 		}
+		if c := cpus[k]; len(c) > 0 {
+			sum.CPUPerGiB = median(c)
+		}
 		out = append(out, *sum)
 	}
 	return out
@@ -132,7 +146,7 @@ func median(v []float64) float64 {
 }
 
 // csvHeader is the first line WriteCSV writes.
-var csvHeader = []string{"workload", "contender", "ours", "run", "seconds", "value", "unit", "error"}
+var csvHeader = []string{"workload", "contender", "ours", "run", "seconds", "value", "unit", "error", "cpu_seconds"}
 
 // WriteCSV writes every sample as a CSV row, after a header line.
 func WriteCSV(w io.Writer, samples []Sample) error {
@@ -145,6 +159,7 @@ func WriteCSV(w io.Writer, samples []Sample) error {
 			s.Workload, s.Contender, strconv.FormatBool(s.Ours), strconv.Itoa(s.Run),
 			strconv.FormatFloat(s.Elapsed.Seconds(), 'f', 4, 64),
 			strconv.FormatFloat(s.Value, 'f', 1, 64), s.Unit, s.Err,
+			strconv.FormatFloat(s.CPU.Seconds(), 'f', 3, 64),
 		}
 		if err := cw.Write(row); err != nil {
 			return fmt.Errorf("bench: %w", err)

@@ -7,6 +7,7 @@ import (
 	"runtime"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestSummarize: medians, ranges, failures and the ratio to this
@@ -15,20 +16,20 @@ func TestSummarize(t *testing.T) {
 	var samples []Sample
 	for run, v := range []float64{100, 300, 200, 400} {
 		samples = append(samples,
-			Sample{Workload: "seq-read", Contender: "gonfs", Ours: true, Run: run + 1, Value: v, Unit: "MB/s"},
+			Sample{Workload: "seq-read", Contender: "gonfs", Ours: true, Run: run + 1, Value: v, Unit: "MB/s", CPU: time.Duration(run+1) * time.Second},
 			Sample{Workload: "seq-read", Contender: "peer", Run: run + 1, Value: v / 2, Unit: "MB/s"})
 	}
 	samples = append(samples, Sample{Workload: "seq-read", Contender: "peer", Run: 5, Err: "boom", Unit: "MB/s"})
-	got := Summarize(samples)
+	got := Summarize(samples, 2<<30)
 	if len(got) != 2 || got[0].Contender != "gonfs" || got[1].Contender != "peer" {
 		t.Fatalf("Summarize = %+v", got)
 	}
 	us, peer := got[0], got[1]
-	if us.Median != 250 || us.Min != 100 || us.Max != 400 || us.N != 4 || us.Ratio != 1 {
-		t.Errorf("gonfs: %+v, want median 250 (even count: mean of the middle two), 100–400, ratio 1", us)
+	if us.Median != 250 || us.Min != 100 || us.Max != 400 || us.N != 4 || us.Ratio != 1 || us.CPUPerGiB != 1.25 {
+		t.Errorf("gonfs: %+v, want median 250 (even count: mean of the middle two), 100–400, ratio 1, 1.25 CPU s per GiB (1–4 s for 2 GiB)", us)
 	}
-	if peer.Median != 125 || peer.Ratio != 0.5 || peer.Failed != 1 || peer.FirstErr != "boom" {
-		t.Errorf("peer: %+v, want median 125, ratio 0.5, one failure", peer)
+	if peer.Median != 125 || peer.Ratio != 0.5 || peer.Failed != 1 || peer.FirstErr != "boom" || peer.CPUPerGiB != 0 {
+		t.Errorf("peer: %+v, want median 125, ratio 0.5, one failure, no CPU measured", peer)
 	}
 	// Ratios pair rounds: a peer at 2× ours in every round is 2× however
 	// much both drift between rounds.
@@ -39,7 +40,7 @@ func TestSummarize(t *testing.T) {
 		{Workload: "w", Contender: "peer", Run: 2, Value: 20},
 		{Workload: "w", Contender: "gonfs", Ours: true, Run: 3, Value: 50},
 		{Workload: "w", Contender: "peer", Run: 3, Value: 100},
-	})
+	}, 0)
 	if r := drift[1].Ratio; r != 2 {
 		t.Errorf("per-round ratio under drift = %v, want 2", r)
 	}
@@ -49,7 +50,7 @@ func TestSummarize(t *testing.T) {
 		{Workload: "w", Contender: "nfscp", Ours: true, Run: 1, Value: 300},
 		{Workload: "w", Contender: "gonfs", Ours: true, Run: 1, Value: 100},
 		{Workload: "w", Contender: "peer", Run: 1, Value: 50},
-	})
+	}, 0)
 	if mixed[0].Ratio != 3 || mixed[1].Ratio != 1 || mixed[2].Ratio != 0.5 {
 		t.Errorf("ratios with nfscp first: %+v; want 3, 1, 0.5 against gonfs", mixed)
 	}

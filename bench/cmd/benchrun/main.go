@@ -152,8 +152,8 @@ func run(ctx context.Context, cfg config) error {
 	slices.SortStableFunc(thr, func(a, b bench.Sample) int {
 		return pos[a.Workload+"\x00"+a.Contender] - pos[b.Workload+"\x00"+b.Contender]
 	})
-	rep.Throughput = bench.Summarize(thr)
-	rep.Ops = bench.Summarize(small)
+	rep.Throughput = bench.Summarize(thr, env.Size)
+	rep.Ops = bench.Summarize(small, 0)
 	if cfg.micro != "" {
 		f, err := os.Open(cfg.micro)
 		if err != nil {
@@ -180,9 +180,11 @@ func runOne(ctx context.Context, env *bench.Env, c bench.Contender, round int, t
 	}
 	rctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
+	cpu0 := bench.CPUTime()
 	start := time.Now()
 	err := c.Run(rctx, env, target)
 	s.Elapsed = time.Since(start)
+	s.CPU = bench.CPUTime() - cpu0
 	if err == nil && !c.NoOutput {
 		err = env.Check(local, round <= 1)
 	}
