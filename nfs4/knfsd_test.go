@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"log/slog"
 	"os"
 	"slices"
 	"strings"
@@ -194,7 +195,10 @@ func TestKnfsdCourtesyClient(t *testing.T) {
 // before the first comes back, so that the first can open it again. From
 // then on the first client sees what it sees of Ganesha: its session and
 // client ID are gone, "keep" is opened again by handle and carries on,
-// "taken" is lost.
+// "taken" is lost. Its first call back finds the session gone
+// (NFS4ERR_BADSESSION), never NFS4ERR_EXPIRED: Ganesha's window between
+// a lease's end and the client ID's removal (TestLeaseExpiredBeforeReaped)
+// has no counterpart here.
 func knfsdLeaseExpiry(t *testing.T) {
 	srv := knfsd.Shared(t)
 	testutil.CheckLeaks(t) // here: the shared guest's goroutines are not this test's
@@ -206,11 +210,17 @@ func knfsdLeaseExpiry(t *testing.T) {
 	fwd.KeepReservedPorts() // the export is `secure`
 	owner := "gonfs-lease-" + randomID(4)
 	dir := "/" + rel
+	causes := &causeLog{}
+	defer func() {
+		if !causes.saw(ErrBadSession) || causes.saw(ErrExpired) {
+			t.Errorf("recoveries caused by %v; want NFS4ERR_BADSESSION and no NFS4ERR_EXPIRED", causes.all())
+		}
+	}()
 	stateExpired(t, expiry{
 		fwd:  fwd,
 		dir:  dir,
 		side: side,
-		cfg:  Config{OwnerID: owner, Policy: policy.Hedged(policy.Options{})},
+		cfg:  Config{OwnerID: owner, Policy: policy.Hedged(policy.Options{}), Logger: slog.New(causes)},
 		chown: func(t *testing.T, name string) {
 			side.exec(t, "chown 0:0 "+side.path(t, name))
 		},

@@ -337,7 +337,7 @@ type expiry struct {
 	fwd  *tcpfwd.Forwarder // in front of the server: the client's path
 	dir  string            // the test's directory in the NFSv4 namespace, writable by all
 	side serverSide        // dir from the server's side
-	cfg  Config            // the client's, without Auth (the test's user)
+	cfg  Config            // the client's, without Auth (the test's user); Logger nil: testLogger
 	// chown gives a file of dir to root, from the server's side.
 	chown func(t *testing.T, name string)
 	// expire makes the server expire the client's lease and state; the
@@ -356,7 +356,10 @@ func stateExpired(t *testing.T, s expiry) {
 		t.Fatal(err)
 	}
 	cfg := s.cfg
-	cfg.Auth, cfg.Logger = auth, testLogger(t)
+	cfg.Auth = auth
+	if cfg.Logger == nil {
+		cfg.Logger = testLogger(t)
+	}
 	c := dialVia(t, s.fwd.Addr(), cfg)
 	ctx := context.Background()
 
