@@ -190,8 +190,8 @@ func TestKnfsdCourtesyClient(t *testing.T) {
 // then a second client opens "keep" for reading, denying writes, which
 // the silent client's open for writing contradicts: the server expires
 // the courtesy client, its state with it, and grants the second client's
-// open (after answering NFS4ERR_DELAY once, while its laundromat expires
-// the client; the library retries). The second client lets go of "keep"
+// open (after answering NFS4ERR_DELAY while its laundromat expires the
+// client; the library retries). The second client lets go of "keep"
 // before the first comes back, so that the first can open it again. From
 // then on the first client sees what it sees of Ganesha: its session and
 // client ID are gone, "keep" is opened again by handle and carries on,
