@@ -3,8 +3,10 @@ package nfs4
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"io/fs"
+	"log/slog"
 	"os"
 	"slices"
 	"strings"
@@ -122,8 +124,9 @@ func TestKnfsdWithNoVersionWeSpeak(t *testing.T) {
 // until another client's request conflicts with them. A client cut off for
 // longer than its lease that comes back finds everything as it was: no
 // recovery, and its open files carry on. Ganesha expires the client ID
-// instead (TestLeaseExpiry): there the client makes a new one and opens
-// its files again. The test waits, while the path is silent, until the
+// instead, and knfsd does once another client's open conflicts
+// (TestLeaseExpiry): there the client makes a new one and opens its files
+// again. The test waits, while the path is silent, until the
 // guest's /proc/fs/nfsd/clients lists the client as courtesy.
 func TestKnfsdCourtesyClient(t *testing.T) {
 	srv := knfsd.Shared(t)
@@ -154,20 +157,10 @@ func TestKnfsdCourtesyClient(t *testing.T) {
 			}
 
 			fwd.Pause()
-			courtesy := false
-			for i := 0; i < 60 && !courtesy; i++ { // up to a minute: the lease is 10 s
-				time.Sleep(time.Second)
-				// This client's record alone: other tests' clients may
-				// be courtesy clients too.
-				out, err := srv.Exec(ctx, "for f in /proc/fs/nfsd/clients/*/info; do grep -q '"+owner+"' $f && grep status: $f; done; true")
-				if err != nil {
-					t.Fatal(err)
-				}
-				courtesy = strings.Contains(out, "status: courtesy")
-			}
+			st := waitClientStatus(t, srv, owner, "courtesy")
 			fwd.Resume()
-			if !courtesy {
-				t.Fatal("the server did not list the silent client as courtesy within a minute")
+			if st != "courtesy" {
+				t.Fatalf("the silent client's status is %q after a minute; want courtesy", st)
 			}
 
 			if _, err := f.Write([]byte(" after.")); err != nil {
@@ -189,5 +182,119 @@ func TestKnfsdCourtesyClient(t *testing.T) {
 				t.Errorf("recovery after coming back as a courtesy client: %+v; want none", st)
 			}
 		})
+	}
+}
+
+// knfsdLeaseExpiry is TestLeaseExpiry's test against knfsd. The silent
+// client's lease runs out and the server keeps it as a courtesy client;
+// then a second client opens "keep" for reading, denying writes, which
+// the silent client's open for writing contradicts: the server expires
+// the courtesy client, its state with it, and grants the second client's
+// open (after answering NFS4ERR_DELAY while its laundromat expires the
+// client; the library retries). The second client lets go of "keep"
+// before the first comes back, so that the first can open it again. From
+// then on the first client sees what it sees of Ganesha: its session and
+// client ID are gone, "keep" is opened again by handle and carries on,
+// "taken" is lost. Its first call back finds the session gone
+// (NFS4ERR_BADSESSION), never NFS4ERR_EXPIRED: Ganesha's window between
+// a lease's end and the client ID's removal (TestLeaseExpiredBeforeReaped)
+// has no counterpart here.
+func knfsdLeaseExpiry(t *testing.T) {
+	srv := knfsd.Shared(t)
+	testutil.CheckLeaks(t) // here: the shared guest's goroutines are not this test's
+	rel := strings.NewReplacer("/", "_", " ", "_").Replace(t.Name())
+	side := &guestSide{srv: srv, dir: rel}
+	side.exec(t, fmt.Sprintf("rm -rf %[1]s && mkdir -m 0777 %[1]s", side.path(t, "")))
+	t.Cleanup(func() { side.exec(t, "rm -rf "+side.path(t, "")) })
+	fwd := tcpfwd.Start(t, srv.Addr())
+	fwd.KeepReservedPorts() // the export is `secure`
+	owner := "gonfs-lease-" + randomID(4)
+	dir := "/" + rel
+	causes := &causeLog{}
+	defer func() {
+		if !causes.saw(ErrBadSession) || causes.saw(ErrExpired) {
+			t.Errorf("recoveries caused by %v; want NFS4ERR_BADSESSION and no NFS4ERR_EXPIRED", causes.all())
+		}
+	}()
+	stateExpired(t, expiry{
+		fwd:  fwd,
+		dir:  dir,
+		side: side,
+		cfg:  Config{OwnerID: owner, Policy: policy.Hedged(policy.Options{}), Logger: slog.New(causes)},
+		chown: func(t *testing.T, name string) {
+			side.exec(t, "chown 0:0 "+side.path(t, name))
+		},
+		expire: func(t *testing.T) {
+			if st := waitClientStatus(t, srv, owner, "courtesy"); st != "courtesy" {
+				t.Fatalf("the silent client's status is %q after a minute; want courtesy", st)
+			}
+			other := dialServer(t, srv.Addr(), Config{})
+			release := openDenyingWrites(t, other, dir+"/keep")
+			if st := clientStatus(t, srv, owner); st != "" {
+				t.Errorf("after a conflicting open the silent client's status is %q; want it gone", st)
+			}
+			if data := side.readFile(t, "keep"); string(data) != "before;" {
+				t.Errorf("after the client's state expired, keep holds %q; want what it wrote, %q", data, "before;")
+			}
+			release()
+		},
+	})
+}
+
+// clientStatus returns the status ("confirmed", "courtesy", ...) of the
+// client with owner ID owner in knfsd's /proc/fs/nfsd/clients, or "" if
+// the server does not list it. The owner picks this client's record
+// alone: other tests' clients may be courtesy clients too.
+func clientStatus(t *testing.T, srv *knfsd.Server, owner string) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	out, err := srv.Exec(ctx, "for f in /proc/fs/nfsd/clients/*/info; do grep -q '"+owner+"' $f && grep status: $f; done; true")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, st, _ := strings.Cut(strings.TrimSpace(out), "status: ")
+	return st
+}
+
+// waitClientStatus polls clientStatus once a second, for up to a minute
+// (knfsd's lease is 10 s), until it is want, and returns the last status.
+func waitClientStatus(t *testing.T, srv *knfsd.Server, owner, want string) string {
+	t.Helper()
+	st := ""
+	for i := 0; i < 60 && st != want; i++ {
+		time.Sleep(time.Second)
+		st = clientStatus(t, srv, owner)
+	}
+	return st
+}
+
+// openDenyingWrites opens name on c for reading with
+// OPEN4_SHARE_DENY_WRITE, a share reservation the library never asks for
+// (its opens deny nothing), and returns a function that closes it. Over
+// NFSv4.1 (CLAIM_FH).
+func openDenyingWrites(t *testing.T, c *Client, name string) (release func()) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	fh, _, err := c.lookupFresh(ctx, name, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := &openReq{putFH: fh, args: openArgs{claim: claimFH}}
+	q.args.shareAccess = c.shareAccess(shareAccessRead)
+	q.args.shareDeny = shareDenyWrite
+	q.args.owner = c.newOpenOwner()
+	q.mask = c.mask(statMask)
+	if _, err := c.callEpoch(ctx, q); err != nil {
+		t.Fatalf("OPEN %s for reading, denying writes: %v", name, err)
+	}
+	return func() {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		if err := c.closeState(ctx, q.fh, nil, func() *stateID { return &q.res.stateID }); err != nil {
+			t.Fatalf("CLOSE of the open denying writes: %v", err)
+		}
 	}
 }

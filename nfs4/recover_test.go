@@ -286,15 +286,24 @@ func TestFailoverToAnotherServer(t *testing.T) {
 	}
 }
 
-// The client's path goes silent for longer than the lease, so the server
-// expires its client ID and state, then comes back. Open files carry on
-// (opened again by handle). A file the client may no longer open (its
-// owner and mode changed meanwhile) cannot be, and its File fails with
+// The client's path goes silent for longer than the lease, the server
+// expires its client ID and state, then the client comes back. Open files
+// carry on (opened again by handle). A file the client may no longer open
+// (its owner and mode changed meanwhile) cannot be, and its File fails with
 // ErrStateLost from then on instead of carrying on without open state.
-func TestLeaseExpiry(t *testing.T) { leaseExpiry(t, VersionAny) }
+//
+// Ganesha expires the client once the lease has run out. knfsd, a
+// courteous server, keeps the client's state until another client's
+// request conflicts with it, so there a second client asks for a share
+// reservation that the silent client's open contradicts
+// (knfsdLeaseExpiry).
+func TestLeaseExpiry(t *testing.T) {
+	t.Run("ganesha", func(t *testing.T) { leaseExpiry(t, VersionAny) })
+	t.Run("knfsd", knfsdLeaseExpiry)
+}
 
-// leaseExpiry is TestLeaseExpiry's test with the Client speaking version
-// (Ganesha serves only 4.0 for Version40).
+// leaseExpiry is TestLeaseExpiry's test against Ganesha with the Client
+// speaking version (Ganesha serves only 4.0 for Version40).
 func leaseExpiry(t *testing.T, version Version) {
 	testutil.CheckLeaks(t)
 	const lease = 2 * time.Second
@@ -307,18 +316,58 @@ func leaseExpiry(t *testing.T, version Version) {
 		t.Fatal(err)
 	}
 	fwd := tcpfwd.Start(t, srv.Addr())
+	stateExpired(t, expiry{
+		fwd:  fwd,
+		dir:  srv.Pseudo(),
+		side: localSide(srv.ExportDir()),
+		cfg:  Config{Version: version},
+		chown: func(t *testing.T, name string) {
+			if err := os.Chown(filepath.Join(srv.ExportDir(), name), 0, 0); err != nil {
+				t.Fatal(err)
+			}
+		},
+		expire: func(*testing.T) {
+			time.Sleep(8 * lease) // Ganesha expires a client some time after its lease
+		},
+	})
+}
+
+// expiry is what stateExpired needs of a server.
+type expiry struct {
+	fwd  *tcpfwd.Forwarder // in front of the server: the client's path
+	dir  string            // the test's directory in the NFSv4 namespace, writable by all
+	side serverSide        // dir from the server's side
+	cfg  Config            // the client's, without Auth (the test's user); Logger nil: testLogger
+	// chown gives a file of dir to root, from the server's side.
+	chown func(t *testing.T, name string)
+	// expire makes the server expire the client's lease and state; the
+	// client's path is silent meanwhile.
+	expire func(t *testing.T)
+}
+
+// stateExpired is the lease-expiry test of TestLeaseExpiry: a client of
+// its own user opens two files and writes to both; its path goes silent,
+// one file is given to root, and the server expires the client; when the
+// path is back, the other file carries on and the taken one fails with
+// ErrStateLost.
+func stateExpired(t *testing.T, s expiry) {
 	auth, err := rpc.NewAuthSys(rpc.SysCred{Machine: "lease-test", UID: 4242, GID: 4242})
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := dialVia(t, fwd.Addr(), Config{Auth: auth, Logger: testLogger(t), Version: version})
+	cfg := s.cfg
+	cfg.Auth = auth
+	if cfg.Logger == nil {
+		cfg.Logger = testLogger(t)
+	}
+	c := dialVia(t, s.fwd.Addr(), cfg)
 	ctx := context.Background()
 
-	keep, err := c.OpenFile(ctx, srv.Pseudo()+"/keep", os.O_RDWR|os.O_CREATE, 0o600)
+	keep, err := c.OpenFile(ctx, s.dir+"/keep", os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
 		t.Fatal(err)
 	}
-	taken, err := c.OpenFile(ctx, srv.Pseudo()+"/taken", os.O_RDWR|os.O_CREATE, 0o600)
+	taken, err := c.OpenFile(ctx, s.dir+"/taken", os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -332,13 +381,11 @@ func leaseExpiry(t *testing.T, version Version) {
 		t.Fatal(err)
 	}
 
-	fwd.Pause()
+	s.fwd.Pause()
 	// Meanwhile the file is taken away from the client's user.
-	if err := os.Chown(filepath.Join(srv.ExportDir(), "taken"), 0, 0); err != nil {
-		t.Fatal(err)
-	}
-	time.Sleep(8 * lease) // Ganesha expires a client some time after its lease
-	fwd.Resume()
+	s.chown(t, "taken")
+	s.expire(t)
+	s.fwd.Resume()
 
 	if _, err := keep.Write([]byte(" after.")); err != nil {
 		t.Fatalf("write after the lease expired: %v", err)
@@ -346,9 +393,8 @@ func leaseExpiry(t *testing.T, version Version) {
 	if err := keep.Close(); err != nil {
 		t.Fatalf("Close: %v", err)
 	}
-	data, err := os.ReadFile(filepath.Join(srv.ExportDir(), "keep"))
-	if string(data) != "before; after." {
-		t.Fatalf("content %q, %v", data, err)
+	if data := s.side.readFile(t, "keep"); string(data) != "before; after." {
+		t.Fatalf("content %q", data)
 	}
 	_, err = taken.Write([]byte("y"))
 	if !errors.Is(err, ErrStateLost) || !errors.Is(err, fs.ErrPermission) {
@@ -360,7 +406,7 @@ func leaseExpiry(t *testing.T, version Version) {
 	if err := taken.Close(); !errors.Is(err, ErrStateLost) {
 		t.Fatalf("Close of a lost file: %v; want ErrStateLost", err)
 	}
-	if data, _ := os.ReadFile(filepath.Join(srv.ExportDir(), "taken")); string(data) != "x" {
+	if data := s.side.readFile(t, "taken"); string(data) != "x" {
 		t.Fatalf("the lost file was written to: %q", data)
 	}
 	st := c.Stats().Recovery

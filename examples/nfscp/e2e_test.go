@@ -634,49 +634,73 @@ func TestServerGoneMidCopy(t *testing.T) {
 	})
 }
 
-// TestServerSilentMidCopy stops the server (SIGSTOP: its kernel still
-// takes what is sent, nothing is answered) during hard copies, the case
-// where calls would otherwise wait for ever: a download ends at --timeout
-// and an upload at Ctrl-C (SIGINT), each with one line saying why, and the
-// local side of the download holds nothing.
+// TestServerSilentMidCopy stops the server (SIGSTOP) during hard copies,
+// the case where calls would otherwise wait for ever: a download ends at
+// --timeout and an upload at Ctrl-C (SIGINT), each with one line saying
+// why, and the local side of the download holds nothing.
+//
+// Ganesha is one process: stopped, its host's kernel still takes what is
+// sent, and nothing is answered. knfsd lives in its guest's kernel
+// (Server.Pause stops the UML kernel's process): nfsd and the guest's
+// TCP stack stop together, so the guest acknowledges nothing, but nfscp
+// talks to the forwarder on 127.0.0.1, whose host kernel takes what nfscp
+// sends until the forwarder's buffers are full, then answers its window
+// probes. So nfscp sees what it sees of a stopped Ganesha, a live path and
+// a server that does not answer, and not a dead path (the lab covers
+// that). With either server the upload's connection, its data waiting
+// behind a closed window, may be given up as a dead peer and redialed
+// (nfscp -v shows it): Ganesha's kernel completes the new handshake and
+// nothing more; the forwarder accepts the connection, and its dial of the
+// stopped guest hangs until it gives up after 10 s and resets it. Either
+// way nothing is answered until the upload is interrupted.
 func TestServerSilentMidCopy(t *testing.T) {
-	needServer(t)
-	srv := ganesha.Start(t, ganesha.Config{})
-	a := newArea(t, srv)
-	local := t.TempDir()
-	writeRandom(t, filepath.Join(a.disk, "f"), 16<<20, 13)
-	src := filepath.Join(t.TempDir(), "up")
-	writeRandom(t, src, 16<<20, 14)
-	host := srv.Addr()
-	stillTrying := "nfscp: " + host + ": server not responding, still trying\n"
-	// oneLine reports whether stderr is want, after at most one line saying
-	// that the server does not answer.
-	oneLine := func(stderr, want string) bool {
-		rest, _ := strings.CutPrefix(stderr, stillTrying)
-		return rest == want
-	}
+	run := func(t *testing.T, host string, a area, pause func()) {
+		local := t.TempDir()
+		a.side.writeRandom(t, "f", 16<<20, 13)
+		src := filepath.Join(t.TempDir(), "up")
+		writeRandom(t, src, 16<<20, 14)
+		stillTrying := "nfscp: " + host + ": server not responding, still trying\n"
+		// oneLine reports whether stderr is want, after at most one line
+		// saying that the server does not answer.
+		oneLine := func(stderr, want string) bool {
+			rest, _ := strings.CutPrefix(stderr, stillTrying)
+			return rest == want
+		}
 
-	down := startCopy(t, "--bwlimit", "4m", "--timeout", "2s", a.url+"/f", filepath.Join(local, "f"))
-	up := exec.Command(nfscpBin, "--bwlimit", "4m", src, a.url+"/up")
-	upWait := startCmd(t, up)
-	waitFor(t, time.Minute, "download and upload under way", func() bool {
-		return tempfile.Size(local, "f") > 0 && tempfile.Size(a.disk, "up") > 0
+		down := startCopy(t, "--bwlimit", "4m", "--timeout", "2s", a.url+"/f", filepath.Join(local, "f"))
+		up := exec.Command(nfscpBin, "--bwlimit", "4m", src, a.url+"/up")
+		upWait := startCmd(t, up)
+		t.Cleanup(func() { up.Process.Kill() }) // if the test ends early; harmless after upWait
+		waitFor(t, time.Minute, "download and upload under way", func() bool {
+			return tempfile.Size(local, "f") > 0 && a.side.tempSize(t, "up") > 0
+		})
+		pause()
+		r := down()
+		if want := "nfscp: " + a.url + "/f: timed out after 2s (--timeout)\n"; r.code != 1 || !oneLine(r.stderr, want) {
+			t.Errorf("download from a silent server: exit %d, stderr:\n%s", r.code, r.stderr)
+		}
+		if names := listDir(t, local); len(names) != 0 {
+			t.Errorf("after a download from a silent server the local directory holds %q", names)
+		}
+		if err := up.Process.Signal(os.Interrupt); err != nil {
+			t.Fatal(err)
+		}
+		r = upWait()
+		if want := "nfscp: " + a.url + "/up: interrupted\n"; r.code != 1 || !oneLine(r.stderr, want) {
+			t.Errorf("upload to a silent server, interrupted: exit %d, stderr:\n%s", r.code, r.stderr)
+		}
+	}
+	t.Run("ganesha", func(t *testing.T) {
+		needServer(t)
+		srv := ganesha.Start(t, ganesha.Config{})
+		run(t, srv.Addr(), newArea(t, srv), func() { srv.Pause(t) })
 	})
-	srv.Pause(t)
-	r := down()
-	if want := "nfscp: " + a.url + "/f: timed out after 2s (--timeout)\n"; r.code != 1 || !oneLine(r.stderr, want) {
-		t.Errorf("download from a silent server: exit %d, stderr:\n%s", r.code, r.stderr)
-	}
-	if names := listDir(t, local); len(names) != 0 {
-		t.Errorf("after a download from a silent server the local directory holds %q", names)
-	}
-	if err := up.Process.Signal(os.Interrupt); err != nil {
-		t.Fatal(err)
-	}
-	r = upWait()
-	if want := "nfscp: " + a.url + "/up: interrupted\n"; r.code != 1 || !oneLine(r.stderr, want) {
-		t.Errorf("upload to a silent server, interrupted: exit %d, stderr:\n%s", r.code, r.stderr)
-	}
+	t.Run("knfsd", func(t *testing.T) {
+		srv := knfsd.Start(t, knfsd.Config{}) // its own: a paused guest serves no one
+		side := &guestSide{srv: srv, dir: "silent"}
+		side.exec(t, "mkdir -m 0755 "+side.path(t, ""))
+		run(t, srv.Addr(), area{side: side, url: "nfs://" + srv.Addr() + "/silent"}, func() { srv.Pause(t) })
+	})
 }
 
 // TestNFSv40Server copies to and from a server that serves NFSv4.0 alone

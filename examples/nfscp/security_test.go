@@ -1,8 +1,10 @@
 package main
 
 import (
+	"io/fs"
 	"os"
 	"os/exec"
+	"path"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -14,63 +16,53 @@ import (
 )
 
 // The tests in this file play a hostile server (the test writes the
-// export on disk between runs, so Ganesha lists what an attacker would)
-// against nfscp run as root.
+// export on the server's own side between runs, so the server lists what
+// an attacker would) against nfscp run as root. Those with a server run
+// once per server (forEachServer): Ganesha, whose export is a directory
+// here, and knfsd, whose export is reached by scripts in its guest.
 
-// outsideDir makes a directory that a copy must never touch, holding one
-// file, and returns a function that fails t if either changed.
-func outsideDir(t *testing.T, dir string) (unchanged func()) {
+// outsideDir makes a directory dir that a copy must never touch, holding
+// one file, and returns a function that fails t if either changed.
+func outsideDir(t *testing.T, side serverSide, dir string) (unchanged func()) {
 	t.Helper()
-	if err := os.Mkdir(dir, 0o700); err != nil {
-		t.Fatal(err)
-	}
-	victim := filepath.Join(dir, "victim")
-	sum := writeRandom(t, victim, 1000, 7)
+	side.mkdir(t, dir)
+	side.setMode(t, dir, 0o700, 0)
+	victim := path.Join(dir, "victim")
+	sum := side.writeRandom(t, victim, 1000, 7)
 	old := time.Date(2005, 6, 7, 8, 9, 10, 0, time.UTC)
 	for _, p := range []string{victim, dir} {
-		if err := os.Chtimes(p, old, old); err != nil {
-			t.Fatal(err)
-		}
+		side.chtimes(t, p, old)
 	}
 	return func() {
 		t.Helper()
-		if got := testutil.FileSHA256(t, victim); got != sum {
+		if got := side.sha256(t, victim); got != sum {
 			t.Errorf("%s was overwritten", victim)
 		}
-		if names := listDir(t, dir); len(names) != 1 {
+		if names := side.list(t, dir); len(names) != 1 {
 			t.Errorf("%s holds %q, want only victim", dir, names)
 		}
-		fi, err := os.Stat(dir)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if fi.Mode() != os.ModeDir|0o700 || !fi.ModTime().Equal(old) {
-			t.Errorf("%s: mode %v, mtime %v; want drwx------ and %v", dir, fi.Mode(), fi.ModTime(), old)
+		m := side.mode(t, dir)
+		if _, mtime := side.stat(t, dir); m != fs.ModeDir|0o700 || !mtime.Equal(old) {
+			t.Errorf("%s: mode %v, mtime %v; want drwx------ and %v", dir, m, mtime, old)
 		}
 	}
 }
 
-// linkThenDir makes first/link a symbolic link to target, runs copy of
-// first, then makes second/link a directory holding "victim" and "new", as
-// a server would that wants the next copy (of second, which has the same
-// base name) written through the link the first one left. (Ganesha keeps
-// the handles of a directory it has listed: a name that changes type
-// under it reads as stale, so the second tree is a new directory.)
-func linkThenDir(t *testing.T, first, second, target string, copy func(src string) result) {
+// linkThenDir makes first/link a symbolic link to target, runs copy (of
+// first), then makes second/link a directory holding "victim" and "new",
+// as a server would that wants the next copy (of second, which has the
+// same base name) written through the link the first one left. (Ganesha
+// keeps the handles of a directory it has listed: a name that changes
+// type under it reads as stale, so the second tree is a new directory.)
+func linkThenDir(t *testing.T, side serverSide, first, second, target string, copy func() result) {
 	t.Helper()
-	if err := os.MkdirAll(first, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Symlink(target, filepath.Join(first, "link")); err != nil {
-		t.Fatal(err)
-	}
-	mustSucceed(t, copy(first))
-	link := filepath.Join(second, "link")
-	if err := os.MkdirAll(link, 0o777); err != nil {
-		t.Fatal(err)
-	}
-	writeRandom(t, filepath.Join(link, "victim"), 100, 8)
-	writeRandom(t, filepath.Join(link, "new"), 100, 9)
+	side.mkdirAll(t, first)
+	side.symlink(t, target, path.Join(first, "link"))
+	mustSucceed(t, copy())
+	link := path.Join(second, "link")
+	side.mkdirAll(t, link)
+	side.writeRandom(t, path.Join(link, "victim"), 100, 8)
+	side.writeRandom(t, path.Join(link, "new"), 100, 9)
 }
 
 // TestTreeDoesNotFollowLinksInDestination copies a tree from the server
@@ -79,36 +71,36 @@ func linkThenDir(t *testing.T, first, second, target string, copy func(src strin
 // holding files: the second copy must not write through the link it left,
 // whether the link is absolute or climbs out with "..".
 func TestTreeDoesNotFollowLinksInDestination(t *testing.T) {
-	testutil.CheckLeaks(t)
-	needServer(t)
-	for _, c := range []struct {
-		name   string
-		target func(outside string) string
-	}{
-		{"absolute", func(outside string) string { return outside }},
-		{"dotdot", func(string) string { return "../../outside" }}, // from backup/dir
-	} {
-		t.Run(c.name, func(t *testing.T) {
-			a := newArea(t, srvA)
-			local := t.TempDir()
-			backup := filepath.Join(local, "backup")
-			if err := os.Mkdir(backup, 0o755); err != nil {
-				t.Fatal(err)
-			}
-			unchanged := outsideDir(t, filepath.Join(local, "outside"))
-			target := c.target(filepath.Join(local, "outside"))
-			linkThenDir(t, filepath.Join(a.disk, "1/dir"), filepath.Join(a.disk, "2/dir"), target, func(string) result {
-				return nfscp(t, "-r", a.url+"/1/dir", backup+"/")
+	forEachServer(t, nil, func(t *testing.T, _ testServer, a area) {
+		testutil.CheckLeaks(t) // here: knfsd.Shared's goroutines are not this test's
+		for _, c := range []struct {
+			name   string
+			target func(outside string) string
+		}{
+			{"absolute", func(outside string) string { return outside }},
+			{"dotdot", func(string) string { return "../../outside" }}, // from backup/dir
+		} {
+			t.Run(c.name, func(t *testing.T) {
+				local := t.TempDir()
+				backup := filepath.Join(local, "backup")
+				if err := os.Mkdir(backup, 0o755); err != nil {
+					t.Fatal(err)
+				}
+				unchanged := outsideDir(t, localSide(local), "outside")
+				target := c.target(filepath.Join(local, "outside"))
+				linkThenDir(t, a.side, c.name+"/1/dir", c.name+"/2/dir", target, func() result {
+					return nfscp(t, "-r", a.url+"/"+c.name+"/1/dir", backup+"/")
+				})
+				if got, err := os.Readlink(filepath.Join(backup, "dir/link")); err != nil || got != target {
+					t.Fatalf("first copy: link %q, %v", got, err)
+				}
+				r := nfscp(t, "-r", a.url+"/"+c.name+"/2/dir", backup+"/")
+				unchanged()
+				mustFail(t, r, 1, "nfscp: "+backup+"/dir/link: is a symbolic link (nfscp does not follow links inside the destination)")
+				noLeftovers(t, local)
 			})
-			if got, err := os.Readlink(filepath.Join(backup, "dir/link")); err != nil || got != target {
-				t.Fatalf("first copy: link %q, %v", got, err)
-			}
-			r := nfscp(t, "-r", a.url+"/2/dir", backup+"/")
-			unchanged()
-			mustFail(t, r, 1, "nfscp: "+backup+"/dir/link: is a symbolic link (nfscp does not follow links inside the destination)")
-			noLeftovers(t, local)
-		})
-	}
+		}
+	})
 }
 
 // TestTreeDoesNotFollowLinksOnServer is the same for a tree copied to an
@@ -116,59 +108,58 @@ func TestTreeDoesNotFollowLinksInDestination(t *testing.T) {
 // link on the destination server must not lead the copy elsewhere in the
 // server's namespace.
 func TestTreeDoesNotFollowLinksOnServer(t *testing.T) {
-	testutil.CheckLeaks(t)
-	needServer(t)
-	a := newArea(t, srvA)
-	local := t.TempDir()
-	unchanged := outsideDir(t, filepath.Join(a.disk, "outside"))
-	// As the server resolves it: an absolute path in its namespace.
-	target := srvA.Pseudo() + "/" + filepath.Base(a.disk) + "/outside"
-	if err := os.Mkdir(filepath.Join(a.disk, "backup"), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	run := func(src string) result { return nfscp(t, "-r", src, a.url+"/backup/") }
-	linkThenDir(t, filepath.Join(local, "1/dir"), filepath.Join(local, "2/dir"), target, run)
-	r := run(filepath.Join(local, "2/dir"))
-	unchanged()
-	mustFail(t, r, 1, "nfscp: "+a.url+"/backup/dir/link: is a symbolic link (nfscp does not follow links inside the destination)")
-	noLeftovers(t, a.disk)
+	forEachServer(t, nil, func(t *testing.T, s testServer, a area) {
+		testutil.CheckLeaks(t) // here: knfsd.Shared's goroutines are not this test's
+		local := t.TempDir()
+		unchanged := outsideDir(t, a.side, "outside")
+		// As the server resolves it: an absolute path in its namespace
+		// (under Ganesha's pseudo path; knfsd's export is the root).
+		target := strings.TrimPrefix(a.url, "nfs://"+s.addr) + "/outside"
+		a.side.mkdir(t, "backup")
+		run := func(src string) result { return nfscp(t, "-r", src, a.url+"/backup/") }
+		linkThenDir(t, localSide(local), "1/dir", "2/dir", target, func() result {
+			return run(filepath.Join(local, "1/dir"))
+		})
+		r := run(filepath.Join(local, "2/dir"))
+		unchanged()
+		mustFail(t, r, 1, "nfscp: "+a.url+"/backup/dir/link: is a symbolic link (nfscp does not follow links inside the destination)")
+		a.side.noLeftovers(t)
+	})
 }
 
 // TestUserGivenLinksAreFollowed checks the other side of the rule: links
 // in the destination the user named are the user's choice and followed,
 // for a single file and for a tree.
 func TestUserGivenLinksAreFollowed(t *testing.T) {
-	testutil.CheckLeaks(t)
-	needServer(t)
-	a := newArea(t, srvA)
-	sum := writeRandom(t, filepath.Join(a.disk, "f"), 3000, 10)
-	if err := os.MkdirAll(filepath.Join(a.disk, "dir/sub"), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	writeRandom(t, filepath.Join(a.disk, "dir/sub/g"), 100, 11)
-	local := t.TempDir()
-	real := filepath.Join(local, "real")
-	via := filepath.Join(local, "via")
-	if err := os.Mkdir(real, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Symlink(real, via); err != nil {
-		t.Fatal(err)
-	}
-	mustSucceed(t, nfscp(t, a.url+"/f", via+"/named"))    // the parent is a link
-	mustSucceed(t, nfscp(t, a.url+"/f", via))             // DST is a link to a directory
-	mustSucceed(t, nfscp(t, "-r", a.url+"/dir", via+"/")) // a tree into it
-	for _, p := range []string{"named", "f"} {
-		if got := testutil.FileSHA256(t, filepath.Join(real, p)); got != sum {
-			t.Errorf("%s: sha256 %s, want %s", p, got, sum)
+	forEachServer(t, nil, func(t *testing.T, _ testServer, a area) {
+		testutil.CheckLeaks(t) // here: knfsd.Shared's goroutines are not this test's
+		sum := a.side.writeRandom(t, "f", 3000, 10)
+		a.side.mkdirAll(t, "dir/sub")
+		a.side.writeRandom(t, "dir/sub/g", 100, 11)
+		local := t.TempDir()
+		real := filepath.Join(local, "real")
+		via := filepath.Join(local, "via")
+		if err := os.Mkdir(real, 0o755); err != nil {
+			t.Fatal(err)
 		}
-	}
-	if _, err := os.Stat(filepath.Join(real, "dir/sub/g")); err != nil {
-		t.Errorf("the tree did not arrive through the link: %v", err)
-	}
-	if fi, err := os.Lstat(via); err != nil || fi.Mode()&os.ModeSymlink == 0 {
-		t.Errorf("%s is no longer a link: %v, %v", via, fi, err)
-	}
+		if err := os.Symlink(real, via); err != nil {
+			t.Fatal(err)
+		}
+		mustSucceed(t, nfscp(t, a.url+"/f", via+"/named"))    // the parent is a link
+		mustSucceed(t, nfscp(t, a.url+"/f", via))             // DST is a link to a directory
+		mustSucceed(t, nfscp(t, "-r", a.url+"/dir", via+"/")) // a tree into it
+		for _, p := range []string{"named", "f"} {
+			if got := testutil.FileSHA256(t, filepath.Join(real, p)); got != sum {
+				t.Errorf("%s: sha256 %s, want %s", p, got, sum)
+			}
+		}
+		if _, err := os.Stat(filepath.Join(real, "dir/sub/g")); err != nil {
+			t.Errorf("the tree did not arrive through the link: %v", err)
+		}
+		if fi, err := os.Lstat(via); err != nil || fi.Mode()&os.ModeSymlink == 0 {
+			t.Errorf("%s is no longer a link: %v, %v", via, fi, err)
+		}
+	})
 }
 
 // TestRootFSStaysInside checks the second line of defence for a local
@@ -183,7 +174,7 @@ func TestRootFSStaysInside(t *testing.T) {
 	if err := os.Mkdir(dst, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	unchanged := outsideDir(t, filepath.Join(local, "outside"))
+	unchanged := outsideDir(t, localSide(local), "outside")
 	if err := os.Symlink("../outside", filepath.Join(dst, "up")); err != nil {
 		t.Fatal(err)
 	}
@@ -220,16 +211,6 @@ func TestRootFSStaysInside(t *testing.T) {
 	unchanged()
 }
 
-// modeBits returns the permission, setuid, setgid and sticky bits of p.
-func modeBits(t *testing.T, p string) os.FileMode {
-	t.Helper()
-	fi, err := os.Lstat(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return fi.Mode() & (os.ModePerm | os.ModeSetuid | os.ModeSetgid | os.ModeSticky)
-}
-
 // setMode makes p with mode m (given as chmod takes it) and owner uid:gid.
 func setMode(t *testing.T, p string, m uint32, uid int) {
 	t.Helper()
@@ -246,80 +227,85 @@ func setMode(t *testing.T, p string, m uint32, uid int) {
 // setuid only where the copy's owner is the source's, setgid only where
 // its group is, and sticky always. nfscp does not copy owners, so a
 // setuid file of someone else's would otherwise become root's.
+//
+// knfsd reports owners as numbers ("4321": nfsd maps no IDs to names for
+// AUTH_SYS clients by default), Ganesha as names ("root@localdomain");
+// nfscp compares either with local IDs, and the bits come out the same.
 func TestSetIDBits(t *testing.T) {
-	testutil.CheckLeaks(t)
-	needServer(t)
 	if os.Geteuid() != 0 {
 		t.Skip("needs root, to give files other owners") // the CI job runs as root
 	}
-	const other = 4321
-	a, b := newArea(t, srvA), newArea(t, srvB)
-	local := t.TempDir()
-	perm := func(m os.FileMode) os.FileMode { return m &^ processUmask() }
-	suid := os.ModeSetuid | os.ModeSetgid
+	forEachServer(t, nil, func(t *testing.T, s testServer, a area) {
+		testutil.CheckLeaks(t) // here: knfsd.Shared's goroutines are not this test's
+		const other = 4321
+		b := s.second(t)
+		local := t.TempDir()
+		here := localSide(local)
+		perm := func(m os.FileMode) os.FileMode { return m &^ processUmask() }
+		suid := os.ModeSetuid | os.ModeSetgid
 
-	// Files: root's and another user's, setuid and setgid.
-	mine, theirs := filepath.Join(a.disk, "mine"), filepath.Join(a.disk, "theirs")
-	writeRandom(t, mine, 100, 12)
-	writeRandom(t, theirs, 100, 13)
-	setMode(t, mine, 0o6755, 0)
-	setMode(t, theirs, 0o6755, other)
-	localMine, localTheirs := filepath.Join(local, "mine"), filepath.Join(local, "theirs")
-	writeRandom(t, localMine, 100, 14)
-	writeRandom(t, localTheirs, 100, 15)
-	setMode(t, localMine, 0o6755, 0)
-	setMode(t, localTheirs, 0o6755, other)
+		// Files: root's and another user's, setuid and setgid.
+		a.side.writeRandom(t, "mine", 100, 12)
+		a.side.writeRandom(t, "theirs", 100, 13)
+		a.side.setMode(t, "mine", 0o6755, 0)
+		a.side.setMode(t, "theirs", 0o6755, other)
+		localMine, localTheirs := filepath.Join(local, "mine"), filepath.Join(local, "theirs")
+		writeRandom(t, localMine, 100, 14)
+		writeRandom(t, localTheirs, 100, 15)
+		setMode(t, localMine, 0o6755, 0)
+		setMode(t, localTheirs, 0o6755, other)
 
-	for _, c := range []struct {
-		what string
-		args []string
-		dst  string // on disk
-		want os.FileMode
-	}{
-		{"NFS to local", []string{a.url + "/mine", local + "/plain"}, local + "/plain", perm(0o755)},
-		{"NFS to local -p", []string{"-p", a.url + "/mine", local + "/kept"}, local + "/kept", suid | 0o755},
-		{"NFS to local -p, another owner", []string{"-p", a.url + "/theirs", local + "/dropped"}, local + "/dropped", 0o755},
-		{"local to NFS", []string{localMine, b.url + "/plain"}, b.disk + "/plain", perm(0o755)},
-		{"local to NFS -p", []string{"-p", localMine, b.url + "/kept"}, b.disk + "/kept", suid | 0o755},
-		{"local to NFS -p, another owner", []string{"-p", localTheirs, b.url + "/dropped"}, b.disk + "/dropped", 0o755},
-		{"NFS to NFS", []string{a.url + "/mine", b.url + "/nn-plain"}, b.disk + "/nn-plain", perm(0o755)},
-		{"NFS to NFS -p", []string{"-p", a.url + "/mine", b.url + "/nn-kept"}, b.disk + "/nn-kept", suid | 0o755},
-		{"NFS to NFS -p, another owner", []string{"-p", a.url + "/theirs", b.url + "/nn-dropped"}, b.disk + "/nn-dropped", 0o755},
-	} {
-		mustSucceed(t, nfscp(t, append([]string{"-q"}, c.args...)...))
-		if got := modeBits(t, c.dst); got != c.want {
-			t.Errorf("%s: mode %v, want %v", c.what, got, c.want)
-		}
-	}
-
-	// Directories (-r implies -p): sticky kept, setgid kept for a
-	// directory of root's group only.
-	tree := filepath.Join(a.disk, "tree")
-	for _, d := range []string{"sticky", "sgid", "theirs"} {
-		if err := os.MkdirAll(filepath.Join(tree, d), 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
-	setMode(t, filepath.Join(tree, "sticky"), 0o1777, 0)
-	setMode(t, filepath.Join(tree, "sgid"), 0o2775, 0)
-	setMode(t, filepath.Join(tree, "theirs"), 0o2775, other)
-	back := filepath.Join(local, "tree")
-	mustSucceed(t, nfscp(t, "-rq", a.url+"/tree", back))
-	mustSucceed(t, nfscp(t, "-rq", a.url+"/tree", b.url+"/tree"))
-	for _, c := range []struct {
-		name string
-		want os.FileMode
-	}{
-		{"sticky", os.ModeSticky | 0o777},
-		{"sgid", os.ModeSetgid | 0o775},
-		{"theirs", 0o775},
-	} {
-		for _, root := range []string{back, filepath.Join(b.disk, "tree")} {
-			if got := modeBits(t, filepath.Join(root, c.name)); got != c.want {
-				t.Errorf("%s/%s: mode %v, want %v", root, c.name, got, c.want)
+		for _, c := range []struct {
+			what string
+			args []string
+			side serverSide // where the copy is
+			dst  string
+			want os.FileMode
+		}{
+			{"NFS to local", []string{a.url + "/mine", local + "/plain"}, here, "plain", perm(0o755)},
+			{"NFS to local -p", []string{"-p", a.url + "/mine", local + "/kept"}, here, "kept", suid | 0o755},
+			{"NFS to local -p, another owner", []string{"-p", a.url + "/theirs", local + "/dropped"}, here, "dropped", 0o755},
+			{"local to NFS", []string{localMine, b.url + "/plain"}, b.side, "plain", perm(0o755)},
+			{"local to NFS -p", []string{"-p", localMine, b.url + "/kept"}, b.side, "kept", suid | 0o755},
+			{"local to NFS -p, another owner", []string{"-p", localTheirs, b.url + "/dropped"}, b.side, "dropped", 0o755},
+			{"NFS to NFS", []string{a.url + "/mine", b.url + "/nn-plain"}, b.side, "nn-plain", perm(0o755)},
+			{"NFS to NFS -p", []string{"-p", a.url + "/mine", b.url + "/nn-kept"}, b.side, "nn-kept", suid | 0o755},
+			{"NFS to NFS -p, another owner", []string{"-p", a.url + "/theirs", b.url + "/nn-dropped"}, b.side, "nn-dropped", 0o755},
+		} {
+			mustSucceed(t, nfscp(t, append([]string{"-q"}, c.args...)...))
+			if got := c.side.mode(t, c.dst); got != c.want {
+				t.Errorf("%s: mode %v, want %v", c.what, got, c.want)
 			}
 		}
-	}
+
+		// Directories (-r implies -p): sticky kept, setgid kept for a
+		// directory of root's group only.
+		for _, d := range []string{"sticky", "sgid", "theirs"} {
+			a.side.mkdirAll(t, "tree/"+d)
+		}
+		a.side.setMode(t, "tree/sticky", 0o1777, 0)
+		a.side.setMode(t, "tree/sgid", 0o2775, 0)
+		a.side.setMode(t, "tree/theirs", 0o2775, other)
+		mustSucceed(t, nfscp(t, "-rq", a.url+"/tree", local+"/tree"))
+		mustSucceed(t, nfscp(t, "-rq", a.url+"/tree", b.url+"/tree"))
+		for _, c := range []struct {
+			name string
+			want os.FileMode
+		}{
+			{"sticky", os.ModeSticky | 0o777},
+			{"sgid", os.ModeSetgid | 0o775},
+			{"theirs", 0o775},
+		} {
+			for _, copied := range []struct {
+				where string
+				side  serverSide
+			}{{"local", here}, {"NFS", b.side}} {
+				if got := copied.side.mode(t, "tree/"+c.name); got != os.ModeDir|c.want {
+					t.Errorf("%s copy of tree/%s: mode %v, want %v", copied.where, c.name, got, os.ModeDir|c.want)
+				}
+			}
+		}
+	})
 }
 
 // TestIDSame checks how owners from a server compare with local ones.
@@ -365,49 +351,46 @@ func noRawName(t *testing.T, what, out string) {
 // are written escaped, in Go's quoted form, in errors, warnings and the
 // progress bar, and that ordinary names are written as they are.
 func TestNamesQuotedForTerminal(t *testing.T) {
-	testutil.CheckLeaks(t)
-	needServer(t)
-	a := newArea(t, srvA)
-	local := t.TempDir()
-	tree := filepath.Join(a.disk, "tree")
-	if err := os.Mkdir(tree, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	writeRandom(t, filepath.Join(tree, evilName), 6<<20, 16)
-
-	// An error naming it: the local copy has a directory in its place.
-	back := filepath.Join(local, "back")
-	if err := os.MkdirAll(filepath.Join(back, "tree", evilName), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	r := nfscp(t, "-r", a.url+"/tree", back)
-	noRawName(t, "the error", r.stderr)
-	mustFail(t, r, 1, "nfscp: "+strconv.Quote(filepath.Join(back, "tree", evilName))+": file exists")
-
-	// A warning naming a local file.
-	src := filepath.Join(local, "src")
-	if err := os.Mkdir(src, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := syscall.Mkfifo(filepath.Join(src, evilName), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	r = nfscp(t, "-r", src, a.url+"/up")
-	noRawName(t, "the warning", r.stderr)
-	if want := "nfscp: " + strconv.Quote(filepath.Join(src, evilName)) + ": skipping named pipe\n"; r.code != 0 || r.stderr != want {
-		t.Errorf("exit %d, stderr %q; want 0 and %q", r.code, r.stderr, want)
-	}
-
-	// The progress bar, on a terminal, while the file is copied.
 	if _, err := exec.LookPath("script"); err != nil {
 		t.Fatalf("script(1) from util-linux is needed: %v", err)
 	}
-	line := nfscpBin + " --bwlimit 6m -r '" + a.url + "/tree' '" + filepath.Join(local, "bar") + "'"
-	r = runCmd(t, exec.Command("script", "-qefc", line, "/dev/null"))
-	noRawName(t, "the progress bar", r.stdout)
-	if r.code != 0 || !strings.Contains(r.stdout, `evil\x1b]0;pwned\a\n`) {
-		t.Errorf("exit %d, no quoted name in the bar:\n%q", r.code, r.stdout)
-	}
+	forEachServer(t, nil, func(t *testing.T, _ testServer, a area) {
+		testutil.CheckLeaks(t) // here: knfsd.Shared's goroutines are not this test's
+		local := t.TempDir()
+		a.side.mkdir(t, "tree")
+		a.side.writeRandom(t, "tree/"+evilName, 6<<20, 16)
+
+		// An error naming it: the local copy has a directory in its place.
+		back := filepath.Join(local, "back")
+		if err := os.MkdirAll(filepath.Join(back, "tree", evilName), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		r := nfscp(t, "-r", a.url+"/tree", back)
+		noRawName(t, "the error", r.stderr)
+		mustFail(t, r, 1, "nfscp: "+strconv.Quote(filepath.Join(back, "tree", evilName))+": file exists")
+
+		// A warning naming a local file.
+		src := filepath.Join(local, "src")
+		if err := os.Mkdir(src, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := syscall.Mkfifo(filepath.Join(src, evilName), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		r = nfscp(t, "-r", src, a.url+"/up")
+		noRawName(t, "the warning", r.stderr)
+		if want := "nfscp: " + strconv.Quote(filepath.Join(src, evilName)) + ": skipping named pipe\n"; r.code != 0 || r.stderr != want {
+			t.Errorf("exit %d, stderr %q; want 0 and %q", r.code, r.stderr, want)
+		}
+
+		// The progress bar, on a terminal, while the file is copied.
+		line := nfscpBin + " --bwlimit 6m -r '" + a.url + "/tree' '" + filepath.Join(local, "bar") + "'"
+		r = runCmd(t, exec.Command("script", "-qefc", line, "/dev/null"))
+		noRawName(t, "the progress bar", r.stdout)
+		if r.code != 0 || !strings.Contains(r.stdout, `evil\x1b]0;pwned\a\n`) {
+			t.Errorf("exit %d, no quoted name in the bar:\n%q", r.code, r.stdout)
+		}
+	})
 }
 
 func TestQuoteName(t *testing.T) {

@@ -62,6 +62,10 @@ type testServer struct {
 	// newSide returns the server's own view of the directory name of its
 	// export, made afresh by forEachServer.
 	newSide func(name string) serverSide
+	// second makes another area, for copies from one NFS directory to
+	// another: on the second shared Ganesha (srvB), or beside the first
+	// in knfsd's export (one guest serves this test binary).
+	second func(t *testing.T) area
 }
 
 // serverSide reaches a test's directory on the server's own file system,
@@ -70,10 +74,22 @@ type serverSide interface {
 	// writeRandom creates name with size random bytes and returns their
 	// sha256, as writeRandom does locally.
 	writeRandom(t *testing.T, name string, size int64, seed uint64) string
+	// mkdir makes a directory with mode 0755, mkdirAll with its parents.
 	mkdir(t *testing.T, name string)
+	mkdirAll(t *testing.T, name string)
+	// symlink makes name a symbolic link to target.
+	symlink(t *testing.T, target, name string)
+	// setMode gives name the owner and group uid and the mode m, as
+	// chmod(2) takes it (setuid 04000, setgid 02000, sticky 01000).
+	setMode(t *testing.T, name string, m uint32, uid int)
+	// chtimes sets name's access and modification times.
+	chtimes(t *testing.T, name string, mtime time.Time)
 	sha256(t *testing.T, name string) string
 	// stat returns a file's mode and modification time.
 	stat(t *testing.T, name string) (fs.FileMode, time.Time)
+	// mode returns a file's mode as os.Lstat reports it: its type, its
+	// permissions and its setuid, setgid and sticky bits.
+	mode(t *testing.T, name string) fs.FileMode
 	// list returns the names in a directory.
 	list(t *testing.T, name string) []string
 	// tree describes everything under name as localEntries does.
@@ -121,6 +137,7 @@ func forEachServer(t *testing.T, gcfg *ganesha.Config, fn func(t *testing.T, s t
 				}
 			},
 			newSide: func(name string) serverSide { return localSide(filepath.Join(srv.ExportDir(), name)) },
+			second:  func(t *testing.T) area { return newArea(t, srvB) },
 		}
 		fn(t, s, newArea(t, srv))
 	})
@@ -146,6 +163,7 @@ func forEachServer(t *testing.T, gcfg *ganesha.Config, fn func(t *testing.T, s t
 			},
 			reset:   func(*testing.T) { srv.ResetConnections() },
 			newSide: func(name string) serverSide { return &guestSide{srv: srv, dir: name} },
+			second:  func(t *testing.T) area { return knfsdAreaNamed(t, srv, areaName(t)+"_2") },
 		}
 		fn(t, s, knfsdArea(t, srv))
 	})
@@ -154,7 +172,12 @@ func forEachServer(t *testing.T, gcfg *ganesha.Config, fn func(t *testing.T, s t
 // knfsdArea makes a fresh directory for t in srv's export.
 func knfsdArea(t *testing.T, srv *knfsd.Server) area {
 	t.Helper()
-	name := areaName(t)
+	return knfsdAreaNamed(t, srv, areaName(t))
+}
+
+// knfsdAreaNamed makes a fresh directory name in srv's export.
+func knfsdAreaNamed(t *testing.T, srv *knfsd.Server, name string) area {
+	t.Helper()
 	side := &guestSide{srv: srv, dir: name}
 	side.exec(t, fmt.Sprintf("rm -rf %[1]s && mkdir -m 0755 %[1]s", side.path(t, "")))
 	t.Cleanup(func() { side.exec(t, "rm -rf "+side.path(t, "")) })
@@ -253,6 +276,41 @@ func (l localSide) mkdir(t *testing.T, name string) {
 	}
 }
 
+func (l localSide) mkdirAll(t *testing.T, name string) {
+	t.Helper()
+	if err := os.MkdirAll(l.p(name), 0o755); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func (l localSide) symlink(t *testing.T, target, name string) {
+	t.Helper()
+	if err := os.Symlink(target, l.p(name)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func (l localSide) setMode(t *testing.T, name string, m uint32, uid int) {
+	t.Helper()
+	setMode(t, l.p(name), m, uid)
+}
+
+func (l localSide) chtimes(t *testing.T, name string, mtime time.Time) {
+	t.Helper()
+	if err := os.Chtimes(l.p(name), mtime, mtime); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func (l localSide) mode(t *testing.T, name string) fs.FileMode {
+	t.Helper()
+	fi, err := os.Lstat(l.p(name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fi.Mode()
+}
+
 func (l localSide) sha256(t *testing.T, name string) string {
 	t.Helper()
 	return testutil.FileSHA256(t, l.p(name))
@@ -294,11 +352,14 @@ type guestSide struct {
 // path returns name's path in the guest, quoted for sh.
 func (g *guestSide) path(t *testing.T, name string) string {
 	t.Helper()
-	p := filepath.Join(knfsd.ExportPath, g.dir, name)
-	if strings.ContainsAny(p, "'\n") {
-		t.Fatalf("name %q", name)
-	}
-	return "'" + p + "'"
+	return shQuote(filepath.Join(knfsd.ExportPath, g.dir, name))
+}
+
+// shQuote quotes s for sh: between single quotes every byte stands for
+// itself, newlines and escape sequences included (a script reaches the
+// guest base64-encoded), so only a single quote needs care.
+func shQuote(s string) string {
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
 
 func (g *guestSide) exec(t *testing.T, script string) string {
@@ -322,8 +383,17 @@ func (g *guestSide) writeRandom(t *testing.T, name string, size int64, seed uint
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	if err := g.srv.WriteFile(ctx, filepath.Join(g.dir, name), data, 0o644); err != nil {
+	// WriteFile takes names it can quote simply; another name gets the
+	// data under a plain one first.
+	plain := name
+	if strings.ContainsAny(name, "'\n") {
+		plain = filepath.Join(filepath.Dir(name), ".gonfs-xfer")
+	}
+	if err := g.srv.WriteFile(ctx, filepath.Join(g.dir, plain), data, 0o644); err != nil {
 		t.Fatal(err)
+	}
+	if plain != name {
+		g.exec(t, "mv "+g.path(t, plain)+" "+g.path(t, name))
 	}
 	return sum
 }
@@ -331,6 +401,58 @@ func (g *guestSide) writeRandom(t *testing.T, name string, size int64, seed uint
 func (g *guestSide) mkdir(t *testing.T, name string) {
 	t.Helper()
 	g.exec(t, "mkdir -m 0755 "+g.path(t, name))
+}
+
+func (g *guestSide) mkdirAll(t *testing.T, name string) {
+	t.Helper()
+	g.exec(t, "mkdir -p -m 0755 "+g.path(t, name))
+}
+
+func (g *guestSide) symlink(t *testing.T, target, name string) {
+	t.Helper()
+	g.exec(t, "ln -s -- "+shQuote(target)+" "+g.path(t, name))
+}
+
+func (g *guestSide) setMode(t *testing.T, name string, m uint32, uid int) {
+	t.Helper()
+	// Five digits: GNU chmod keeps a directory's setuid and setgid bits
+	// under a shorter numeric mode. chown first: it clears them.
+	p := g.path(t, name)
+	g.exec(t, fmt.Sprintf("chown %d:%d %s && chmod %05o %s", uid, uid, p, m, p))
+}
+
+func (g *guestSide) chtimes(t *testing.T, name string, mtime time.Time) {
+	t.Helper()
+	g.exec(t, fmt.Sprintf("touch -h -d @%d.%09d %s", mtime.Unix(), mtime.Nanosecond(), g.path(t, name)))
+}
+
+func (g *guestSide) mode(t *testing.T, name string) fs.FileMode {
+	t.Helper()
+	out := strings.TrimSpace(g.exec(t, "find "+g.path(t, name)+" -maxdepth 0 -printf '%y %m\\n'"))
+	typ, perm, ok := strings.Cut(out, " ")
+	n, err := strconv.ParseUint(perm, 8, 32)
+	if !ok || err != nil {
+		t.Fatalf("mode of %s: %q", name, out)
+	}
+	m := fs.FileMode(n).Perm()
+	for _, b := range []struct {
+		bit  uint64
+		mode fs.FileMode
+	}{{0o4000, fs.ModeSetuid}, {0o2000, fs.ModeSetgid}, {0o1000, fs.ModeSticky}} {
+		if n&b.bit != 0 {
+			m |= b.mode
+		}
+	}
+	switch typ {
+	case "f":
+	case "d":
+		m |= fs.ModeDir
+	case "l":
+		m |= fs.ModeSymlink
+	default:
+		t.Fatalf("mode of %s: type %q", name, typ)
+	}
+	return m
 }
 
 func (g *guestSide) sha256(t *testing.T, name string) string {

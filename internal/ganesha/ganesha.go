@@ -235,41 +235,9 @@ func (s *Server) Pause(tb TB) {
 	}
 	s.proc.Signal(syscall.SIGSTOP)
 	tb.Cleanup(s.Resume)
-	if err := waitStopped(s.proc.PID(), 10*time.Second); err != nil {
+	if err := proc.WaitStopped(s.proc.PID(), 10*time.Second); err != nil {
 		tb.Fatalf("ganesha: pause: %v", err)
 	}
-}
-
-// waitStopped waits, at most bound, until every thread of process pid is
-// stopped (state T in /proc) or exiting.
-func waitStopped(pid int, bound time.Duration) error {
-	const poll = time.Millisecond
-	tasks := fmt.Sprintf("/proc/%d/task", pid)
-	for i := 0; i < int(bound/poll); i++ {
-		ents, err := os.ReadDir(tasks)
-		if err != nil {
-			return err
-		}
-		running := 0
-		for _, e := range ents {
-			b, err := os.ReadFile(filepath.Join(tasks, e.Name(), "stat"))
-			if err != nil {
-				continue // the thread exited
-			}
-			// The state follows the command name, which is in parentheses
-			// and may itself hold spaces or parentheses.
-			st := string(b)
-			j := strings.LastIndexByte(st, ')')
-			if j < 0 || j+2 >= len(st) || !strings.ContainsRune("TtZX", rune(st[j+2])) {
-				running++ // not stopped, nor exiting
-			}
-		}
-		if running == 0 {
-			return nil
-		}
-		time.Sleep(poll)
-	}
-	return fmt.Errorf("threads of process %d still running %v after SIGSTOP", pid, bound)
 }
 
 // Resume continues a server stopped by Pause (SIGCONT). It does nothing to

@@ -105,6 +105,9 @@
 // its namespaces and a Shared server's StateDir ($TMPDIR/gonfs-knfsd-PID-*):
 // the next Start in any process removes those of processes that are gone.
 //
+// Pause stops the UML kernel's process (SIGSTOP), as a hung server, until
+// Resume; pause.go says what a client sees of it through Addr.
+//
 // Shared starts one server for the whole test binary; TestMain should call
 // StopShared after m.Run. Tests that reconfigure a server need one of their
 // own (Start); tests that are not parallel may restart the shared one's

@@ -8,8 +8,11 @@ package proc
 import (
 	"errors"
 	"fmt"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"runtime"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -197,4 +200,38 @@ func runSpawner(reqs <-chan spawnReq, gone chan<- struct{}) {
 	// Every child of this thread has been reaped: the thread may now
 	// serve other goroutines, and end, without killing anyone.
 	runtime.UnlockOSThread()
+}
+
+// WaitStopped waits, at most bound, until every thread of process pid is
+// stopped (state T or t in /proc) or exiting. SIGSTOP returns before the
+// threads stop: one busy in the kernel stops only on its way out, and
+// could still answer a request sent meanwhile.
+func WaitStopped(pid int, bound time.Duration) error {
+	const poll = time.Millisecond
+	tasks := fmt.Sprintf("/proc/%d/task", pid)
+	for i := 0; i < int(bound/poll); i++ {
+		ents, err := os.ReadDir(tasks)
+		if err != nil {
+			return fmt.Errorf("proc: %w", err)
+		}
+		running := 0
+		for _, e := range ents {
+			b, err := os.ReadFile(filepath.Join(tasks, e.Name(), "stat"))
+			if err != nil {
+				continue // the thread exited
+			}
+			// The state follows the command name, which is in parentheses
+			// and may itself hold spaces or parentheses.
+			st := string(b)
+			j := strings.LastIndexByte(st, ')')
+			if j < 0 || j+2 >= len(st) || !strings.ContainsRune("TtZX", rune(st[j+2])) {
+				running++ // not stopped, nor exiting
+			}
+		}
+		if running == 0 {
+			return nil
+		}
+		time.Sleep(poll)
+	}
+	return fmt.Errorf("proc: threads of process %d still running %v after SIGSTOP", pid, bound)
 }

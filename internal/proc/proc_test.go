@@ -164,3 +164,20 @@ func running(pid int) bool {
 	i := strings.LastIndexByte(string(stat), ')')
 	return i < 0 || i+2 >= len(stat) || stat[i+2] != 'Z'
 }
+
+// TestWaitStopped: a process that is merely asleep is not stopped; after
+// SIGSTOP it is, and after SIGCONT it runs again.
+func TestWaitStopped(t *testing.T) {
+	p := start(t, "sleep", "60")
+	if err := WaitStopped(p.PID(), 50*time.Millisecond); err == nil {
+		t.Fatal("WaitStopped of a sleeping process succeeded")
+	}
+	p.Signal(syscall.SIGSTOP)
+	if err := WaitStopped(p.PID(), 10*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	p.Signal(syscall.SIGCONT)
+	if err := WaitStopped(p.PID(), 50*time.Millisecond); err == nil {
+		t.Error("WaitStopped succeeded after SIGCONT")
+	}
+}
