@@ -253,8 +253,8 @@ type conn struct {
 	deadOnce sync.Once
 	ready    atomic.Bool     // bound (Config.Bind): calls may go on it
 	inflight atomic.Int32    // calls last sent on it and not yet done, by their callers' count
-	bulk     sync.Mutex      // taken by a bulk record's writer before wmu (write)
-	wmu      sync.Mutex      // held while a record is written (write)
+	bulk     chan struct{}   // capacity 1: held by a bulk record's writer before wmu (write)
+	wmu      chan struct{}   // capacity 1: held while a record is written (write, probe)
 	probes   map[uint32]bool // XIDs of NULL probes sent on it; guarded by Client.mu
 }
 
@@ -286,46 +286,82 @@ var callPool = sync.Pool{New: func() any {
 // not a small call.
 const bulkRecord = 64 << 10
 
-// A buffersWriter writes several buffers as one, in one system call
-// where it can (xprt's connections: writev).
-type buffersWriter interface {
-	WriteBuffers(b *net.Buffers) (int64, error)
+// An untilWriter writes buffers as one record in one system call where it
+// can (writev), and gives up when done is closed (xprt's connections).
+type untilWriter interface {
+	WriteBuffersUntil(done <-chan struct{}, b *net.Buffers) (int64, error)
 }
 
-// write writes cl's record on the connection, whole, under cn.wmu, so
-// that records from concurrent calls never interleave: in one write, or,
-// with a payload left out of the record (a WRITE's data), as the record's
-// head, the payload and its tail in one writev where the connection can.
+// errNotSent is write's error when ctx ended, or the connection died,
+// before any of the record was written.
+var errNotSent = errors.New("rpc: record not sent")
+
+// write writes cl's record on the connection, whole, while it holds
+// cn.wmu, so that records from concurrent calls never interleave: in one
+// write, or, with a payload left out of the record (a WRITE's data), as
+// the record's head, the payload and its tail in one writev where the
+// connection can.
+//
 // Bulk records take turns on cn.bulk first, so at most one of them holds
-// or waits for cn.wmu at a time, and a writer that has waited for cn.wmu
-// over a millisecond is handed it before any newcomer (sync.Mutex's
-// starvation mode). A small call (a GETATTR, a LOOKUP, a lease renewal)
-// thus waits behind at most one bulk record and the unsent data the
-// kernel holds (xprt.SocketOptions.NotSentLowat), not behind every bulk
-// record of the calls in flight. The socket's own write lock is no help:
-// it lets newcomers barge, and a MKDIR was seen waiting 1.1 s behind 13
-// WRITEs of 1 MiB on a 100 Mbit/s link.
-func (cn *conn) write(cl *call) error {
+// or waits for cn.wmu at a time, and both are handed over in the order
+// they were asked for (a channel's waiting senders are served first in,
+// first out). A small call (a GETATTR, a LOOKUP, a lease renewal) thus
+// waits behind at most one bulk record and the unsent data the kernel
+// holds (xprt.SocketOptions.NotSentLowat), not behind every bulk record
+// of the calls in flight. The socket's own write lock is no help: it lets
+// newcomers barge, and a MKDIR was seen waiting 1.1 s behind 13 WRITEs of
+// 1 MiB on a 100 Mbit/s link.
+//
+// The waits end with ctx, or when the connection dies (errNotSent), and
+// so does the write itself on a connection that can cut it short
+// (untilWriter; a server that stops reading would otherwise hold the
+// caller until the socket times out): the record is then incomplete on
+// the wire and the caller must fail the connection.
+func (cn *conn) write(ctx context.Context, cl *call) error {
+	done := ctx.Done()
 	rec := *cl.rec
 	if len(rec)+len(cl.pay) > bulkRecord {
-		cn.bulk.Lock()
-		defer cn.bulk.Unlock()
+		if !cn.acquire(cn.bulk, done) {
+			return errNotSent
+		}
+		defer func() { <-cn.bulk }()
 	}
-	cn.wmu.Lock()
-	defer cn.wmu.Unlock()
+	if !cn.acquire(cn.wmu, done) {
+		return errNotSent
+	}
+	defer func() { <-cn.wmu }()
 	if cl.pay == nil {
-		_, err := cn.nc.Write(rec)
-		return err
+		cl.iov = [3][]byte{rec}
+		cl.bufs = cl.iov[:1]
+	} else {
+		cl.iov = [3][]byte{rec[:cl.payAt], cl.pay, rec[cl.payAt:]}
+		cl.bufs = cl.iov[:]
 	}
-	cl.iov = [3][]byte{rec[:cl.payAt], cl.pay, rec[cl.payAt:]}
-	cl.bufs = cl.iov[:]
 	var err error
-	if bw, ok := cn.nc.(buffersWriter); ok {
-		_, err = bw.WriteBuffers(&cl.bufs)
+	if w, ok := cn.nc.(untilWriter); ok {
+		_, err = w.WriteBuffersUntil(done, &cl.bufs)
 	} else {
 		_, err = cl.bufs.WriteTo(cn.nc)
 	}
 	return err
+}
+
+// acquire takes the semaphore sem (capacity 1), unless done is closed or
+// the connection dies first; it reports whether it did.
+func (cn *conn) acquire(sem chan struct{}, done <-chan struct{}) bool {
+	select {
+	case sem <- struct{}{}:
+		return true
+	default:
+	}
+	select {
+	case sem <- struct{}{}:
+		return true
+	case <-done:
+		return false
+	case <-cn.dead:
+		return false
+	}
 }
 
 // NewClient returns a Client sending on t. The Client owns t and closes it
@@ -521,8 +557,20 @@ func (c *Client) roundTrip(ctx context.Context, cl *call, pin *conn) error {
 				on = cn
 				cn.inflight.Add(1)
 				cl.timer.Reset(c.timeout(start))
-				if err := cn.write(cl); err != nil {
+				if err := cn.write(ctx, cl); err != nil {
+					if err == errNotSent {
+						// ctx ended, or the connection died, before any of
+						// the record went out.
+						if err := ctx.Err(); err != nil {
+							return c.abandon(cl, err)
+						}
+						continue
+					}
+					// The record may be cut short: the stream is lost.
 					c.broken(cn, err)
+					if err := ctx.Err(); err != nil {
+						return c.abandon(cl, err)
+					}
 					continue
 				}
 			}
@@ -622,6 +670,10 @@ func (c *Client) probe(cn *conn) error {
 	}
 	cn.probes[xid] = true
 	c.mu.Unlock()
+	if !cn.acquire(cn.wmu, nil) {
+		return errConnLost
+	}
+	defer func() { <-cn.wmu }()
 	_, err := cn.nc.Write(e.Bytes())
 	return err
 }

@@ -142,7 +142,7 @@ func TestOutOfOrderReplies(t *testing.T) {
 func TestMultiFragmentReply(t *testing.T) {
 	testutil.CheckLeaks(t)
 	srv := rpctest.Start(t, rpctest.Echo)
-	srv.FragmentSize = 1000
+	srv.SetFragmentSize(1000)
 	c := dial(t, srv.Addr(), nil, rpc.Config{})
 	want := make([]byte, 100_000)
 	for i := range want {
@@ -598,5 +598,59 @@ func TestBulkPayloadFromCallersBuffer(t *testing.T) {
 		if !bytes.Equal(args, want.Bytes()) {
 			t.Errorf("call %d: the server got %d bytes of arguments that differ from the %d encoded", i, len(args), want.Len())
 		}
+	}
+}
+
+// A call whose record the server does not take (it stopped reading: a
+// stopped process, whose kernel keeps the connection open) returns when
+// its context ends, not when the socket gives up, and a small call queued
+// behind it does not wait for the server either. The cut-short record
+// costs the connection, and the next call goes on a new one.
+func TestWriteEndsWithContext(t *testing.T) {
+	testutil.CheckLeaks(t)
+	release := make(chan struct{})
+	var releaseOnce sync.Once
+	defer releaseOnce.Do(func() { close(release) })
+	srv := rpctest.Start(t, func(c *rpctest.Conn, call *rpctest.Call) {
+		if call.Proc == 1 {
+			<-release // stops reading this connection
+		}
+		_ = c.Reply(call, nil)
+	})
+	c := dial(t, srv.Addr(), nil, rpc.Config{})
+	if err := c.Call(ctxT(t, time.Minute), 2, &opaque{[]byte("warm")}, noResult{}); err != nil {
+		t.Fatal(err)
+	}
+	// The first call stops the server's reading; the second is more than
+	// the socket buffers hold.
+	first := make(chan error, 1)
+	go func() { first <- c.Call(ctxT(t, time.Minute), 1, &opaque{[]byte("stop")}, noResult{}) }()
+	waitFor(t, "the first call pending", func() bool { return c.Stats().Pending == 1 })
+	big := make([]byte, 64<<20)
+	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+	defer cancel()
+	small := make(chan error, 1)
+	go func() {
+		sctx, scancel := context.WithTimeout(context.Background(), time.Second)
+		defer scancel()
+		waitFor(t, "the big call pending", func() bool { return c.Stats().Pending == 2 })
+		small <- c.Call(sctx, 3, &opaque{[]byte("small")}, noResult{})
+	}()
+	err := c.Call(ctx, 4, &payloadArgs{big}, noResult{})
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("a call the server does not take: %v; want its context's deadline", err)
+	}
+	// Behind the big call it waited for the write lock; it then either
+	// went on the next connection or ran out of time, but it did not wait
+	// for the server (which is released only below).
+	if err := <-small; err != nil && !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("a small call behind it: %v; want an answer or its context's deadline", err)
+	}
+	releaseOnce.Do(func() { close(release) })
+	if err := <-first; err != nil {
+		t.Errorf("the call the connection's loss cut off: %v; want it re-sent and answered", err)
+	}
+	if err := c.Call(ctxT(t, time.Minute), 2, &opaque{[]byte("after")}, noResult{}); err != nil {
+		t.Fatalf("a call after: %v", err)
 	}
 }

@@ -183,7 +183,8 @@ func (c *Client) connector(l *lane) {
 				return
 			}
 		}
-		cn := &conn{nc: nc, gen: gen, lane: l, dead: make(chan struct{})}
+		cn := &conn{nc: nc, gen: gen, lane: l, dead: make(chan struct{}),
+			bulk: make(chan struct{}, 1), wmu: make(chan struct{}, 1)}
 		c.mu.Lock()
 		if c.closed {
 			c.mu.Unlock()

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"os"
 	"sync"
 	"time"
 
@@ -230,26 +231,57 @@ func (c *conn) Write(p []byte) (int, error) {
 	if n > 0 {
 		c.t.sent.Add(uint64(n))
 	}
+	c.kickWatch()
+	return n, err
+}
+
+// writeSlice bounds each write system call of WriteBuffersUntil, so that
+// it notices done this often while the server does not take the data.
+const writeSlice = 100 * time.Millisecond
+
+// ErrWriteCancelled is WriteBuffersUntil's error when done was closed
+// before all was written: the connection then carries a cut-short record
+// and must be reported with Fail.
+var ErrWriteCancelled = errors.New("xprt: write given up with the data partly sent")
+
+// WriteBuffersUntil writes the buffers of b in turn as Write writes one,
+// in one writev system call where it can, and consumes b. If done is
+// closed while the server does not take the data, it gives up within
+// about 100ms with ErrWriteCancelled. Over TLS it does not give up: a
+// TLS write cut short by a deadline leaves the TLS connection unusable.
+func (c *conn) WriteBuffersUntil(done <-chan struct{}, b *net.Buffers) (int64, error) {
+	defer c.kickWatch()
+	if done == nil || c.rw != net.Conn(c.tc) {
+		n, err := b.WriteTo(c.rw)
+		c.t.sent.Add(uint64(n))
+		return n, err
+	}
+	var total int64
+	for {
+		c.tc.SetWriteDeadline(time.Now().Add(writeSlice))
+		n, err := b.WriteTo(c.tc)
+		total += n
+		c.t.sent.Add(uint64(n))
+		if err == nil {
+			return total, c.tc.SetWriteDeadline(time.Time{})
+		}
+		if !errors.Is(err, os.ErrDeadlineExceeded) {
+			return total, err
+		}
+		select {
+		case <-done:
+			return total, ErrWriteCancelled
+		default:
+		}
+	}
+}
+
+// kickWatch tells the path watch that a write happened; it does not block.
+func (c *conn) kickWatch() {
 	select {
 	case c.kick <- struct{}{}:
 	default: // already kicked, which is the steady state of a busy connection
 	}
-	return n, err
-}
-
-// WriteBuffers writes the buffers of b in turn as Write writes one, in one
-// writev system call on a plain TCP connection (over TLS each goes
-// through the TLS connection in turn). It consumes b.
-func (c *conn) WriteBuffers(b *net.Buffers) (int64, error) {
-	n, err := b.WriteTo(c.rw)
-	if n > 0 {
-		c.t.sent.Add(uint64(n))
-	}
-	select {
-	case c.kick <- struct{}{}:
-	default:
-	}
-	return n, err
 }
 
 // Close aborts the connection (see abort) without telling the transport,

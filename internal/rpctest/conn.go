@@ -86,7 +86,7 @@ func (c *Conn) ReplyDenied(call *Call, rejectStat, low, high, authStat uint32) e
 
 // writeMsgLocked frames c.msg into records and writes it. c.wmu must be held.
 func (c *Conn) writeMsgLocked(xid uint32) error {
-	c.out = appendFragments(c.out[:0], c.msg, c.srv.FragmentSize)
+	c.out = appendFragments(c.out[:0], c.msg, int(c.srv.fragmentSize.Load()))
 	if _, err := c.nc.Write(c.out); err != nil {
 		return fmt.Errorf("rpctest: conn %d: reply to xid %#x: %w", c.index, xid, err)
 	}

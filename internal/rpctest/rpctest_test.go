@@ -168,7 +168,7 @@ func TestEchoDecodesCallAndEncodesReply(t *testing.T) {
 func TestFragmentSizeSplitsReplies(t *testing.T) {
 	testutil.CheckLeaks(t)
 	s := rpctest.Start(t, rpctest.Echo)
-	s.FragmentSize = 8
+	s.SetFragmentSize(8)
 	cl := dial(t, s)
 
 	args := []byte("thirty bytes of opaque results") // 24+30 = 54 bytes of reply

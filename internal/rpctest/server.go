@@ -6,6 +6,7 @@ import (
 	"net"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -45,16 +46,10 @@ type CallRecord struct {
 }
 
 // Server is a scripted ONC RPC server listening on 127.0.0.1. It is safe
-// for concurrent use, except that FragmentSize must be set before the first
-// call arrives.
+// for concurrent use.
 type Server struct {
-	// FragmentSize, if positive, splits every reply into record fragments of
-	// at most that many bytes, to exercise a client's reassembly. 0 (the
-	// default) sends each reply as a single fragment. Set it after Start and
-	// before any client sends a call; it is read without a lock. The
-	// responder's own replies (StartResponder) ignore it; explicit Conn
-	// replies on a responder's connections honour it.
-	FragmentSize int
+	// fragmentSize is SetFragmentSize's.
+	fragmentSize atomic.Int64
 
 	ln        net.Listener
 	handler   Handler // nil for a responder
@@ -83,7 +78,7 @@ func Start(t testing.TB, h Handler) *Server {
 // StartResponder starts a server for benchmarks that answers every call with
 // an empty MSG_ACCEPTED SUCCESS and an AUTH_NONE verifier, as cheaply as it
 // can: see responder.go. Calls are not recorded (Calls returns nothing), and
-// FragmentSize is ignored; Conns, WaitConns and the Conn methods work as for
+// SetFragmentSize is ignored; Conns, WaitConns and the Conn methods work as for
 // Start. A cleanup registered on tb closes the server.
 func StartResponder(tb testing.TB) *Server {
 	tb.Helper()
@@ -313,3 +308,10 @@ func (s *Server) wait(t testing.TB, timeout time.Duration, done func() bool, sta
 func Echo(c *Conn, call *Call) {
 	_ = c.Reply(call, call.Args)
 }
+
+// SetFragmentSize makes every reply sent from now on go out in record
+// fragments of at most n bytes, to exercise a client's reassembly; 0 (the
+// default) sends each reply as a single fragment. The responder's own
+// replies (StartResponder) ignore it; explicit Conn replies on a
+// responder's connections honour it.
+func (s *Server) SetFragmentSize(n int) { s.fragmentSize.Store(int64(n)) }
