@@ -20,6 +20,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -43,6 +44,7 @@ func main() {
 		conditions = flag.String("conditions", "", "the load on the machine during the run, in words, for the report")
 		runTimeout = flag.Duration("run-timeout", 10*time.Minute, "bound on one contender's run")
 		opsOnly    = flag.Bool("ops-only", false, "run the small operations alone, no copies (use a small -size)")
+		profile    = flag.String("cpuprofile", "", "directory for a CPU profile of each counted run of the library in process (gonfs), per workload and round")
 	)
 	flag.Parse()
 	gs, err := parseInts(*goroutines)
@@ -55,6 +57,7 @@ func main() {
 	if err := run(ctx, config{
 		runs: *runs, warmup: *warmup, size: *sizeMiB << 20, out: *out, micro: *microPath, lab: *labPath,
 		opsTime: *opsTime, goroutines: gs, conditions: *conditions, runTimeout: *runTimeout, opsOnly: *opsOnly,
+		profile: *profile,
 	}); err != nil {
 		fmt.Fprintln(os.Stderr, "benchrun:", err)
 		os.Exit(1)
@@ -72,6 +75,7 @@ type config struct {
 	conditions string
 	runTimeout time.Duration
 	opsOnly    bool
+	profile    string // directory for CPU profiles of the library's runs; "" for none
 }
 
 func run(ctx context.Context, cfg config) error {
@@ -122,7 +126,9 @@ func run(ctx context.Context, cfg config) error {
 			if err := ctx.Err(); err != nil {
 				return err
 			}
+			stopProfile := startProfile(cfg.profile, c, round)
 			s := runOne(ctx, env, c, round, cfg.runTimeout)
+			stopProfile()
 			logf("round %d/%d %-9s %-22s %s", round, cfg.runs, c.Workload, c.Name, show(s))
 			if round > 0 {
 				thr = append(thr, s)
@@ -277,4 +283,31 @@ func parseInts(s string) ([]int, error) {
 
 func logf(format string, args ...any) {
 	fmt.Fprintf(os.Stderr, time.Now().Format("15:04:05 ")+format+"\n", args...)
+}
+
+// startProfile starts a CPU profile of c's run in round, written to dir
+// when the returned function is called, if dir is set and c is the
+// library in process in a counted round; otherwise it does nothing.
+func startProfile(dir string, c bench.Contender, round int) func() {
+	if dir == "" || c.Name != bench.GonfsName || round < 1 {
+		return func() {}
+	}
+	path := filepath.Join(dir, fmt.Sprintf("%s-round%d.pprof", c.Workload, round))
+	f, err := os.Create(path)
+	if err == nil {
+		err = pprof.StartCPUProfile(f)
+	}
+	if err != nil {
+		logf("cpu profile %s: %v", path, err)
+		if f != nil {
+			f.Close()
+		}
+		return func() {}
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		if err := f.Close(); err != nil {
+			logf("cpu profile %s: %v", path, err)
+		}
+	}
 }
