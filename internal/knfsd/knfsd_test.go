@@ -38,8 +38,8 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// TestImage builds the guest (its root file system, its kernel, and the
-// kernel's loader and libc) if it is not cached; make test runs it first,
+// TestImage builds the guest (its root file system, its two kernels, and
+// their loader and libc) if it is not cached; make test runs it first,
 // alone, so that the build does not count against a test.
 func TestImage(t *testing.T) {
 	if err := Available(); err != nil {
@@ -51,7 +51,7 @@ func TestImage(t *testing.T) {
 		t.Fatal(err)
 	}
 	g := guest{dir: dir}
-	for _, p := range []string{g.image(), g.kernel(), dir + "/lib/libc.so.6", dir + "/lib/ld-linux-x86-64.so.2"} {
+	for _, p := range []string{g.image(), g.kernel(), g.mtlsKernel(), dir + "/lib/libc.so.6", dir + "/lib/ld-linux-x86-64.so.2"} {
 		if _, err := os.Stat(p); err != nil {
 			t.Fatal(err)
 		}

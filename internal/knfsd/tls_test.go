@@ -17,6 +17,7 @@ func TestTLSExports(t *testing.T) {
 	for _, want := range []string{
 		"/export/tls " + guestNet + "(rw,fsid=101,no_root_squash,sync,no_subtree_check,insecure,xprtsec=tls)",
 		"/export/mtls " + guestNet + "(rw,fsid=102,no_root_squash,sync,no_subtree_check,insecure,xprtsec=mtls)",
+		"/export/anytls " + guestNet + "(rw,fsid=103,no_root_squash,sync,no_subtree_check,insecure,xprtsec=tls:mtls)",
 	} {
 		if !strings.Contains(got, want) {
 			t.Errorf("exports %q lack %q", got, want)
