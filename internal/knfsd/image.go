@@ -178,7 +178,7 @@ func ensureGuest(logf func(format string, args ...any)) (guest, error) {
 	}
 	removeStale(g)
 	start := time.Now()
-	logf("knfsd: building the guest %s (debootstrap %s, the UML kernel from %s, and a UML kernel for mutual TLS built from source; about 15 minutes, once per recipe)", g.dir, suite, kernelSuite)
+	logf("knfsd: building the guest %s (debootstrap %s, the UML kernel from %s, and a UML kernel for mutual TLS built from source; about 10 minutes on 2 cores, once per recipe)", g.dir, suite, kernelSuite)
 	ctx, cancel := context.WithTimeout(context.Background(), buildTimeout)
 	defer cancel()
 	if err := buildGuest(ctx, g); err != nil {
