@@ -24,8 +24,10 @@
 // built from unstable's kernel source for TLS servers, which need it for
 // mutual TLS (mtlskernel.go says why and how). The first Start on a
 // machine builds the guest (about 10 minutes on 2 cores, most of it the
-// kernel build; logged on standard error), named by a hash of the recipe, so that a change of it builds a
-// new one (and removes the old). The build holds an flock on
+// kernel build; logged on standard error), named by a hash of the
+// recipe, so that a change of it builds a new one (and removes the guests
+// of other recipes once they are a week old: another checkout may still
+// use one). The build holds an flock on
 // CacheDir/lock, so concurrent test processes build it once, and renames
 // the finished guest into place; a process that finds the lock taken logs
 // that it waits. EnsureImage (and TestImage, which make test runs before

@@ -178,7 +178,7 @@ func ensureGuest(logf func(format string, args ...any)) (guest, error) {
 	}
 	removeStale(g)
 	start := time.Now()
-	logf("knfsd: building the guest %s (debootstrap %s, the UML kernel from %s, and a UML kernel for mutual TLS built from source; about 10 minutes on 2 cores, once per recipe)", g.dir, suite, kernelSuite)
+	logf("knfsd: building the guest %s (debootstrap %s, the UML kernel from %s, and a UML kernel for mutual TLS built from source; about 10 minutes on 2 cores, once per recipe; make knfsd-image builds it outside any test's timeout)", g.dir, suite, kernelSuite)
 	ctx, cancel := context.WithTimeout(context.Background(), buildTimeout)
 	defer cancel()
 	if err := buildGuest(ctx, g); err != nil {
@@ -188,16 +188,27 @@ func ensureGuest(logf func(format string, args ...any)) (guest, error) {
 	return g, nil
 }
 
-// removeStale removes from CacheDir the guests of other recipes, those of
-// earlier layouts (rootfs-*.ext4 images, tls-* guests) and the build
-// directories of builds that died. The caller holds the lock.
+// keepOthers is how long the guests of other recipes are kept after they
+// were built. Two checkouts with different recipes on one machine (two
+// branches) would otherwise delete each other's guest at every build,
+// and each build takes about 10 minutes.
+const keepOthers = 7 * 24 * time.Hour
+
+// removeStale removes from CacheDir the guests of other recipes built
+// more than keepOthers ago, those of earlier layouts (rootfs-*.ext4
+// images, tls-* guests) and the build directories of builds that died.
+// The caller holds the lock.
 func removeStale(keep guest) {
 	for _, pattern := range []string{guestPrefix + "*", "rootfs-*.ext4", "tls-*", "build-*", "tlsbuild-*", "lock-tls"} {
 		old, _ := filepath.Glob(filepath.Join(CacheDir(), pattern))
 		for _, p := range old {
-			if p != keep.dir {
-				os.RemoveAll(p)
+			if p == keep.dir {
+				continue
 			}
+			if fi, err := os.Stat(p); err == nil && pattern == guestPrefix+"*" && time.Since(fi.ModTime()) < keepOthers {
+				continue
+			}
+			os.RemoveAll(p)
 		}
 	}
 }
