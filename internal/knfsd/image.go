@@ -51,7 +51,7 @@ const (
 	imageSize = "1G"
 	// buildTimeout bounds a build: the guest alone took 6 min on a busy
 	// 2-core machine, 10 min on one at load 19; the mutual-TLS kernel
-	// adds about 9 min on an idle one (mtlskernel.go).
+	// adds about 9 min on 2 shared cores (mtlskernel.go).
 	buildTimeout = 45 * time.Minute
 	// lockTimeout bounds the wait for another process's build.
 	lockTimeout = buildTimeout + time.Minute
