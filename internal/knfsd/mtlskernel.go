@@ -26,8 +26,8 @@ import (
 // UML package was built from (7.2.13 against 7.2.7), and modules load
 // only into the release they were built for. So every module the TLS
 // guest loads is built in, and the rest of Debian's modules are left out,
-// which also keeps the build to about 9 minutes on 2 cores instead of the
-// hour that 860 modules would take. Its release carries a suffix of its
+// which also keeps the build to about 9 minutes on 2 cores (Debian's 860
+// modules would take several times as long; an estimate). Its release carries a suffix of its
 // own, so its (nearly empty) module tree in the guest, which modprobe
 // needs to find nfsd and tls built in, never collides with Debian's.
 //
