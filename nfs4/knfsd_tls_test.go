@@ -22,15 +22,17 @@ import (
 
 // RPC-over-TLS (RFC 9289) against the Linux kernel's server: knfsd in a
 // Debian trixie UML guest with tlshd doing the handshakes (internal/knfsd,
-// Config.TLS). The certificates are made by the test.
+// Config.TLS), TLS and mutual TLS. The certificates are made by the test.
 func TestKnfsdTLS(t *testing.T) {
 	ca := testcert.NewCA(t, "gonfs knfsd test CA")
 	// The client dials the forwarder on 127.0.0.1: the name it checks.
 	server := ca.Server(t, "nfs.test", "127.0.0.1")
 	// Insecure: any source port may connect, so that what admits a
-	// client to the xprtsec=tls export is TLS alone, whatever port a
-	// policy reconnects from (a plain client is refused from any port).
+	// client to the TLS exports is TLS (and its certificate) alone,
+	// whatever port a policy reconnects from (a plain client is refused
+	// from any port).
 	srv := knfsd.Start(t, knfsd.Config{Insecure: true, TLS: &knfsd.TLS{CertPEM: server.CertPEM, KeyPEM: server.KeyPEM, CAPEM: ca.PEM()}})
+	t.Logf("TLS guest (kernel built for mutual TLS) booted in %v", srv.BootTime())
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	tlsCfg := func(mode xprt.TLSMode, cfg *tls.Config) Config {
@@ -177,27 +179,154 @@ func TestKnfsdTLS(t *testing.T) {
 		}
 	})
 
-	// Mutual TLS: Debian's UML kernels lack CONFIG_ASYMMETRIC_KEY_TYPE, so
-	// tlshd cannot pass the client's identity to the kernel, and the
-	// xprtsec=mtls export refuses even a client with a good certificate.
-	// This pins that known limitation (knfsd.TLSMutualWorks); a kernel
-	// that lifts it must flip the constant and this expectation.
-	t.Run("mtls with Debian's kernel", func(t *testing.T) {
-		cfg := &tls.Config{RootCAs: ca.Pool(), Certificates: []tls.Certificate{ca.Client(t, "client.test").TLS}}
-		c, err := Dial(ctx, srv.Addr(), tlsCfg(xprt.TLSMutual, cfg))
+	// Mutual TLS. The TLS guest boots a kernel built with the asymmetric
+	// key type (internal/knfsd's mtlskernel.go), so tlshd can hand the
+	// client certificate's identity to the kernel.
+	client := ca.Client(t, "client.test")
+	mtlsCfg := func(mode xprt.TLSMode, pol policy.Policy) Config {
+		cfg := tlsCfg(mode, &tls.Config{RootCAs: ca.Pool(), Certificates: []tls.Certificate{client.TLS}})
+		cfg.Policy = pol
+		return cfg
+	}
+
+	// A client with a certificate the server trusts writes into the
+	// xprtsec=mtls export and reads the same back, before and after a
+	// reconnect, which presents the certificate again.
+	t.Run("mtls round trip", func(t *testing.T) {
+		c, err := Dial(ctx, srv.Addr(), mtlsCfg(xprt.TLSMutual, nil))
 		if err != nil {
 			t.Fatalf("Dial with mutual TLS: %v", err)
 		}
 		defer c.Close()
-		_, err = c.Create(ctx, knfsd.MTLSExport+"/m")
-		if knfsd.TLSMutualWorks {
-			if err != nil {
-				t.Fatal(err)
-			}
-			return
+		data := make([]byte, 4<<20+4321)
+		rand.Read(data)
+		name := knfsd.MTLSExport + "/roundtrip"
+		tlsTestWrite(ctx, t, c, name, data)
+		if got := tlsTestRead(ctx, t, c, name); sha256.Sum256(got) != sha256.Sum256(data) {
+			t.Fatalf("read back %d bytes with another sha256", len(got))
 		}
+		srv.ResetConnections()
+		if got := tlsTestRead(ctx, t, c, name); sha256.Sum256(got) != sha256.Sum256(data) {
+			t.Fatalf("after the reconnect: read back %d bytes with another sha256", len(got))
+		}
+		st := c.Stats().Transport
+		if st.Reconnects < 1 || st.Handshakes != st.Connects {
+			t.Fatalf("after a reset: %d connects, %d handshakes; want a handshake per connection", st.Connects, st.Handshakes)
+		}
+		t.Logf("%d connections, %d handshakes, last %v", st.Connects, st.Handshakes, st.LastHandshake)
+	})
+
+	// TLS without a client certificate reaches the root, but the mtls
+	// export refuses it: NFS4ERR_WRONGSEC, whose message names the
+	// missing certificate.
+	t.Run("mtls without a certificate refused", func(t *testing.T) {
+		c, err := Dial(ctx, srv.Addr(), tlsCfg(xprt.TLSRequired, &tls.Config{RootCAs: ca.Pool()}))
+		if err != nil {
+			t.Fatalf("Dial over TLS: %v", err)
+		}
+		defer c.Close()
+		_, err = c.Create(ctx, knfsd.MTLSExport+"/nocert")
+		if !errors.Is(err, ErrWrongSec) || !strings.Contains(err.Error(), "client certificate") {
+			t.Fatalf("Create in the mtls export without a certificate: %v; want NFS4ERR_WRONGSEC naming the client certificate", err)
+		}
+	})
+
+	// A certificate from a CA the server does not trust. Presented
+	// anyway (TLSMutual presents its one certificate whatever CAs the
+	// server lists), tlshd rejects it after the handshake with an alert:
+	// a final TLSError, no redial loop. Left to crypto/tls's own choice
+	// (TLSRequired with Certificates), no certificate is sent, since the
+	// server's CertificateRequest names only its CA: the client is
+	// refused as one without a certificate.
+	t.Run("mtls certificate from another CA refused", func(t *testing.T) {
+		other := testcert.NewCA(t, "another CA").Client(t, "client.test")
+		cfg := tlsCfg(xprt.TLSMutual, &tls.Config{RootCAs: ca.Pool(), Certificates: []tls.Certificate{other.TLS}})
+		c, err := Dial(ctx, srv.Addr(), cfg)
+		if err == nil {
+			_, err = c.Create(ctx, knfsd.MTLSExport+"/othercert")
+			c.Close()
+		}
+		var te *xprt.TLSError
+		if !errors.As(err, &te) || !te.Final {
+			t.Fatalf("mutual TLS with a certificate from another CA: %v; want a final TLSError", err)
+		}
+		t.Logf("forced: %v", err)
+
+		cfg = tlsCfg(xprt.TLSRequired, &tls.Config{RootCAs: ca.Pool(), Certificates: []tls.Certificate{other.TLS}})
+		c, err = Dial(ctx, srv.Addr(), cfg)
+		if err != nil {
+			t.Fatalf("Dial over TLS with a certificate crypto/tls does not send: %v", err)
+		}
+		defer c.Close()
+		_, err = c.Create(ctx, knfsd.MTLSExport+"/othercert")
 		if !errors.Is(err, ErrWrongSec) {
-			t.Fatalf("Create in the mtls export: %v; want NFS4ERR_WRONGSEC with Debian's UML kernel", err)
+			t.Fatalf("Create in the mtls export with a certificate from another CA: %v; want NFS4ERR_WRONGSEC", err)
+		}
+	})
+
+	// The answer to the reserved-port dilemma: with mutual TLS the
+	// certificate, not the source port, says who the client is, so an
+	// export that is `insecure` (this server's are) lets a client with a
+	// certificate reconnect from a fresh ephemeral port each time, past
+	// stale middlebox state, and still refuses one without a
+	// certificate.
+	t.Run("mtls from ephemeral ports", func(t *testing.T) {
+		c, err := Dial(ctx, srv.Addr(), mtlsCfg(xprt.TLSMutual, policy.Ephemeral(policy.Options{})))
+		if err != nil {
+			t.Fatalf("Dial with mutual TLS from an ephemeral port: %v", err)
+		}
+		defer c.Close()
+		name := knfsd.MTLSExport + "/ephemeral"
+		data := []byte("written over mutual TLS from ephemeral ports")
+		tlsTestWrite(ctx, t, c, name, data)
+		for i := range 3 {
+			srv.ResetConnections()
+			if got := tlsTestRead(ctx, t, c, name); !bytes.Equal(got, data) {
+				t.Fatalf("after reset %d: read %q", i+1, got)
+			}
+		}
+		st := c.Stats().Transport
+		if st.Reconnects < 3 || st.Handshakes != st.Connects {
+			t.Fatalf("%d connects, %d handshakes after 3 resets; want at least 4, a handshake each", st.Connects, st.Handshakes)
+		}
+		for _, p := range st.LastPorts {
+			if p < 1024 {
+				t.Fatalf("ports %v: want only ephemeral ones", st.LastPorts)
+			}
+		}
+		t.Logf("ports %v, %d handshakes", st.LastPorts, st.Handshakes)
+
+		nc, err := Dial(ctx, srv.Addr(), Config{Policy: policy.Ephemeral(policy.Options{}),
+			TLS: xprt.TLSOptions{Mode: xprt.TLSRequired, Config: &tls.Config{RootCAs: ca.Pool()}}})
+		if err != nil {
+			t.Fatalf("Dial over TLS from an ephemeral port: %v", err)
+		}
+		defer nc.Close()
+		if _, err := nc.Open(ctx, name); !errors.Is(err, ErrWrongSec) {
+			t.Fatalf("Open in the mtls export without a certificate: %v; want NFS4ERR_WRONGSEC", err)
+		}
+	})
+
+	// Once the kernel knows client identities, an xprtsec=tls export
+	// refuses a client that presents a certificate; xprtsec=tls:mtls
+	// takes clients with and without one.
+	t.Run("tls export and client certificates", func(t *testing.T) {
+		c, err := Dial(ctx, srv.Addr(), mtlsCfg(xprt.TLSMutual, nil))
+		if err != nil {
+			t.Fatalf("Dial with mutual TLS: %v", err)
+		}
+		defer c.Close()
+		if _, err := c.Create(ctx, knfsd.TLSExport+"/withcert"); !errors.Is(err, ErrWrongSec) {
+			t.Fatalf("Create in the tls export with a certificate: %v; want NFS4ERR_WRONGSEC", err)
+		}
+		tlsTestWrite(ctx, t, c, knfsd.AnyTLSExport+"/withcert", []byte("mtls"))
+		nc, err := Dial(ctx, srv.Addr(), tlsCfg(xprt.TLSRequired, &tls.Config{RootCAs: ca.Pool()}))
+		if err != nil {
+			t.Fatalf("Dial over TLS: %v", err)
+		}
+		defer nc.Close()
+		if got := tlsTestRead(ctx, t, nc, knfsd.AnyTLSExport+"/withcert"); string(got) != "mtls" {
+			t.Fatalf("read %q without a certificate", got)
 		}
 	})
 }

@@ -181,7 +181,7 @@ var (
 		ErrGrace - 10000:                 {"NFS4ERR_GRACE", "server in grace period"},
 		ErrFHExpired - 10000:             {"NFS4ERR_FHEXPIRED", "volatile file handle expired"},
 		ErrShareDenied - 10000:           {"NFS4ERR_SHARE_DENIED", "share reservation denied"},
-		ErrWrongSec - 10000:              {"NFS4ERR_WRONGSEC", "wrong security flavor for this export (it may require Kerberos, or RPC-over-TLS: Config.TLS)"},
+		ErrWrongSec - 10000:              {"NFS4ERR_WRONGSEC", "wrong security flavor for this export (it may require Kerberos, or RPC-over-TLS: Config.TLS; Linux's xprtsec=mtls exports need a client certificate, its xprtsec=tls exports refuse one)"},
 		ErrClidInUse - 10000:             {"NFS4ERR_CLID_INUSE", "client ID in use by another principal"},
 		ErrResource - 10000:              {"NFS4ERR_RESOURCE", "server out of resources"},
 		ErrMoved - 10000:                 {"NFS4ERR_MOVED", "file system moved"},

@@ -17,13 +17,17 @@
 // The guest is a directory under CacheDir, /var/cache/gonfs/knfsd by
 // default: an ext4 image of a Debian trixie root file system (debootstrap
 // --variant=minbase plus nfs-kernel-server, kmod, iproute2, procps and
-// ktls-utils) holding the UML kernel's modules, and the UML kernel itself
-// with its loader and libc. The kernel comes from Debian unstable's
+// ktls-utils) holding the UML kernels' modules, and two UML kernels with
+// their loader and libc. The first comes from Debian unstable's
 // user-mode-linux package; the image.go comment says why (the older ones
-// die at init on hosts with AMX) and how it is installed. The first Start
-// on a machine builds the guest (about 6 minutes; logged on standard
-// error), named by a hash of the recipe, so that a change of it builds a
-// new one (and removes the old). The build holds an flock on
+// die at init on hosts with AMX) and how it is installed. The second is
+// built from unstable's kernel source for TLS servers, which need it for
+// mutual TLS (mtlskernel.go says why and how). The first Start on a
+// machine builds the guest (about 10 minutes on 2 cores, most of it the
+// kernel build; logged on standard error), named by a hash of the
+// recipe, so that a change of it builds a new one (and removes the guests
+// of other recipes once they are a week old: another checkout may still
+// use one). The build holds an flock on
 // CacheDir/lock, so concurrent test processes build it once, and renames
 // the finished guest into place; a process that finds the lock taken logs
 // that it waits. EnsureImage (and TestImage, which make test runs before

@@ -36,11 +36,12 @@ import (
 // needs (2.38), and copies the loader and libc next to it. The kernel is
 // whatever unstable has when the guest is built; a built guest is kept
 // (its kernel-version file says which), so the kernel changes only when
-// the recipe does or the cache is emptied.
+// the recipe does or the cache is emptied. A second kernel, for mutual
+// TLS, is built from source in a copy of the tree (mtlskernel.go).
 const (
 	// recipeVersion is bumped when the build steps below change in a way
 	// the other inputs of the key do not show.
-	recipeVersion = 2
+	recipeVersion = 3
 	// suite is the Debian release debootstrap installs in the guest.
 	suite = "trixie"
 	// kernelSuite is the Debian release the UML kernel comes from.
@@ -48,9 +49,10 @@ const (
 	// imageSize is the size of the (sparse) root file system image; the
 	// files take about 250 MB of it.
 	imageSize = "1G"
-	// buildTimeout bounds a build: 6 min on a busy 2-core machine, 10 min
-	// on one at load 19.
-	buildTimeout = 15 * time.Minute
+	// buildTimeout bounds a build: the guest alone took 6 min on a busy
+	// 2-core machine, 10 min on one at load 19; the mutual-TLS kernel
+	// adds about 9 min on 2 shared cores (mtlskernel.go).
+	buildTimeout = 45 * time.Minute
 	// lockTimeout bounds the wait for another process's build.
 	lockTimeout = buildTimeout + time.Minute
 )
@@ -110,21 +112,23 @@ func guestKey() string {
 	h := sha256.New()
 	fmt.Fprintf(h, "recipe %d\nsuite %s\nkernel %s/%s\nsize %s\n", recipeVersion, suite, kernelPackage, kernelSuite, imageSize)
 	fmt.Fprintf(h, "packages %s\ntrimmed %s\ninit %s\n", strings.Join(packages, ","), strings.Join(trimmed, ","), bootInit)
+	fmt.Fprintf(h, "mtls build %s\n%s\n", strings.Join(mtlsBuildPackages, ","), mtlsBuildScript)
 	return hex.EncodeToString(h.Sum(nil))[:16]
 }
 
 // guest is a built guest: its directory in the cache holds rootfs.ext4,
-// linux.uml (the kernel), lib/ (its loader and libc) and kernel-version.
+// linux.uml (Debian's kernel), linux-mtls.uml (the mutual-TLS kernel,
+// mtlskernel.go), lib/ (their loader and libc) and kernel-version.
 type guest struct{ dir string }
 
 func (g guest) image() string  { return filepath.Join(g.dir, "rootfs.ext4") }
 func (g guest) kernel() string { return filepath.Join(g.dir, "linux.uml") }
 
-// version returns the kernel package's version and release, as the build
+// version returns the kernels' versions and releases, as the build
 // recorded them.
 func (g guest) version() string {
 	b, _ := os.ReadFile(filepath.Join(g.dir, "kernel-version"))
-	return strings.TrimSpace(string(b))
+	return strings.ReplaceAll(strings.TrimSpace(string(b)), "\n", "; ")
 }
 
 // guestPrefix starts the names of cached guests in CacheDir.
@@ -174,7 +178,7 @@ func ensureGuest(logf func(format string, args ...any)) (guest, error) {
 	}
 	removeStale(g)
 	start := time.Now()
-	logf("knfsd: building the guest %s (debootstrap %s, the UML kernel from %s; about 6 minutes, once per recipe)", g.dir, suite, kernelSuite)
+	logf("knfsd: building the guest %s (debootstrap %s, the UML kernel from %s, and a UML kernel for mutual TLS built from source; about 10 minutes on 2 cores, once per recipe; make knfsd-image builds it outside any test's timeout)", g.dir, suite, kernelSuite)
 	ctx, cancel := context.WithTimeout(context.Background(), buildTimeout)
 	defer cancel()
 	if err := buildGuest(ctx, g); err != nil {
@@ -184,16 +188,27 @@ func ensureGuest(logf func(format string, args ...any)) (guest, error) {
 	return g, nil
 }
 
-// removeStale removes from CacheDir the guests of other recipes, those of
-// earlier layouts (rootfs-*.ext4 images, tls-* guests) and the build
-// directories of builds that died. The caller holds the lock.
+// keepOthers is how long the guests of other recipes are kept after they
+// were built. Two checkouts with different recipes on one machine (two
+// branches) would otherwise delete each other's guest at every build,
+// and each build takes about 10 minutes.
+const keepOthers = 7 * 24 * time.Hour
+
+// removeStale removes from CacheDir the guests of other recipes built
+// more than keepOthers ago, those of earlier layouts (rootfs-*.ext4
+// images, tls-* guests) and the build directories of builds that died.
+// The caller holds the lock.
 func removeStale(keep guest) {
 	for _, pattern := range []string{guestPrefix + "*", "rootfs-*.ext4", "tls-*", "build-*", "tlsbuild-*", "lock-tls"} {
 		old, _ := filepath.Glob(filepath.Join(CacheDir(), pattern))
 		for _, p := range old {
-			if p != keep.dir {
-				os.RemoveAll(p)
+			if p == keep.dir {
+				continue
 			}
+			if fi, err := os.Stat(p); err == nil && pattern == guestPrefix+"*" && time.Since(fi.ModTime()) < keepOthers {
+				continue
+			}
+			os.RemoveAll(p)
 		}
 	}
 }
@@ -253,7 +268,6 @@ func buildGuest(ctx context.Context, g guest) error {
 		{"cp", "-L", "/etc/resolv.conf", filepath.Join(root, "etc/resolv.conf")},
 		{"chroot", root, "apt-get", "-q", "-o", "Acquire::Check-Valid-Until=false", "update"},
 		{"chroot", root, "env", "DEBIAN_FRONTEND=noninteractive", "apt-get", "-q", "-y", "--no-install-recommends", "install", kernelPackage + "/" + kernelSuite},
-		{"rm", "-f", filepath.Join(root, "etc/apt/sources.list.d/gonfs-kernel.list")},
 	}
 	for _, args := range steps {
 		if err := run(ctx, log, args...); err != nil {
@@ -271,8 +285,20 @@ func buildGuest(ctx context.Context, g guest) error {
 	if _, err := os.Stat(filepath.Join(mods[0], "kernel/fs/nfsd/nfsd.ko")); err != nil {
 		return fmt.Errorf("knfsd: the UML kernel has no nfsd module: %w", err)
 	}
+	// The series ("7.2" of release "7.2.7") names the source package of
+	// the mutual-TLS kernel, built while the tree still has unstable's
+	// sources.
+	f := strings.SplitN(filepath.Base(mods[0]), ".", 3)
+	if len(f) < 2 {
+		return fmt.Errorf("knfsd: the UML kernel's release %q", filepath.Base(mods[0]))
+	}
 	lib := filepath.Join(g.dir, "lib")
+	mtls, err := buildMTLSKernel(ctx, log, root, out, f[0]+"."+f[1], lib)
+	if err != nil {
+		return err
+	}
 	steps = [][]string{
+		{"rm", "-f", filepath.Join(root, "etc/apt/sources.list.d/gonfs-kernel.list")},
 		{"mkdir", "-p", filepath.Join(out, "lib"), filepath.Join(root, "lib/modules")},
 		{"cp", "-L", filepath.Join(root, "lib64/ld-linux-x86-64.so.2"), filepath.Join(out, "lib/")},
 		{"cp", "-L", filepath.Join(root, "lib/x86_64-linux-gnu/libc.so.6"), filepath.Join(out, "lib/")},
@@ -292,7 +318,7 @@ func buildGuest(ctx context.Context, g guest) error {
 	if err := os.WriteFile(filepath.Join(root, "sbin/gonfs-init"), []byte(bootInit), 0o755); err != nil {
 		return fmt.Errorf("knfsd: %w", err)
 	}
-	release := fmt.Sprintf("%s %s (release %s)\n", kernelPackage, version, filepath.Base(mods[0]))
+	release := fmt.Sprintf("%s %s (release %s)\n", kernelPackage, version, filepath.Base(mods[0])) + mtls
 	if err := os.WriteFile(filepath.Join(out, "kernel-version"), []byte(release), 0o644); err != nil {
 		return fmt.Errorf("knfsd: %w", err)
 	}

@@ -71,7 +71,8 @@ type Config struct {
 	// MemoryMiB is the guest's memory; default 512.
 	MemoryMiB int
 	// TLS, if set, makes the server offer RPC-over-TLS and export
-	// TLSExport and MTLSExport (see tls.go).
+	// TLSExport, MTLSExport and AnyTLSExport (see tls.go); the guest then
+	// boots the kernel built for mutual TLS (mtlskernel.go).
 	TLS *TLS
 }
 
@@ -305,6 +306,9 @@ func start(cfg Config, dir string, removeDir bool, logf func(string, ...any)) (*
 		return nil, err
 	}
 	s.kernel = g.kernel()
+	if cfg.TLS != nil {
+		s.kernel = g.mtlsKernel() // the only one that admits mutual TLS clients (mtlskernel.go)
+	}
 	if cfg.TLS != nil {
 		if err := writeTLSFiles(dir, cfg.TLS); err != nil {
 			return nil, err

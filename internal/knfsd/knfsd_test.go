@@ -13,6 +13,7 @@ import (
 	mrand "math/rand/v2"
 	"net"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"syscall"
@@ -38,8 +39,8 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// TestImage builds the guest (its root file system, its kernel, and the
-// kernel's loader and libc) if it is not cached; make test runs it first,
+// TestImage builds the guest (its root file system, its two kernels, and
+// their loader and libc) if it is not cached; make test runs it first,
 // alone, so that the build does not count against a test.
 func TestImage(t *testing.T) {
 	if err := Available(); err != nil {
@@ -51,7 +52,7 @@ func TestImage(t *testing.T) {
 		t.Fatal(err)
 	}
 	g := guest{dir: dir}
-	for _, p := range []string{g.image(), g.kernel(), dir + "/lib/libc.so.6", dir + "/lib/ld-linux-x86-64.so.2"} {
+	for _, p := range []string{g.image(), g.kernel(), g.mtlsKernel(), dir + "/lib/libc.so.6", dir + "/lib/ld-linux-x86-64.so.2"} {
 		if _, err := os.Stat(p); err != nil {
 			t.Fatal(err)
 		}
@@ -387,5 +388,30 @@ func TestResetConnections(t *testing.T) {
 	}
 	if f := strings.Fields(out); len(f) == 0 || f[0] != sum(data) {
 		t.Fatalf("sha256 in the guest %q, want %s", out, sum(data))
+	}
+}
+
+// removeStale keeps the guest it is given and other recipes' recent
+// guests (another checkout's), and removes old guests and dead builds.
+func TestRemoveStale(t *testing.T) {
+	dir := t.TempDir()
+	t.Setenv(CacheEnv, dir)
+	for _, d := range []string{"guest-trixie-keep", "guest-trixie-recent", "guest-trixie-old", "build-123"} {
+		if err := os.Mkdir(filepath.Join(dir, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	old := time.Now().Add(-keepOthers - time.Hour)
+	for _, d := range []string{"guest-trixie-old", "build-123"} {
+		if err := os.Chtimes(filepath.Join(dir, d), old, old); err != nil {
+			t.Fatal(err)
+		}
+	}
+	removeStale(guest{dir: filepath.Join(dir, "guest-trixie-keep")})
+	for d, want := range map[string]bool{"guest-trixie-keep": true, "guest-trixie-recent": true, "guest-trixie-old": false, "build-123": false} {
+		_, err := os.Stat(filepath.Join(dir, d))
+		if got := err == nil; got != want {
+			t.Errorf("%s exists: %v, want %v", d, got, want)
+		}
 	}
 }

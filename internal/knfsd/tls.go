@@ -8,30 +8,26 @@ import (
 )
 
 // RPC-over-TLS (Config.TLS). The guest's kernel has the kernel TLS
-// handshake upcall (CONFIG_NET_HANDSHAKE=y, tls.ko) and the guest has
-// tlshd (ktls-utils), the daemon that performs the handshakes for it.
-//
-// Debian's UML kernels lack CONFIG_ASYMMETRIC_KEY_TYPE: tlshd verifies a
-// client certificate but cannot hand the kernel its identity, so an
-// xprtsec=mtls export refuses every client (NFS4ERR_WRONGSEC). Mutual TLS
-// needs a UML kernel built with that option; this package does not build
-// one (see TLSMutualWorks).
-
-// TLSMutualWorks reports whether the TLS guest's kernel can admit mutual
-// TLS clients to an xprtsec=mtls export. It cannot with Debian's UML
-// kernels (no CONFIG_ASYMMETRIC_KEY_TYPE); see the comment above.
-const TLSMutualWorks = false
+// handshake upcall (CONFIG_NET_HANDSHAKE=y, tls) and the guest has tlshd
+// (ktls-utils), the daemon that performs the handshakes for it. A TLS
+// server boots the guest's mutual-TLS kernel (mtlskernel.go): with
+// Debian's, tlshd verifies a client certificate but cannot hand the
+// kernel its identity, and an xprtsec=mtls export refuses every client.
 
 // TLS makes the server offer RPC-over-TLS: tlshd runs in the guest with
-// this certificate, and besides the root export (which takes plain and TLS
-// clients) two more are exported:
+// this certificate, trusting CAPEM for client certificates, and besides
+// the root export (which takes plain and TLS clients) three more are
+// exported:
 //
-//	TLSExport   xprtsec=tls   a plain client gets NFS4ERR_WRONGSEC on LOOKUP into it
-//	MTLSExport  xprtsec=mtls  (refuses everyone with Debian's kernels: TLSMutualWorks)
+//	TLSExport     xprtsec=tls       TLS without a client certificate; a plain
+//	                                client, or one that presents a certificate,
+//	                                gets NFS4ERR_WRONGSEC on LOOKUP into it
+//	MTLSExport    xprtsec=mtls      TLS with a client certificate CAPEM trusts
+//	AnyTLSExport  xprtsec=tls:mtls  either
 //
 // Each is a directory of the export disk bind-mounted on itself (NFSv4
 // LOOKUP changes export only at a mount point), with the root export's
-// options but fsid.
+// options (`insecure` too, with Config.Insecure) but fsid.
 type TLS struct {
 	// CertPEM and KeyPEM are the server's certificate (chain) and key.
 	CertPEM, KeyPEM []byte
@@ -42,8 +38,9 @@ type TLS struct {
 // The TLS exports' paths in the NFSv4 namespace (and under ExportPath in
 // the guest).
 const (
-	TLSExport  = "/tls"
-	MTLSExport = "/mtls"
+	TLSExport    = "/tls"
+	MTLSExport   = "/mtls"
+	AnyTLSExport = "/anytls"
 )
 
 // writeTLSFiles puts the certificate, key and trust store in the state
@@ -81,12 +78,12 @@ x509.private_key=/etc/tlshd/tls-key.pem
 x509.truststore=/etc/tlshd/tls-ca.pem
 EOF
 tlshd -s >/gonfs/tlshd.log 2>&1 &
-for d in %[1]s%[2]s %[1]s%[3]s; do
+for d in %[1]s%[2]s %[1]s%[3]s %[1]s%[4]s; do
 	mkdir -p $d
 	chmod 777 $d
 	mount --bind $d $d
 done
-`, ExportPath, TLSExport, MTLSExport)
+`, ExportPath, TLSExport, MTLSExport, AnyTLSExport)
 }
 
 // tlsExports returns the lines /etc/exports gets for the TLS exports.
@@ -96,7 +93,7 @@ func (s *Server) tlsExports() string {
 	}
 	base := strings.Replace(s.cfg.exportOptions(), "fsid=0", "fsid=%d", 1)
 	var b strings.Builder
-	for i, e := range [...][2]string{{TLSExport, "tls"}, {MTLSExport, "mtls"}} {
+	for i, e := range [...][2]string{{TLSExport, "tls"}, {MTLSExport, "mtls"}, {AnyTLSExport, "tls:mtls"}} {
 		fmt.Fprintf(&b, "echo '%s%s %s(%s,xprtsec=%s)' >>/etc/exports\n", ExportPath, e[0], guestNet, fmt.Sprintf(base, 101+i), e[1])
 	}
 	return b.String()
