@@ -206,9 +206,9 @@ func TestKnfsdCourtesyClient(t *testing.T) {
 // ID's removal (TestLeaseExpiredBeforeReaped) has no counterpart here.
 // Over 4.0 knfsd answers NFS4ERR_EXPIRED to every operation naming a
 // client ID of this boot that it no longer has (STALE_CLIENTID is for
-// one of an earlier boot): the WRITE's stateid, then the OPEN that would
-// open the file again, or a RENEW. OPEN's or RENEW's is the recovery's
-// cause.
+// one of an earlier boot): RENEW, the WRITE's stateid, and the OPEN that
+// would open the file again. RENEW's or OPEN's, whichever comes first,
+// starts the recovery.
 func knfsdLeaseExpiry(t *testing.T, version Version) {
 	srv := knfsd.Shared(t)
 	testutil.CheckLeaks(t) // here: the shared guest's goroutines are not this test's
