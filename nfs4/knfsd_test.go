@@ -185,21 +185,31 @@ func TestKnfsdCourtesyClient(t *testing.T) {
 	}
 }
 
-// knfsdLeaseExpiry is TestLeaseExpiry's test against knfsd. The silent
-// client's lease runs out and the server keeps it as a courtesy client;
-// then a second client opens "keep" for reading, denying writes, which
-// the silent client's open for writing contradicts: the server expires
-// the courtesy client, its state with it, and grants the second client's
-// open (after answering NFS4ERR_DELAY while its laundromat expires the
-// client; the library retries). The second client lets go of "keep"
-// before the first comes back, so that the first can open it again. From
-// then on the first client sees what it sees of Ganesha: its session and
-// client ID are gone, "keep" is opened again by handle and carries on,
-// "taken" is lost. Its first call back finds the session gone
-// (NFS4ERR_BADSESSION), never NFS4ERR_EXPIRED: Ganesha's window between
-// a lease's end and the client ID's removal (TestLeaseExpiredBeforeReaped)
-// has no counterpart here.
-func knfsdLeaseExpiry(t *testing.T) {
+// knfsdLeaseExpiry is TestLeaseExpiry's and TestV40LeaseExpiry's test
+// against knfsd, with the silent Client speaking version. Its lease runs
+// out and the server keeps it as a courtesy client; then a second client
+// opens "keep" for reading, denying writes, which the silent client's open
+// for writing contradicts: the server expires the courtesy client, its
+// state with it, and grants the second client's open (after answering
+// NFS4ERR_DELAY while its laundromat expires the client; the library
+// retries). The second client speaks 4.1 whatever the first speaks (the
+// helper opens by handle, CLAIM_FH): the server's share reservations
+// conflict across minor versions. It lets go of "keep" before the first
+// comes back, so that the first can open it again. From then on the first
+// client sees what it sees of Ganesha: its client ID is gone, "keep" is
+// opened again (by handle in 4.1, by name in 4.0) and carries on, "taken"
+// is lost.
+//
+// What tells the first client so differs by version. Over 4.1 its first
+// call back finds the session gone (NFS4ERR_BADSESSION), never
+// NFS4ERR_EXPIRED: Ganesha's window between a lease's end and the client
+// ID's removal (TestLeaseExpiredBeforeReaped) has no counterpart here.
+// Over 4.0 knfsd answers NFS4ERR_EXPIRED to every operation naming a
+// client ID of this boot that it no longer has (STALE_CLIENTID is for
+// one of an earlier boot): RENEW, the WRITE's stateid, and the OPEN that
+// would open the file again. RENEW's or OPEN's, whichever comes first,
+// starts the recovery.
+func knfsdLeaseExpiry(t *testing.T, version Version) {
 	srv := knfsd.Shared(t)
 	testutil.CheckLeaks(t) // here: the shared guest's goroutines are not this test's
 	rel := strings.NewReplacer("/", "_", " ", "_").Replace(t.Name())
@@ -212,6 +222,12 @@ func knfsdLeaseExpiry(t *testing.T) {
 	dir := "/" + rel
 	causes := &causeLog{}
 	defer func() {
+		if version == Version40 {
+			if !causes.saw(errLeaseExpired40) || causes.saw(ErrStaleClientID) {
+				t.Errorf("recoveries caused by %v; want NFS4ERR_EXPIRED from RENEW or OPEN and no NFS4ERR_STALE_CLIENTID", causes.all())
+			}
+			return
+		}
 		if !causes.saw(ErrBadSession) || causes.saw(ErrExpired) {
 			t.Errorf("recoveries caused by %v; want NFS4ERR_BADSESSION and no NFS4ERR_EXPIRED", causes.all())
 		}
@@ -220,7 +236,7 @@ func knfsdLeaseExpiry(t *testing.T) {
 		fwd:  fwd,
 		dir:  dir,
 		side: side,
-		cfg:  Config{OwnerID: owner, Policy: policy.Hedged(policy.Options{}), Logger: slog.New(causes)},
+		cfg:  Config{Version: version, OwnerID: owner, Policy: policy.Hedged(policy.Options{}), Logger: slog.New(causes)},
 		chown: func(t *testing.T, name string) {
 			side.exec(t, "chown 0:0 "+side.path(t, name))
 		},
@@ -228,7 +244,7 @@ func knfsdLeaseExpiry(t *testing.T) {
 			if st := waitClientStatus(t, srv, owner, "courtesy"); st != "courtesy" {
 				t.Fatalf("the silent client's status is %q after a minute; want courtesy", st)
 			}
-			other := dialServer(t, srv.Addr(), Config{})
+			other := dialServer(t, srv.Addr(), Config{Version: Version41})
 			release := openDenyingWrites(t, other, dir+"/keep")
 			if st := clientStatus(t, srv, owner); st != "" {
 				t.Errorf("after a conflicting open the silent client's status is %q; want it gone", st)

@@ -299,7 +299,7 @@ func TestFailoverToAnotherServer(t *testing.T) {
 // (knfsdLeaseExpiry).
 func TestLeaseExpiry(t *testing.T) {
 	t.Run("ganesha", func(t *testing.T) { leaseExpiry(t, VersionAny) })
-	t.Run("knfsd", knfsdLeaseExpiry)
+	t.Run("knfsd", func(t *testing.T) { knfsdLeaseExpiry(t, VersionAny) })
 }
 
 // leaseExpiry is TestLeaseExpiry's test against Ganesha with the Client

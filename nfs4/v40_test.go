@@ -119,12 +119,16 @@ func TestSetClientIDInUse(t *testing.T) {
 	}
 }
 
-// TestLeaseExpiry's Ganesha test over NFSv4.0: after the lease expired
-// behind a silent path, RENEW or OPEN answers NFS4ERR_EXPIRED or
-// STALE_CLIENTID, the Client gets a new client ID, opens the file it may
-// still open again by name (4.0 has no CLAIM_FH), and loses the one it
-// may not.
-func TestV40LeaseExpiry(t *testing.T) { leaseExpiry(t, Version40) }
+// TestLeaseExpiry over NFSv4.0, against both servers: after the server
+// expired the client behind a silent path (knfsd, a courteous server,
+// once a second client's open conflicts), RENEW or OPEN answers
+// NFS4ERR_EXPIRED or STALE_CLIENTID (knfsd: EXPIRED), the Client gets a
+// new client ID, opens the file it may still open again by name (4.0 has
+// no CLAIM_FH), and loses the one it may not.
+func TestV40LeaseExpiry(t *testing.T) {
+	t.Run("ganesha", func(t *testing.T) { leaseExpiry(t, Version40) })
+	t.Run("knfsd", func(t *testing.T) { knfsdLeaseExpiry(t, Version40) })
+}
 
 // Golden NFSv4.0 requests, written by hand from the XDR of RFC 7530.
 func TestGoldenV40SetClientID(t *testing.T) {
