@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -20,6 +22,10 @@ type dialOptions struct {
 	backoffMax     time.Duration // --backoff-max; 0: the policy's default
 	hedgeAfter     time.Duration // --hedge-after; 0: policy.DefaultHedgeAfter
 	verbose, quiet bool
+
+	tlsCA, tlsCert, tlsKey string           // --tls-ca, --tls-cert, --tls-key: file names
+	tlsRoots               *x509.CertPool   // from tlsCA; nil: the system's roots
+	tlsClient              *tls.Certificate // from tlsCert and tlsKey; nil if not given
 }
 
 // conns holds one nfs4.Client per endpoint (server and settings), dialed
@@ -106,6 +112,7 @@ func (cs *conns) dial(ctx context.Context, cn *conn) (*nfs4.Client, error) {
 		RSize:   s.RSize,
 		WSize:   s.WSize,
 		Logger:  slog.New(&eventHandler{ev: cn.ev}),
+		TLS:     cs.opts.tlsOptions(s.XprtSec),
 	}
 	if s.UID >= 0 || s.GID >= 0 {
 		auth, err := authSys(s.UID, s.GID)

@@ -64,6 +64,9 @@ func reason(err error) string {
 	var rt *rpc.TimeoutError
 	var refused *nfs4.PortRefusedError
 	var ve *nfs4.VersionError
+	if msg := tlsReason(err); msg != "" {
+		return msg
+	}
 	switch {
 	case errors.As(err, &pe):
 		return string(pe)

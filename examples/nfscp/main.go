@@ -6,10 +6,12 @@
 //
 // Each argument is a local path or a URL in the style of libnfs:
 //
-//	nfs://host[:port]/path[?version=4&policy=hedged&uid=N&gid=N&rsize=1m&wsize=1m&timeo=600&retrans=2&soft]
+//	nfs://host[:port]/path[?version=4&policy=hedged&uid=N&gid=N&rsize=1m&wsize=1m&timeo=600&retrans=2&soft&xprtsec=tls]
 //
 // where path is the path in the server's NFSv4 namespace (for example
-// nfs://10.0.0.5/export/data/file). The query sets that server's options;
+// nfs://10.0.0.5/export/data/file). xprtsec=tls or xprtsec=mtls asks for
+// RPC-over-TLS, with the flags --tls-ca, --tls-cert and --tls-key; it never
+// falls back to plain text. The query sets that server's options;
 // the flags of the same names override them for every server. Copies go
 // local → NFS, NFS → local, NFS → NFS (one server or two) and local → local.
 // Run nfscp -h for the flags.
@@ -155,13 +157,15 @@ SRC and DST are local paths or URLs:
   nfs://host[:port]/path[?key=value&...]
 
 where path is in the server's NFSv4 namespace (e.g. /export/dir/file) and the
-keys are version, policy, uid, gid, rsize, wsize, timeo, retrans, soft, hard
-(as the flags below; "soft" and "hard" need no value). Flags override them.
+keys are version, policy, uid, gid, rsize, wsize, timeo, retrans, soft, hard,
+xprtsec (as the flags below; "soft" and "hard" need no value). Flags override
+them. xprtsec=tls or mtls (RPC-over-TLS) never falls back to plain text.
 
 Examples:
   nfscp big.iso nfs://filer/export/isos/
   nfscp -r -j 8 nfs://filer/export/home/alice ./backup
   nfscp --policy ephemeral 'nfs://filer:2050/export/f?uid=1000&gid=1000' .
+  nfscp --tls-ca ca.pem --tls-cert me.pem --tls-key me.key f 'nfs://filer/sec/?xprtsec=mtls'
 
 Flags (before SRC and DST; -x and --x are the same):
 `
@@ -202,6 +206,10 @@ func parseArgs(args []string, stdout io.Writer) (*command, error) {
 	fset.DurationVar(&cmd.dial.backoffInitial, "backoff-initial", 0, "first wait between the starts of failed dials (default: the policy's, 250ms)")
 	fset.DurationVar(&cmd.dial.backoffMax, "backoff-max", 0, "longest wait between the starts of dials (default: the policy's, 1s)")
 	fset.DurationVar(&cmd.dial.hedgeAfter, "hedge-after", 0, "hedged: start a dial from a fresh port after this long (default 300ms, 50ms after a path went silent)")
+	setting("xprtsec", "RPC-over-TLS: `MODE` none (the default), tls (the server's certificate verified) or mtls (and a client certificate)")
+	fset.StringVar(&cmd.dial.tlsCA, "tls-ca", "", "trust the CAs in PEM `FILE` for servers' certificates (default: the system's roots)")
+	fset.StringVar(&cmd.dial.tlsCert, "tls-cert", "", "xprtsec=mtls: the client certificate (chain), PEM `FILE`")
+	fset.StringVar(&cmd.dial.tlsKey, "tls-key", "", "xprtsec=mtls: the client certificate's private key, PEM `FILE`")
 	setting("nfs-version", "NFS `VERSION`: 4 (4.1, or 4.0 if the server refuses 4.1; the default), 4.0 or 4.1 (URL key: version)")
 	setting("vers", "the same as --nfs-version")
 	setting("uid", "AUTH_SYS `UID` (default: this process's; a uid or gid given sends no supplementary groups)")
@@ -274,6 +282,9 @@ func parseArgs(args []string, stdout io.Writer) (*command, error) {
 		} else {
 			cmd.dst = l
 		}
+	}
+	if err := cmd.dial.loadTLS(append(cmd.srcs, cmd.dst)); err != nil {
+		return nil, err
 	}
 	return cmd, nil
 }

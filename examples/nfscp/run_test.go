@@ -3,10 +3,13 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -69,6 +72,14 @@ func TestReason(t *testing.T) {
 		{errInterrupted, "interrupted"},
 		{rpc.ErrClosed, "connection closed"},
 		{errors.New("nfs4: something odd"), "something odd"},
+		{&fs.PathError{Op: "open", Path: "/x", Err: nfs4.ErrWrongSec}, "the export refuses this client's security (NFS4ERR_WRONGSEC): " +
+			"it may need RPC-over-TLS (xprtsec=tls), a client certificate (xprtsec=mtls), or no client certificate (Linux's xprtsec=tls exports)"},
+		{fmt.Errorf("nfs4: dial: %w", &xprt.TLSError{Mode: xprt.TLSRequired, Step: "probe", Final: true, Err: xprt.ErrTLSNotOffered}),
+			"the server does not offer RPC-over-TLS, which xprtsec=tls asks for (a Linux server needs tlshd running)"},
+		{&xprt.TLSError{Mode: xprt.TLSRequired, Step: "handshake", Final: true, Err: &tls.CertificateVerificationError{Err: x509.UnknownAuthorityError{}}},
+			"the server's certificate does not verify: x509: certificate signed by unknown authority (give its CA with --tls-ca)"},
+		{&xprt.TLSError{Mode: xprt.TLSMutual, Step: "session", Final: true, Err: fmt.Errorf("alert: %w", &net.OpError{Op: "remote error", Err: tls.AlertError(49)})},
+			"the server refused the client certificate (--tls-cert): remote error: tls: access denied"},
 	} {
 		if got := reason(c.err); got != c.want {
 			t.Errorf("reason(%v) = %q, want %q", c.err, got, c.want)

@@ -50,6 +50,9 @@ func writeServerStats(w io.Writer, ep *endpoint, st nfs4.Stats) {
 		mode = "soft"
 	}
 	t := st.Transport
+	if s.XprtSec != "none" {
+		mode += ", xprtsec=" + s.XprtSec
+	}
 	fmt.Fprintf(w, "server %s (%s, policy %s, %s):\n", ep.host, ep.addr, s.Policy, mode)
 	line := func(k, format string, args ...any) {
 		fmt.Fprintf(w, "  %-18s "+format+"\n", append([]any{k + ":"}, args...)...)
@@ -59,6 +62,9 @@ func writeServerStats(w io.Writer, ep *endpoint, st nfs4.Stats) {
 	line("local ports", "%s", joinInts(t.LastPorts))
 	line("disconnected", "%s", roundDuration(t.Disconnected))
 	line("failed dials", "%s", failedDials(t.FailedAttempts))
+	if s.XprtSec != "none" {
+		line("TLS handshakes", "%d (%s in all, last %s)", t.Handshakes, roundDuration(t.HandshakeTime), roundDuration(t.LastHandshake))
+	}
 	line("rpc calls", "%d", st.RPC.Calls)
 	line("retransmits", "%d", st.RPC.Retransmits)
 	line("major timeouts", "%d", st.RPC.MajorTimeouts)

@@ -78,24 +78,30 @@ type settings struct {
 	Timeo   time.Duration // RPC timeout of one transmission; 0: the library's default (60 s)
 	Retrans int           // timeouts of Timeo that make a major timeout; 0: the library's default (2)
 	Soft    bool          // fail a call a major timeout after it started instead of retrying
+	XprtSec string        // RPC-over-TLS: "none", "tls" or "mtls"; see xprtSecNames
 }
 
 // defaultSettings are the settings before any URL parameter or flag.
 func defaultSettings() settings {
-	return settings{Version: "4", Policy: "hedged", UID: -1, GID: -1}
+	return settings{Version: "4", Policy: "hedged", UID: -1, GID: -1, XprtSec: "none"}
 }
 
 // String gives the settings in a canonical form (the connection key).
 func (s settings) String() string {
-	return fmt.Sprintf("v%s %s uid=%d gid=%d r=%d w=%d timeo=%s retrans=%d soft=%t",
-		s.Version, s.Policy, s.UID, s.GID, s.RSize, s.WSize, s.Timeo, s.Retrans, s.Soft)
+	return fmt.Sprintf("v%s %s uid=%d gid=%d r=%d w=%d timeo=%s retrans=%d soft=%t xprtsec=%s",
+		s.Version, s.Policy, s.UID, s.GID, s.RSize, s.WSize, s.Timeo, s.Retrans, s.Soft, s.XprtSec)
 }
 
 // policyNames are the values of the policy setting.
 var policyNames = []string{"same-reserved", "new-reserved", "ephemeral", "hedged"}
 
+// xprtSecNames are the values of the xprtsec setting, as libnfs and
+// Linux's mount option spell them: plain TCP, RPC-over-TLS, and
+// RPC-over-TLS with a client certificate.
+var xprtSecNames = []string{"none", "tls", "mtls"}
+
 // settingKeys are the URL query keys, in the order usage lists them.
-var settingKeys = []string{"version", "vers", "policy", "uid", "gid", "rsize", "wsize", "timeo", "retrans", "soft", "hard"}
+var settingKeys = []string{"version", "vers", "policy", "uid", "gid", "rsize", "wsize", "timeo", "retrans", "soft", "hard", "xprtsec"}
 
 // maxIOSize bounds rsize and wsize; servers grant far less.
 const maxIOSize = 64 << 20
@@ -118,6 +124,14 @@ func applySetting(s *settings, key, val string) error {
 			}
 		}
 		return fmt.Errorf("unknown policy %q (want %s)", val, strings.Join(policyNames, ", "))
+	case "xprtsec":
+		for _, n := range xprtSecNames {
+			if val == n {
+				s.XprtSec = val
+				return nil
+			}
+		}
+		return fmt.Errorf("unknown xprtsec %q (want %s)", val, strings.Join(xprtSecNames, ", "))
 	case "uid", "gid":
 		n, err := strconv.ParseUint(val, 10, 32)
 		if err != nil {

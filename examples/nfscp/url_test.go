@@ -1,13 +1,19 @@
 package main
 
 import (
+	"io"
 	"net"
 	"net/url"
+	"os"
 	"path"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/gonfs/nfs/internal/testcert"
+	"github.com/gonfs/nfs/xprt"
 )
 
 func TestParseLocation(t *testing.T) {
@@ -42,6 +48,11 @@ func TestParseLocation(t *testing.T) {
 		{arg: "nfs://h/f?version=4.0", host: "h", addr: "h:2049", path: "/f", name: "nfs://h/f",
 			settings: func(s *settings) { s.Version = "4.0" }},
 		{arg: "nfs://h/f?soft=false", host: "h", addr: "h:2049", path: "/f", name: "nfs://h/f"},
+		{arg: "nfs://h/f?xprtsec=tls", host: "h", addr: "h:2049", path: "/f", name: "nfs://h/f",
+			settings: func(s *settings) { s.XprtSec = "tls" }},
+		{arg: "nfs://h:2050/f?policy=ephemeral&xprtsec=mtls", host: "h:2050", addr: "h:2050", path: "/f", name: "nfs://h:2050/f",
+			settings: func(s *settings) { s.XprtSec, s.Policy = "mtls", "ephemeral" }},
+		{arg: "nfs://h/f?xprtsec=none", host: "h", addr: "h:2049", path: "/f", name: "nfs://h/f"},
 	} {
 		l, err := parseLocation(c.arg, def, nil)
 		if err != nil {
@@ -68,36 +79,40 @@ func TestParseLocation(t *testing.T) {
 
 func TestParseLocationErrors(t *testing.T) {
 	for arg, want := range map[string]string{
-		"":                           `"": empty path`,
-		"nfs://":                     "missing host",
-		"nfs:///export/f":            "missing host",
-		"nfs://h:0/f":                `invalid port "0"`,
-		"nfs://h:65536/f":            `invalid port "65536"`,
-		"nfs://h:/f":                 "empty port after ':'",
-		"nfs://h:x/f":                "malformed URL",
-		"nfs://u:p@h/f":              "user names are not supported",
-		"nfs://h/f#frag":             "unexpected fragment",
-		"nfs://h/f%00":               "NUL byte in path",
-		"nfs://h/f%":                 "malformed URL",
-		"nfs://h/f?version=4.2":      `version "4.2" not supported`,
-		"nfs://h/f?version=3":        `version "3" not supported`,
-		"nfs://h/f?uid=-1":           `uid "-1" is not a number`,
-		"nfs://h/f?gid=4294967296":   `gid "4294967296" is not a number`,
-		"nfs://h/f?rsize=1":          `rsize "1" is not a size`,
-		"nfs://h/f?wsize=1t":         `wsize "1t" is not a size`,
-		"nfs://h/f?wsize=128m":       `wsize "128m" is not a size`,
-		"nfs://h/f?timeo=0":          `timeo "0" is not a duration`,
-		"nfs://h/f?timeo=-1s":        `timeo "-1s" is not a duration`,
-		"nfs://h/f?retrans=0":        `retrans "0" is not a number`,
-		"nfs://h/f?soft=maybe":       `soft="maybe": want no value, true or false`,
-		"nfs://h/f?soft&hard":        "both soft and hard given",
-		"nfs://h/f?uid=1&uid=2":      `parameter "uid" given 2 times`,
-		"nfs://h/f?policy=random":    `unknown policy "random"`,
-		"nfs://h/f?nfsport=2049":     `unknown parameter "nfsport"`,
-		"nfs://h/f?%zz":              "malformed query",
-		"smb://h/share":              `unsupported scheme "smb"`,
-		"nfs:relative":               "", // no "://": a local path
-		"nfs://h/f?version=4&bogus=": `unknown parameter "bogus"`,
+		"":                                   `"": empty path`,
+		"nfs://":                             "missing host",
+		"nfs:///export/f":                    "missing host",
+		"nfs://h:0/f":                        `invalid port "0"`,
+		"nfs://h:65536/f":                    `invalid port "65536"`,
+		"nfs://h:/f":                         "empty port after ':'",
+		"nfs://h:x/f":                        "malformed URL",
+		"nfs://u:p@h/f":                      "user names are not supported",
+		"nfs://h/f#frag":                     "unexpected fragment",
+		"nfs://h/f%00":                       "NUL byte in path",
+		"nfs://h/f%":                         "malformed URL",
+		"nfs://h/f?version=4.2":              `version "4.2" not supported`,
+		"nfs://h/f?version=3":                `version "3" not supported`,
+		"nfs://h/f?uid=-1":                   `uid "-1" is not a number`,
+		"nfs://h/f?gid=4294967296":           `gid "4294967296" is not a number`,
+		"nfs://h/f?rsize=1":                  `rsize "1" is not a size`,
+		"nfs://h/f?wsize=1t":                 `wsize "1t" is not a size`,
+		"nfs://h/f?wsize=128m":               `wsize "128m" is not a size`,
+		"nfs://h/f?timeo=0":                  `timeo "0" is not a duration`,
+		"nfs://h/f?timeo=-1s":                `timeo "-1s" is not a duration`,
+		"nfs://h/f?retrans=0":                `retrans "0" is not a number`,
+		"nfs://h/f?soft=maybe":               `soft="maybe": want no value, true or false`,
+		"nfs://h/f?soft&hard":                "both soft and hard given",
+		"nfs://h/f?uid=1&uid=2":              `parameter "uid" given 2 times`,
+		"nfs://h/f?policy=random":            `unknown policy "random"`,
+		"nfs://h/f?nfsport=2049":             `unknown parameter "nfsport"`,
+		"nfs://h/f?%zz":                      "malformed query",
+		"smb://h/share":                      `unsupported scheme "smb"`,
+		"nfs:relative":                       "", // no "://": a local path
+		"nfs://h/f?version=4&bogus=":         `unknown parameter "bogus"`,
+		"nfs://h/f?xprtsec=krb5":             `unknown xprtsec "krb5" (want none, tls, mtls)`,
+		"nfs://h/f?xprtsec=TLS":              `unknown xprtsec "TLS"`,
+		"nfs://h/f?xprtsec":                  `unknown xprtsec ""`,
+		"nfs://h/f?xprtsec=tls&xprtsec=mtls": `parameter "xprtsec" given 2 times`,
 	} {
 		_, err := parseLocation(arg, defaultSettings(), nil)
 		switch {
@@ -131,6 +146,73 @@ func TestFlagsOverrideQuery(t *testing.T) {
 	}
 	if cmd.srcs[0].remote.key() == cmd.dst.remote.key() {
 		t.Errorf("two servers share a connection key")
+	}
+
+	// --xprtsec beats the query too; the same server with and without
+	// TLS is two connections.
+	cmd, err = parseArgs([]string{"--xprtsec", "tls", "nfs://a/x?xprtsec=none", "nfs://a/y"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a, b := cmd.srcs[0].remote.settings, cmd.dst.remote.settings; a.XprtSec != "tls" || b.XprtSec != "tls" {
+		t.Errorf("--xprtsec tls: %+v, %+v", a, b)
+	}
+	cmd, err = parseArgs([]string{"nfs://a/x?xprtsec=tls", "nfs://a/y"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cmd.srcs[0].remote.key() == cmd.dst.remote.key() {
+		t.Errorf("a TLS and a plain connection to one server share a key")
+	}
+}
+
+// TestTLSFlags checks the command-line errors of the TLS flags: mtls
+// without a client certificate, half a key pair, files that are missing
+// or hold no certificate; and that a CA and a key pair load.
+func TestTLSFlags(t *testing.T) {
+	dir := t.TempDir()
+	ca := testcert.NewCA(t, "nfscp test CA")
+	client := ca.Client(t, "client.test")
+	caFile, certFile, keyFile := filepath.Join(dir, "ca.pem"), filepath.Join(dir, "client.pem"), filepath.Join(dir, "client.key")
+	for name, data := range map[string][]byte{caFile: ca.PEM(), certFile: client.CertPEM, keyFile: client.KeyPEM} {
+		if err := os.WriteFile(name, data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"nfs://h/x?xprtsec=mtls", "."}, "nfs://h/x?xprtsec=mtls: xprtsec=mtls needs a client certificate: --tls-cert FILE and --tls-key FILE"},
+		{[]string{"--xprtsec=mtls", "--tls-ca", caFile, ".", "nfs://h/x"}, "nfs://h/x: xprtsec=mtls needs a client certificate: --tls-cert FILE and --tls-key FILE"},
+		{[]string{"--tls-cert", certFile, "nfs://h/x?xprtsec=mtls", "."}, "--tls-cert needs --tls-key, the certificate's private key"},
+		{[]string{"--tls-key", keyFile, "nfs://h/x?xprtsec=mtls", "."}, "--tls-key needs --tls-cert, the client certificate"},
+		{[]string{"--tls-ca", filepath.Join(dir, "nope"), "nfs://h/x?xprtsec=tls", "."}, "--tls-ca: no such file or directory: " + filepath.Join(dir, "nope")},
+		{[]string{"--tls-ca", keyFile, "nfs://h/x?xprtsec=tls", "."}, "--tls-ca: no PEM certificate in " + keyFile},
+		{[]string{"--tls-cert", certFile, "--tls-key", caFile, "nfs://h/x?xprtsec=mtls", "."}, "--tls-cert, --tls-key: tls: found a certificate rather than a key in the PEM for the private key"},
+		{[]string{"--xprtsec", "ssh", ".", "nfs://h/x"}, `invalid value "ssh" for flag -xprtsec: unknown xprtsec "ssh" (want none, tls, mtls) (see nfscp -h)`},
+	} {
+		_, err := parseArgs(c.args, io.Discard)
+		if err == nil || err.Error() != c.want {
+			t.Errorf("%q: %v, want %q", c.args, err, c.want)
+		}
+	}
+
+	cmd, err := parseArgs([]string{"--tls-ca", caFile, "--tls-cert", certFile, "--tls-key", keyFile, "nfs://h/x?xprtsec=mtls", "."}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := cmd.dial.tlsOptions(cmd.srcs[0].remote.settings.XprtSec)
+	if o.Mode != xprt.TLSMutual || len(o.Config.Certificates) != 1 || o.Config.RootCAs == nil || !o.Config.RootCAs.Equal(ca.Pool()) {
+		t.Errorf("mtls options: %+v", o)
+	}
+	// tls sends no certificate, even when one is given: Linux refuses a
+	// client that presents one on an xprtsec=tls export.
+	if o := cmd.dial.tlsOptions("tls"); o.Mode != xprt.TLSRequired || len(o.Config.Certificates) != 0 {
+		t.Errorf("tls options: %+v", o)
+	}
+	if o := cmd.dial.tlsOptions("none"); o.Mode != xprt.TLSNone {
+		t.Errorf("none options: %+v", o)
 	}
 }
 
@@ -182,6 +264,7 @@ func FuzzParseNFSURL(f *testing.F) {
 		"nfs://h/%2e%2e/x?rsize=64k&wsize=1m&policy=hedged",
 		"NfS://H:1/?hard",
 		"nfs://h/f?soft&hard",
+		"nfs://h/f?xprtsec=mtls&policy=ephemeral",
 		"file.txt",
 	} {
 		f.Add(s)
@@ -213,7 +296,8 @@ func FuzzParseNFSURL(f *testing.F) {
 		}
 		s := l.remote.settings
 		if (s.Version != "4" && s.Version != "4.0" && s.Version != "4.1") || (s.UID < -1) || (s.GID < -1) || s.RSize < 0 || s.RSize > maxIOSize ||
-			s.WSize < 0 || s.WSize > maxIOSize || s.Timeo < 0 || s.Retrans < 0 || !knownPolicy(s.Policy) {
+			s.WSize < 0 || s.WSize > maxIOSize || s.Timeo < 0 || s.Retrans < 0 || !knownPolicy(s.Policy) ||
+			(s.XprtSec != "none" && s.XprtSec != "tls" && s.XprtSec != "mtls") {
 			t.Fatalf("%q: settings %+v", arg, s)
 		}
 	})
