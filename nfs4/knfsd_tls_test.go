@@ -16,6 +16,7 @@ import (
 	"github.com/gonfs/nfs/internal/ganesha"
 	"github.com/gonfs/nfs/internal/knfsd"
 	"github.com/gonfs/nfs/internal/testcert"
+	"github.com/gonfs/nfs/internal/testutil"
 	"github.com/gonfs/nfs/policy"
 	"github.com/gonfs/nfs/xprt"
 )
@@ -329,6 +330,58 @@ func TestKnfsdTLS(t *testing.T) {
 			t.Fatalf("read %q without a certificate", got)
 		}
 	})
+
+	// Recovery under TLS: nfsd's threads restarted a quarter into a
+	// 32 MiB copy into the xprtsec=tls export (killedMidCopy). The copy
+	// ends with the bytes sent, the open file reclaimed in the grace
+	// period, and every connection, the reconnects after the restart
+	// included, probed and handshook anew. Last, since the grace period
+	// it starts would slow the subtests after it.
+	t.Run("nfsd restart mid-copy", func(t *testing.T) {
+		testutil.CheckLeaks(t)
+		dir := knfsd.TLSExport + "/restart"
+		if _, err := srv.Exec(ctx, "rm -rf "+knfsd.ExportPath+dir+" && mkdir -m 0777 "+knfsd.ExportPath+dir); err != nil {
+			t.Fatal(err)
+		}
+		c := dialServer(t, srv.Addr(), Config{Logger: testLogger(t), TLS: xprt.TLSOptions{Mode: xprt.TLSRequired, Config: &tls.Config{RootCAs: ca.Pool()}}})
+		crash := func(t testing.TB) {
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+			defer cancel()
+			if err := srv.RestartNFSD(ctx); err != nil {
+				t.Fatal(err)
+			}
+		}
+		before := c.Stats().Transport.Handshakes
+		killedMidCopy(t, testServer{name: "knfsd-tls", addr: srv.Addr(), dir: dir, side: &guestSide{srv: srv, dir: dir}, crash: crash}, c, 32<<20)
+		st := c.Stats().Transport
+		if st.Reconnects < 1 || st.Handshakes <= before || st.Handshakes != st.Connects {
+			t.Fatalf("after the restart: %d connects, %d handshakes (%d before); want a new handshake for each reconnect",
+				st.Connects, st.Handshakes, before)
+		}
+		t.Logf("%d connections, %d handshakes, %v in handshakes", st.Connects, st.Handshakes, st.HandshakeTime)
+	})
+}
+
+// A real server whose certificate has expired: Dial fails at once with a
+// final TLSError naming the expiry (x509.CertificateInvalidError, Expired),
+// no redial loop until the deadline. tlshd serves the certificate as it
+// is; the client is the one to refuse it.
+func TestKnfsdTLSExpiredCertificate(t *testing.T) {
+	ca := testcert.NewCA(t, "gonfs knfsd test CA")
+	expired := ca.Expired(t, "nfs.test", "127.0.0.1")
+	srv := knfsd.Start(t, knfsd.Config{Insecure: true, TLS: &knfsd.TLS{CertPEM: expired.CertPEM, KeyPEM: expired.KeyPEM, CAPEM: ca.PEM()}})
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	_, err := Dial(ctx, srv.Addr(), Config{TLS: xprt.TLSOptions{Mode: xprt.TLSRequired, Config: &tls.Config{RootCAs: ca.Pool()}}})
+	var ci x509.CertificateInvalidError
+	var te *xprt.TLSError
+	if !errors.As(err, &ci) || ci.Reason != x509.Expired || !errors.As(err, &te) || !te.Final || errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Dial to a server with an expired certificate: %v; want a final TLSError with x509.CertificateInvalidError (Expired), before the deadline", err)
+	}
+	if !strings.Contains(err.Error(), "certificate has expired") || strings.Contains(err.Error(), "\n") {
+		t.Errorf("error %q: want one line saying the certificate has expired", err)
+	}
+	t.Logf("%v", err)
 }
 
 // TLS asked of a server that does not offer it (NFS-Ganesha 4.3 has no
