@@ -2,6 +2,7 @@ package nfs4
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -9,11 +10,16 @@ import (
 	"path/filepath"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/gonfs/nfs/internal/ganesha"
+	"github.com/gonfs/nfs/internal/knfsd"
+	"github.com/gonfs/nfs/internal/testcert"
 	"github.com/gonfs/nfs/internal/testutil"
 	"github.com/gonfs/nfs/policy"
+	"github.com/gonfs/nfs/xprt"
 )
 
 // Benchmarks against a real Ganesha on loopback. Run them with
@@ -129,40 +135,50 @@ func BenchmarkSequential(b *testing.B) {
 // fills it with size bytes of block repeated through io.Copy (COMMIT
 // included by Close), "read" copies it to io.Discard; both report MB/s.
 func benchWriteRead(b *testing.B, c *Client, name string, block []byte, size int64) {
+	benchWriteReadWith(b, c, name, block, size, func(_ *testing.B, f func()) { f() })
+}
+
+// benchWriteReadWith is benchWriteRead with each sub-benchmark's loop run
+// by around, which may measure it.
+func benchWriteReadWith(b *testing.B, c *Client, name string, block []byte, size int64, around func(*testing.B, func())) {
 	ctx := context.Background()
 	b.Run("write", func(b *testing.B) {
 		b.SetBytes(size)
-		for b.Loop() {
-			f, err := c.Create(ctx, name)
-			if err != nil {
-				b.Fatal(err)
+		around(b, func() {
+			for b.Loop() {
+				f, err := c.Create(ctx, name)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if _, err := io.Copy(f, io.LimitReader(&repeatReader{block: block}, size)); err != nil {
+					b.Fatal(err)
+				}
+				if err := f.Close(); err != nil {
+					b.Fatal(err)
+				}
 			}
-			if _, err := io.Copy(f, io.LimitReader(&repeatReader{block: block}, size)); err != nil {
-				b.Fatal(err)
-			}
-			if err := f.Close(); err != nil {
-				b.Fatal(err)
-			}
-		}
+		})
 	})
 	b.Run("read", func(b *testing.B) {
 		if fi, err := c.Stat(ctx, name); err != nil || fi.Size() != size {
 			b.Fatalf("the write benchmark left %v, %v", fi, err)
 		}
 		b.SetBytes(size)
-		for b.Loop() {
-			f, err := c.Open(ctx, name)
-			if err != nil {
-				b.Fatal(err)
+		around(b, func() {
+			for b.Loop() {
+				f, err := c.Open(ctx, name)
+				if err != nil {
+					b.Fatal(err)
+				}
+				n, err := io.Copy(io.Discard, f)
+				if err != nil || n != size {
+					b.Fatalf("read %d bytes: %v", n, err)
+				}
+				if err := f.Close(); err != nil {
+					b.Fatal(err)
+				}
 			}
-			n, err := io.Copy(io.Discard, f)
-			if err != nil || n != size {
-				b.Fatalf("read %d bytes: %v", n, err)
-			}
-			if err := f.Close(); err != nil {
-				b.Fatal(err)
-			}
-		}
+		})
 	})
 }
 
@@ -193,6 +209,51 @@ func BenchmarkConnections(b *testing.B) {
 				b.ReportAllocs()
 				inGoroutines(b, 64, func() error { _, err := f.Stat(); return err })
 			})
+		})
+	}
+}
+
+// BenchmarkKnfsdTLS writes a 1 GiB file through File.ReadFrom (COMMIT
+// included by Close) and reads it back through File.WriteTo, plain and
+// over RPC-over-TLS, against the same Linux kernel server (its TLS guest,
+// booting the kernel built for mutual TLS), reporting MB/s and the
+// client's CPU seconds per GiB (this process's user and system time; the
+// guest is another process). Run it alone: go test -run '^$' -bench
+// KnfsdTLS -benchtime 1x ./nfs4.
+func BenchmarkKnfsdTLS(b *testing.B) {
+	testutil.CheckLeaks(b)
+	withoutWireCheck(b)
+	const size = 1 << 30
+	ca := testcert.NewCA(b, "gonfs knfsd bench CA")
+	server := ca.Server(b, "nfs.test", "127.0.0.1")
+	srv := knfsd.Start(b, knfsd.Config{Insecure: true, TLS: &knfsd.TLS{CertPEM: server.CertPEM, KeyPEM: server.KeyPEM, CAPEM: ca.PEM()}})
+	block := make([]byte, 1<<20+17)
+	rand.NewChaCha8([32]byte{5}).Read(block)
+	for _, m := range []struct {
+		name string
+		cfg  Config
+		file string
+	}{
+		{"plain", Config{}, "/bench-plain"},
+		{"tls", Config{TLS: xprt.TLSOptions{Mode: xprt.TLSRequired, Config: &tls.Config{RootCAs: ca.Pool()}}}, knfsd.TLSExport + "/bench"},
+	} {
+		b.Run(m.name, func(b *testing.B) {
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
+			defer cancel()
+			c, err := Dial(ctx, srv.Addr(), m.cfg)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer c.Close()
+			cpu := func(b *testing.B, f func()) {
+				var r0, r1 syscall.Rusage
+				syscall.Getrusage(syscall.RUSAGE_SELF, &r0)
+				f()
+				syscall.Getrusage(syscall.RUSAGE_SELF, &r1)
+				used := r1.Utime.Nano() - r0.Utime.Nano() + r1.Stime.Nano() - r0.Stime.Nano()
+				b.ReportMetric(float64(used)/1e9/float64(b.N)/(float64(size)/(1<<30)), "cpu-s/GiB")
+			}
+			benchWriteReadWith(b, c, m.file, block, size, cpu)
 		})
 	}
 }
