@@ -221,7 +221,6 @@ func BenchmarkConnections(b *testing.B) {
 // guest is another process). Run it alone: go test -run '^$' -bench
 // KnfsdTLS -benchtime 1x ./nfs4.
 func BenchmarkKnfsdTLS(b *testing.B) {
-	testutil.CheckLeaks(b)
 	withoutWireCheck(b)
 	const size = 1 << 30
 	ca := testcert.NewCA(b, "gonfs knfsd bench CA")
