@@ -92,17 +92,8 @@ func lbFailover(t *testing.T, lc lbCase) {
 		pols = []string{"NewReservedPort", "Ephemeral", "Hedged"}
 	}
 	forPolicies(t, pols, func(t *testing.T, pol string, minPort, maxPort int) {
-		l := netlab.New(t)
-		cli, lb, a, b := l.NS("client"), l.NS("lb"), l.NS("srva"), l.NS("srvb")
-		cdev, _ := l.Link(cli, "10.77.1.2/24", lb, "10.77.1.1/24")
-		l.Link(lb, "10.77.2.1/24", a, "10.77.2.2/24")
-		l.Link(lb, "10.77.3.1/24", b, "10.77.3.2/24")
-		cli.IP("route", "add", "10.77.9.0/24", "via", "10.77.1.1")
-		a.IP("route", "add", "default", "via", "10.77.2.1")
-		b.IP("route", "add", "default", "via", "10.77.3.1")
-		lb.Sysctl("net.ipv4.ip_forward", "1")
+		cli, lb, a, b := twoBackends(t, "lb")
 		lb.Nft(lbRules("10.77.2.2"))
-		cli.Shape(cdev, shapeRate)
 		export := t.TempDir()
 		var gcfg ganesha.Config
 		var size int64 // copySize
@@ -145,16 +136,7 @@ func lbFailover(t *testing.T, lc lbCase) {
 // dead path goes to B whatever the port: SameReservedPort recovers too.
 func TestDNSMove(t *testing.T) {
 	forEachPolicy(t, func(t *testing.T, pol string, minPort, maxPort int) {
-		l := netlab.New(t)
-		cli, r, a, b := l.NS("client"), l.NS("router"), l.NS("srva"), l.NS("srvb")
-		cdev, _ := l.Link(cli, "10.77.1.2/24", r, "10.77.1.1/24")
-		l.Link(r, "10.77.2.1/24", a, "10.77.2.2/24")
-		l.Link(r, "10.77.3.1/24", b, "10.77.3.2/24")
-		cli.IP("route", "add", "default", "via", "10.77.1.1")
-		a.IP("route", "add", "default", "via", "10.77.2.1")
-		b.IP("route", "add", "default", "via", "10.77.3.1")
-		r.Sysctl("net.ipv4.ip_forward", "1")
-		cli.Shape(cdev, shapeRate)
+		cli, r, a, b := twoBackends(t, "router")
 		dns := startDNS(t, r, "10.77.1.1:53", "nfs.lab.test", "10.77.2.2")
 		if err := cli.SetNameserver("10.77.1.1"); err != nil {
 			t.Fatal(err)
@@ -177,6 +159,23 @@ func TestDNSMove(t *testing.T) {
 			Dump:  []*netlab.NS{cli, r},
 		})
 	})
+}
+
+// twoBackends builds a client (10.77.1.2, its link shaped), a router
+// called role that forwards between the client and two servers, A at
+// 10.77.2.2 and B at 10.77.3.2, and routes through it for every address.
+func twoBackends(t *testing.T, role string) (cli, r, a, b *netlab.NS) {
+	l := netlab.New(t)
+	cli, r, a, b = l.NS("client"), l.NS(role), l.NS("srva"), l.NS("srvb")
+	cdev, _ := l.Link(cli, "10.77.1.2/24", r, "10.77.1.1/24")
+	l.Link(r, "10.77.2.1/24", a, "10.77.2.2/24")
+	l.Link(r, "10.77.3.1/24", b, "10.77.3.2/24")
+	cli.IP("route", "add", "default", "via", "10.77.1.1")
+	a.IP("route", "add", "default", "via", "10.77.2.1")
+	b.IP("route", "add", "default", "via", "10.77.3.1")
+	r.Sysctl("net.ipv4.ip_forward", "1")
+	cli.Shape(cdev, shapeRate)
+	return cli, r, a, b
 }
 
 // pair builds a client and a server namespace joined directly, the

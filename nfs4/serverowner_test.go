@@ -197,15 +197,19 @@ func (a alternate) Reset() { a.p.Reset() }
 // One server reachable at two addresses: a reconnect to the other address
 // is checked once, found to reach the same server, and bound to the
 // session; no state is lost and a File open throughout keeps working.
-// Ganesha listens on every address and is given as 127.0.0.1 and
-// 127.0.0.2; knfsd gets a second forwarder on 127.0.0.2.
-func TestServerOwnerSameServer(t *testing.T) {
+func TestServerOwnerSameServer(t *testing.T) { forServerAtTwoAddrs(t, sameServerTwoAddrs) }
+
+// forServerAtTwoAddrs runs f once per server, each reached at two
+// addresses: Ganesha listens on every address and is given as 127.0.0.1
+// and 127.0.0.2; knfsd gets a second forwarder on 127.0.0.2. f gets a
+// directory of its own on the server, the server's side, and a policy the
+// server accepts (knfsd's export wants reserved ports).
+func forServerAtTwoAddrs(t *testing.T, f func(t *testing.T, addr1, addr2, dir string, side serverSide, p policy.Policy)) {
 	t.Run("ganesha", func(t *testing.T) {
 		testutil.CheckLeaks(t)
 		srv := ganesha.Start(t, ganesha.Config{BindAddr: "0.0.0.0"})
 		port := strconv.Itoa(srv.Port())
-		sameServerTwoAddrs(t, "127.0.0.1:"+port, "127.0.0.2:"+port, srv.Pseudo(), localSide(srv.ExportDir()),
-			policy.Ephemeral(policy.Options{}))
+		f(t, "127.0.0.1:"+port, "127.0.0.2:"+port, srv.Pseudo(), localSide(srv.ExportDir()), policy.Ephemeral(policy.Options{}))
 	})
 	t.Run("knfsd", func(t *testing.T) {
 		srv := knfsd.Shared(t)
@@ -214,8 +218,7 @@ func TestServerOwnerSameServer(t *testing.T) {
 		side := &guestSide{srv: srv, dir: rel}
 		side.exec(t, fmt.Sprintf("rm -rf %[1]s && mkdir -m 0777 %[1]s", side.path(t, "")))
 		t.Cleanup(func() { side.exec(t, "rm -rf "+side.path(t, "")) })
-		sameServerTwoAddrs(t, srv.Addr(), srv.AddrOn(t, "127.0.0.2"), "/"+rel, side,
-			policy.NewReservedPort(policy.Options{}))
+		f(t, srv.Addr(), srv.AddrOn(t, "127.0.0.2"), "/"+rel, side, policy.NewReservedPort(policy.Options{}))
 	})
 }
 
@@ -357,25 +360,7 @@ func TestServerOwnerOtherServerWhileOursServes(t *testing.T) {
 // i-th connection's first dial goes to the i-th address. The second
 // address is checked once with EXCHANGE_ID, every connection is bound to
 // the one session, and a file written through all of them arrives whole.
-func TestConnectionsSpreadOverAddresses(t *testing.T) {
-	t.Run("ganesha", func(t *testing.T) {
-		testutil.CheckLeaks(t)
-		srv := ganesha.Start(t, ganesha.Config{BindAddr: "0.0.0.0"})
-		port := strconv.Itoa(srv.Port())
-		spreadTwoAddrs(t, "127.0.0.1:"+port, "127.0.0.2:"+port, srv.Pseudo(), localSide(srv.ExportDir()),
-			policy.Ephemeral(policy.Options{}))
-	})
-	t.Run("knfsd", func(t *testing.T) {
-		srv := knfsd.Shared(t)
-		testutil.CheckLeaks(t)
-		rel := strings.NewReplacer("/", "_", " ", "_").Replace(t.Name())
-		side := &guestSide{srv: srv, dir: rel}
-		side.exec(t, fmt.Sprintf("rm -rf %[1]s && mkdir -m 0777 %[1]s", side.path(t, "")))
-		t.Cleanup(func() { side.exec(t, "rm -rf "+side.path(t, "")) })
-		spreadTwoAddrs(t, srv.Addr(), srv.AddrOn(t, "127.0.0.2"), "/"+rel, side,
-			policy.NewReservedPort(policy.Options{}))
-	})
-}
+func TestConnectionsSpreadOverAddresses(t *testing.T) { forServerAtTwoAddrs(t, spreadTwoAddrs) }
 
 // spreadTwoAddrs runs TestConnectionsSpreadOverAddresses against the
 // server at addr1 and addr2, in its directory dir, reached from its side

@@ -2,32 +2,13 @@ package xprt
 
 import (
 	"io"
-	"os/exec"
 	"slices"
-	"strconv"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/gonfs/nfs/internal/testutil"
 	"github.com/gonfs/nfs/policy"
 )
-
-// silenceFlow drops, in silence, every TCP packet from or to local port
-// port: one connection's 4-tuple blackholed, the server's other
-// connections untouched (a stale load-balancer entry). Only for a network
-// namespace of the test's own.
-func silenceFlow(t *testing.T, port int) {
-	t.Helper()
-	p := strconv.Itoa(port)
-	rules := "table inet xprt_flow {\n chain in {\n  type filter hook input priority 0; policy accept;\n" +
-		"  tcp sport " + p + " drop\n  tcp dport " + p + " drop\n }\n}\n"
-	cmd := exec.Command("nft", "-f", "-")
-	cmd.Stdin = strings.NewReader(rules)
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("nft: %v\n%s", err, out)
-	}
-}
 
 // causes returns the Cause of each Attempt.
 func causes(as []policy.Attempt) []policy.Cause {
@@ -48,7 +29,7 @@ func silenced(t *testing.T, tr *Transport, srv *server) (oldPort, newPort int) {
 		t.Fatal(err)
 	}
 	oldPort = localPort(c.(*conn).tc)
-	silenceFlow(t, oldPort)
+	silence(t, oldPort) // the client side of the flow: the server's other connections are untouched
 	waitStats(t, tr, "the verdict", func(s Stats) bool { return s.Disconnects[policy.CauseProbeTimeout] == 1 })
 	nc, gen := waitReady(t, tr) // redials, as the next call would
 	if gen != 2 {
@@ -140,7 +121,7 @@ func TestNoSpareForTheOldPort(t *testing.T) {
 	if _, err := io.ReadFull(peer, make([]byte, len("request"))); err != nil {
 		t.Fatal(err)
 	}
-	silenceFlow(t, localPort(c.(*conn).tc))
+	silence(t, localPort(c.(*conn).tc))
 	st := waitStats(t, tr, "the verdict", func(s Stats) bool { return s.Disconnects[policy.CauseProbeTimeout] == 1 })
 	if st.Spares != 0 {
 		t.Errorf("%d spares for a policy that keeps its port", st.Spares)

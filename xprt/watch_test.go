@@ -332,7 +332,9 @@ func TestWatchDeadPathUnsent(t *testing.T) {
 }
 
 // silence drops every TCP packet to or from port, both ways, in silence
-// (no reset, no ICMP). Only for a network namespace of the test's own.
+// (no reset, no ICMP): the server's port silences all its connections, a
+// client's port one connection. Only for a network namespace of the
+// test's own.
 func silence(t *testing.T, port int) {
 	t.Helper()
 	p := strconv.Itoa(port)
