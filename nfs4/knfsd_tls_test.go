@@ -96,17 +96,7 @@ func TestKnfsdTLS(t *testing.T) {
 				defer c.Close()
 				name := knfsd.TLSExport + "/policy-" + pc.name
 				data := []byte("written over TLS with policy " + pc.name)
-				tlsTestWrite(ctx, t, c, name, data)
-				for i := range 3 {
-					srv.ResetConnections()
-					if got := tlsTestRead(ctx, t, c, name); !bytes.Equal(got, data) {
-						t.Fatalf("after reset %d: read %q", i+1, got)
-					}
-				}
-				st := c.Stats().Transport
-				if st.Reconnects < 3 || st.Handshakes != st.Connects {
-					t.Fatalf("%d connects, %d handshakes after 3 resets; want at least 4, a handshake each", st.Connects, st.Handshakes)
-				}
+				st := tlsReadThroughResets(ctx, t, c, srv, name, data)
 				t.Logf("ports %v, %d handshakes, %v in handshakes", st.LastPorts, st.Handshakes, st.HandshakeTime)
 			})
 		}
@@ -279,17 +269,7 @@ func TestKnfsdTLS(t *testing.T) {
 		defer c.Close()
 		name := knfsd.MTLSExport + "/ephemeral"
 		data := []byte("written over mutual TLS from ephemeral ports")
-		tlsTestWrite(ctx, t, c, name, data)
-		for i := range 3 {
-			srv.ResetConnections()
-			if got := tlsTestRead(ctx, t, c, name); !bytes.Equal(got, data) {
-				t.Fatalf("after reset %d: read %q", i+1, got)
-			}
-		}
-		st := c.Stats().Transport
-		if st.Reconnects < 3 || st.Handshakes != st.Connects {
-			t.Fatalf("%d connects, %d handshakes after 3 resets; want at least 4, a handshake each", st.Connects, st.Handshakes)
-		}
+		st := tlsReadThroughResets(ctx, t, c, srv, name, data)
 		for _, p := range st.LastPorts {
 			if p < 1024 {
 				t.Fatalf("ports %v: want only ephemeral ones", st.LastPorts)
@@ -414,6 +394,25 @@ func TestKnfsdTLSWithoutTLSHD(t *testing.T) {
 		t.Fatalf("Dial with TLS required: %v; want the deadline, with the failed handshake as the last attempt", err)
 	}
 	t.Logf("%v", err)
+}
+
+// tlsReadThroughResets writes data to name, then reads it back three
+// times, the server resetting the connection before each; every
+// reconnect must handshake again. It returns the transport's statistics.
+func tlsReadThroughResets(ctx context.Context, t *testing.T, c *Client, srv *knfsd.Server, name string, data []byte) xprt.Stats {
+	t.Helper()
+	tlsTestWrite(ctx, t, c, name, data)
+	for i := range 3 {
+		srv.ResetConnections()
+		if got := tlsTestRead(ctx, t, c, name); !bytes.Equal(got, data) {
+			t.Fatalf("after reset %d: read %q", i+1, got)
+		}
+	}
+	st := c.Stats().Transport
+	if st.Reconnects < 3 || st.Handshakes != st.Connects {
+		t.Fatalf("%d connects, %d handshakes after 3 resets; want at least 4, a handshake each", st.Connects, st.Handshakes)
+	}
+	return st
 }
 
 func tlsTestWrite(ctx context.Context, t *testing.T, c *Client, name string, data []byte) {

@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"net/url"
 	"path"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -117,21 +118,15 @@ func applySetting(s *settings, key, val string) error {
 		}
 		s.Version = v.String()
 	case "policy":
-		for _, n := range policyNames {
-			if val == n {
-				s.Policy = val
-				return nil
-			}
+		if !slices.Contains(policyNames, val) {
+			return fmt.Errorf("unknown policy %q (want %s)", val, strings.Join(policyNames, ", "))
 		}
-		return fmt.Errorf("unknown policy %q (want %s)", val, strings.Join(policyNames, ", "))
+		s.Policy = val
 	case "xprtsec":
-		for _, n := range xprtSecNames {
-			if val == n {
-				s.XprtSec = val
-				return nil
-			}
+		if !slices.Contains(xprtSecNames, val) {
+			return fmt.Errorf("unknown xprtsec %q (want %s)", val, strings.Join(xprtSecNames, ", "))
 		}
-		return fmt.Errorf("unknown xprtsec %q (want %s)", val, strings.Join(xprtSecNames, ", "))
+		s.XprtSec = val
 	case "uid", "gid":
 		n, err := strconv.ParseUint(val, 10, 32)
 		if err != nil {
