@@ -340,6 +340,23 @@ func TestKnfsdTLS(t *testing.T) {
 		}
 		t.Logf("%d connections, %d handshakes, %v in handshakes", st.Connects, st.Handshakes, st.HandshakeTime)
 	})
+
+	// Exactly-once under TLS: 64 goroutines of exclusive creates, renames
+	// and removes while the connection is reset every few milliseconds;
+	// every re-sent request meets the session's reply cache through a new
+	// connection and a new handshake.
+	t.Run("resets", func(t *testing.T) {
+		testutil.CheckLeaks(t)
+		dir := knfsd.TLSExport + "/resets"
+		if _, err := srv.Exec(ctx, "rm -rf "+knfsd.ExportPath+dir+" && mkdir -m 0777 "+knfsd.ExportPath+dir); err != nil {
+			t.Fatal(err)
+		}
+		c := dialServer(t, srv.Addr(), Config{Slots: 64, Logger: testLogger(t), TLS: xprt.TLSOptions{Mode: xprt.TLSRequired, Config: &tls.Config{RootCAs: ca.Pool()}}})
+		testResets(t, testServer{name: "knfsd-tls", addr: srv.Addr(), dir: dir, side: &guestSide{srv: srv, dir: dir}}, c)
+		if st := c.Stats().Transport; st.Handshakes != st.Connects {
+			t.Errorf("%d connects, %d handshakes; want a handshake for each", st.Connects, st.Handshakes)
+		}
+	})
 }
 
 // A real server whose certificate has expired: Dial fails at once with a
