@@ -280,7 +280,10 @@ func TestRandOutOfRangeIsFolded(t *testing.T) {
 // FuzzPolicies drives every stock policy through an arbitrary sequence of
 // attempts, one per input byte, and checks what a transport relies on: no
 // panic, ports in range, no negative waits, and no busy loop (at most
-// 1+maxLocalRetries dials in a row without a wait, between Resets).
+// 1+maxLocalRetries dials in a row without a wait, between Resets). A
+// spare asked for with CauseSuspect is answered without a wait and is not
+// counted: it is not a redial the policy paces, and the transport asks for
+// one at most once per suspicion of a live connection.
 //
 // Each byte: the low nibble picks the Cause (values past the last Cause
 // included), bit 4 says the previous dial connected and answered a call (the
@@ -331,6 +334,12 @@ func checkScript(t *testing.T, script []byte) {
 			ok := func(port int) bool { return port == 0 || port == prev || port >= lo && port <= hi }
 			if !ok(d.Port) || !ok(d.HedgePort) || d.Wait < 0 || d.HedgeAfter < 0 {
 				t.Fatalf("%s, step %d, %+v: bad decision %+v", name, i, a, d)
+			}
+			if cause == CauseSuspect {
+				if d.Wait != 0 {
+					t.Fatalf("%s, step %d: a spare waits %v", name, i, d.Wait)
+				}
+				continue
 			}
 			if d.Wait == 0 {
 				zeros++
