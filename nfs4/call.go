@@ -111,7 +111,14 @@ func (cc *compoundCall) MarshalXDR(e *xdr.Encoder) error {
 		return err
 	}
 	if wireTap.Load() != nil {
-		cc.tapArgs = append(cc.tapArgs[:0], e.Bytes()[start:]...)
+		// The arguments as they go on the wire: a WRITE's data, kept by
+		// reference (xdr.Encoder.Payload), in its place.
+		b := e.Bytes()
+		p, at := e.Referenced()
+		if p == nil {
+			at = len(b)
+		}
+		cc.tapArgs = append(append(append(cc.tapArgs[:0], b[start:at]...), p...), b[at:]...)
 	}
 	return nil
 }

@@ -251,11 +251,7 @@ func (c *compound) write(sid *stateID, off uint64, stable uint32, data []byte) {
 		c.e.Uint64(off)
 		c.e.Uint32(stable)
 		c.e.Uint32(uint32(len(data)))
-		if wireTap.Load() != nil {
-			c.e.FixedOpaque(data) // the tap checks the encoding as one piece
-		} else {
-			c.e.Payload(data) // by reference where package rpc allows it
-		}
+		c.e.Payload(data) // by reference where package rpc allows it
 	}
 }
 

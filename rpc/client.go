@@ -558,16 +558,10 @@ func (c *Client) roundTrip(ctx context.Context, cl *call, pin *conn) error {
 				cn.inflight.Add(1)
 				cl.timer.Reset(c.timeout(start))
 				if err := cn.write(ctx, cl); err != nil {
-					if err == errNotSent {
-						// ctx ended, or the connection died, before any of
-						// the record went out.
-						if err := ctx.Err(); err != nil {
-							return c.abandon(cl, err)
-						}
-						continue
+					if err != errNotSent {
+						// The record may be cut short: the stream is lost.
+						c.broken(cn, err)
 					}
-					// The record may be cut short: the stream is lost.
-					c.broken(cn, err)
 					if err := ctx.Err(); err != nil {
 						return c.abandon(cl, err)
 					}
