@@ -208,6 +208,7 @@ type Client struct {
 	prog    uint32
 	vers    uint32
 	auth    Auth
+	gss     *gssState // set when auth is a *GSSAuth
 	major   time.Duration
 	soft    bool
 	softMax int
@@ -274,6 +275,7 @@ type call struct {
 	ready chan struct{} // capacity 1
 	timer *time.Timer   // major timeout
 	args  Marshaler     // what was encoded, asked before a re-send if a Resender
+	gss   gssCall       // an RPCSEC_GSS call's state; gss.g is nil for other flavors
 }
 
 var callPool = sync.Pool{New: func() any {
@@ -319,8 +321,13 @@ var errNotSent = errors.New("rpc: record not sent")
 // the wire and the caller must fail the connection.
 func (cn *conn) write(ctx context.Context, cl *call) error {
 	done := ctx.Done()
-	rec := *cl.rec
-	if len(rec)+len(cl.pay) > bulkRecord {
+	size := len(cl.pay)
+	if cl.gss.g != nil {
+		size += len(*cl.gss.plain)
+	} else {
+		size += len(*cl.rec)
+	}
+	if size > bulkRecord {
 		if !cn.acquire(cn.bulk, done) {
 			return errNotSent
 		}
@@ -330,6 +337,12 @@ func (cn *conn) write(ctx context.Context, cl *call) error {
 		return errNotSent
 	}
 	defer func() { <-cn.wmu }()
+	if cl.gss.g != nil {
+		if err := cl.gss.seal(cl); err != nil {
+			return &sealError{err}
+		}
+	}
+	rec := *cl.rec
 	if cl.pay == nil {
 		cl.iov = [3][]byte{rec}
 		cl.bufs = cl.iov[:1]
@@ -345,6 +358,12 @@ func (cn *conn) write(ctx context.Context, cl *call) error {
 	}
 	return err
 }
+
+// sealError is write's error when an RPCSEC_GSS call could not be sealed:
+// nothing was written, and the call fails with err.
+type sealError struct{ err error }
+
+func (e *sealError) Error() string { return e.err.Error() }
 
 // acquire takes the semaphore sem (capacity 1), unless done is closed or
 // the connection dies first; it reports whether it did.
@@ -391,6 +410,9 @@ func NewTrunk(ts []Transport, cfg Config) *Client {
 		log:     cfg.Logger,
 		pending: make(map[uint32]*call),
 	}
+	if a, ok := cfg.Auth.(*GSSAuth); ok {
+		c.gss = &gssState{auth: a, c: c}
+	}
 	c.ctx, c.cancel = context.WithCancel(context.Background())
 	c.done = c.ctx.Done()
 	wake := make(chan struct{})
@@ -415,15 +437,23 @@ func NewTrunk(ts []Transport, cfg Config) *Client {
 // *DeniedError. If ctx ends but the reply had already arrived, the reply
 // wins: the operation did run.
 func (c *Client) Call(ctx context.Context, proc uint32, args Marshaler, res Unmarshaler) error {
+	return c.do(ctx, nil, proc, args, res)
+}
+
+// do is Call, on pin alone if set.
+func (c *Client) do(ctx context.Context, pin *conn, proc uint32, args Marshaler, res Unmarshaler) error {
 	cl := callPool.Get().(*call)
 	defer c.release(cl)
 
 	cl.xid = c.xid.Add(1)
+	if c.gss != nil {
+		return c.gss.call(ctx, cl, pin, proc, args, res)
+	}
 	if err := c.encode(cl, proc, args); err != nil {
 		return err
 	}
 	cl.args = args
-	if err := c.roundTrip(ctx, cl, nil); err != nil {
+	if err := c.roundTrip(ctx, cl, pin); err != nil {
 		return err
 	}
 	return c.decode(cl, res)
@@ -432,8 +462,17 @@ func (c *Client) Call(ctx context.Context, proc uint32, args Marshaler, res Unma
 // decode parses cl's reply into res.
 func (c *Client) decode(cl *call, res Unmarshaler) error {
 	cl.dec.Reset(*cl.reply)
-	if _, err := ParseReply(&cl.dec, c.auth); err != nil {
-		return err
+	if cl.gss.g == nil {
+		if _, err := ParseReply(&cl.dec, c.auth); err != nil {
+			return err
+		}
+	} else {
+		if _, err := parseReply(&cl.dec, &cl.gss); err != nil {
+			return err
+		}
+		if err := cl.gss.openReply(&cl.dec); err != nil {
+			return err
+		}
 	}
 	if res != nil {
 		if err := res.UnmarshalXDR(&cl.dec); err != nil {
@@ -472,6 +511,7 @@ func (c *Client) encode(cl *call, proc uint32, args Marshaler) error {
 func (c *Client) release(cl *call) {
 	cl.timer.Stop()
 	cl.args = nil
+	cl.gss.release()
 	if cl.reply != nil {
 		bufpool.Put(cl.reply)
 		cl.reply = nil
@@ -558,6 +598,9 @@ func (c *Client) roundTrip(ctx context.Context, cl *call, pin *conn) error {
 				cn.inflight.Add(1)
 				cl.timer.Reset(c.timeout(start))
 				if err := cn.write(ctx, cl); err != nil {
+					if se, ok := err.(*sealError); ok {
+						return c.abandon(cl, se.err)
+					}
 					if err != errNotSent {
 						// The record may be cut short: the stream is lost.
 						c.broken(cn, err)
@@ -784,6 +827,15 @@ func (c *Client) Close() error {
 		c.mu.Unlock()
 		return nil
 	}
+	c.mu.Unlock()
+	if c.gss != nil {
+		c.gss.destroy()
+	}
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return nil
+	}
 	c.closed = true
 	c.cancel()
 	c.mu.Unlock()
@@ -798,5 +850,8 @@ func (c *Client) Close() error {
 		}
 	}
 	c.readers.Wait()
+	if c.gss != nil {
+		c.gss.renewals.Wait()
+	}
 	return err
 }

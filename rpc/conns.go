@@ -224,14 +224,5 @@ func (c *Client) bindConn(cn *conn) error {
 
 // callOn is Call on cn alone.
 func (c *Client) callOn(ctx context.Context, cn *conn, proc uint32, args Marshaler, res Unmarshaler) error {
-	cl := callPool.Get().(*call)
-	defer c.release(cl)
-	cl.xid = c.xid.Add(1)
-	if err := c.encode(cl, proc, args); err != nil {
-		return err
-	}
-	if err := c.roundTrip(ctx, cl, cn); err != nil {
-		return err
-	}
-	return c.decode(cl, res)
+	return c.do(ctx, cn, proc, args, res)
 }

@@ -82,12 +82,7 @@ func malformed(d *xdr.Decoder, what string) error {
 // caller. It does not allocate when e has room for the header.
 func AppendCall(e *xdr.Encoder, xid, prog, vers, proc uint32, auth Auth) {
 	start := e.Len()
-	e.Uint32(xid)
-	e.Uint32(msgCall)
-	e.Uint32(Version)
-	e.Uint32(prog)
-	e.Uint32(vers)
-	e.Uint32(proc)
+	appendCallHeader(e, xid, prog, vers, proc)
 	if auth == nil {
 		auth = AuthNone
 	}
@@ -113,6 +108,14 @@ func AppendCall(e *xdr.Encoder, xid, prog, vers, proc uint32, auth Auth) {
 // After a typed error d is left just past the header. ParseReply never
 // panics, whatever d holds, and does not allocate on success.
 func ParseReply(d *xdr.Decoder, auth Auth) (xid uint32, err error) {
+	if auth == nil {
+		auth = AuthNone
+	}
+	return parseReply(d, auth)
+}
+
+// parseReply is ParseReply with v checking the verifier of a SUCCESS.
+func parseReply(d *xdr.Decoder, v verifier) (xid uint32, err error) {
 	xid = d.Uint32()
 	mtype := d.Uint32()
 	if d.Err() != nil {
@@ -128,7 +131,7 @@ func ParseReply(d *xdr.Decoder, auth Auth) (xid uint32, err error) {
 	case d.Err() != nil:
 		return xid, malformed(d, "reply header")
 	case rstat == msgAccepted:
-		return xid, parseAccepted(d, auth)
+		return xid, parseAccepted(d, v)
 	case rstat == msgDenied:
 		return xid, parseDenied(d)
 	default:
@@ -138,7 +141,7 @@ func ParseReply(d *xdr.Decoder, auth Auth) (xid uint32, err error) {
 
 // parseAccepted reads the accepted_reply arm: verifier, accept_stat and,
 // for PROG_MISMATCH, the supported version range.
-func parseAccepted(d *xdr.Decoder, auth Auth) error {
+func parseAccepted(d *xdr.Decoder, v verifier) error {
 	verf := parseOpaqueAuth(d)
 	stat := AcceptStat(d.Uint32())
 	if d.Err() != nil {
@@ -146,10 +149,7 @@ func parseAccepted(d *xdr.Decoder, auth Auth) error {
 	}
 	switch stat {
 	case Success:
-		if auth == nil {
-			auth = AuthNone
-		}
-		return auth.Verify(verf)
+		return v.Verify(verf)
 	case ProgMismatch:
 		low, high := d.Uint32(), d.Uint32()
 		if d.Err() != nil {
@@ -186,4 +186,14 @@ func parseDenied(d *xdr.Decoder) error {
 		return &DeniedError{Stat: stat, Auth: as}
 	}
 	return fmt.Errorf("%w: unknown reject_stat %d", ErrMalformed, uint32(stat))
+}
+
+// appendCallHeader appends a CALL header up to the credential.
+func appendCallHeader(e *xdr.Encoder, xid, prog, vers, proc uint32) {
+	e.Uint32(xid)
+	e.Uint32(msgCall)
+	e.Uint32(Version)
+	e.Uint32(prog)
+	e.Uint32(vers)
+	e.Uint32(proc)
 }
