@@ -119,7 +119,7 @@ func (c *secContext) Complete(token []byte) (err error) {
 	}
 	t, err := newCFX(key, false, subkey, c.seq)
 	if err != nil {
-		return fmt.Errorf("krb5: %s: acceptor subkey: %w", op, err)
+		return fmt.Errorf("%w (the acceptor subkey in the AP-REP of %s)", err, c.service)
 	}
 	c.tokens.Store(t)
 	return nil
