@@ -6,14 +6,15 @@
 #               importer check, the race-enabled test suite of every module
 #               (real NFS-Ganesha servers included) and every fuzz target briefly
 #
-# The repository holds three modules: the library (.), the example tools
-# (examples/) and the benchmarks (bench/); each of the last two requires the
-# library through a replace directive, so their dependencies never reach a
-# service that imports the library (scripts/check-importer.sh checks that).
+# The repository holds four modules: the library (.), the Kerberos V5
+# mechanism (krb5/, which brings gokrb5), the example tools (examples/) and
+# the benchmarks (bench/); each of the last three requires the library
+# through a replace directive, so their dependencies never reach a service
+# that imports the library (scripts/check-importer.sh checks that).
 
 GO          ?= go
 FUZZTIME    ?= 100000x
-MODULES     := . examples bench
+MODULES     := . krb5 examples bench
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
 .PHONY: test deps knfsd-image vet unit fuzz sweep bench demo lab soak nfscp-rss
@@ -38,12 +39,12 @@ vet:
 	bash scripts/check-importer.sh
 
 # GONFS_REQUIRE_GANESHA turns a missing or failing NFS-Ganesha into a test
-# failure instead of a skip. The library's and the examples' suites run side
-# by side; the benchmarks' runs after them, because its NFSv3 peer finds
-# Ganesha's MOUNT service through the host's one rpcbind, where the other
+# failure instead of a skip. The library's, the Kerberos mechanism's and the
+# examples' suites run side by side; the benchmarks' runs after them,
+# because its NFSv3 peer finds Ganesha's MOUNT service through the host's one rpcbind, where the other
 # suites' Ganesha servers register and unregister theirs.
 unit:
-	GONFS_REQUIRE_GANESHA=1 GO=$(GO) bash scripts/unit.sh . examples
+	GONFS_REQUIRE_GANESHA=1 GO=$(GO) bash scripts/unit.sh . krb5 examples
 	GONFS_REQUIRE_GANESHA=1 GO=$(GO) bash scripts/unit.sh bench
 
 # The hostile-server sweeps in full (docs/testing.md); make test runs a sample.

@@ -11,7 +11,8 @@
 #   - the packages it links come from any module but the library, x/sys and
 #     backoff.
 # The tools' dependencies (progressbar, x/term, gonum, vmware/go-nfs-client)
-# live in the examples and bench modules and must never appear here.
+# live in the examples and bench modules, and gokrb5 in the krb5 module; they
+# must never appear here.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 scratch=$(mktemp -d)
