@@ -1,7 +1,9 @@
 package nfs4
 
 import (
+	"bytes"
 	"errors"
+	"fmt"
 
 	"github.com/gonfs/nfs/rpc"
 )
@@ -146,6 +148,45 @@ type secinfo struct {
 	oid     []byte
 	qop     uint32
 	service uint32 // RPC_GSS_SVC_*
+}
+
+// krb5OID is the Kerberos V5 mechanism's OID, DER without tag and length.
+var krb5OID = []byte{0x2a, 0x86, 0x48, 0x86, 0xf7, 0x12, 0x01, 0x02, 0x02}
+
+// accepts reports whether s is the flavor auth sends: for RPCSEC_GSS, the
+// same mechanism and service too.
+func (s secinfo) accepts(auth rpc.Auth) bool {
+	if s.flavor != auth.Flavor() {
+		return false
+	}
+	g, ok := auth.(*rpc.GSSAuth)
+	return !ok || bytes.Equal(s.oid, g.Mechanism().OID()) && s.service == uint32(g.Service())
+}
+
+// String names s as mount(8)'s sec= option does: "sys", "none", "krb5",
+// "krb5i", "krb5p".
+func (s secinfo) String() string {
+	switch s.flavor {
+	case rpc.AuthFlavorSys:
+		return "sys"
+	case rpc.AuthFlavorNone:
+		return "none"
+	case rpc.AuthFlavorGSS:
+		if bytes.Equal(s.oid, krb5OID) {
+			return rpc.GSSService(s.service).String()
+		}
+		return fmt.Sprintf("RPCSEC_GSS mechanism %x service %d", s.oid, s.service)
+	}
+	return fmt.Sprintf("flavor %d", s.flavor)
+}
+
+// secName names the flavor auth sends, as secinfo.String does.
+func secName(auth rpc.Auth) string {
+	s := secinfo{flavor: auth.Flavor()}
+	if g, ok := auth.(*rpc.GSSAuth); ok {
+		s.oid, s.service = g.Mechanism().OID(), uint32(g.Service())
+	}
+	return s.String()
 }
 
 // secinfoRes is a SECINFO4resok: the flavors in the server's order of

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -110,7 +111,7 @@ func (c *Client) establish(ctx context.Context) error {
 	if err := c.readRoot(ctx); err != nil {
 		return err
 	}
-	return c.checkSecurity(ctx, c.auth.Flavor())
+	return c.checkSecurity(ctx, c.auth)
 }
 
 // readRoot reads the root's handle and the attributes that size the
@@ -360,8 +361,8 @@ func (c *Client) renew() {
 
 // checkSecurity asks the server (SECINFO_NO_NAME on the root) which
 // security flavors it accepts and fails clearly if the one this client uses
-// is not among them.
-func (c *Client) checkSecurity(ctx context.Context, flavor uint32) error {
+// (for RPCSEC_GSS: its mechanism and service as well) is not among them.
+func (c *Client) checkSecurity(ctx context.Context, auth rpc.Auth) error {
 	var res secinfoRes
 	err := c.call(ctx, funcRequest{
 		b: func(cmp *compound) { cmp.putrootfh(); cmp.secinfoNoName(secinfoStyleCurrentFH) },
@@ -369,23 +370,31 @@ func (c *Client) checkSecurity(ctx context.Context, flavor uint32) error {
 			if err := r.statusOnly(opPutRootFH); err != nil {
 				return err
 			}
-			return r.secinfoNoName(&res)
+			if err := r.secinfoNoName(&res); err != nil {
+				return err
+			}
+			for i := range res.flavors[:res.n] {
+				// Kept past the reply, whose buffer is reused.
+				res.flavors[i].oid = bytes.Clone(res.flavors[i].oid)
+			}
+			return nil
 		},
 	})
 	if err != nil {
 		return err
 	}
-	var offered []uint32
-	for _, s := range res.flavors[:res.n] {
-		if s.flavor == flavor {
-			return nil
-		}
-		offered = append(offered, s.flavor)
-	}
 	if res.n == 0 {
 		return nil // a server that lists nothing leaves it to the calls
 	}
-	return fmt.Errorf("nfs4: the server's root accepts security flavors %v, not %d: %w", offered, flavor, ErrWrongSec)
+	offered := make([]string, 0, res.n)
+	for _, s := range res.flavors[:res.n] {
+		if s.accepts(auth) {
+			return nil
+		}
+		offered = append(offered, s.String())
+	}
+	return fmt.Errorf("nfs4: the server's root accepts %s, not %s: %w",
+		strings.Join(offered, ", "), secName(auth), ErrWrongSec)
 }
 
 // destroy ends the session and the client ID. Failures are harmless: the
