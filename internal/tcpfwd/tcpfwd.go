@@ -1,8 +1,9 @@
 // Package tcpfwd is a TCP forwarder on loopback for tests: it listens on
 // 127.0.0.1 and relays each connection to a target that the test can move
 // (a failover to another server behind the same address), pause (a silent
-// blackhole: bytes are neither delivered nor refused), and reset (every
-// relayed connection closed at once with RST).
+// blackhole: bytes are neither delivered nor refused), reset (every
+// relayed connection closed at once with RST), and tamper with (one bit of
+// what servers send flipped, as by an attacker on the path).
 //
 //	f := tcpfwd.Start(t, srvA.Addr())
 //	c := dial(f.Addr())
@@ -34,8 +35,9 @@ type Forwarder struct {
 	resume chan struct{} // closed by Resume
 	conns  map[*pair]struct{}
 	closed bool
-	accept int  // connections accepted
-	resv   bool // relay reserved source ports from reserved ports
+	accept int   // connections accepted
+	resv   bool  // relay reserved source ports from reserved ports
+	flip   int64 // bytes from servers to pass before flipping a bit of the next; <0: none
 }
 
 // pair is one relayed connection.
@@ -51,7 +53,7 @@ func Start(tb testing.TB, target string) *Forwarder {
 	if err != nil {
 		tb.Fatalf("tcpfwd: %v", err)
 	}
-	f := &Forwarder{ln: ln, target: target, conns: make(map[*pair]struct{}), resume: make(chan struct{})}
+	f := &Forwarder{ln: ln, target: target, conns: make(map[*pair]struct{}), resume: make(chan struct{}), flip: -1}
 	f.wg.Add(1)
 	go f.serve()
 	tb.Cleanup(f.Close)
@@ -209,22 +211,51 @@ func (f *Forwarder) relay(client *net.TCPConn) {
 	f.mu.Unlock()
 	var wg sync.WaitGroup
 	wg.Add(2)
-	go func() { defer wg.Done(); f.copy(p.server, p.client); p.abort() }()
-	go func() { defer wg.Done(); f.copy(p.client, p.server); p.abort() }()
+	go func() { defer wg.Done(); f.copy(p.server, p.client, false); p.abort() }()
+	go func() { defer wg.Done(); f.copy(p.client, p.server, true); p.abort() }()
 	wg.Wait()
 	f.mu.Lock()
 	delete(f.conns, p)
 	f.mu.Unlock()
 }
 
-// copy relays src to dst in chunks, holding each chunk while paused.
-func (f *Forwarder) copy(dst, src *net.TCPConn) {
+// FlipAfter flips the lowest bit of one byte of what servers send: the
+// byte after the next n bytes they send, over whichever connections,
+// counted from now. It does so once.
+func (f *Forwarder) FlipAfter(n int64) {
+	f.mu.Lock()
+	f.flip = n
+	f.mu.Unlock()
+}
+
+// tamper flips the bit FlipAfter asked for if it falls in b, the next
+// bytes from a server.
+func (f *Forwarder) tamper(b []byte) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.flip < 0 {
+		return
+	}
+	if f.flip < int64(len(b)) {
+		b[f.flip] ^= 1
+		f.flip = -1
+		return
+	}
+	f.flip -= int64(len(b))
+}
+
+// copy relays src to dst in chunks, holding each chunk while paused;
+// toClient says src is a server.
+func (f *Forwarder) copy(dst, src *net.TCPConn, toClient bool) {
 	buf := make([]byte, 64<<10)
 	for {
 		n, err := src.Read(buf)
 		if n > 0 {
 			if !f.gate() {
 				return
+			}
+			if toClient {
+				f.tamper(buf[:n])
 			}
 			if _, werr := dst.Write(buf[:n]); werr != nil {
 				return

@@ -142,3 +142,21 @@ func TestCloseWhilePaused(t *testing.T) {
 		t.Fatal("read after Close succeeded")
 	}
 }
+
+// TestFlipAfter: exactly the byte asked for arrives with a bit flipped,
+// and only once; what clients send is never touched.
+func TestFlipAfter(t *testing.T) {
+	f := Start(t, echoServer(t, "a"))
+	c, err := net.Dial("tcp", f.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	f.FlipAfter(2) // "a:hello": the h turns into i
+	if got, err := ask(t, c, "hello"); got != "a:iello" {
+		t.Fatalf("got %q, %v; want a:iello", got, err)
+	}
+	if got, err := ask(t, c, "hello"); got != "a:hello" {
+		t.Fatalf("second answer %q, %v; want it untouched", got, err)
+	}
+}
