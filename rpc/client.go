@@ -178,6 +178,7 @@ type Stats struct {
 	Pending       int    // calls awaiting a reply now
 	Resent        int    // of Pending, calls re-sent on a new connection at least once
 	Conns         int    // connections carrying calls now (at most one per Transport)
+	GSSContexts   uint64 // RPCSEC_GSS contexts established: the first, renewals, and after the server lost one
 }
 
 // Sentinel errors.
@@ -229,6 +230,7 @@ type Client struct {
 
 	calls, retrans, majors, unknown atomic.Uint64
 	resent                          atomic.Int64 // calls re-sent and not yet done (Stats.Resent)
+	gssContexts                     atomic.Uint64
 }
 
 // pathWatcher is implemented by connections whose transport watches the
@@ -816,6 +818,7 @@ func (c *Client) Stats() Stats {
 		Pending:       n,
 		Resent:        int(c.resent.Load()),
 		Conns:         conns,
+		GSSContexts:   c.gssContexts.Load(),
 	}
 }
 

@@ -370,6 +370,7 @@ func (g *gssState) establish(ctx context.Context, pin *conn) (*gssCtx, error) {
 	if err := gctx.VerifyMIC(win[:], res.verf.Body); err != nil {
 		return nil, fmt.Errorf("%w: RPCSEC_GSS_INIT reply's verifier: %w", ErrGSSIntegrity, err)
 	}
+	g.c.gssContexts.Add(1)
 	return &gssCtx{gc: gctx, handle: res.handle, window: res.window, expiry: gctx.Expiry()}, nil
 }
 
