@@ -13,7 +13,8 @@ import (
 // krb5 export starts and serves, reads the realm's krb5.conf rather than
 // /etc/krb5.conf, and finds its service key: it logs no Kerberos error
 // (Ganesha reports a keytab it cannot use only in its log, as a CRIT
-// line of the NFS CB component, and serves on).
+// line of the NFS CB component, and serves on), and the KDC issued it
+// the ticket it gets at start for NFSv4.0 callbacks.
 func TestKerberosStart(t *testing.T) {
 	k := kdc.Start(t, kdc.Config{})
 	s := Start(t, Config{
@@ -29,6 +30,17 @@ func TestKerberosStart(t *testing.T) {
 		if strings.Contains(line, ":CRIT :") && !strings.Contains(line, ":DBUS :") {
 			t.Errorf("Ganesha with Kerberos logged an error: %s", line)
 		}
+	}
+	kdcLog, err := os.ReadFile(k.LogPath())
+	if err != nil {
+		t.Fatal(err)
+	}
+	issued := false
+	for _, line := range strings.Split(string(kdcLog), "\n") {
+		issued = issued || strings.Contains(line, "ISSUE: authtime") && strings.Contains(line, " nfs/localhost@"+k.Realm()+" for krbtgt/")
+	}
+	if !issued {
+		t.Errorf("the KDC issued Ganesha no ticket for nfs/localhost at its start; KDC log:\n%s", kdcLog)
 	}
 	environ, err := os.ReadFile("/proc/" + strconv.Itoa(s.PID()) + "/environ")
 	if err != nil {
