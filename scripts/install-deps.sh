@@ -3,7 +3,9 @@
 # NFS-Ganesha with its VFS backend (the real server every integration test
 # starts), rpcbind (Ganesha's NFSv3 needs it), the tools the network lab
 # uses (nftables, conntrack, iproute2, capsh, setpriv, fsfreeze), libnfs's nfs-cp,
-# a peer the benchmarks compare against (make bench), and what building
+# a peer the benchmarks compare against (make bench), MIT Kerberos (the
+# KDC, kadmin.local, kinit and klist that internal/kdc runs, and
+# libfaketime for a KDC with its clock off), and what building
 # the Linux kernel NFS server's user-mode Linux guest needs (debootstrap,
 # e2fsprogs, debian-archive-keyring; scripts/knfsd-image.sh then builds
 # the guest once, its UML kernel included, from Debian's archive).
@@ -34,6 +36,10 @@ packages=(
 	debootstrap
 	e2fsprogs
 	debian-archive-keyring
+	krb5-kdc
+	krb5-admin-server
+	krb5-user
+	faketime
 )
 
 # probe PKG succeeds when what the tests use from PKG is installed.
@@ -55,6 +61,10 @@ probe() {
 	debootstrap) command -v debootstrap ;;
 	e2fsprogs) command -v mkfs.ext4 ;;
 	debian-archive-keyring) test -f /usr/share/keyrings/debian-archive-keyring.gpg ;;
+	krb5-kdc) command -v krb5kdc && command -v kdb5_util ;;
+	krb5-admin-server) command -v kadmin.local ;;
+	krb5-user) command -v kinit && command -v klist ;;
+	faketime) compgen -G '/usr/lib/*/faketime/libfaketime.so.1' ;;
 	*)
 		echo "install-deps: no probe for package $1" >&2
 		return 2
@@ -89,6 +99,11 @@ if ! command -v apt-get >/dev/null; then
 	exit 1
 fi
 
+# Noninteractive, krb5-config asks nothing and writes Debian's example
+# /etc/krb5.conf (realm ATHENA.MIT.EDU) if there is none; the packages'
+# KDC and kadmind services find no database and do not run. Neither
+# matters: internal/kdc points every tool, and Ganesha, at files of its
+# own (KRB5_CONFIG, KRB5_KDC_PROFILE) and never reads /etc/krb5.conf.
 echo "install-deps: installing ${need[*]}"
 apt-get update
 DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${need[@]}"

@@ -81,12 +81,54 @@ type Config struct {
 	// servers that a client must tell apart give them two owners.
 	ServerOwner, ServerScope string
 
+	// Kerberos, if set, turns on RPCSEC_GSS with Kerberos V5 (NFS_KRB5),
+	// so that SecType may name krb5, krb5i and krb5p. Default: off.
+	Kerberos *Kerberos
+
+	// SecType are the security flavors the export accepts (EXPORT {
+	// SecType }), of "none", "sys", "krb5", "krb5i" and "krb5p"; the
+	// last three need Kerberos. Default: "sys". Ganesha 4.3 lists every
+	// one named in its SECINFO reply, but see Kerberos for what it
+	// accepts.
+	SecType []string
+
 	// Extra is raw configuration appended to the generated file, for
 	// example a CLIENT block or a second EXPORT. Do not repeat a block
 	// the generated file has (NFS_CORE_PARAM, NFS_KRB5, NFSV4, EXPORT
 	// with Export_Id 1, LOG): Ganesha accepts that without error, but
 	// not reliably as an override. Use the fields instead.
 	Extra string
+}
+
+// Kerberos configures Ganesha's Kerberos V5 acceptor. internal/kdc makes
+// the files it names: kdc.KDC's Krb5Conf, and a Keytab of the service
+// principal, which should be nfs/localhost: Ganesha 4.3 also gets itself
+// a ticket from the keytab at start, for NFSv4.0 callbacks, as
+// nfs/localhost (its default host name, not the machine's), and without
+// that key logs a CRIT line "no usable keytab entry" (and serves on).
+//
+// What Ganesha 4.3 does with SecType, seen from an AUTH_SYS client: the
+// pseudo root takes every flavor (its SECINFO lists krb5p, krb5i, krb5,
+// sys and none), so mounting it works; every call into a Kerberos-only
+// export fails with NFS4ERR_WRONGSEC; SECINFO of the export lists exactly
+// the services named, privacy first, then sys. A context for any
+// principal in the keytab is accepted, whatever host it names, and an
+// export of one service refuses the other two with NFS4ERR_WRONGSEC. The
+// server's GSS detail is in its TIRPC log component at FULL_DEBUG
+// (Extra: LOG { COMPONENTS { TIRPC = FULL_DEBUG; } }).
+type Kerberos struct {
+	// Krb5Conf is the krb5.conf Ganesha's Kerberos library reads
+	// (KRB5_CONFIG); it must exist. Ganesha never reads /etc/krb5.conf
+	// then.
+	Krb5Conf string
+
+	// Keytab is the keytab holding the service principal's keys
+	// (KeytabPath, and KRB5_KTNAME); it must exist.
+	Keytab string
+
+	// Principal is the service name (PrincipalName), the first part of
+	// the principal, as in nfs/HOST@REALM. Default "nfs".
+	Principal string
 }
 
 // Defaults for the zero Config.
@@ -96,6 +138,8 @@ const (
 	defaultLease    = 5 * time.Second
 	maxLease        = 120 * time.Second
 	maxGrace        = 180 * time.Second
+	defaultSecType  = "sys"
+	defaultKrb5Name = "nfs"
 )
 
 // resolve returns c with every default filled in and its ports chosen.
@@ -159,6 +203,10 @@ func (c Config) resolve(tb TB) (Config, error) {
 		return c, fmt.Errorf("ganesha: NetNS %q is not a namespace name", c.NetNS)
 	}
 
+	if err := c.resolveSecurity(); err != nil {
+		return c, err
+	}
+
 	need := 0
 	if c.Port == 0 {
 		need++
@@ -183,6 +231,57 @@ func (c Config) resolve(tb TB) (Config, error) {
 		}
 	}
 	return c, nil
+}
+
+// resolveSecurity checks SecType and Kerberos, and fills in their
+// defaults. A resolved Config's Kerberos is a copy: the caller's is never
+// changed.
+func (c *Config) resolveSecurity() error {
+	if len(c.SecType) == 0 {
+		c.SecType = []string{defaultSecType}
+	}
+	for _, f := range c.SecType {
+		switch f {
+		case "none", "sys":
+		case "krb5", "krb5i", "krb5p":
+			if c.Kerberos == nil {
+				return fmt.Errorf("ganesha: SecType %s needs Kerberos", f)
+			}
+		default:
+			return fmt.Errorf("ganesha: SecType %q is not one of none, sys, krb5, krb5i, krb5p", f)
+		}
+	}
+	if c.Kerberos == nil {
+		return nil
+	}
+	k := *c.Kerberos
+	if k.Principal == "" {
+		k.Principal = defaultKrb5Name
+	}
+	if err := checkString("Kerberos.Principal", k.Principal); err != nil {
+		return err
+	}
+	for _, f := range []struct {
+		name string
+		path *string
+	}{{"Kerberos.Krb5Conf", &k.Krb5Conf}, {"Kerberos.Keytab", &k.Keytab}} {
+		if *f.path == "" {
+			return fmt.Errorf("ganesha: %s is not set", f.name)
+		}
+		abs, err := filepath.Abs(*f.path)
+		if err != nil {
+			return fmt.Errorf("ganesha: %s: %w", f.name, err)
+		}
+		if err := checkString(f.name, abs); err != nil {
+			return err
+		}
+		if _, err := os.Stat(abs); err != nil {
+			return fmt.Errorf("ganesha: %s: %w", f.name, err)
+		}
+		*f.path = abs
+	}
+	c.Kerberos = &k
+	return nil
 }
 
 // absDir returns dir as an absolute path, or a fresh t.TempDir() if dir is "".
@@ -239,12 +338,21 @@ func (c Config) render(name string) string {
 	p("\tEnable_UDP = false;")
 	p("}")
 
-	// Kerberos is unused; keep its credential cache out of the shared
-	// /run/ganesha, which Ganesha then never creates.
-	p("NFS_KRB5 {")
-	p("\tActive_krb5 = false;")
-	p("\tCCacheDir = %s;", quote(filepath.Join(c.StateDir, "krb5cc")))
-	p("}")
+	if k := c.Kerberos; k != nil {
+		p("NFS_KRB5 {")
+		p("\tActive_krb5 = true;")
+		p("\tPrincipalName = %s;", quote(k.Principal))
+		p("\tKeytabPath = %s;", quote(k.Keytab))
+		p("\tCCacheDir = %s;", quote(filepath.Join(c.StateDir, "krb5cc")))
+		p("}")
+	} else {
+		// Kerberos is unused; keep its credential cache out of the shared
+		// /run/ganesha, which Ganesha then never creates.
+		p("NFS_KRB5 {")
+		p("\tActive_krb5 = false;")
+		p("\tCCacheDir = %s;", quote(filepath.Join(c.StateDir, "krb5cc")))
+		p("}")
+	}
 
 	p("NFSV4 {")
 	p("\tLease_Lifetime = %d;", seconds(c.Lease))
@@ -280,7 +388,7 @@ func (c Config) render(name string) string {
 	p("\tTransports = TCP;")
 	p("\tAccess_Type = RW;")
 	p("\tSquash = No_Root_Squash;")
-	p("\tSecType = sys;")
+	p("\tSecType = %s;", strings.Join(c.SecType, ", "))
 	// Accept clients on any source port, not only reserved ones (<1024).
 	// This is Ganesha's default; written out because the library's
 	// clients reconnect from ephemeral ports.

@@ -1,6 +1,7 @@
 package ganesha
 
 import (
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -145,6 +146,72 @@ func TestEpochsDistinct(t *testing.T) {
 	for e := range seen {
 		if e < before {
 			t.Fatalf("epoch %d is before the test started (%d)", e, before)
+		}
+	}
+}
+
+// Kerberos turns NFS_KRB5 on with the principal and keytab given, and
+// SecType lists the export's flavors; without either the configuration
+// is as it always was.
+func TestRenderKerberos(t *testing.T) {
+	dir := t.TempDir()
+	krb5conf, keytab := dir+"/krb5.conf", dir+"/keytab"
+	for _, f := range []string{krb5conf, keytab} {
+		if err := os.WriteFile(f, nil, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c, err := Config{Kerberos: &Kerberos{Krb5Conf: krb5conf, Keytab: keytab}, SecType: []string{"krb5p", "sys"}}.resolve(t)
+	if err != nil {
+		t.Fatal(err)
+	}
+	conf := c.render(t.Name())
+	want := "NFS_KRB5 {\n" +
+		"\tActive_krb5 = true;\n" +
+		"\tPrincipalName = \"nfs\";\n" +
+		"\tKeytabPath = \"" + keytab + "\";\n" +
+		"\tCCacheDir = \"" + c.StateDir + "/krb5cc\";\n" +
+		"}\n"
+	if !strings.Contains(conf, want) {
+		t.Errorf("configuration lacks\n%s\nin:\n%s", want, conf)
+	}
+	if !strings.Contains(conf, "\tSecType = krb5p, sys;\n") {
+		t.Errorf("configuration lacks SecType = krb5p, sys:\n%s", conf)
+	}
+
+	c, err = Config{}.resolve(t)
+	if err != nil {
+		t.Fatal(err)
+	}
+	conf = c.render(t.Name())
+	for _, w := range []string{"\tActive_krb5 = false;\n", "\tSecType = sys;\n"} {
+		if !strings.Contains(conf, w) {
+			t.Errorf("default configuration lacks %q:\n%s", w, conf)
+		}
+	}
+	if strings.Contains(conf, "KeytabPath") || strings.Contains(conf, "PrincipalName") {
+		t.Errorf("default configuration names a keytab or principal:\n%s", conf)
+	}
+}
+
+func TestResolveRejectsSecurity(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(dir+"/f", nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name string
+		cfg  Config
+		want string
+	}{
+		{"krb5 without Kerberos", Config{SecType: []string{"krb5i"}}, "needs Kerberos"},
+		{"unknown flavor", Config{SecType: []string{"tls"}}, "not one of"},
+		{"no keytab", Config{Kerberos: &Kerberos{Krb5Conf: dir + "/f"}}, "Kerberos.Keytab"},
+		{"missing krb5.conf", Config{Kerberos: &Kerberos{Krb5Conf: dir + "/none", Keytab: dir + "/f"}}, "Kerberos.Krb5Conf"},
+		{"quote in principal", Config{Kerberos: &Kerberos{Krb5Conf: dir + "/f", Keytab: dir + "/f", Principal: `n"fs`}}, "Principal"},
+	} {
+		if _, err := tc.cfg.resolve(t); err == nil || !strings.Contains(err.Error(), tc.want) || !strings.HasPrefix(err.Error(), "ganesha: ") {
+			t.Errorf("%s: resolve = %v, want an error about %s", tc.name, err, tc.want)
 		}
 	}
 }

@@ -24,7 +24,9 @@
 //     root and Kerberos credential cache; all four live in StateDir, so it
 //     never creates /run/ganesha or /var/lib/nfs/ganesha.
 //   - DBUS and krb5 CRIT lines in the log are expected: there is no
-//     system bus, and Kerberos is not configured.
+//     system bus, and without Config.Kerberos it still looks for
+//     /etc/krb5.keytab, which is not there. With Config.Kerberos and a
+//     keytab holding nfs/localhost it logs no krb5 line at all.
 //   - It keeps serving when an export cannot be created (its directory
 //     is missing, say), logging CONFIG CRIT lines; Start treats those as
 //     a failed start.
@@ -381,13 +383,26 @@ func (s *Server) command(epoch uint32) *exec.Cmd {
 		"-N", "NIV_EVENT",
 		"-E", strconv.FormatUint(uint64(epoch), 10),
 	}
+	var cmd *exec.Cmd
 	if s.cfg.NetNS == "" {
-		return exec.Command(s.binary, args...)
+		cmd = exec.Command(s.binary, args...)
+	} else {
+		// ip and sh exec in turn, so the PID is ganesha.nfsd's. The private
+		// /run keeps instances in different namespaces apart.
+		script := `mount -t tmpfs ganesha-run /run && exec "$0" "$@"`
+		cmd = exec.Command("ip", append([]string{"netns", "exec", s.cfg.NetNS, "sh", "-c", script, s.binary}, args...)...)
 	}
-	// ip and sh exec in turn, so the PID is ganesha.nfsd's. The private
-	// /run keeps instances in different namespaces apart.
-	script := `mount -t tmpfs ganesha-run /run && exec "$0" "$@"`
-	return exec.Command("ip", append([]string{"netns", "exec", s.cfg.NetNS, "sh", "-c", script, s.binary}, args...)...)
+	if k := s.cfg.Kerberos; k != nil {
+		// The realm's krb5.conf, never /etc/krb5.conf; the keytab also for
+		// code that ignores KeytabPath; the replay cache in StateDir, not
+		// the machine's shared /var/tmp.
+		cmd.Env = append(os.Environ(),
+			"KRB5_CONFIG="+k.Krb5Conf,
+			"KRB5_KTNAME=FILE:"+k.Keytab,
+			"KRB5RCACHEDIR="+s.cfg.StateDir,
+		)
+	}
+	return cmd
 }
 
 // waitReady polls until the process listens on every port it serves and
