@@ -77,9 +77,6 @@ func TestGaneshaKerberosExport(t *testing.T) {
 	}
 }
 
-// krb5OID is the Kerberos V5 GSS mechanism, 1.2.840.113554.1.2.2, in DER.
-var krb5OID = []byte{0x2a, 0x86, 0x48, 0x86, 0xf7, 0x12, 0x01, 0x02, 0x02}
-
 // secinfoOf asks SECINFO for name in the root directory. (Ganesha 4.3
 // refuses LOOKUP followed by SECINFO_NO_NAME under the wrong flavor,
 // although RFC 8881 §2.6.3.1.1.8 says a server should allow it.)
