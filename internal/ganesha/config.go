@@ -111,9 +111,10 @@ type Config struct {
 // pseudo root takes every flavor (its SECINFO lists krb5p, krb5i, krb5,
 // sys and none), so mounting it works; every call into a Kerberos-only
 // export fails with NFS4ERR_WRONGSEC; SECINFO of the export lists exactly
-// the services named, privacy first, then sys. A context for any
-// principal in the keytab is accepted, whatever host it names, and an
-// export of one service refuses the other two with NFS4ERR_WRONGSEC. The
+// the services named, privacy first, then sys. With a GSS client (seen
+// by hand, not by this package's tests): a context for any principal in
+// the keytab is accepted, whatever host it names, and an export of one
+// service refuses the other two with NFS4ERR_WRONGSEC. The
 // server's GSS detail is in its TIRPC log component at FULL_DEBUG
 // (Extra: LOG { COMPONENTS { TIRPC = FULL_DEBUG; } }).
 type Kerberos struct {
