@@ -211,3 +211,23 @@ func TestCompleteRejects(t *testing.T) {
 		t.Errorf("skew: %v is not a *KerberosError with code 37", err)
 	}
 }
+
+// TestKDCErrorText reads a KRB-ERROR's code and e-text back from the text
+// gokrb5 flattens it into.
+func TestKDCErrorText(t *testing.T) {
+	gokrb5 := errors.New("[Root cause: KDC_Error] KDC_Error: AS Exchange Error: kerberos error response from KDC: KRB Error: (24) KDC_ERR_PREAUTH_FAILED Pre-authentication information was invalid - PREAUTH_FAILED")
+	err := kdcError("AS exchange for alice@R", gokrb5)
+	var ke *KerberosError
+	if !errors.As(err, &ke) || ke.Code != 24 || ke.Text != "PREAUTH_FAILED" || !errors.Is(err, ErrWrongPassword) {
+		t.Fatalf("%#v", err)
+	}
+	want := "krb5: AS exchange for alice@R: the KDC rejected the password or key: (24) KDC_ERR_PREAUTH_FAILED Pre-authentication information was invalid (PREAUTH_FAILED)"
+	if err.Error() != want {
+		t.Fatalf("message\n%s, want\n%s", err, want)
+	}
+	for _, s := range []string{"KRB Error: (", "KRB Error: (x)", "KRB Error: (99999999999)", "KRB Error: )("} {
+		if _, ok := codeInText(s); ok {
+			t.Errorf("code read from %q", s)
+		}
+	}
+}

@@ -138,7 +138,8 @@ func (k keytabCreds) source(conf *config.Config) (source, error) {
 	if err != nil {
 		return nil, err
 	}
-	kt, err := keytab.Load(k.path)
+	var kt *keytab.Keytab
+	err = safely(func() (err error) { kt, err = keytab.Load(k.path); return err })
 	if err != nil {
 		return nil, fmt.Errorf("krb5: reading keytab %s: %w", k.path, err)
 	}
@@ -218,7 +219,8 @@ func (s *ccacheSource) client() *client.Client { return s.cl }
 func (s *ccacheSource) String() string         { return s.desc }
 
 func (s *ccacheSource) load() (*credentials.CCache, error) {
-	cc, err := credentials.LoadCCache(s.path)
+	var cc *credentials.CCache
+	err := safely(func() (err error) { cc, err = credentials.LoadCCache(s.path); return err })
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
 			return nil, fmt.Errorf("%w: credential cache %s does not exist (run kinit)", ErrExpired, s.path)
@@ -254,4 +256,16 @@ func (s *ccacheSource) tgt() (ticket, error) {
 		start = cred.AuthTime
 	}
 	return ticket{tkt: tkt, key: cred.Key, start: start, end: cred.EndTime}, nil
+}
+
+// safely runs one of gokrb5's file parsers, which index past the end of a
+// truncated or corrupt keytab or credential cache, and turns such a panic
+// into an error.
+func safely(parse func() error) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("corrupt file: %v", r)
+		}
+	}()
+	return parse()
 }

@@ -117,7 +117,7 @@ func kdcError(op string, err error) error {
 	}
 	msg := err.Error()
 	if code, ok := codeInText(msg); ok {
-		return &KerberosError{Op: op, Code: code, Text: msg}
+		return &KerberosError{Op: op, Code: code, Text: eTextAfter(msg, code)}
 	}
 	var kerr krberror.Krberror
 	if errors.As(err, &kerr) {
@@ -152,6 +152,17 @@ func codeInText(s string) (int32, bool) {
 		return 0, false
 	}
 	return int32(n), true
+}
+
+// eTextAfter returns the e-text gokrb5 writes after a KRB-ERROR's code
+// ("KRB Error: (24) KDC_ERR_PREAUTH_FAILED Pre-authentication information
+// was invalid - PREAUTH_FAILED"), or "".
+func eTextAfter(s string, code int32) string {
+	mark := "KRB Error: " + errorcode.Lookup(code) + " - "
+	if i := strings.Index(s, mark); i >= 0 {
+		return s[i+len(mark):]
+	}
+	return ""
 }
 
 func encTypeName(id int32) string {

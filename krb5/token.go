@@ -56,7 +56,7 @@ type cfx struct {
 	sendFlags byte // SentByAcceptor and AcceptorSubkey as this side sets them
 	recvFlags byte // what the peer must set
 
-	sendMAC, recvMAC sync.Pool // of hash.Hash: HMAC keyed with Kc of each direction
+	sendMAC, recvMAC sync.Pool // of *mac: HMAC keyed with Kc of each direction
 	macLen           int       // checksum length in octets
 
 	seq atomic.Uint64 // the next SND_SEQ this side sends
@@ -123,8 +123,8 @@ func newCFX(key types.EncryptionKey, acceptor, subkey bool, seq uint64) (*cfx, e
 	if err != nil {
 		return nil, fmt.Errorf("krb5: deriving the checksum key: %w", err)
 	}
-	c.sendMAC.New = func() any { return hmac.New(et.GetHashFunc(), sendKc) }
-	c.recvMAC.New = func() any { return hmac.New(et.GetHashFunc(), recvKc) }
+	c.sendMAC.New = func() any { return &mac{h: hmac.New(et.GetHashFunc(), sendKc)} }
+	c.recvMAC.New = func() any { return &mac{h: hmac.New(et.GetHashFunc(), recvKc)} }
 	c.scratch.New = func() any { return new([]byte) }
 	c.seq.Store(seq)
 	return c, nil
@@ -162,24 +162,32 @@ func (c *cfx) checkFlags(f byte) error {
 
 // appendMIC appends the MIC token of msg to dst (RFC 4121 §4.2.6.1).
 func (c *cfx) appendMIC(dst, msg []byte) []byte {
-	var hdr [tokenHeaderLen]byte
-	hdr[0], hdr[1], hdr[2] = 0x04, 0x04, c.sendFlags
-	hdr[3], hdr[4], hdr[5], hdr[6], hdr[7] = 0xff, 0xff, 0xff, 0xff, 0xff
-	binary.BigEndian.PutUint64(hdr[8:], c.seq.Add(1)-1)
-	dst = append(dst, hdr[:]...)
-	return c.sum(&c.sendMAC, dst, msg, hdr[:])
+	n := len(dst)
+	dst = append(dst, 0x04, 0x04, c.sendFlags, 0xff, 0xff, 0xff, 0xff, 0xff)
+	dst = binary.BigEndian.AppendUint64(dst, c.seq.Add(1)-1)
+	m := c.sum(&c.sendMAC, msg, dst[n:])
+	dst = append(dst, m.sum[:c.macLen]...)
+	c.sendMAC.Put(m)
+	return dst
 }
 
-// sum appends HMAC(Kc, msg | hdr) truncated to the etype's length.
-func (c *cfx) sum(pool *sync.Pool, dst, msg, hdr []byte) []byte {
-	h := pool.Get().(hash.Hash)
-	h.Reset()
-	h.Write(msg)
-	h.Write(hdr)
-	n := len(dst)
-	dst = h.Sum(dst)
-	pool.Put(h)
-	return dst[:n+c.macLen]
+// A mac is an HMAC keyed with one direction's Kc, and room for its sum
+// (the longest, SHA-384's, is 48 octets): kept in a pool so that a MIC
+// allocates nothing.
+type mac struct {
+	h   hash.Hash
+	sum [64]byte
+}
+
+// sum computes HMAC(Kc, msg | hdr) into m.sum of an HMAC from pool; the
+// caller puts m back once it has used the sum.
+func (c *cfx) sum(pool *sync.Pool, msg, hdr []byte) *mac {
+	m := pool.Get().(*mac)
+	m.h.Reset()
+	m.h.Write(msg)
+	m.h.Write(hdr)
+	m.h.Sum(m.sum[:0])
+	return m
 }
 
 // verifyMIC checks the peer's MIC token of msg.
@@ -198,9 +206,10 @@ func (c *cfx) verifyMIC(msg, tok []byte) error {
 			return errFiller
 		}
 	}
-	var buf [64]byte // the longest HMAC, SHA-384's 48 octets, fits
-	want := c.sum(&c.recvMAC, buf[:0], msg, tok[:tokenHeaderLen])
-	if !hmac.Equal(want, tok[tokenHeaderLen:]) {
+	m := c.sum(&c.recvMAC, msg, tok[:tokenHeaderLen])
+	ok := hmac.Equal(m.sum[:c.macLen], tok[tokenHeaderLen:])
+	c.recvMAC.Put(m)
+	if !ok {
 		return errChecksum
 	}
 	return nil
