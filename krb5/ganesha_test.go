@@ -324,9 +324,11 @@ func TestServerRestart(t *testing.T) {
 }
 
 // TestConcurrentCalls: 64 goroutines share one context; every call is
-// answered, none waits for a major timeout (a call sent with a sequence
-// number the server's window had left behind would be dropped, silently)
-// and none is re-sent.
+// answered and none waits for a major timeout. Ganesha 4.3 drops, without
+// a word, a request its worker threads took up after 32 later ones (its
+// sequence window): about one run in three of this test had a call
+// dropped so, each then waiting two minutes, before the client re-sent a
+// call the server's window had passed.
 func TestConcurrentCalls(t *testing.T) {
 	testutil.CheckLeaks(t)
 	r := newRealm(t, kdc.Config{})
@@ -335,7 +337,7 @@ func TestConcurrentCalls(t *testing.T) {
 		t.Fatal(err)
 	}
 	c := mustDial(t, srv.Addr(), nfs4.Config{Auth: r.auth(t, krb5.Password(user, password), rpc.GSSIntegrity), NoAC: true})
-	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	const workers, each = 64, 40
 	var wg sync.WaitGroup
@@ -355,10 +357,11 @@ func TestConcurrentCalls(t *testing.T) {
 	wg.Wait()
 	close(errs)
 	for err := range errs {
-		t.Fatalf("a concurrent Stat failed: %v", err)
+		t.Fatalf("a concurrent Stat failed: %v (%+v)", err, c.Stats().RPC)
 	}
 	st := c.Stats().RPC
-	if st.MajorTimeouts != 0 || st.Retransmits != 0 || st.GSSContexts != 1 {
-		t.Fatalf("%d calls: %d major timeouts, %d re-sent, %d contexts; want 0, 0, 1", st.Calls, st.MajorTimeouts, st.Retransmits, st.GSSContexts)
+	if st.MajorTimeouts != 0 || st.GSSContexts != 1 {
+		t.Fatalf("%d calls: %d major timeouts, %d contexts; want 0 and 1", st.Calls, st.MajorTimeouts, st.GSSContexts)
 	}
+	t.Logf("%d calls, %d re-sent after the server's window passed them", st.Calls, st.Retransmits)
 }

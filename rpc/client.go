@@ -599,6 +599,7 @@ func (c *Client) roundTrip(ctx context.Context, cl *call, pin *conn) error {
 				on = cn
 				cn.inflight.Add(1)
 				cl.timer.Reset(c.timeout(start))
+				cl.gss.armRecheck()
 				if err := cn.write(ctx, cl); err != nil {
 					if se, ok := err.(*sealError); ok {
 						return c.abandon(cl, se.err)
@@ -634,6 +635,26 @@ func (c *Client) roundTrip(ctx context.Context, cl *call, pin *conn) error {
 			return c.abandon(cl, err)
 		case <-c.done:
 			return c.abandon(cl, ErrClosed)
+		case <-cl.gss.recheck():
+			if on != nil && !on.isDead() && cl.gss.passed() {
+				// The server dropped it (see gss.go): once more, with a
+				// new sequence number, on the same connection.
+				c.retrans.Add(1)
+				cl.gss.armRecheck()
+				if err := on.write(ctx, cl); err != nil {
+					if se, ok := err.(*sealError); ok {
+						return c.abandon(cl, se.err)
+					}
+					if err != errNotSent {
+						c.broken(on, err)
+					}
+					if err := ctx.Err(); err != nil {
+						return c.abandon(cl, err)
+					}
+				}
+			} else {
+				cl.gss.armRecheck()
+			}
 		case <-cl.timer.C:
 			majors++
 			c.majors.Add(1)

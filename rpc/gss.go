@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gonfs/nfs/internal/bufpool"
@@ -28,6 +29,20 @@ import (
 // was sent with. Sequence numbers are taken under the connection's write
 // lock, when the record is written, so that a call never goes out with a
 // number the server's window has already left behind.
+//
+// A server checks the window when a worker thread takes a request up, not
+// in the order requests arrived, and drops, without a word, one that has
+// fallen behind it. NFS-Ganesha 4.3 (window 32) did so with only 8 calls
+// in flight: one request waited while 33 sent after it were checked. The
+// dropped call would wait for its major timeout (two minutes by default).
+// So a call unanswered once replies have come to calls sent a window's
+// worth of sequence numbers after it is re-sent, after gssRecheck, with a
+// new sequence number, on the same connection: the one exception to the
+// rule that a call is re-sent only on a new connection, and a safe one: a
+// request the server did take up is answered from its reply cache (the
+// NFSv4.1 session's, or the XID's), and the first reply wins. At most half
+// a window of calls is in flight under one context at a time, which makes
+// such drops rare.
 
 // RPCSEC_GSS procedures (rpc_gss_proc_t) and the credential version.
 const (
@@ -61,6 +76,9 @@ const (
 	gssRetries = 2
 	// gssDestroyWait bounds RPCSEC_GSS_DESTROY on Close.
 	gssDestroyWait = time.Second
+	// gssRecheck is how often an unanswered call looks whether the
+	// server's window has passed it.
+	gssRecheck = time.Second
 )
 
 // Errors of RPCSEC_GSS.
@@ -145,11 +163,23 @@ func (a *GSSAuth) Verify(verf OpaqueAuth) error { return AuthNone.Verify(verf) }
 
 // gssCtx is one established context.
 type gssCtx struct {
-	gc     GSSContext
-	handle []byte
-	window uint32
-	expiry time.Time
-	seq    uint32 // the last sequence number taken; guarded by gssState.seqMu
+	gc       GSSContext
+	handle   []byte
+	window   uint32
+	expiry   time.Time
+	seq      uint32        // the last sequence number taken; guarded by gssState.seqMu
+	answered atomic.Uint32 // the highest sequence number a reply verified
+	slots    chan struct{} // held by each call in flight under the context: half the window
+}
+
+// noteAnswered records that a reply to sequence number seq verified.
+func (x *gssCtx) noteAnswered(seq uint32) {
+	for {
+		old := x.answered.Load()
+		if seq <= old || x.answered.CompareAndSwap(old, seq) {
+			return
+		}
+	}
 }
 
 // gssState is a Client's RPCSEC_GSS state: its current context and the
@@ -181,7 +211,41 @@ type gssCall struct {
 	plain *[]byte // the arguments, after 4 bytes for the sequence number
 	seqs  [gssSeqsKept]uint32
 	nseq  int
-	open  *[]byte // an unwrapped reply (privacy), released with the call
+	match uint32      // the sequence number whose verifier the reply carried
+	open  *[]byte     // an unwrapped reply (privacy), released with the call
+	tick  *time.Timer // gssRecheck, while the call awaits its reply
+}
+
+// recheck returns the channel that wakes the call to look whether the
+// server's window has passed it; nil (never ready) for other flavors.
+func (gc *gssCall) recheck() <-chan time.Time {
+	if gc.g == nil || gc.gproc != gssProcData || gc.tick == nil {
+		return nil
+	}
+	return gc.tick.C
+}
+
+// armRecheck starts the recheck clock after a transmission.
+func (gc *gssCall) armRecheck() {
+	if gc.g == nil {
+		return
+	}
+	if gc.tick == nil {
+		gc.tick = time.NewTimer(gssRecheck)
+		return
+	}
+	gc.tick.Reset(gssRecheck)
+}
+
+// passed reports whether the server has verified replies to calls sent a
+// window's worth of sequence numbers after this one's last transmission:
+// if it has not answered this one, it has dropped it.
+func (gc *gssCall) passed() bool {
+	if gc.nseq == 0 {
+		return false
+	}
+	last := gc.seqs[(gc.nseq-1)%gssSeqsKept]
+	return gc.x.answered.Load() >= last+gc.x.window
 }
 
 // Verify checks a reply's verifier: the server's checksum of one of the
@@ -194,6 +258,7 @@ func (gc *gssCall) Verify(verf OpaqueAuth) error {
 	for i := 0; i < min(gc.nseq, gssSeqsKept); i++ {
 		binary.BigEndian.PutUint32(msg[:], gc.seqs[(gc.nseq-1-i)%gssSeqsKept])
 		if gc.x.gc.VerifyMIC(msg[:], verf.Body) == nil {
+			gc.match = gc.seqs[(gc.nseq-1-i)%gssSeqsKept]
 			return nil
 		}
 	}
@@ -232,9 +297,23 @@ func (g *gssState) call(ctx context.Context, cl *call, pin *conn, proc uint32, a
 			return err
 		}
 		gc.x, gc.nseq = x, 0
+		if pin == nil {
+			// A call pinned to a new connection (Config.Bind) takes no
+			// slot: the calls holding them may be waiting for it.
+			select {
+			case x.slots <- struct{}{}:
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		}
 		err = g.c.roundTrip(ctx, cl, pin)
+		if pin == nil {
+			<-x.slots
+		}
 		if err == nil {
-			err = g.c.decode(cl, res)
+			if err = g.c.decode(cl, res); err == nil {
+				x.noteAnswered(gc.match)
+			}
 		}
 		if attempt == gssRetries || !g.lost(x, err) {
 			return err
@@ -371,7 +450,8 @@ func (g *gssState) establish(ctx context.Context, pin *conn) (*gssCtx, error) {
 		return nil, fmt.Errorf("%w: RPCSEC_GSS_INIT reply's verifier: %w", ErrGSSIntegrity, err)
 	}
 	g.c.gssContexts.Add(1)
-	return &gssCtx{gc: gctx, handle: res.handle, window: res.window, expiry: gctx.Expiry()}, nil
+	return &gssCtx{gc: gctx, handle: res.handle, window: res.window, expiry: gctx.Expiry(),
+		slots: make(chan struct{}, max(1, res.window/2))}, nil
 }
 
 // gssInitRes is rpc_gss_init_res, with the reply's verifier. It copies
@@ -513,6 +593,9 @@ func (gc *gssCall) release() {
 	if gc.plain != nil && cap(*gc.plain) > 64<<10 {
 		bufpool.Put(gc.plain)
 		gc.plain = nil
+	}
+	if gc.tick != nil {
+		gc.tick.Stop()
 	}
 	gc.g, gc.x = nil, nil
 }

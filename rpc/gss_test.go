@@ -63,7 +63,7 @@ func toyCall(t testing.TB, svc GSSService, args []byte) (*call, toyGSS) {
 	g := &gssState{auth: &GSSAuth{svc: svc}, c: c}
 	cl := &call{xid: 7}
 	plain := append([]byte{0, 0, 0, 0}, args...)
-	cl.gss = gssCall{g: g, x: &gssCtx{gc: tg, handle: []byte("handle"), window: 128, seq: 41}, proc: 1, plain: &plain}
+	cl.gss = gssCall{g: g, x: &gssCtx{gc: tg, handle: []byte("handle"), seq: 41}, proc: 1, plain: &plain}
 	if err := cl.gss.seal(cl); err != nil {
 		t.Fatal(err)
 	}
