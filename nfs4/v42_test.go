@@ -510,3 +510,19 @@ func TestReplyCopy(t *testing.T) {
 		}
 	}
 }
+
+// TestVersionErrorNamesEveryVersion: a server that refuses all three minor
+// versions gets one error naming them in the order tried.
+func TestVersionErrorNamesEveryVersion(t *testing.T) {
+	err := error(&VersionError{Tried: []uint32{2, 1, 0}})
+	want := "nfs4: the server refused NFSv4.2, NFSv4.1, NFSv4.0 (NFS4ERR_MINOR_VERS_MISMATCH), every version this client speaks"
+	if err.Error() != want || !errors.Is(err, ErrMinorVersMismatch) {
+		t.Errorf("VersionError: %q; want %q", err, want)
+	}
+	if got := Version42.sessionMinors(); !slices.Equal(got, []uint32{2}) {
+		t.Errorf("Version42 offers %v", got)
+	}
+	if got := VersionAny.sessionMinors(); !slices.Equal(got, []uint32{2, 1}) {
+		t.Errorf("VersionAny offers %v before 4.0", got)
+	}
+}
