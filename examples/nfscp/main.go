@@ -133,7 +133,7 @@ func (c *copier) all(ctx context.Context, srcs []location, dst location) (runSta
 		return runStats{}, err
 	}
 	rs, err := c.run(ctx, items)
-	rs.bytes = c.copied.Load()
+	rs.bytes, rs.holes, rs.server = c.copied.Load(), c.holes.Load(), c.offloaded.Load()
 	return rs, err
 }
 

@@ -16,6 +16,8 @@ type runStats struct {
 	links   int
 	dirs    int
 	bytes   int64
+	holes   int64 // of bytes, holes left unwritten
+	server  int64 // of bytes, copied by the server (COPY, CLONE)
 	elapsed time.Duration
 }
 
@@ -27,6 +29,9 @@ func printStats(w io.Writer, rs runStats, cs *conns) {
 		count(rs.dirs, "directory"), formatBytes(rs.bytes), roundDuration(rs.elapsed))
 	if s := rs.elapsed.Seconds(); s > 0 && rs.bytes > 0 {
 		fmt.Fprintf(w, " (%s/s)", formatBytes(int64(float64(rs.bytes)/s)))
+	}
+	if rs.server > 0 || rs.holes > 0 {
+		fmt.Fprintf(w, "; %s of it copied by the server, %s holes", formatBytes(rs.server), formatBytes(rs.holes))
 	}
 	fmt.Fprintln(w)
 	cs.mu.Lock()
