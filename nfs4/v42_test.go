@@ -327,16 +327,16 @@ func TestCopyRange(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		start, t0 := transferred(c), time.Now()
+		start, calls, t0 := transferred(c), c.Stats().RPC.Calls, time.Now()
 		n, refused, err := copyOrStream(dst, src, size+1000)
-		moved, took := transferred(c)-start, time.Since(t0)
+		moved, took, calls := transferred(c)-start, time.Since(t0), c.Stats().RPC.Calls-calls
 		if err != nil {
 			t.Fatal(err)
 		}
 		if cerr := dst.Close(); cerr != nil {
 			t.Fatal(cerr)
 		}
-		t.Logf("%s: %d bytes copied by the server in %v, %d bytes over the network (refused: %v)", s.name, n, took, moved, refused)
+		t.Logf("%s: %d bytes copied by the server in %v, %d calls, %d bytes over the network (refused: %v)", s.name, n, took, calls, moved, refused)
 		if got := s.side.sha256(t, "dst"); got != sha256Hex(data) {
 			t.Fatalf("sha256 of the copy on the server: %s; want the source's %s", got, sha256Hex(data))
 		}

@@ -30,8 +30,15 @@ func printStats(w io.Writer, rs runStats, cs *conns) {
 	if s := rs.elapsed.Seconds(); s > 0 && rs.bytes > 0 {
 		fmt.Fprintf(w, " (%s/s)", formatBytes(int64(float64(rs.bytes)/s)))
 	}
-	if rs.server > 0 || rs.holes > 0 {
-		fmt.Fprintf(w, "; %s of it copied by the server, %s holes", formatBytes(rs.server), formatBytes(rs.holes))
+	var of []string
+	if rs.server > 0 {
+		of = append(of, formatBytes(rs.server)+" of it copied by the server")
+	}
+	if rs.holes > 0 {
+		of = append(of, formatBytes(rs.holes)+" holes")
+	}
+	if len(of) > 0 {
+		fmt.Fprintf(w, "; %s", strings.Join(of, ", "))
 	}
 	fmt.Fprintln(w)
 	cs.mu.Lock()
