@@ -29,7 +29,9 @@
 // umask, and the time of the copy. Each file is written under a temporary
 // name, .NAME.nfscp-RANDOM, in the destination directory and renamed over
 // NAME once complete, so a copy that fails never looks complete; the
-// temporary file is removed on failure.
+// temporary file is removed on failure. Holes in a source are kept as
+// holes, and a copy within one server is made by the server (CLONE or
+// COPY, NFSv4.2) where it will; see sparse.go.
 //
 // Exit status: 0 on success, 1 when a copy fails, 2 for a bad command line.
 // Errors are one line: "nfscp: NAME: REASON". A name holding characters
