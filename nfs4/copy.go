@@ -24,6 +24,10 @@ import (
 // committed.
 const maxCopyRedos = 2
 
+// beforeCopyCommit, when set (by tests), runs between CopyRange's COPYs
+// and its COMMIT.
+var beforeCopyCommit func()
+
 // CopyRange copies n bytes of src, from srcOff, to f at dstOff on the
 // server (COPY), as copy_file_range(2) does, and returns the number of
 // bytes copied: fewer than n only at the end of src, or with an error. Both
@@ -65,6 +69,9 @@ func (f *File) CopyRange(src *File, srcOff, dstOff, n int64) (int64, error) {
 	for redo := 0; ; redo++ {
 		done, verfs, err := f.copyPieces(ctx, src, srcOff, dstOff, n)
 		if err == nil && len(verfs) > 0 {
+			if beforeCopyCommit != nil {
+				beforeCopyCommit()
+			}
 			var ok bool
 			ok, err = f.commitCopy(ctx, verfs)
 			if err == nil && !ok {

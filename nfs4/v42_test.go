@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"io"
 	"io/fs"
 	"math/rand/v2"
@@ -15,6 +16,7 @@ import (
 	"time"
 
 	"github.com/gonfs/nfs/internal/ganesha"
+	"github.com/gonfs/nfs/internal/knfsd"
 	"github.com/gonfs/nfs/internal/testutil"
 	"github.com/gonfs/nfs/policy"
 )
@@ -514,6 +516,7 @@ func TestReplyCopy(t *testing.T) {
 // TestVersionErrorNamesEveryVersion: a server that refuses all three minor
 // versions gets one error naming them in the order tried.
 func TestVersionErrorNamesEveryVersion(t *testing.T) {
+	testutil.CheckLeaks(t)
 	err := error(&VersionError{Tried: []uint32{2, 1, 0}})
 	want := "nfs4: the server refused NFSv4.2, NFSv4.1, NFSv4.0 (NFS4ERR_MINOR_VERS_MISMATCH), every version this client speaks"
 	if err.Error() != want || !errors.Is(err, ErrMinorVersMismatch) {
@@ -524,5 +527,52 @@ func TestVersionErrorNamesEveryVersion(t *testing.T) {
 	}
 	if got := VersionAny.sessionMinors(); !slices.Equal(got, []uint32{2, 1}) {
 		t.Errorf("VersionAny offers %v before 4.0", got)
+	}
+}
+
+// TestKnfsdCopyRangeVerifierChanged: the Linux server copies UNSTABLE, so
+// CopyRange commits; when the server restarts between the COPYs and the
+// COMMIT (a new write verifier), the range is copied again, as
+// uncommitted WRITEs are written again, and the copy is right. (Ganesha
+// has no COPY.)
+func TestKnfsdCopyRangeVerifierChanged(t *testing.T) {
+	srv := knfsd.Shared(t)
+	testutil.CheckLeaks(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	side := &guestSide{srv: srv, dir: t.Name()}
+	side.exec(t, fmt.Sprintf("rm -rf %[1]s && mkdir -m 0777 %[1]s", side.path(t, "")))
+	t.Cleanup(func() { side.exec(t, "rm -rf "+side.path(t, "")) })
+	c := dialServer(t, srv.Addr(), Config{})
+	const size = 12 * mib
+	data := randomBytes(size)
+	src := createFile(t, c, "/"+t.Name()+"/src", data)
+	dst, err := c.Create(ctx, "/"+t.Name()+"/dst")
+	if err != nil {
+		t.Fatal(err)
+	}
+	commits := 0
+	beforeCopyCommit = func() {
+		if commits == 0 {
+			if err := srv.RestartNFSD(ctx); err != nil {
+				t.Error(err)
+			}
+		}
+		commits++
+	}
+	defer func() { beforeCopyCommit = nil }()
+	resent := c.Stats().Recovery.ResentBytes
+	if n, err := dst.WithContext(ctx).CopyRange(src, 0, 0, size); n != size || err != nil {
+		t.Fatalf("CopyRange across a server restart: %d, %v", n, err)
+	}
+	if commits != 2 {
+		t.Errorf("CopyRange committed %d times; want 2 (the first commit saw a new verifier)", commits)
+	}
+	if got := c.Stats().Recovery.ResentBytes - resent; got != size {
+		t.Errorf("ResentBytes grew by %d; want the %d bytes copied again", got, size)
+	}
+	mustClose(t, dst)
+	if got := side.sha256(t, "dst"); got != sha256Hex(data) {
+		t.Errorf("sha256 of the copy: %s; want %s", got, sha256Hex(data))
 	}
 }
