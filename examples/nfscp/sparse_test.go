@@ -11,6 +11,7 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/gonfs/nfs/internal/knfsd"
 	"github.com/gonfs/nfs/internal/testutil"
 )
 
@@ -180,4 +181,38 @@ func TestServerSideCopy(t *testing.T) {
 			t.Errorf("--verify of a server-side copy received %d bytes; want both files read (%d)", got, 2*size)
 		}
 	})
+}
+
+// TestSparseAcrossServers copies a sparse file from Ganesha to Linux's
+// nfsd and back: each side moves only the data (SEEK on the source's
+// server), and each copy keeps the holes.
+func TestSparseAcrossServers(t *testing.T) {
+	needServer(t)
+	a, k := newArea(t, srvA), knfsdArea(t, knfsd.Shared(t))
+	const size, piece = 256 * mib, 2 * mib
+	sum := writeSparse(t, filepath.Join(a.disk, "sparse"), size, []int64{0, 64 * mib, size - piece}, piece)
+	const data, slack = 3 * piece, 2 * mib
+	for _, hop := range []struct{ from, to string }{
+		{a.url + "/sparse", k.url + "/sparse"},
+		{k.url + "/sparse", a.url + "/back"},
+	} {
+		r := nfscp(t, "-q", "--stats", hop.from, hop.to)
+		mustSucceed(t, r)
+		sent, recv := statBytes(t, r.stdout, "bytes sent"), statBytes(t, r.stdout, "bytes received")
+		if sent > data+slack || recv > data+slack {
+			t.Errorf("%s to %s: %d bytes sent, %d received; want about %d each way", hop.from, hop.to, sent, recv, data)
+		}
+	}
+	if got := k.side.allocated(t, "sparse"); got > data+slack {
+		t.Errorf("on knfsd the copy takes %d bytes; want about %d", got, data)
+	}
+	if got := k.side.sha256(t, "sparse"); got != sum {
+		t.Errorf("on knfsd: sha256 %s; want %s", got, sum)
+	}
+	if got := a.side.allocated(t, "back"); got > data+slack {
+		t.Errorf("back on Ganesha the copy takes %d bytes; want about %d", got, data)
+	}
+	if got := a.side.sha256(t, "back"); got != sum {
+		t.Errorf("back on Ganesha: sha256 %s; want %s", got, sum)
+	}
 }
