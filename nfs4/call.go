@@ -367,7 +367,7 @@ func (c *Client) send(ctx context.Context, s *sessState, id int, seq, highest ui
 		cc.req, cc.c, cc.sess = nil, nil, nil
 		callPool.Put(cc)
 	}()
-	cc.c, cc.req, cc.sess, cc.client, cc.minor = c, req, s, nil, minorVersion
+	cc.c, cc.req, cc.sess, cc.client, cc.minor = c, req, s, nil, c.minor
 	cc.slot, cc.seq, cc.highest = id, seq, highest
 	cc.answered, cc.seqOK = false, false
 	err = c.rpc.Call(ctx, procCompound, cc, cc)

@@ -183,10 +183,11 @@ type Config struct {
 	CacheEntries int
 
 	// Version is the NFSv4 minor version to speak. Default (VersionAny):
-	// NFSv4.1, or NFSv4.0 if the server refuses 4.1 with
-	// NFS4ERR_MINOR_VERS_MISMATCH. A server that refuses every version
-	// tried fails Dial with a *VersionError. What 4.0 gives and does not
-	// is in the package documentation.
+	// NFSv4.2, or NFSv4.1 if the server refuses 4.2 with
+	// NFS4ERR_MINOR_VERS_MISMATCH, or NFSv4.0 if it refuses 4.1 too. A
+	// server that refuses every version tried fails Dial with a
+	// *VersionError. What 4.0 gives and does not, and what 4.2 adds, is
+	// in the package documentation.
 	Version Version
 }
 
@@ -304,6 +305,7 @@ type Client struct {
 
 	// Set by Dial, then read-only.
 	v40       bool   // NFSv4.0, without a session (v40.go)
+	minor     uint32 // the session's minor version, 1 or 2; unused with v40
 	owner     []byte // prefix of the open owners (one per File)
 	rsize     int
 	wsize     int

@@ -82,7 +82,7 @@ var (
 // humans reading packet traces and may be empty.
 func (c *compound) begin(e *xdr.Encoder, tag string) { c.beginMinor(e, tag, minorVersion) }
 
-// beginMinor is begin for minor version minor (0 or 1).
+// beginMinor is begin for minor version minor (0, 1 or 2).
 func (c *compound) beginMinor(e *xdr.Encoder, tag string, minor uint32) {
 	*c = compound{e: e}
 	if len(tag) > maxTagLen {

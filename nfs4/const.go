@@ -13,7 +13,7 @@ const (
 	nfsVersion      = 4      // NFS_V4
 	procNull        = 0      // NFSPROC4_NULL
 	procCompound    = 1      // NFSPROC4_COMPOUND
-	minorVersion    = 1      // the COMPOUND minorversion this package speaks
+	minorVersion    = 1      // the COMPOUND minorversion of tests' compounds (Client.minor is the session's)
 	callbackVersion = 1      // NFS_CB, the version of the callback program
 )
 

@@ -1,5 +1,5 @@
-// Package nfs4 is an NFSv4.1 (RFC 8881) and NFSv4.0 (RFC 7530) client for
-// Go programs that use NFS without a kernel mount.
+// Package nfs4 is an NFSv4.2 (RFC 7862), NFSv4.1 (RFC 8881) and NFSv4.0
+// (RFC 7530) client for Go programs that use NFS without a kernel mount.
 //
 //	c, err := nfs4.Dial(ctx, "nfs.example:2049", nfs4.Config{})
 //	if err != nil { ... }
@@ -18,14 +18,30 @@
 //
 // # NFSv4.0
 //
-// Config.Version chooses the minor version; by default Dial tries 4.1 and
-// falls back to 4.0 when the server answers NFS4ERR_MINOR_VERS_MISMATCH.
+// Config.Version chooses the minor version; by default Dial tries 4.2, then
+// 4.1, then 4.0, each when the server answers the one before with
+// NFS4ERR_MINOR_VERS_MISMATCH.
 // A 4.0 Client has the same API and recovery, without a session: a
 // request re-sent after a reconnect keeps its XID, but whether the server
 // recognises it as a retransmission depends on its duplicate-request
 // cache, which also matches the client's source port, so a policy that
 // reconnects from a new port can make a non-idempotent call run twice.
 // The design is in v40.go.
+//
+// # NFSv4.2
+//
+// A 4.2 session is a 4.1 session that can also send 4.2's operations on a
+// file's data, as File methods: Seek with SeekData and SeekHole (SEEK,
+// lseek's SEEK_DATA and SEEK_HOLE), Allocate (ALLOCATE), PunchHole
+// (DEALLOCATE), CopyRange (COPY, intra-server and synchronous; the
+// asynchronous form needs a callback channel, which this client does not
+// offer) and CloneRange (CLONE). Over 4.1 and 4.0 they fail with
+// ErrNeedsV42 without asking the server; that error and a server's
+// NFS4ERR_NOTSUPP both match errors.ErrUnsupported. A copy the server will
+// not do matches ErrCopyRefused: copy the data through the client then.
+// Against the Linux server (ext4) all but CLONE work; NFS-Ganesha 4.3's VFS
+// backend has SEEK, ALLOCATE and DEALLOCATE but not COPY or CLONE. The
+// design is in v42.go and copy.go.
 //
 // # Recovery
 //
@@ -64,7 +80,7 @@
 // # Specifications
 //
 // RFC 8881 (NFSv4.1), RFC 7530 (NFSv4.0), RFC 7862
-// (NFSv4.2 status codes), RFC 5531 (ONC RPC) and RFC 4506 (XDR). The XDR of
+// (NFSv4.2), RFC 5531 (ONC RPC) and RFC 4506 (XDR). The XDR of
 // every request and reply is cross-checked in tests with an independently
 // generated decoder (github.com/buildbarn/go-xdr, RFC 7863's XDR).
 package nfs4

@@ -232,7 +232,10 @@ func (f *File) checkOpen(op string) error {
 // Seek sets the offset for the next Read or Write, as os.File.Seek does:
 // whence is io.SeekStart, io.SeekCurrent or io.SeekEnd (which reads the
 // size from the server). A resulting negative offset is an error matching
-// syscall.EINVAL.
+// syscall.EINVAL. Over NFSv4.2, whence may also be SeekData or SeekHole,
+// which ask the server (SEEK) for the next data or hole at or after
+// offset, as lseek(2)'s SEEK_DATA and SEEK_HOLE do; over 4.1 and 4.0 they
+// fail with ErrNeedsV42.
 func (f *File) Seek(offset int64, whence int) (int64, error) {
 	if err := f.enter("seek"); err != nil {
 		return 0, err
@@ -253,6 +256,13 @@ func (f *File) Seek(offset int64, whence int) (int64, error) {
 			return 0, pathError("seek", f.name, err)
 		}
 		base = size
+	case SeekData, SeekHole:
+		off, err := f.seekData(f.ctx, offset, whence)
+		if err != nil {
+			return 0, pathError("seek", f.name, err)
+		}
+		f.setOffset(off)
+		return off, nil
 	default:
 		return 0, pathError("seek", f.name, syscall.EINVAL)
 	}

@@ -172,6 +172,12 @@ func walkAll(body []byte, list *opList) error {
 			err = r.setClientID(&res)
 		case opOpenConfirm:
 			err = r.openConfirm(&sid)
+		case opSeek:
+			var res seekRes
+			err = r.seek(&res)
+		case opCopy:
+			var res copyRes
+			err = r.copyRange(1<<30, &res)
 		default:
 			err = r.statusOnly(op)
 		}

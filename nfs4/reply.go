@@ -181,12 +181,14 @@ func (r *reply) end() error {
 // statusOnly reads the result of an operation whose result is just its
 // status: PUTFH, PUTROOTFH, SAVEFH, RESTOREFH, LOOKUP, LOOKUPP,
 // DELEGRETURN, FREE_STATEID, DESTROY_SESSION, DESTROY_CLIENTID,
-// RECLAIM_COMPLETE, and NFSv4.0's SETCLIENTID_CONFIRM and RENEW.
+// RECLAIM_COMPLETE, NFSv4.0's SETCLIENTID_CONFIRM and RENEW, and
+// NFSv4.2's ALLOCATE, DEALLOCATE and CLONE.
 func (r *reply) statusOnly(op uint32) error {
 	switch op {
 	case opPutFH, opPutRootFH, opPutPubFH, opSaveFH, opRestoreFH, opLookup,
 		opLookupP, opDelegReturn, opFreeStateID, opDestroySession,
-		opDestroyClientID, opReclaimComplete, opSetClientIDConfirm, opRenew:
+		opDestroyClientID, opReclaimComplete, opSetClientIDConfirm, opRenew,
+		opAllocate, opDeallocate, opClone:
 	default:
 		return r.setErr(fmt.Errorf("nfs4: %s result carries more than a status", opName(op)))
 	}

@@ -261,6 +261,20 @@ var okResults = map[uint32]func(r *replyEnc){
 			encodeChannelAttrs(&c, &a)
 		}
 	},
+	opSeek: func(r *replyEnc) {
+		r.res(opSeek, OK)
+		r.Bool(false)      // sr_eof
+		r.Uint64(16 << 20) // sr_offset
+	},
+	opCopy: func(r *replyEnc) {
+		r.res(opCopy, OK)
+		r.Uint32(0)         // wr_callback_id: none, synchronous
+		r.Uint64(4 << 20)   // wr_count
+		r.Uint32(unstable4) // wr_committed
+		r.FixedOpaque([]byte("verifier"))
+		r.Bool(true) // cr_consecutive
+		r.Bool(true) // cr_synchronous
+	},
 	opBindConnToSession: func(r *replyEnc) {
 		r.res(opBindConnToSession, OK)
 		r.FixedOpaque(sampleSession[:])
@@ -281,6 +295,9 @@ var fuzzLists = [][]uint32{
 		opReclaimComplete, opDestroySession, opDestroyClientID},
 	// NFSv4.0's own operations.
 	{opSetClientID, opSetClientIDConfirm, opRenew, opPutFH, opOpen, opOpenConfirm, opClose},
+	// NFSv4.2's.
+	{opSequence, opPutFH, opSeek, opAllocate, opDeallocate, opSaveFH, opPutFH,
+		opCopy, opClone, opCommit},
 }
 
 // fullReply returns a reply in which every operation of ops succeeded.

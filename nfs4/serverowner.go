@@ -241,7 +241,7 @@ func (c *Client) checkServer(ctx context.Context, s *sessState, remote net.Addr,
 	ea := c.exchangeIDArgs()
 	var eid exchangeIDRes
 	var theirs serverOwner
-	cc := &compoundCall{c: c, minor: minorVersion, req: funcRequest{
+	cc := &compoundCall{c: c, minor: c.minor, req: funcRequest{
 		b: func(cmp *compound) { cmp.exchangeID(&ea) },
 		p: func(r *reply) error {
 			if err := r.exchangeID(&eid); err != nil {

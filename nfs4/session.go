@@ -78,16 +78,28 @@ func (c *Client) establish(ctx context.Context) error {
 	if c.cfg.Version == Version40 {
 		return c.establish40(ctx, nil)
 	}
-	eid, err := c.exchangeID(ctx)
-	if errors.Is(err, ErrMinorVersMismatch) {
-		if c.cfg.Version == VersionAny {
-			c.log.Info("nfs4: the server refused NFSv4.1; trying NFSv4.0")
-			return c.establish40(ctx, []uint32{minorVersion})
+	var tried []uint32
+	var eid *exchangeIDRes
+	for _, minor := range c.cfg.Version.sessionMinors() {
+		c.minor = minor
+		var err error
+		eid, err = c.exchangeID(ctx)
+		if errors.Is(err, ErrMinorVersMismatch) {
+			tried = append(tried, minor)
+			c.log.Info("nfs4: the server refused a minor version; trying the next", "version", fmt.Sprintf("4.%d", minor))
+			continue
 		}
-		return &VersionError{Tried: []uint32{minorVersion}}
+		if err != nil {
+			return fmt.Errorf("EXCHANGE_ID: %w", err)
+		}
+		break
 	}
-	if err != nil {
-		return fmt.Errorf("EXCHANGE_ID: %w", err)
+	if eid == nil {
+		if c.cfg.Version == VersionAny {
+			c.log.Info("nfs4: trying NFSv4.0")
+			return c.establish40(ctx, tried)
+		}
+		return &VersionError{Tried: tried}
 	}
 	owner := ownerOf(eid)
 	c.srv.set(owner)
@@ -289,7 +301,7 @@ func (c *Client) bindNew(ctx context.Context, remote net.Addr, call rpc.CallFunc
 		return err
 	}
 	var res bindConnRes
-	cc := &compoundCall{c: c, minor: minorVersion, req: funcRequest{
+	cc := &compoundCall{c: c, minor: c.minor, req: funcRequest{
 		b: func(cmp *compound) { cmp.bindConnToSession(&s.id, cdfcForeOrBoth, false) },
 		p: func(r *reply) error { return r.bindConnToSession(&res) },
 	}}

@@ -78,7 +78,7 @@ func TestGaneshaWithoutMinorVersion1(t *testing.T) {
 }
 
 func TestParseVersion(t *testing.T) {
-	for in, want := range map[string]Version{"": VersionAny, "4": VersionAny, "4.0": Version40, "v4.1": Version41, "41": Version41} {
+	for in, want := range map[string]Version{"": VersionAny, "4": VersionAny, "4.0": Version40, "v4.1": Version41, "41": Version41, "4.2": Version42, "V4.2": Version42} {
 		if v, err := ParseVersion(in); err != nil || v != want {
 			t.Errorf("ParseVersion(%q) = %v, %v; want %v", in, v, err, want)
 		}

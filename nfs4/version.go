@@ -10,13 +10,18 @@ import (
 type Version int
 
 const (
-	// VersionAny tries NFSv4.1 and falls back to NFSv4.0 if the server
-	// answers NFS4ERR_MINOR_VERS_MISMATCH. The default.
+	// VersionAny tries NFSv4.2, then NFSv4.1, then NFSv4.0, each when the
+	// server answers the one before with NFS4ERR_MINOR_VERS_MISMATCH. The
+	// default. A 4.2 Client is a 4.1 Client that can also send 4.2's
+	// operations (File.Seek with SeekData and SeekHole, Allocate,
+	// PunchHole, CopyRange, CloneRange).
 	VersionAny Version = iota
 	// Version40 speaks NFSv4.0 (RFC 7530) only.
 	Version40
 	// Version41 speaks NFSv4.1 (RFC 8881) only.
 	Version41
+	// Version42 speaks NFSv4.2 (RFC 7862) only.
+	Version42
 )
 
 func (v Version) String() string {
@@ -27,12 +32,14 @@ func (v Version) String() string {
 		return "4.0"
 	case Version41:
 		return "4.1"
+	case Version42:
+		return "4.2"
 	}
 	return fmt.Sprintf("Version(%d)", int(v))
 }
 
 // ParseVersion parses a version as users write it: "4" (or "") for
-// VersionAny, "4.0" and "4.1" (also "4.1" spelled "41" or "v4.1").
+// VersionAny, "4.0", "4.1" and "4.2" (also spelled "41" or "v4.1").
 func ParseVersion(s string) (Version, error) {
 	switch strings.TrimPrefix(strings.ToLower(strings.TrimSpace(s)), "v") {
 	case "", "4":
@@ -41,14 +48,31 @@ func ParseVersion(s string) (Version, error) {
 		return Version40, nil
 	case "4.1", "41":
 		return Version41, nil
+	case "4.2", "42":
+		return Version42, nil
 	}
-	return 0, fmt.Errorf("nfs4: unknown NFS version %q; want 4 (either minor version), 4.0 or 4.1", s)
+	return 0, fmt.Errorf("nfs4: unknown NFS version %q; want 4 (any minor version), 4.0, 4.1 or 4.2", s)
 }
 
-// MinorVersion returns the NFSv4 minor version the Client speaks: 0 or 1.
+// sessionMinors are the session minor versions (4.1 and up) that v
+// offers, in the order tried.
+func (v Version) sessionMinors() []uint32 {
+	switch v {
+	case Version41:
+		return []uint32{1}
+	case Version42:
+		return []uint32{2}
+	case Version40:
+		return nil
+	}
+	return []uint32{2, 1}
+}
+
+// MinorVersion returns the NFSv4 minor version the Client speaks: 0, 1
+// or 2.
 func (c *Client) MinorVersion() int {
 	if c.v40 {
 		return 0
 	}
-	return minorVersion
+	return int(c.minor)
 }

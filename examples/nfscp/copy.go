@@ -63,8 +63,10 @@ type copier struct {
 	limit *limiter // nil: no --bwlimit
 	warn  func(string)
 
-	copied atomic.Int64 // bytes copied so far
-	root   *os.Root     // a local destination's directory (see rootFS); nil if none
+	copied    atomic.Int64 // bytes copied so far, holes and the server's copies included
+	holes     atomic.Int64 // of them, holes left unwritten (see sparse.go)
+	offloaded atomic.Int64 // of them, copied by the server (COPY, CLONE)
+	root      *os.Root     // a local destination's directory (see rootFS); nil if none
 }
 
 // plan resolves srcs and dst into the top-level items to copy, one for
@@ -279,7 +281,7 @@ func (c *copier) copyFile(ctx context.Context, it item, dir, base string) (strin
 	if c.opts.verify {
 		h = sha256.New()
 	}
-	_, err = c.pump(ctx, w, r, h)
+	err = c.transfer(ctx, w, r, it.size, h)
 	if cerr := w.Close(); err == nil {
 		err = cerr
 	}

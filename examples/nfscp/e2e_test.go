@@ -361,7 +361,7 @@ func TestBadInput(t *testing.T) {
 		{[]string{"--uid", "alice", src, "d"}, 2, `nfscp: invalid value "alice" for flag -uid: "alice" is not a number from 0 to 4294967295 (see nfscp -h)`},
 		{[]string{src, "nfs://"}, 2, "nfscp: nfs://: missing host (want nfs://host[:port]/path)"},
 		{[]string{src, "nfs://h:99999/x"}, 2, `nfscp: nfs://h:99999/x: invalid port "99999"`},
-		{[]string{src, "nfs://h/x?version=3"}, 2, `nfscp: nfs://h/x?version=3: version "3" not supported: this client speaks NFSv4.0 and NFSv4.1 (version=4 for either, 4.0 or 4.1)`},
+		{[]string{src, "nfs://h/x?version=3"}, 2, `nfscp: nfs://h/x?version=3: version "3" not supported: this client speaks NFSv4.0, NFSv4.1 and NFSv4.2 (version=4 for any, 4.0, 4.1 or 4.2)`},
 		{[]string{src, "nfs://h/x?colour=red"}, 2, `nfscp: nfs://h/x?colour=red: unknown parameter "colour" (known: version, vers, policy, uid, gid, rsize, wsize, timeo, retrans, soft, hard, xprtsec)`},
 		{[]string{src, "nfs://h/x?soft&hard"}, 2, "nfscp: nfs://h/x?soft&hard: both soft and hard given"},
 		{[]string{src, "nfs://bob@h/x"}, 2, "nfscp: nfs://bob@h/x: user names are not supported in nfs:// URLs (use ?uid=N&gid=N)"},
@@ -739,11 +739,21 @@ func TestNFSv40Server(t *testing.T) {
 	})
 }
 
-// TestServerSpeaksNoVersionOfOurs: against Linux's nfsd serving NFSv4.2
-// alone, nfscp fails with one line naming what it tried.
-func TestServerSpeaksNoVersionOfOurs(t *testing.T) {
+// TestOnlyNFSv42Server: against Linux's nfsd serving NFSv4.2 alone, nfscp
+// copies with the version left to it, and pinned to 4.1 fails with one
+// line naming what the server refused and what to try.
+func TestOnlyNFSv42Server(t *testing.T) {
 	srv := knfsd.Start(t, knfsd.Config{Versions: []string{"4.2"}})
+	local := t.TempDir()
+	src := filepath.Join(local, "src")
+	sum := writeRandom(t, src, 1<<20, 42)
 	url := "nfs://" + srv.Addr() + "/f"
-	mustFail(t, nfscp(t, "-q", url, t.TempDir()), 1,
-		"nfscp: "+url+": the server speaks neither NFSv4.1 nor NFSv4.0, the versions nfscp speaks (NFS4ERR_MINOR_VERS_MISMATCH)")
+	mustSucceed(t, nfscp(t, "-q", src, url))
+	mustSucceed(t, nfscp(t, "-q", url, filepath.Join(local, "back")))
+	if got := testutil.FileSHA256(t, filepath.Join(local, "back")); got != sum {
+		t.Errorf("back: sha256 %s; want %s", got, sum)
+	}
+	mustFail(t, nfscp(t, "-q", "--nfs-version", "4.1", url, local), 1,
+		"nfscp: "+url+": the server refused NFSv4.1 (NFS4ERR_MINOR_VERS_MISMATCH); "+
+			"try --nfs-version 4.0 (or ?version=4.0), or leave the version to nfscp")
 }

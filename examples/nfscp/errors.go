@@ -120,17 +120,14 @@ func statusReason(s nfs4.Status) string {
 // versionAdvice words a server's refusal of the NFS versions tried, with
 // what to try instead.
 func versionAdvice(ve *nfs4.VersionError) string {
-	tried0, tried1 := false, false
-	for _, v := range ve.Tried {
-		tried0 = tried0 || v == 0
-		tried1 = tried1 || v == 1
+	if len(ve.Tried) > 1 {
+		return "the server speaks none of NFSv4.2, NFSv4.1 and NFSv4.0, the versions nfscp speaks (NFS4ERR_MINOR_VERS_MISMATCH)"
 	}
-	switch {
-	case tried0 && tried1:
-		return "the server speaks neither NFSv4.1 nor NFSv4.0, the versions nfscp speaks (NFS4ERR_MINOR_VERS_MISMATCH)"
-	case tried1:
-		return "the server refused NFSv4.1 (NFS4ERR_MINOR_VERS_MISMATCH); try --nfs-version 4.0 (or ?version=4.0), or leave the version to nfscp"
-	default:
-		return "the server refused NFSv4.0 (NFS4ERR_MINOR_VERS_MISMATCH); try --nfs-version 4.1 (or ?version=4.1), or leave the version to nfscp"
+	refused, other := "4.0", "4.1"
+	if len(ve.Tried) == 1 && ve.Tried[0] > 0 {
+		refused = fmt.Sprintf("4.%d", ve.Tried[0])
+		other = fmt.Sprintf("4.%d", ve.Tried[0]-1)
 	}
+	return "the server refused NFSv" + refused + " (NFS4ERR_MINOR_VERS_MISMATCH); try --nfs-version " + other +
+		" (or ?version=" + other + "), or leave the version to nfscp"
 }

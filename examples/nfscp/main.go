@@ -29,7 +29,9 @@
 // umask, and the time of the copy. Each file is written under a temporary
 // name, .NAME.nfscp-RANDOM, in the destination directory and renamed over
 // NAME once complete, so a copy that fails never looks complete; the
-// temporary file is removed on failure.
+// temporary file is removed on failure. Holes in a source are kept as
+// holes, and a copy within one server is made by the server (CLONE or
+// COPY, NFSv4.2) where it will; see sparse.go.
 //
 // Exit status: 0 on success, 1 when a copy fails, 2 for a bad command line.
 // Errors are one line: "nfscp: NAME: REASON". A name holding characters
@@ -133,7 +135,7 @@ func (c *copier) all(ctx context.Context, srcs []location, dst location) (runSta
 		return runStats{}, err
 	}
 	rs, err := c.run(ctx, items)
-	rs.bytes = c.copied.Load()
+	rs.bytes, rs.holes, rs.server = c.copied.Load(), c.holes.Load(), c.offloaded.Load()
 	return rs, err
 }
 
@@ -151,7 +153,7 @@ type command struct {
 
 const usageText = `Usage: nfscp [flags] SRC... DST
 
-Copies files to, from and between NFSv4 servers (4.1 or 4.0), riding through reconnects.
+Copies files to, from and between NFSv4 servers (4.2, 4.1 or 4.0), riding through reconnects.
 SRC and DST are local paths or URLs:
 
   nfs://host[:port]/path[?key=value&...]
@@ -210,7 +212,7 @@ func parseArgs(args []string, stdout io.Writer) (*command, error) {
 	fset.StringVar(&cmd.dial.tlsCA, "tls-ca", "", "trust the CAs in PEM `FILE` for servers' certificates (default: the system's roots)")
 	fset.StringVar(&cmd.dial.tlsCert, "tls-cert", "", "xprtsec=mtls: the client certificate (chain), PEM `FILE`")
 	fset.StringVar(&cmd.dial.tlsKey, "tls-key", "", "xprtsec=mtls: the client certificate's private key, PEM `FILE`")
-	setting("nfs-version", "NFS `VERSION`: 4 (4.1, or 4.0 if the server refuses 4.1; the default), 4.0 or 4.1 (URL key: version)")
+	setting("nfs-version", "NFS `VERSION`: 4 (4.2, or the highest of 4.1 and 4.0 the server has; the default), 4.0, 4.1 or 4.2 (URL key: version)")
 	setting("vers", "the same as --nfs-version")
 	setting("uid", "AUTH_SYS `UID` (default: this process's; a uid or gid given sends no supplementary groups)")
 	setting("gid", "AUTH_SYS `GID` (default: this process's)")

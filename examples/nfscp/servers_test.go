@@ -85,6 +85,9 @@ type serverSide interface {
 	// chtimes sets name's access and modification times.
 	chtimes(t *testing.T, name string, mtime time.Time)
 	sha256(t *testing.T, name string) string
+	// allocated returns the bytes of storage name takes (st_blocks ×
+	// 512): less than its size when it has holes.
+	allocated(t *testing.T, name string) int64
 	// stat returns a file's mode and modification time.
 	stat(t *testing.T, name string) (fs.FileMode, time.Time)
 	// mode returns a file's mode as os.Lstat reports it: its type, its
@@ -316,6 +319,11 @@ func (l localSide) sha256(t *testing.T, name string) string {
 	return testutil.FileSHA256(t, l.p(name))
 }
 
+func (l localSide) allocated(t *testing.T, name string) int64 {
+	t.Helper()
+	return allocated(t, l.p(name))
+}
+
 func (l localSide) stat(t *testing.T, name string) (fs.FileMode, time.Time) {
 	t.Helper()
 	fi, err := os.Stat(l.p(name))
@@ -459,6 +467,16 @@ func (g *guestSide) sha256(t *testing.T, name string) string {
 	t.Helper()
 	sum, _, _ := strings.Cut(g.exec(t, "sha256sum "+g.path(t, name)), " ")
 	return sum
+}
+
+func (g *guestSide) allocated(t *testing.T, name string) int64 {
+	t.Helper()
+	out := strings.TrimSpace(g.exec(t, "stat -c %b "+g.path(t, name)))
+	n, err := strconv.ParseInt(out, 10, 64)
+	if err != nil {
+		t.Fatalf("stat -c %%b: %q", out)
+	}
+	return n * 512
 }
 
 func (g *guestSide) stat(t *testing.T, name string) (fs.FileMode, time.Time) {

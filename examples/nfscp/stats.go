@@ -16,6 +16,8 @@ type runStats struct {
 	links   int
 	dirs    int
 	bytes   int64
+	holes   int64 // of bytes, holes left unwritten
+	server  int64 // of bytes, copied by the server (COPY, CLONE)
 	elapsed time.Duration
 }
 
@@ -27,6 +29,16 @@ func printStats(w io.Writer, rs runStats, cs *conns) {
 		count(rs.dirs, "directory"), formatBytes(rs.bytes), roundDuration(rs.elapsed))
 	if s := rs.elapsed.Seconds(); s > 0 && rs.bytes > 0 {
 		fmt.Fprintf(w, " (%s/s)", formatBytes(int64(float64(rs.bytes)/s)))
+	}
+	var of []string
+	if rs.server > 0 {
+		of = append(of, formatBytes(rs.server)+" of it copied by the server")
+	}
+	if rs.holes > 0 {
+		of = append(of, formatBytes(rs.holes)+" holes")
+	}
+	if len(of) > 0 {
+		fmt.Fprintf(w, "; %s", strings.Join(of, ", "))
 	}
 	fmt.Fprintln(w)
 	cs.mu.Lock()

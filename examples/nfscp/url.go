@@ -70,7 +70,7 @@ func (l location) child(name string) location {
 
 // settings are the per-server options a URL query or the flags can set.
 type settings struct {
-	Version string        // "4": 4.1, else 4.0; "4.0" or "4.1": that version only
+	Version string        // "4": 4.2, else 4.1, else 4.0; "4.0", "4.1" or "4.2": that version only
 	Policy  string        // reconnect policy name; see policyNames
 	UID     int           // AUTH_SYS uid; -1: this process's
 	GID     int           // AUTH_SYS gid; -1: this process's
@@ -114,7 +114,7 @@ func applySetting(s *settings, key, val string) error {
 	case "version", "vers", "nfs-version":
 		v, err := nfs4.ParseVersion(val)
 		if err != nil || val == "" {
-			return fmt.Errorf("version %q not supported: this client speaks NFSv4.0 and NFSv4.1 (version=4 for either, 4.0 or 4.1)", val)
+			return fmt.Errorf("version %q not supported: this client speaks NFSv4.0, NFSv4.1 and NFSv4.2 (version=4 for any, 4.0, 4.1 or 4.2)", val)
 		}
 		s.Version = v.String()
 	case "policy":

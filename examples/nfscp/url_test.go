@@ -90,7 +90,7 @@ func TestParseLocationErrors(t *testing.T) {
 		"nfs://h/f#frag":                     "unexpected fragment",
 		"nfs://h/f%00":                       "NUL byte in path",
 		"nfs://h/f%":                         "malformed URL",
-		"nfs://h/f?version=4.2":              `version "4.2" not supported`,
+		"nfs://h/f?version=4.3":              `version "4.3" not supported`,
 		"nfs://h/f?version=3":                `version "3" not supported`,
 		"nfs://h/f?uid=-1":                   `uid "-1" is not a number`,
 		"nfs://h/f?gid=4294967296":           `gid "4294967296" is not a number`,
