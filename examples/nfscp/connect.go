@@ -6,6 +6,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"sync"
 	"time"
@@ -26,6 +27,8 @@ type dialOptions struct {
 	tlsCA, tlsCert, tlsKey string           // --tls-ca, --tls-cert, --tls-key: file names
 	tlsRoots               *x509.CertPool   // from tlsCA; nil: the system's roots
 	tlsClient              *tls.Certificate // from tlsCert and tlsKey; nil if not given
+
+	krb5 krb5Options // --krb5-conf, --keytab, --krb5-principal, --krb5-service
 }
 
 // conns holds one nfs4.Client per endpoint (server and settings), dialed
@@ -46,6 +49,7 @@ type conn struct {
 	ev    *events
 	ready chan struct{} // closed when the dial has ended
 	c     *nfs4.Client  // set before ready is closed; nil if the dial failed
+	mech  io.Closer     // the Kerberos mechanism (sec=krb5*), closed after c; nil for sec=sys
 	err   error
 }
 
@@ -114,7 +118,16 @@ func (cs *conns) dial(ctx context.Context, cn *conn) (*nfs4.Client, error) {
 		Logger:  slog.New(&eventHandler{ev: cn.ev}),
 		TLS:     cs.opts.tlsOptions(s.XprtSec),
 	}
-	if s.UID >= 0 || s.GID >= 0 {
+	if s.Sec != "sys" {
+		if s.UID >= 0 || s.GID >= 0 {
+			return nil, plainError("uid and gid are AUTH_SYS's (sec=sys); with sec=" + s.Sec + " the server maps the Kerberos principal to a user")
+		}
+		auth, mech, err := cs.opts.krb5.gssAuth(s.Sec, cn.ep.host)
+		if err != nil {
+			return nil, err
+		}
+		cfg.Auth, cn.mech = auth, mech
+	} else if s.UID >= 0 || s.GID >= 0 {
 		auth, err := authSys(s.UID, s.GID)
 		if err != nil {
 			return nil, err
@@ -200,6 +213,9 @@ func (cs *conns) closeAll(ctx context.Context) {
 			<-cn.ready
 			if cn.c != nil {
 				cn.c.CloseContext(ctx)
+			}
+			if cn.mech != nil {
+				cn.mech.Close()
 			}
 		})
 	}

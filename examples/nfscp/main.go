@@ -160,14 +160,16 @@ SRC and DST are local paths or URLs:
 
 where path is in the server's NFSv4 namespace (e.g. /export/dir/file) and the
 keys are version, policy, uid, gid, rsize, wsize, timeo, retrans, soft, hard,
-xprtsec (as the flags below; "soft" and "hard" need no value). Flags override
-them. xprtsec=tls or mtls (RPC-over-TLS) never falls back to plain text.
+xprtsec, sec (as the flags below; "soft" and "hard" need no value). Flags
+override them. xprtsec=tls or mtls (RPC-over-TLS) never falls back to plain
+text; sec=krb5, krb5i or krb5p (Kerberos) never falls back to AUTH_SYS.
 
 Examples:
   nfscp big.iso nfs://filer/export/isos/
   nfscp -r -j 8 nfs://filer/export/home/alice ./backup
   nfscp --policy ephemeral 'nfs://filer:2050/export/f?uid=1000&gid=1000' .
   nfscp --tls-ca ca.pem --tls-cert me.pem --tls-key me.key f 'nfs://filer/sec/?xprtsec=mtls'
+  kinit alice && nfscp f 'nfs://filer.example.com/export/?sec=krb5p'
 
 Flags (before SRC and DST; -x and --x are the same):
 `
@@ -212,6 +214,11 @@ func parseArgs(args []string, stdout io.Writer) (*command, error) {
 	fset.StringVar(&cmd.dial.tlsCA, "tls-ca", "", "trust the CAs in PEM `FILE` for servers' certificates (default: the system's roots)")
 	fset.StringVar(&cmd.dial.tlsCert, "tls-cert", "", "xprtsec=mtls: the client certificate (chain), PEM `FILE`")
 	fset.StringVar(&cmd.dial.tlsKey, "tls-key", "", "xprtsec=mtls: the client certificate's private key, PEM `FILE`")
+	setting("sec", "security `FLAVOR`: sys (AUTH_SYS, the default), krb5, krb5i (and checksums) or krb5p (and encryption)")
+	fset.StringVar(&cmd.dial.krb5.conf, "krb5-conf", "", "sec=krb5*: the krb5.conf naming the realm's KDCs `FILE` (default $KRB5_CONFIG, then /etc/krb5.conf)")
+	fset.StringVar(&cmd.dial.krb5.keytab, "keytab", "", "sec=krb5*: get tickets with the keys in keytab `FILE` (with --krb5-principal) instead of the credential cache ($KRB5CCNAME, from kinit)")
+	fset.StringVar(&cmd.dial.krb5.principal, "krb5-principal", "", "sec=krb5* with --keytab: the client's `PRINCIPAL` in the keytab, e.g. nfs-client/host.example.com")
+	fset.StringVar(&cmd.dial.krb5.service, "krb5-service", "", "sec=krb5*: the server's `PRINCIPAL` (default nfs/HOST, HOST as in the URL)")
 	setting("nfs-version", "NFS `VERSION`: 4 (4.2, or the highest of 4.1 and 4.0 the server has; the default), 4.0, 4.1 or 4.2 (URL key: version)")
 	setting("vers", "the same as --nfs-version")
 	setting("uid", "AUTH_SYS `UID` (default: this process's; a uid or gid given sends no supplementary groups)")
@@ -286,6 +293,9 @@ func parseArgs(args []string, stdout io.Writer) (*command, error) {
 		}
 	}
 	if err := cmd.dial.loadTLS(append(cmd.srcs, cmd.dst)); err != nil {
+		return nil, err
+	}
+	if err := cmd.dial.krb5.check(); err != nil {
 		return nil, err
 	}
 	return cmd, nil

@@ -73,7 +73,7 @@ func TestReason(t *testing.T) {
 		{rpc.ErrClosed, "connection closed"},
 		{errors.New("nfs4: something odd"), "something odd"},
 		{&fs.PathError{Op: "open", Path: "/x", Err: nfs4.ErrWrongSec}, "the export refuses this client's security (NFS4ERR_WRONGSEC): " +
-			"it may need RPC-over-TLS (xprtsec=tls), a client certificate (xprtsec=mtls), or no client certificate (Linux's xprtsec=tls exports)"},
+			"it may need Kerberos (sec=krb5, krb5i or krb5p), RPC-over-TLS (xprtsec=tls), a client certificate (xprtsec=mtls), or no client certificate (Linux's xprtsec=tls exports)"},
 		{fmt.Errorf("nfs4: dial: %w", &xprt.TLSError{Mode: xprt.TLSRequired, Step: "probe", Final: true, Err: xprt.ErrTLSNotOffered}),
 			"the server does not offer RPC-over-TLS, which xprtsec=tls asks for (a Linux server needs tlshd running)"},
 		{&xprt.TLSError{Mode: xprt.TLSRequired, Step: "handshake", Final: true, Err: &tls.CertificateVerificationError{Err: x509.UnknownAuthorityError{}}},

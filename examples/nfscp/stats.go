@@ -65,6 +65,9 @@ func writeServerStats(w io.Writer, ep *endpoint, st nfs4.Stats) {
 	if s.XprtSec != "none" {
 		mode += ", xprtsec=" + s.XprtSec
 	}
+	if s.Sec != "sys" {
+		mode += ", sec=" + s.Sec
+	}
 	fmt.Fprintf(w, "server %s (%s, policy %s, %s):\n", ep.host, ep.addr, s.Policy, mode)
 	line := func(k, format string, args ...any) {
 		fmt.Fprintf(w, "  %-18s "+format+"\n", append([]any{k + ":"}, args...)...)

@@ -76,7 +76,7 @@ func (o *dialOptions) tlsOptions(x string) xprt.TLSOptions {
 func tlsReason(err error) string {
 	var te *xprt.TLSError
 	if errors.Is(err, nfs4.ErrWrongSec) {
-		return "the export refuses this client's security (NFS4ERR_WRONGSEC): it may need RPC-over-TLS (xprtsec=tls), " +
+		return "the export refuses this client's security (NFS4ERR_WRONGSEC): it may need Kerberos (sec=krb5, krb5i or krb5p), RPC-over-TLS (xprtsec=tls), " +
 			"a client certificate (xprtsec=mtls), or no client certificate (Linux's xprtsec=tls exports)"
 	}
 	if !errors.As(err, &te) {

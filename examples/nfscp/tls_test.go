@@ -122,7 +122,7 @@ func TestKnfsdTLS(t *testing.T) {
 	t.Run("tls into the mtls export", func(t *testing.T) {
 		url := base + knfsd.MTLSExport + "/tlsonly"
 		mustFail(t, nfscp(t, "-q", "--tls-ca", caFile, src, url+"?xprtsec=tls"), 1,
-			"nfscp: "+url+": the export refuses this client's security (NFS4ERR_WRONGSEC): it may need RPC-over-TLS (xprtsec=tls), "+
+			"nfscp: "+url+": the export refuses this client's security (NFS4ERR_WRONGSEC): it may need Kerberos (sec=krb5, krb5i or krb5p), RPC-over-TLS (xprtsec=tls), "+
 				"a client certificate (xprtsec=mtls), or no client certificate (Linux's xprtsec=tls exports)")
 	})
 }

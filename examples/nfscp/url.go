@@ -80,17 +80,18 @@ type settings struct {
 	Retrans int           // timeouts of Timeo that make a major timeout; 0: the library's default (2)
 	Soft    bool          // fail a call a major timeout after it started instead of retrying
 	XprtSec string        // RPC-over-TLS: "none", "tls" or "mtls"; see xprtSecNames
+	Sec     string        // security flavor: "sys", "krb5", "krb5i" or "krb5p"; see secNames
 }
 
 // defaultSettings are the settings before any URL parameter or flag.
 func defaultSettings() settings {
-	return settings{Version: "4", Policy: "hedged", UID: -1, GID: -1, XprtSec: "none"}
+	return settings{Version: "4", Policy: "hedged", UID: -1, GID: -1, XprtSec: "none", Sec: "sys"}
 }
 
 // String gives the settings in a canonical form (the connection key).
 func (s settings) String() string {
-	return fmt.Sprintf("v%s %s uid=%d gid=%d r=%d w=%d timeo=%s retrans=%d soft=%t xprtsec=%s",
-		s.Version, s.Policy, s.UID, s.GID, s.RSize, s.WSize, s.Timeo, s.Retrans, s.Soft, s.XprtSec)
+	return fmt.Sprintf("v%s %s uid=%d gid=%d r=%d w=%d timeo=%s retrans=%d soft=%t xprtsec=%s sec=%s",
+		s.Version, s.Policy, s.UID, s.GID, s.RSize, s.WSize, s.Timeo, s.Retrans, s.Soft, s.XprtSec, s.Sec)
 }
 
 // policyNames are the values of the policy setting.
@@ -102,7 +103,7 @@ var policyNames = []string{"same-reserved", "new-reserved", "ephemeral", "hedged
 var xprtSecNames = []string{"none", "tls", "mtls"}
 
 // settingKeys are the URL query keys, in the order usage lists them.
-var settingKeys = []string{"version", "vers", "policy", "uid", "gid", "rsize", "wsize", "timeo", "retrans", "soft", "hard", "xprtsec"}
+var settingKeys = []string{"version", "vers", "policy", "uid", "gid", "rsize", "wsize", "timeo", "retrans", "soft", "hard", "xprtsec", "sec"}
 
 // maxIOSize bounds rsize and wsize; servers grant far less.
 const maxIOSize = 64 << 20
@@ -127,6 +128,11 @@ func applySetting(s *settings, key, val string) error {
 			return fmt.Errorf("unknown xprtsec %q (want %s)", val, strings.Join(xprtSecNames, ", "))
 		}
 		s.XprtSec = val
+	case "sec":
+		if !slices.Contains(secNames, val) {
+			return fmt.Errorf("unknown sec %q (want %s)", val, strings.Join(secNames, ", "))
+		}
+		s.Sec = val
 	case "uid", "gid":
 		n, err := strconv.ParseUint(val, 10, 32)
 		if err != nil {

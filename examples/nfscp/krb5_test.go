@@ -1,0 +1,91 @@
+package main
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/gonfs/nfs/internal/ganesha"
+	"github.com/gonfs/nfs/internal/kdc"
+)
+
+// Kerberos against NFS-Ganesha with an MIT KDC of the test's own: a user's
+// credential cache (kinit) and a service's keytab, each under sec=krb5p;
+// the default sec=sys refused by the export with a hint that names
+// Kerberos; a missing credential cache said in one line.
+func TestKerberos(t *testing.T) {
+	k := kdc.Start(t, kdc.Config{})
+	k.AddPrincipal(t, "alice", "alice-secret")
+	srv := ganesha.Start(t, ganesha.Config{
+		Kerberos: &ganesha.Kerberos{Krb5Conf: k.Krb5Conf(), Keytab: k.Keytab(t, "nfs/localhost")},
+		SecType:  []string{"krb5p"},
+	})
+	// Ganesha maps a principal it cannot map to a local user to the
+	// anonymous user.
+	if err := os.Chmod(srv.ExportDir(), 0o777); err != nil {
+		t.Fatal(err)
+	}
+	ccache := k.Kinit(t, "alice", "alice-secret")
+	keytab := k.Keytab(t, "nfs-client/localhost")
+	dir := t.TempDir()
+	src := filepath.Join(dir, "src")
+	sum := writeRandom(t, src, 5<<20+3, 21)
+	base := "nfs://" + srv.Addr() + srv.Pseudo() + "/"
+	krb5Flags := []string{"--krb5-conf", k.Krb5Conf(), "--krb5-service", "nfs/localhost"}
+	run := func(env string, args ...string) result {
+		cmd := exec.Command(nfscpBin, args...)
+		cmd.Env = append(os.Environ(), "KRB5CCNAME="+env)
+		return runCmd(t, cmd)
+	}
+
+	for _, tc := range []struct {
+		name  string
+		flags []string
+	}{
+		{"ccache", nil},
+		{"keytab", []string{"--keytab", keytab, "--krb5-principal", "nfs-client/localhost"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			url := base + tc.name + "?sec=krb5p"
+			args := append(append(append([]string{"-q", "--stats"}, krb5Flags...), tc.flags...), src, url)
+			r := run("FILE:"+ccache, args...)
+			if r.code != 0 || r.stderr != "" {
+				t.Fatalf("upload: exit %d, stderr:\n%s", r.code, r.stderr)
+			}
+			if !strings.Contains(r.stdout, "sec=krb5p") {
+				t.Errorf("--stats does not say sec=krb5p:\n%s", r.stdout)
+			}
+			disk, err := os.ReadFile(filepath.Join(srv.ExportDir(), tc.name))
+			if h := sha256.Sum256(disk); err != nil || hex.EncodeToString(h[:]) != sum {
+				t.Fatalf("the server's copy: %d bytes (%v), sha256 differs", len(disk), err)
+			}
+			back := filepath.Join(t.TempDir(), "back")
+			r = run("FILE:"+ccache, append(append(append([]string{"-q"}, krb5Flags...), tc.flags...), url, back)...)
+			if r.code != 0 || r.stderr != "" {
+				t.Fatalf("download: exit %d, stderr:\n%s", r.code, r.stderr)
+			}
+			got, err := os.ReadFile(back)
+			if h := sha256.Sum256(got); err != nil || hex.EncodeToString(h[:]) != sum {
+				t.Fatalf("downloaded %d bytes (%v), sha256 differs", len(got), err)
+			}
+		})
+	}
+
+	t.Run("sys refused", func(t *testing.T) {
+		r := run("FILE:"+ccache, "-q", src, base+"sys")
+		if r.code == 0 || !strings.Contains(r.stderr, "NFS4ERR_WRONGSEC") || !strings.Contains(r.stderr, "sec=krb5") {
+			t.Fatalf("AUTH_SYS to a krb5p export: exit %d, stderr:\n%s\nwant a failure naming NFS4ERR_WRONGSEC and sec=krb5", r.code, r.stderr)
+		}
+	})
+	t.Run("no ccache", func(t *testing.T) {
+		r := run("FILE:"+filepath.Join(dir, "none"), append(append([]string{"-q"}, krb5Flags...), src, base+"none?sec=krb5")...)
+		if r.code == 0 || strings.Count(strings.TrimSpace(r.stderr), "\n") != 0 || !strings.Contains(r.stderr, "krb5") {
+			t.Fatalf("no credential cache: exit %d, stderr:\n%s\nwant one line naming Kerberos", r.code, r.stderr)
+		}
+		t.Logf("no ccache: %s", r.stderr)
+	})
+}
