@@ -57,17 +57,21 @@ func TestGaneshaKerberosExport(t *testing.T) {
 			}
 
 			var got []uint32
-			for _, s := range secinfoOf(t, ctx, c, strings.TrimPrefix(srv.Pseudo(), "/")) {
-				switch s.flavor {
+			flavors, err := c.SecInfo(ctx, srv.Pseudo())
+			if err != nil {
+				t.Fatalf("SecInfo(%s): %v", srv.Pseudo(), err)
+			}
+			for _, s := range flavors {
+				switch s.Flavor {
 				case rpc.AuthFlavorGSS:
-					if string(s.oid) != string(krb5OID) {
-						t.Errorf("SECINFO lists RPCSEC_GSS with mechanism %x, want Kerberos V5's %x", s.oid, krb5OID)
+					if string(s.Mechanism) != string(krb5OID) {
+						t.Errorf("SECINFO lists RPCSEC_GSS with mechanism %x, want Kerberos V5's %x", s.Mechanism, krb5OID)
 					}
-					got = append(got, s.service)
+					got = append(got, uint32(s.Service))
 				case rpc.AuthFlavorSys:
 					got = append(got, 0)
 				default:
-					t.Errorf("SECINFO lists flavor %d", s.flavor)
+					t.Errorf("SECINFO lists flavor %d", s.Flavor)
 				}
 			}
 			if !slices.Equal(got, tc.services) {
@@ -75,44 +79,4 @@ func TestGaneshaKerberosExport(t *testing.T) {
 			}
 		})
 	}
-}
-
-// secinfoOf asks SECINFO for name in the root directory. (Ganesha 4.3
-// refuses LOOKUP followed by SECINFO_NO_NAME under the wrong flavor,
-// although RFC 8881 §2.6.3.1.1.8 says a server should allow it.)
-func secinfoOf(t *testing.T, ctx context.Context, c *Client, name string) []secinfo {
-	t.Helper()
-	var res secinfoRes
-	err := c.call(ctx, funcRequest{
-		b: func(cmp *compound) {
-			cmp.putrootfh()
-			if cmp.op(opSecinfo) {
-				cmp.e.String(name)
-			}
-		},
-		p: func(r *reply) error {
-			if err := r.statusOnly(opPutRootFH); err != nil {
-				return err
-			}
-			if err := r.head(opSecinfo); err != nil {
-				return err
-			}
-			d := &r.d
-			res.n = d.Count(maxSecinfo, 4)
-			for i := range res.n {
-				s := &res.flavors[i]
-				*s = secinfo{flavor: d.Uint32()}
-				if s.flavor == rpc.AuthFlavorGSS {
-					s.oid = append([]byte(nil), d.Opaque(maxOIDLen)...)
-					s.qop = d.Uint32()
-					s.service = d.Uint32()
-				}
-			}
-			return r.done(opSecinfo, OK)
-		},
-	})
-	if err != nil {
-		t.Fatalf("SECINFO %q: %v", name, err)
-	}
-	return res.flavors[:res.n]
 }

@@ -1,16 +1,12 @@
 package nfs4
 
 import (
-	"bytes"
 	"errors"
-	"fmt"
-
-	"github.com/gonfs/nfs/rpc"
 )
 
 // File handle and attribute operations: PUTFH, PUTROOTFH, GETFH, SAVEFH,
-// RESTOREFH, LOOKUP, LOOKUPP, GETATTR, SETATTR, ACCESS, SECINFO_NO_NAME
-// (RFC 8881 §18).
+// RESTOREFH, LOOKUP, LOOKUPP, GETATTR, SETATTR, ACCESS (RFC 8881 §18).
+// SECINFO and SECINFO_NO_NAME are in secinfo.go.
 
 // putfh adds PUTFH; its result is statusOnly.
 func (c *compound) putfh(fh []byte) {
@@ -125,95 +121,4 @@ func (r *reply) access(res *accessRes) error {
 	res.supported = r.d.Uint32()
 	res.access = r.d.Uint32()
 	return r.done(opAccess, OK)
-}
-
-// secinfoNoName adds SECINFO_NO_NAME with style SECINFO_STYLE4_*. On
-// success it consumes the current file handle.
-func (c *compound) secinfoNoName(style uint32) {
-	if c.op(opSecinfoNoName) {
-		c.e.Uint32(style)
-	}
-}
-
-// maxSecinfo bounds the security flavors accepted in a SECINFO reply.
-const maxSecinfo = 16
-
-// maxOIDLen bounds an RPCSEC_GSS mechanism OID.
-const maxOIDLen = 128
-
-// secinfo is one secinfo4: a flavor and, for RPCSEC_GSS, its mechanism
-// (oid aliases the reply), quality of protection and service.
-type secinfo struct {
-	flavor  uint32
-	oid     []byte
-	qop     uint32
-	service uint32 // RPC_GSS_SVC_*
-}
-
-// krb5OID is the Kerberos V5 mechanism's OID, DER without tag and length.
-var krb5OID = []byte{0x2a, 0x86, 0x48, 0x86, 0xf7, 0x12, 0x01, 0x02, 0x02}
-
-// accepts reports whether s is the flavor auth sends: for RPCSEC_GSS, the
-// same mechanism and service too.
-func (s secinfo) accepts(auth rpc.Auth) bool {
-	if s.flavor != auth.Flavor() {
-		return false
-	}
-	g, ok := auth.(*rpc.GSSAuth)
-	return !ok || bytes.Equal(s.oid, g.Mechanism().OID()) && s.service == uint32(g.Service())
-}
-
-// String names s as mount(8)'s sec= option does: "sys", "none", "krb5",
-// "krb5i", "krb5p".
-func (s secinfo) String() string {
-	switch s.flavor {
-	case rpc.AuthFlavorSys:
-		return "sys"
-	case rpc.AuthFlavorNone:
-		return "none"
-	case rpc.AuthFlavorGSS:
-		if bytes.Equal(s.oid, krb5OID) {
-			return rpc.GSSService(s.service).String()
-		}
-		return fmt.Sprintf("RPCSEC_GSS mechanism %x service %d", s.oid, s.service)
-	}
-	return fmt.Sprintf("flavor %d", s.flavor)
-}
-
-// secName names the flavor auth sends, as secinfo.String does.
-func secName(auth rpc.Auth) string {
-	s := secinfo{flavor: auth.Flavor()}
-	if g, ok := auth.(*rpc.GSSAuth); ok {
-		s.oid, s.service = g.Mechanism().OID(), uint32(g.Service())
-	}
-	return s.String()
-}
-
-// secinfoRes is a SECINFO4resok: the flavors in the server's order of
-// preference.
-type secinfoRes struct {
-	n       int
-	flavors [maxSecinfo]secinfo
-}
-
-// secinfoNoName reads a SECINFO_NO_NAME result into res.
-func (r *reply) secinfoNoName(res *secinfoRes) error {
-	if err := r.head(opSecinfoNoName); err != nil {
-		return err
-	}
-	d := &r.d
-	res.n = d.Count(maxSecinfo, 4)
-	for i := 0; i < res.n; i++ {
-		s := &res.flavors[i]
-		*s = secinfo{flavor: d.Uint32()}
-		if s.flavor == rpc.AuthFlavorGSS {
-			s.oid = d.Opaque(maxOIDLen)
-			s.qop = d.Uint32()
-			s.service = d.Uint32()
-		}
-	}
-	if d.Err() != nil {
-		res.n = 0
-	}
-	return r.done(opSecinfoNoName, OK)
 }

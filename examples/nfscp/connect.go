@@ -8,6 +8,9 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"path"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -50,6 +53,7 @@ type conn struct {
 	ready chan struct{} // closed when the dial has ended
 	c     *nfs4.Client  // set before ready is closed; nil if the dial failed
 	mech  io.Closer     // the Kerberos mechanism (sec=krb5*), closed after c; nil for sec=sys
+	sec   string        // the security flavor c uses, of those sec= allows
 	err   error
 }
 
@@ -65,7 +69,7 @@ func (cs *conns) fsFor(ctx context.Context, l location) (fileSystem, error) {
 	}
 	cn, first := cs.lookup(l.remote)
 	if first {
-		cn.c, cn.err = cs.dial(ctx, cn)
+		cn.c, cn.err = cs.dialSec(ctx, cn, l.path)
 		close(cn.ready)
 	} else {
 		select {
@@ -103,9 +107,58 @@ func (cs *conns) lookup(ep *endpoint) (*conn, bool) {
 	return cn, !cs.closed
 }
 
-// dial connects to cn's server with its settings.
-func (cs *conns) dial(ctx context.Context, cn *conn) (*nfs4.Client, error) {
+// dialSec connects to cn's server with the strongest flavor of those
+// sec= allows that the export holding p accepts. With one flavor allowed
+// it is dial; with several, it dials with the first, asks the server which
+// the export takes (SECINFO of p's directory), and dials again if that is
+// another.
+func (cs *conns) dialSec(ctx context.Context, cn *conn, p string) (*nfs4.Client, error) {
+	allowed := strings.Split(cn.ep.settings.Sec, ":")
+	c, err := cs.dial(ctx, cn, allowed[0])
+	if err != nil || len(allowed) == 1 {
+		return c, err
+	}
+	dir := path.Dir(p)
+	if dir == "/" {
+		dir = p
+	}
+	flavors, err := c.SecInfo(ctx, dir)
+	if err != nil {
+		return c, nil // the calls will say what is wrong
+	}
+	for _, sec := range allowed {
+		if !slices.ContainsFunc(flavors, func(f nfs4.SecFlavor) bool { return f.String() == sec }) {
+			continue
+		}
+		if sec == allowed[0] {
+			return c, nil
+		}
+		c.CloseContext(ctx)
+		cs.closeMech(cn)
+		return cs.dial(ctx, cn, sec)
+	}
+	names := make([]string, len(flavors))
+	for i, f := range flavors {
+		names[i] = f.String()
+	}
+	c.CloseContext(ctx)
+	cs.closeMech(cn)
+	return nil, plainError(fmt.Sprintf("the export takes sec=%s, none of sec=%s", strings.Join(names, ":"), cn.ep.settings.Sec))
+}
+
+// closeMech closes cn's Kerberos mechanism, if it has one.
+func (cs *conns) closeMech(cn *conn) {
+	if cn.mech != nil {
+		cn.mech.Close()
+		cn.mech = nil
+	}
+}
+
+// dial connects to cn's server with its settings and the security flavor
+// sec.
+func (cs *conns) dial(ctx context.Context, cn *conn, sec string) (*nfs4.Client, error) {
 	s := cn.ep.settings
+	cn.sec = sec
 	version, _ := nfs4.ParseVersion(s.Version) // checked by applySetting
 	cfg := nfs4.Config{
 		Version: version,
@@ -118,11 +171,11 @@ func (cs *conns) dial(ctx context.Context, cn *conn) (*nfs4.Client, error) {
 		Logger:  slog.New(&eventHandler{ev: cn.ev}),
 		TLS:     cs.opts.tlsOptions(s.XprtSec),
 	}
-	if s.Sec != "sys" {
+	if sec != "sys" {
 		if s.UID >= 0 || s.GID >= 0 {
-			return nil, plainError("uid and gid are AUTH_SYS's (sec=sys); with sec=" + s.Sec + " the server maps the Kerberos principal to a user")
+			return nil, plainError("uid and gid are AUTH_SYS's (sec=sys); with sec=" + sec + " the server maps the Kerberos principal to a user")
 		}
-		auth, mech, err := cs.opts.krb5.gssAuth(s.Sec, cn.ep.host)
+		auth, mech, err := cs.opts.krb5.gssAuth(sec, cn.ep.host)
 		if err != nil {
 			return nil, err
 		}
@@ -138,6 +191,7 @@ func (cs *conns) dial(ctx context.Context, cn *conn) (*nfs4.Client, error) {
 	if err == nil {
 		return c, nil
 	}
+	cs.closeMech(cn)
 	// Say why the server could not be reached, when the library's error
 	// is only that the wait ended.
 	why := cn.ev.lastDialFailure()
@@ -214,9 +268,7 @@ func (cs *conns) closeAll(ctx context.Context) {
 			if cn.c != nil {
 				cn.c.CloseContext(ctx)
 			}
-			if cn.mech != nil {
-				cn.mech.Close()
-			}
+			cs.closeMech(cn)
 		})
 	}
 	wg.Wait()

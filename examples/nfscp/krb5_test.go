@@ -75,6 +75,34 @@ func TestKerberos(t *testing.T) {
 		})
 	}
 
+	// sec= lists what the user allows, strongest first: the export of a
+	// second server takes only krb5i, and nfscp uses it.
+	t.Run("strongest allowed", func(t *testing.T) {
+		srv2 := ganesha.Start(t, ganesha.Config{
+			Kerberos: &ganesha.Kerberos{Krb5Conf: k.Krb5Conf(), Keytab: k.Keytab(t, "nfs/localhost")},
+			SecType:  []string{"krb5i"},
+		})
+		if err := os.Chmod(srv2.ExportDir(), 0o777); err != nil {
+			t.Fatal(err)
+		}
+		url := "nfs://" + srv2.Addr() + srv2.Pseudo() + "/f?sec=krb5p:krb5i:krb5"
+		r := run("FILE:"+ccache, append(append([]string{"-q", "--stats"}, krb5Flags...), src, url)...)
+		if r.code != 0 || r.stderr != "" {
+			t.Fatalf("upload: exit %d, stderr:\n%s", r.code, r.stderr)
+		}
+		if !strings.Contains(r.stdout, "sec=krb5i") {
+			t.Errorf("--stats does not say sec=krb5i, the one flavor of the list the export takes:\n%s", r.stdout)
+		}
+		disk, err := os.ReadFile(filepath.Join(srv2.ExportDir(), "f"))
+		if h := sha256.Sum256(disk); err != nil || hex.EncodeToString(h[:]) != sum {
+			t.Fatalf("the server's copy: %d bytes (%v), sha256 differs", len(disk), err)
+		}
+		r = run("FILE:"+ccache, append(append([]string{"-q"}, krb5Flags...), src, "nfs://"+srv2.Addr()+srv2.Pseudo()+"/g?sec=krb5p:krb5")...)
+		if r.code == 0 || !strings.Contains(r.stderr, "the export takes sec=krb5i, none of sec=krb5p:krb5") {
+			t.Fatalf("a list the export takes nothing of: exit %d, stderr:\n%s", r.code, r.stderr)
+		}
+	})
+
 	t.Run("sys refused", func(t *testing.T) {
 		r := run("FILE:"+ccache, "-q", src, base+"sys")
 		if r.code == 0 || !strings.Contains(r.stderr, "NFS4ERR_WRONGSEC") || !strings.Contains(r.stderr, "sec=krb5") {

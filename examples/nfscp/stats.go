@@ -50,12 +50,12 @@ func printStats(w io.Writer, rs runStats, cs *conns) {
 			fmt.Fprintf(w, "server %s: not connected\n", cn.ep.host)
 			continue
 		}
-		writeServerStats(w, cn.ep, cn.c.Stats())
+		writeServerStats(w, cn.ep, cn.sec, cn.c.Stats())
 	}
 }
 
 // writeServerStats writes one server's counters.
-func writeServerStats(w io.Writer, ep *endpoint, st nfs4.Stats) {
+func writeServerStats(w io.Writer, ep *endpoint, sec string, st nfs4.Stats) {
 	s := ep.settings
 	mode := "hard"
 	if s.Soft {
@@ -65,8 +65,8 @@ func writeServerStats(w io.Writer, ep *endpoint, st nfs4.Stats) {
 	if s.XprtSec != "none" {
 		mode += ", xprtsec=" + s.XprtSec
 	}
-	if s.Sec != "sys" {
-		mode += ", sec=" + s.Sec
+	if sec != "sys" {
+		mode += ", sec=" + sec
 	}
 	fmt.Fprintf(w, "server %s (%s, policy %s, %s):\n", ep.host, ep.addr, s.Policy, mode)
 	line := func(k, format string, args ...any) {

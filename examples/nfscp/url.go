@@ -80,7 +80,7 @@ type settings struct {
 	Retrans int           // timeouts of Timeo that make a major timeout; 0: the library's default (2)
 	Soft    bool          // fail a call a major timeout after it started instead of retrying
 	XprtSec string        // RPC-over-TLS: "none", "tls" or "mtls"; see xprtSecNames
-	Sec     string        // security flavor: "sys", "krb5", "krb5i" or "krb5p"; see secNames
+	Sec     string        // security flavors allowed, in order of preference, ":"-separated: of "sys", "krb5", "krb5i", "krb5p"
 }
 
 // defaultSettings are the settings before any URL parameter or flag.
@@ -129,8 +129,11 @@ func applySetting(s *settings, key, val string) error {
 		}
 		s.XprtSec = val
 	case "sec":
-		if !slices.Contains(secNames, val) {
-			return fmt.Errorf("unknown sec %q (want %s)", val, strings.Join(secNames, ", "))
+		flavors := strings.Split(val, ":")
+		for i, f := range flavors {
+			if !slices.Contains(secNames, f) || slices.Contains(flavors[:i], f) {
+				return fmt.Errorf("sec %q is not a list of distinct flavors of %s, separated by colons", val, strings.Join(secNames, ", "))
+			}
 		}
 		s.Sec = val
 	case "uid", "gid":

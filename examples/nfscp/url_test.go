@@ -53,6 +53,10 @@ func TestParseLocation(t *testing.T) {
 		{arg: "nfs://h:2050/f?policy=ephemeral&xprtsec=mtls", host: "h:2050", addr: "h:2050", path: "/f", name: "nfs://h:2050/f",
 			settings: func(s *settings) { s.XprtSec, s.Policy = "mtls", "ephemeral" }},
 		{arg: "nfs://h/f?xprtsec=none", host: "h", addr: "h:2049", path: "/f", name: "nfs://h/f"},
+		{arg: "nfs://h/f?sec=krb5p", host: "h", addr: "h:2049", path: "/f", name: "nfs://h/f",
+			settings: func(s *settings) { s.Sec = "krb5p" }},
+		{arg: "nfs://h/f?sec=krb5p:krb5i:sys", host: "h", addr: "h:2049", path: "/f", name: "nfs://h/f",
+			settings: func(s *settings) { s.Sec = "krb5p:krb5i:sys" }},
 	} {
 		l, err := parseLocation(c.arg, def, nil)
 		if err != nil {
@@ -113,6 +117,9 @@ func TestParseLocationErrors(t *testing.T) {
 		"nfs://h/f?xprtsec=TLS":              `unknown xprtsec "TLS"`,
 		"nfs://h/f?xprtsec":                  `unknown xprtsec ""`,
 		"nfs://h/f?xprtsec=tls&xprtsec=mtls": `parameter "xprtsec" given 2 times`,
+		"nfs://h/f?sec=krb6":                 `sec "krb6" is not a list of distinct flavors of sys, krb5, krb5i, krb5p`,
+		"nfs://h/f?sec=krb5:krb5":            `sec "krb5:krb5" is not a list`,
+		"nfs://h/f?sec=":                     `sec "" is not a list`,
 	} {
 		_, err := parseLocation(arg, defaultSettings(), nil)
 		switch {
