@@ -40,20 +40,20 @@ type realm struct {
 	keytab string // the server's
 }
 
-func newRealm(t *testing.T, cfg kdc.Config) *realm {
+func newRealm(t testing.TB, cfg kdc.Config) *realm {
 	t.Helper()
 	k := kdc.Start(t, cfg)
 	k.AddPrincipal(t, user, password)
 	return &realm{k: k, keytab: k.Keytab(t, service)}
 }
 
-// server starts a Ganesha whose export takes sec alone, its directory
-// writable by every user (Ganesha maps a principal it cannot map to a
-// local user to the anonymous user).
-func (r *realm) server(t *testing.T, cfg ganesha.Config, sec string) *ganesha.Server {
+// server starts a Ganesha whose export takes the flavors secs, its
+// directory writable by every user (Ganesha maps a principal it cannot map
+// to a local user to the anonymous user).
+func (r *realm) server(t testing.TB, cfg ganesha.Config, secs ...string) *ganesha.Server {
 	t.Helper()
 	cfg.Kerberos = &ganesha.Kerberos{Krb5Conf: r.k.Krb5Conf(), Keytab: r.keytab}
-	cfg.SecType = []string{sec}
+	cfg.SecType = secs
 	srv := ganesha.Start(t, cfg)
 	if err := os.Chmod(srv.ExportDir(), 0o777); err != nil {
 		t.Fatal(err)
@@ -62,7 +62,7 @@ func (r *realm) server(t *testing.T, cfg ganesha.Config, sec string) *ganesha.Se
 }
 
 // auth returns the RPCSEC_GSS flavor for creds and svc.
-func (r *realm) auth(t *testing.T, creds krb5.Credentials, svc rpc.GSSService) *rpc.GSSAuth {
+func (r *realm) auth(t testing.TB, creds krb5.Credentials, svc rpc.GSSService) *rpc.GSSAuth {
 	t.Helper()
 	mech, err := krb5.New(krb5.Config{Krb5Conf: r.k.Krb5Conf(), Credentials: creds, Service: service})
 	if err != nil {
@@ -76,7 +76,7 @@ func (r *realm) auth(t *testing.T, creds krb5.Credentials, svc rpc.GSSService) *
 	return a
 }
 
-func dial(t *testing.T, addr string, cfg nfs4.Config) (*nfs4.Client, error) {
+func dial(t testing.TB, addr string, cfg nfs4.Config) (*nfs4.Client, error) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
@@ -87,7 +87,7 @@ func dial(t *testing.T, addr string, cfg nfs4.Config) (*nfs4.Client, error) {
 	return c, err
 }
 
-func mustDial(t *testing.T, addr string, cfg nfs4.Config) *nfs4.Client {
+func mustDial(t testing.TB, addr string, cfg nfs4.Config) *nfs4.Client {
 	t.Helper()
 	c, err := dial(t, addr, cfg)
 	if err != nil {

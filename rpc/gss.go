@@ -212,6 +212,7 @@ type gssCall struct {
 	seqs  [gssSeqsKept]uint32
 	nseq  int
 	match uint32      // the sequence number whose verifier the reply carried
+	msg   [4]byte     // a sequence number as the reply's verifier signs it (kept here: a local would escape)
 	open  *[]byte     // an unwrapped reply (privacy), released with the call
 	tick  *time.Timer // gssRecheck, while the call awaits its reply
 }
@@ -254,10 +255,9 @@ func (gc *gssCall) Verify(verf OpaqueAuth) error {
 	if verf.Flavor != AuthFlavorGSS {
 		return fmt.Errorf("%w: %s verifier in reply to an RPCSEC_GSS call", ErrGSSIntegrity, flavorName(verf.Flavor))
 	}
-	var msg [4]byte
 	for i := 0; i < min(gc.nseq, gssSeqsKept); i++ {
-		binary.BigEndian.PutUint32(msg[:], gc.seqs[(gc.nseq-1-i)%gssSeqsKept])
-		if gc.x.gc.VerifyMIC(msg[:], verf.Body) == nil {
+		binary.BigEndian.PutUint32(gc.msg[:], gc.seqs[(gc.nseq-1-i)%gssSeqsKept])
+		if gc.x.gc.VerifyMIC(gc.msg[:], verf.Body) == nil {
 			gc.match = gc.seqs[(gc.nseq-1-i)%gssSeqsKept]
 			return nil
 		}
@@ -328,6 +328,9 @@ func (g *gssState) call(ctx context.Context, cl *call, pin *conn, proc uint32, a
 // lost reports whether err says the server no longer has context x, and
 // if so makes sure no new call uses x.
 func (g *gssState) lost(x *gssCtx, err error) bool {
+	if err == nil {
+		return false
+	}
 	var de *DeniedError
 	if !errors.As(err, &de) || de.Stat != AuthError {
 		return false
