@@ -365,3 +365,30 @@ func TestConcurrentCalls(t *testing.T) {
 	}
 	t.Logf("%d calls, %d re-sent after the server's window passed them", st.Calls, st.Retransmits)
 }
+
+// TestTicketRenewal: with tickets that last 4 seconds, a client calling
+// every 100 ms for 10 seconds gets a new context before each ticket ends,
+// and no call fails or waits for one.
+func TestTicketRenewal(t *testing.T) {
+	testutil.CheckLeaks(t)
+	r := newRealm(t, kdc.Config{MaxLife: 4 * time.Second})
+	srv := r.server(t, ganesha.Config{}, "krb5i")
+	if err := os.WriteFile(filepath.Join(srv.ExportDir(), "f"), []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	c := mustDial(t, srv.Addr(), nfs4.Config{Auth: r.auth(t, krb5.Password(user, password), rpc.GSSIntegrity), NoAC: true})
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	var slowest time.Duration
+	for end := time.Now().Add(10 * time.Second); time.Now().Before(end); time.Sleep(100 * time.Millisecond) {
+		start := time.Now()
+		if _, err := c.Stat(ctx, srv.Pseudo()+"/f"); err != nil {
+			t.Fatalf("Stat with tickets of 4 s: %v", err)
+		}
+		slowest = max(slowest, time.Since(start))
+	}
+	if n := c.Stats().RPC.GSSContexts; n < 3 {
+		t.Errorf("%d RPCSEC_GSS contexts in 10 s of 4 s tickets; want a new one before each ticket ended (3 or more)", n)
+	}
+	t.Logf("%d contexts; the slowest Stat took %v", c.Stats().RPC.GSSContexts, slowest)
+}

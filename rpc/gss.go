@@ -69,7 +69,8 @@ const (
 	// transmission) its reply is checked against.
 	gssSeqsKept = 4
 	// gssRenewBefore is how long before its credentials end a context is
-	// replaced, in the background, so that no call waits for it.
+	// replaced, in the background, so that no call waits for it (half
+	// their life before, for credentials that last less than twice this).
 	gssRenewBefore = 2 * time.Minute
 	// gssRetries bounds how often one call starts over with a new context
 	// after the server lost the one it was sent under.
@@ -166,7 +167,7 @@ type gssCtx struct {
 	gc       GSSContext
 	handle   []byte
 	window   uint32
-	expiry   time.Time
+	renewAt  time.Time     // when a new context is made in the background
 	seq      uint32        // the last sequence number taken; guarded by gssState.seqMu
 	answered atomic.Uint32 // the highest sequence number a reply verified
 	slots    chan struct{} // held by each call in flight under the context: half the window
@@ -356,7 +357,7 @@ func (g *gssState) context(ctx context.Context, pin *conn) (*gssCtx, error) {
 	for range 8 {
 		g.mu.Lock()
 		if x := g.cur; x != nil {
-			if time.Until(x.expiry) < gssRenewBefore && !g.renewing && g.making == nil {
+			if !time.Now().Before(x.renewAt) && !g.renewing && g.making == nil {
 				g.renewing = true
 				g.renewals.Add(1)
 				go g.renew()
@@ -453,8 +454,10 @@ func (g *gssState) establish(ctx context.Context, pin *conn) (*gssCtx, error) {
 		return nil, fmt.Errorf("%w: RPCSEC_GSS_INIT reply's verifier: %w", ErrGSSIntegrity, err)
 	}
 	g.c.gssContexts.Add(1)
-	return &gssCtx{gc: gctx, handle: res.handle, window: res.window, expiry: gctx.Expiry(),
-		slots: make(chan struct{}, max(1, res.window/2))}, nil
+	now, expiry := time.Now(), gctx.Expiry()
+	return &gssCtx{gc: gctx, handle: res.handle, window: res.window,
+		renewAt: expiry.Add(-min(gssRenewBefore, expiry.Sub(now)/2)),
+		slots:   make(chan struct{}, max(1, res.window/2))}, nil
 }
 
 // gssInitRes is rpc_gss_init_res, with the reply's verifier. It copies
