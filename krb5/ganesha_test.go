@@ -392,3 +392,25 @@ func TestTicketRenewal(t *testing.T) {
 	}
 	t.Logf("%d contexts; the slowest Stat took %v", c.Stats().RPC.GSSContexts, slowest)
 }
+
+// TestV40: NFSv4.0 (SETCLIENTID, RENEW, no session) under krb5i: a
+// round trip with the same sha256.
+func TestV40(t *testing.T) {
+	testutil.CheckLeaks(t)
+	r := newRealm(t, kdc.Config{})
+	srv := r.server(t, ganesha.Config{}, "krb5i")
+	c := mustDial(t, srv.Addr(), nfs4.Config{Version: nfs4.Version40, Auth: r.auth(t, krb5.Password(user, password), rpc.GSSIntegrity)})
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	data := randomData(t, 3<<20+5)
+	if err := writeFile(ctx, c, srv.Pseudo()+"/f", data); err != nil {
+		t.Fatalf("write over NFSv4.0: %v", err)
+	}
+	back, err := readFile(ctx, c, srv.Pseudo()+"/f")
+	if err != nil || sha256.Sum256(back) != sha256.Sum256(data) {
+		t.Fatalf("read back over NFSv4.0: %d bytes (%v), sha256 differs", len(back), err)
+	}
+	if v := c.MinorVersion(); v != 0 {
+		t.Fatalf("minor version %d, want 0", v)
+	}
+}
