@@ -276,7 +276,7 @@ func (gc *gssCall) sentSeq(seq uint32) bool {
 	return false
 }
 
-// gssCall makes cl, whose XID is set, as an RPCSEC_GSS call, starting over
+// call makes cl, whose XID is set, as an RPCSEC_GSS call, starting over
 // with a new context when the server has lost the one it was sent under.
 func (g *gssState) call(ctx context.Context, cl *call, pin *conn, proc uint32, args Marshaler, res Unmarshaler) error {
 	gc := &cl.gss
