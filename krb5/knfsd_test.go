@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -225,4 +226,46 @@ func TestKnfsdServerRestart(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestKnfsdConcurrentCalls: 64 goroutines share one context under krb5i;
+// every call is answered and none waits for a major timeout. knfsd
+// announces a sequence window of 128, so the client keeps 64 calls in
+// flight, as many as there are goroutines, on 8 nfsd threads.
+func TestKnfsdConcurrentCalls(t *testing.T) {
+	testutil.CheckLeaks(t)
+	r := newRealm(t, kdc.Config{})
+	srv := r.knfsd(t, knfsd.Config{})
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	name := knfsd.Krb5iExport + "/f"
+	if err := srv.WriteFile(ctx, name, randomData(t, 64<<10), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	c := mustDial(t, srv.Addr(), nfs4.Config{Auth: r.auth(t, krb5.Password(user, password), rpc.GSSIntegrity), NoAC: true})
+	const workers, each = 64, 40
+	var wg sync.WaitGroup
+	errs := make(chan error, workers)
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range each {
+				if _, err := c.Stat(ctx, name); err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatalf("a concurrent Stat failed: %v (%+v)", err, c.Stats().RPC)
+	}
+	st := c.Stats().RPC
+	if st.MajorTimeouts != 0 || st.GSSContexts != 1 {
+		t.Fatalf("%d calls: %d major timeouts, %d contexts; want 0 and 1", st.Calls, st.MajorTimeouts, st.GSSContexts)
+	}
+	t.Logf("%d calls, %d re-sent after the server's window passed them", st.Calls, st.Retransmits)
 }
