@@ -16,10 +16,11 @@ import (
 // accepts the client's AP-REQ with MIT's GSS-API and the keytab, and
 // hands the kernel the session key and the credential the principal maps
 // to. So the guest needs nothing that its image lacks: no gssproxy (not
-// installed; the kernel uses the legacy upcall once svcgssd opens its
-// channel), no KDC (an acceptor needs only its keytab; the guest cannot
-// reach the host's loopback, where internal/kdc serves, and never tries
-// to).
+// installed; nothing writes /proc/net/rpc/use-gss-proxy, so the kernel
+// takes the legacy upcall at the first context and the file reads 0
+// after), no KDC (an acceptor needs only its keytab; the guest's
+// namespace has no route to the host's loopback, where internal/kdc
+// serves, and the contexts are made all the same).
 //
 // svcgssd runs with -n, an acceptor of no name of its own, so it accepts
 // a ticket for any principal in the keytab, as Ganesha's acceptor does,
