@@ -46,7 +46,9 @@
 // up vec0 (the network), loads nfsd, starts rpc.mountd and nfsdcld (NFSv4 client
 // records, which survive RestartNFSD so that clients reclaim), writes
 // nfsv4leasetime, nfsv4gracetime and max_block_size (1 MiB) and runs
-// rpc.nfsd with the configured minor versions (never NFSv2 or v3). Then it
+// rpc.nfsd with the configured minor versions (never NFSv2 or v3); with
+// Config.TLS it starts tlshd first (tls.go), with Config.Kerberos
+// rpc.svcgssd (kerberos.go). Then it
 // serves a control channel on its serial line (two pipes to the test
 // process) on which Exec runs shell scripts; RestartNFSD (rpc.nfsd 0, then
 // start again) and SetVersions use it. The guest's console (kernel

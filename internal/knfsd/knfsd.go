@@ -74,6 +74,10 @@ type Config struct {
 	// TLSExport, MTLSExport and AnyTLSExport (see tls.go); the guest then
 	// boots the kernel built for mutual TLS (mtlskernel.go).
 	TLS *TLS
+	// Kerberos, if set, makes the server accept RPCSEC_GSS with
+	// Kerberos V5 and export Krb5Export, Krb5iExport and Krb5pExport
+	// (see kerberos.go). It cannot be combined with TLS.
+	Kerberos *Kerberos
 }
 
 func (c Config) resolve() (Config, error) {
@@ -102,6 +106,9 @@ func (c Config) resolve() (Config, error) {
 	}
 	if c.MemoryMiB == 0 {
 		c.MemoryMiB = 512
+	}
+	if err := c.checkKerberos(); err != nil {
+		return c, err
 	}
 	for _, o := range c.ExportOptions {
 		if o == "" || strings.ContainsAny(o, " \t\n(),'\"\\$`") {
@@ -314,6 +321,11 @@ func start(cfg Config, dir string, removeDir bool, logf func(string, ...any)) (*
 			return nil, err
 		}
 	}
+	if cfg.Kerberos != nil {
+		if err := writeKerberosFiles(dir, cfg.Kerberos); err != nil {
+			return nil, err
+		}
+	}
 	if err := os.WriteFile(filepath.Join(dir, "init.sh"), []byte(s.initScript()), 0o644); err != nil {
 		return nil, fmt.Errorf("knfsd: %w", err)
 	}
@@ -478,11 +490,11 @@ modprobe nfsd
 mount -t nfsd nfsd /proc/fs/nfsd
 mkdir -p /run/rpc_pipefs /var/lib/nfs/nfsdcld
 mount -t rpc_pipefs sunrpc /run/rpc_pipefs
-%[6]secho '%[1]s %[4]s(%[5]s)' >/etc/exports
-%[7]sexportfs -ra
+%[6]s%[8]secho '%[1]s %[4]s(%[5]s%[10]s)' >/etc/exports
+%[7]s%[9]sexportfs -ra
 rpc.mountd -N 2 -N 3
 nfsdcld -p /run/rpc_pipefs
-`, ExportPath, guestIP, prefixLen, guestNet, s.cfg.exportOptions(), s.tlsInit(), s.tlsExports())
+`, ExportPath, guestIP, prefixLen, guestNet, s.cfg.exportOptions(), s.tlsInit(), s.tlsExports(), s.krb5Init(), s.krb5Exports(), s.rootSec())
 	b.WriteString(startNFSD(s.cfg))
 	b.WriteString(ctlLoop)
 	return b.String()
