@@ -325,7 +325,7 @@ func (cn *conn) write(ctx context.Context, cl *call) error {
 	done := ctx.Done()
 	size := len(cl.pay)
 	if cl.gss.g != nil {
-		size += len(*cl.gss.plain)
+		size = len(*cl.gss.plain) + len(cl.gss.pay)
 	} else {
 		size += len(*cl.rec)
 	}

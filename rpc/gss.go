@@ -209,7 +209,10 @@ type gssCall struct {
 	x     *gssCtx // the context the call is sealed with
 	proc  uint32  // RPC procedure
 	gproc uint32  // RPCSEC_GSS procedure: data or destroy
-	plain *[]byte // the arguments, after 4 bytes for the sequence number
+	plain *[]byte // the arguments, after 4 bytes for the sequence number; without pay, if set
+	pay   []byte  // a bulk payload of the arguments (a WRITE's data), kept by reference (xdr.Encoder.Payload)
+	payAt int     // where in plain pay belongs
+	whole *[]byte // plain and pay in one piece, for the privacy service's seal
 	seqs  [gssSeqsKept]uint32
 	nseq  int
 	match uint32      // the sequence number whose verifier the reply carried
@@ -285,12 +288,16 @@ func (g *gssState) call(ctx context.Context, cl *call, pin *conn, proc uint32, a
 		gc.plain = bufpool.Get(0)
 	}
 	cl.enc.Reset(append((*gc.plain)[:0], 0, 0, 0, 0))
+	cl.enc.ReferenceFrom(bulkRecord)
 	if args != nil {
 		if err := args.MarshalXDR(&cl.enc); err != nil {
 			return err
 		}
 	}
 	*gc.plain = cl.enc.Bytes()
+	if gc.pay, gc.payAt = cl.enc.Referenced(); gc.pay == nil {
+		gc.payAt = len(*gc.plain)
+	}
 	cl.args = args
 	for attempt := 0; ; attempt++ {
 		x, err := g.context(ctx, pin)
@@ -508,8 +515,13 @@ func (gc *gssCall) seal(cl *call) error {
 	gc.seqs[gc.nseq%gssSeqsKept] = seq
 	gc.nseq++
 
-	if cl.rec == nil {
-		cl.rec = bufpool.Get(0)
+	plain := *gc.plain
+	binary.BigEndian.PutUint32(plain, seq)
+	// Room for the header, the credential, two checksums and a seal's
+	// overhead, so that appending never grows the buffer.
+	if need := len(plain) + len(gc.pay) + 1024 + len(x.handle); cl.rec == nil || cap(*cl.rec) < need {
+		bufpool.Put(cl.rec)
+		cl.rec = bufpool.Get(need)
 	}
 	c := g.c
 	b := append((*cl.rec)[:0], 0, 0, 0, 0) // record mark
@@ -523,20 +535,38 @@ func (gc *gssCall) seal(cl *call) error {
 	if b, err = appendMICOpaque(b, x.gc, hdr, len(b)-4); err != nil {
 		return err
 	}
-	plain := *gc.plain
-	binary.BigEndian.PutUint32(plain, seq)
+	cl.pay = nil
 	switch g.auth.svc {
 	case GSSNone:
-		b = append(b, plain[4:]...)
+		// The payload stays where it is: the record is written as its
+		// head, the payload and its tail (conn.write).
+		b = append(b, plain[4:gc.payAt]...)
+		if gc.pay != nil {
+			cl.pay, cl.payAt = gc.pay, len(b)
+		}
+		b = append(b, plain[gc.payAt:]...)
 	case GSSIntegrity:
-		b = appendOpaque(b, plain)
-		if b, err = appendMICOpaque(b, x.gc, len(b)-len(plain)-xdrPad(len(plain)), len(b)-xdrPad(len(plain))); err != nil {
+		n := len(plain) + len(gc.pay)
+		b = binary.BigEndian.AppendUint32(b, uint32(n))
+		at := len(b)
+		b = append(append(append(b, plain[:gc.payAt]...), gc.pay...), plain[gc.payAt:]...)
+		b = append(b, xdrZeros[:xdrPad(n)]...)
+		if b, err = appendMICOpaque(b, x.gc, at, at+n); err != nil {
 			return err
 		}
 	case GSSPrivacy:
+		msg := plain
+		if gc.pay != nil {
+			if n := len(plain) + len(gc.pay); gc.whole == nil || cap(*gc.whole) < n {
+				bufpool.Put(gc.whole)
+				gc.whole = bufpool.Get(n)
+			}
+			*gc.whole = append(append(append((*gc.whole)[:0], plain[:gc.payAt]...), gc.pay...), plain[gc.payAt:]...)
+			msg = *gc.whole
+		}
 		at := len(b)
 		b = append(b, 0, 0, 0, 0)
-		if b, err = x.gc.AppendWrap(b, plain); err != nil {
+		if b, err = x.gc.AppendWrap(b, msg); err != nil {
 			return fmt.Errorf("rpc: RPCSEC_GSS seal: %w", err)
 		}
 		n := len(b) - at - 4
@@ -544,12 +574,11 @@ func (gc *gssCall) seal(cl *call) error {
 		b = append(b, xdrZeros[:xdrPad(n)]...)
 	}
 	n := len(b) - 4
-	if n > fragmentLenMax {
+	if n += len(cl.pay); n > fragmentLenMax {
 		return fmt.Errorf("rpc: call of %d bytes exceeds the record-marking limit", n)
 	}
 	binary.BigEndian.PutUint32(b, lastFragment|uint32(n))
 	*cl.rec = b
-	cl.pay = nil
 	return nil
 }
 
@@ -574,8 +603,9 @@ func (gc *gssCall) openReply(d *xdr.Decoder) error {
 		if d.Err() != nil {
 			return malformed(d, "RPCSEC_GSS privacy body")
 		}
-		if gc.open == nil {
-			gc.open = bufpool.Get(0)
+		if gc.open == nil || cap(*gc.open) < len(tok) {
+			bufpool.Put(gc.open)
+			gc.open = bufpool.Get(len(tok))
 		}
 		var err error
 		if body, err = gc.x.gc.Unwrap((*gc.open)[:0], tok); err != nil {
@@ -600,6 +630,11 @@ func (gc *gssCall) release() {
 		bufpool.Put(gc.plain)
 		gc.plain = nil
 	}
+	if gc.whole != nil {
+		bufpool.Put(gc.whole)
+		gc.whole = nil
+	}
+	gc.pay = nil
 	if gc.tick != nil {
 		gc.tick.Stop()
 	}
@@ -629,6 +664,7 @@ func (g *gssState) destroy() {
 		gc.plain = bufpool.Get(0)
 	}
 	*gc.plain = append((*gc.plain)[:0], 0, 0, 0, 0)
+	gc.pay, gc.payAt = nil, len(*gc.plain)
 	_ = g.c.roundTrip(ctx, cl, cn) // the context ends with the connection anyway
 }
 

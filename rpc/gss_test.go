@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -56,18 +57,34 @@ func (t toyGSS) Unwrap(dst, tok []byte) ([]byte, error) {
 }
 func (toyGSS) Expiry() time.Time { return time.Now().Add(time.Hour) }
 
-// toyCall returns a call sealed under svc with the toy mechanism.
-func toyCall(t testing.TB, svc GSSService, args []byte) (*call, toyGSS) {
+// toyCall returns a call sealed under svc with the toy mechanism, its
+// arguments args, or with pay a bulk payload kept by reference after them
+// (a WRITE's data) and tail after that.
+func toyCall(t testing.TB, svc GSSService, args []byte, payTail ...[]byte) (*call, toyGSS) {
 	tg := toyGSS{key: []byte("k")}
 	c := &Client{prog: 100003, vers: 4}
 	g := &gssState{auth: &GSSAuth{svc: svc}, c: c}
 	cl := &call{xid: 7}
 	plain := append([]byte{0, 0, 0, 0}, args...)
-	cl.gss = gssCall{g: g, x: &gssCtx{gc: tg, handle: []byte("handle"), seq: 41}, proc: 1, plain: &plain}
+	cl.gss = gssCall{g: g, x: &gssCtx{gc: tg, handle: []byte("handle"), seq: 41}, proc: 1, plain: &plain, payAt: len(plain)}
+	if len(payTail) == 2 {
+		cl.gss.pay = payTail[0]
+		plain = append(plain, payTail[1]...)
+	}
 	if err := cl.gss.seal(cl); err != nil {
 		t.Fatal(err)
 	}
 	return cl, tg
+}
+
+// wire returns the record as it goes on the wire: with the payload kept
+// by reference in its place.
+func wire(cl *call) []byte {
+	rec := *cl.rec
+	if cl.pay == nil {
+		return rec
+	}
+	return append(append(append([]byte(nil), rec[:cl.payAt]...), cl.pay...), rec[cl.payAt:]...)
 }
 
 // TestGSSSealLayout reads a sealed call as a server does (RFC 2203 §5.3):
@@ -75,61 +92,72 @@ func toyCall(t testing.TB, svc GSSService, args []byte) (*call, toyGSS) {
 // verifier is the MIC of the header through the credential, and the
 // arguments are plain, checksummed or sealed as the service says.
 func TestGSSSealLayout(t *testing.T) {
-	args := []byte("arguments of the call") // 21 bytes: padded in XDR
+	head, tail := []byte("arguments of the call"), []byte("tail") // 21 bytes: padded in XDR
+	pay := bytes.Repeat([]byte("payload!"), bulkRecord/8+1)
 	for _, svc := range []GSSService{GSSNone, GSSIntegrity, GSSPrivacy} {
-		t.Run(svc.String(), func(t *testing.T) {
-			cl, tg := toyCall(t, svc, args)
-			rec := *cl.rec
-			if m := binary.BigEndian.Uint32(rec); m != lastFragment|uint32(len(rec)-4) {
-				t.Fatalf("record mark %#x for %d bytes", m, len(rec)-4)
-			}
-			d := xdr.NewDecoder(rec[4:])
-			if xid := d.Uint32(); xid != 7 {
-				t.Fatalf("xid %d", xid)
-			}
-			d.Skip(20) // CALL, rpcvers, prog, vers, proc
-			if f := d.Uint32(); f != AuthFlavorGSS {
-				t.Fatalf("credential flavor %d", f)
-			}
-			cred := xdr.NewDecoder(d.Opaque(MaxAuthBody))
-			credEnd := 4 + d.Offset()
-			ver, proc, seq, service, handle := cred.Uint32(), cred.Uint32(), cred.Uint32(), cred.Uint32(), cred.Opaque(100)
-			if ver != 1 || proc != gssProcData || seq != 42 || GSSService(service) != svc || string(handle) != "handle" || cred.Err() != nil {
-				t.Fatalf("credential: version %d proc %d seq %d service %d handle %q (%v)", ver, proc, seq, service, handle, cred.Err())
-			}
-			if f := d.Uint32(); f != AuthFlavorGSS {
-				t.Fatalf("verifier flavor %d", f)
-			}
-			if err := tg.VerifyMIC(rec[4:credEnd], d.Opaque(MaxAuthBody)); err != nil {
-				t.Fatalf("verifier: %v", err)
-			}
-			var got []byte
-			switch svc {
-			case GSSNone:
-				got = d.Rest()
-			case GSSIntegrity:
-				body := d.Opaque(1 << 20)
-				if err := tg.VerifyMIC(body, d.Opaque(1<<10)); err != nil {
-					t.Fatalf("checksum over the arguments: %v", err)
+		for _, bulk := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%s/bulk=%t", svc, bulk), func(t *testing.T) {
+				args := head
+				var cl *call
+				var tg toyGSS
+				if bulk {
+					args = append(append(append([]byte(nil), head...), pay...), tail...)
+					cl, tg = toyCall(t, svc, head, pay, tail)
+				} else {
+					cl, tg = toyCall(t, svc, head)
 				}
-				if s := binary.BigEndian.Uint32(body); s != seq {
-					t.Fatalf("sequence number in the body %d, credential's %d", s, seq)
+				rec := wire(cl)
+				if m := binary.BigEndian.Uint32(rec); m != lastFragment|uint32(len(rec)-4) {
+					t.Fatalf("record mark %#x for %d bytes", m, len(rec)-4)
 				}
-				got = body[4:]
-			case GSSPrivacy:
-				body, err := tg.Unwrap(nil, d.Opaque(1<<20))
-				if err != nil {
-					t.Fatalf("sealed arguments: %v", err)
+				d := xdr.NewDecoder(rec[4:])
+				if xid := d.Uint32(); xid != 7 {
+					t.Fatalf("xid %d", xid)
 				}
-				if s := binary.BigEndian.Uint32(body); s != seq {
-					t.Fatalf("sequence number in the body %d, credential's %d", s, seq)
+				d.Skip(20) // CALL, rpcvers, prog, vers, proc
+				if f := d.Uint32(); f != AuthFlavorGSS {
+					t.Fatalf("credential flavor %d", f)
 				}
-				got = body[4:]
-			}
-			if d.Err() != nil || !bytes.Equal(got, args) {
-				t.Fatalf("arguments %q, want %q (%v)", got, args, d.Err())
-			}
-		})
+				cred := xdr.NewDecoder(d.Opaque(MaxAuthBody))
+				credEnd := 4 + d.Offset()
+				ver, proc, seq, service, handle := cred.Uint32(), cred.Uint32(), cred.Uint32(), cred.Uint32(), cred.Opaque(100)
+				if ver != 1 || proc != gssProcData || seq != 42 || GSSService(service) != svc || string(handle) != "handle" || cred.Err() != nil {
+					t.Fatalf("credential: version %d proc %d seq %d service %d handle %q (%v)", ver, proc, seq, service, handle, cred.Err())
+				}
+				if f := d.Uint32(); f != AuthFlavorGSS {
+					t.Fatalf("verifier flavor %d", f)
+				}
+				if err := tg.VerifyMIC(rec[4:credEnd], d.Opaque(MaxAuthBody)); err != nil {
+					t.Fatalf("verifier: %v", err)
+				}
+				var got []byte
+				switch svc {
+				case GSSNone:
+					got = d.Rest()
+				case GSSIntegrity:
+					body := d.Opaque(1 << 20)
+					if err := tg.VerifyMIC(body, d.Opaque(1<<10)); err != nil {
+						t.Fatalf("checksum over the arguments: %v", err)
+					}
+					if s := binary.BigEndian.Uint32(body); s != seq {
+						t.Fatalf("sequence number in the body %d, credential's %d", s, seq)
+					}
+					got = body[4:]
+				case GSSPrivacy:
+					body, err := tg.Unwrap(nil, d.Opaque(1<<20))
+					if err != nil {
+						t.Fatalf("sealed arguments: %v", err)
+					}
+					if s := binary.BigEndian.Uint32(body); s != seq {
+						t.Fatalf("sequence number in the body %d, credential's %d", s, seq)
+					}
+					got = body[4:]
+				}
+				if d.Err() != nil || !bytes.Equal(got, args) {
+					t.Fatalf("arguments of %d bytes, want %d (%v)", len(got), len(args), d.Err())
+				}
+			})
+		}
 	}
 }
 
