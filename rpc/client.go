@@ -339,11 +339,6 @@ func (cn *conn) write(ctx context.Context, cl *call) error {
 		return errNotSent
 	}
 	defer func() { <-cn.wmu }()
-	if cl.gss.g != nil {
-		if err := cl.gss.seal(cl); err != nil {
-			return &sealError{err}
-		}
-	}
 	rec := *cl.rec
 	if cl.pay == nil {
 		cl.iov = [3][]byte{rec}
@@ -360,12 +355,6 @@ func (cn *conn) write(ctx context.Context, cl *call) error {
 	}
 	return err
 }
-
-// sealError is write's error when an RPCSEC_GSS call could not be sealed:
-// nothing was written, and the call fails with err.
-type sealError struct{ err error }
-
-func (e *sealError) Error() string { return e.err.Error() }
 
 // acquire takes the semaphore sem (capacity 1), unless done is closed or
 // the connection dies first; it reports whether it did.
@@ -600,10 +589,10 @@ func (c *Client) roundTrip(ctx context.Context, cl *call, pin *conn) error {
 				cn.inflight.Add(1)
 				cl.timer.Reset(c.timeout(start))
 				cl.gss.armRecheck()
+				if err := cl.gss.seal(cl); err != nil {
+					return c.abandon(cl, err)
+				}
 				if err := cn.write(ctx, cl); err != nil {
-					if se, ok := err.(*sealError); ok {
-						return c.abandon(cl, se.err)
-					}
 					if err != errNotSent {
 						// The record may be cut short: the stream is lost.
 						c.broken(cn, err)
@@ -641,10 +630,10 @@ func (c *Client) roundTrip(ctx context.Context, cl *call, pin *conn) error {
 				// new sequence number, on the same connection.
 				c.retrans.Add(1)
 				cl.gss.armRecheck()
+				if err := cl.gss.seal(cl); err != nil {
+					return c.abandon(cl, err)
+				}
 				if err := on.write(ctx, cl); err != nil {
-					if se, ok := err.(*sealError); ok {
-						return c.abandon(cl, se.err)
-					}
 					if err != errNotSent {
 						c.broken(on, err)
 					}

@@ -26,9 +26,13 @@ import (
 // A call re-sent on a new connection keeps its XID but gets a new sequence
 // number and verifier (RFC 2203 §5.3.3.1: a server drops a sequence number
 // it has seen); its reply is accepted under any of the sequence numbers it
-// was sent with. Sequence numbers are taken under the connection's write
-// lock, when the record is written, so that a call never goes out with a
-// number the server's window has already left behind.
+// was sent with. A transmission is sealed, and its sequence number taken,
+// on the caller's goroutine just before the record is written, so that
+// sealing (encryption, under krb5p) runs on as many cores as there are
+// callers. At most half the server's window of calls is in flight under one
+// context (each holds a slot from before it is sealed until its reply), so
+// fewer than half a window of later numbers can overtake a call before it
+// is written: it never goes out with a number the window has left behind.
 //
 // A server checks the window when a worker thread takes a request up, not
 // in the order requests arrived, and drops, without a word, one that has
@@ -40,9 +44,7 @@ import (
 // new sequence number, on the same connection: the one exception to the
 // rule that a call is re-sent only on a new connection, and a safe one: a
 // request the server did take up is answered from its reply cache (the
-// NFSv4.1 session's, or the XID's), and the first reply wins. At most half
-// a window of calls is in flight under one context at a time, which makes
-// such drops rare.
+// NFSv4.1 session's, or the XID's), and the first reply wins.
 
 // RPCSEC_GSS procedures (rpc_gss_proc_t) and the credential version.
 const (
@@ -499,10 +501,15 @@ func (r *gssInitRes) UnmarshalXDR(d *xdr.Decoder) error {
 	return nil
 }
 
-// seal writes cl's record for one transmission, under the write lock of
-// the connection it goes on: a new sequence number, the verifier, and the
-// arguments as the service protects them.
+// seal writes cl's record for one transmission, on the caller's goroutine
+// just before it is written: a new sequence number, the verifier, and the
+// arguments as the service protects them. It does nothing for a call of
+// another flavor, or one whose record is encoded already
+// (RPCSEC_GSS_INIT).
 func (gc *gssCall) seal(cl *call) error {
+	if gc.g == nil {
+		return nil
+	}
 	x, g := gc.x, gc.g
 	g.seqMu.Lock()
 	if x.seq >= gssMaxSeq-1 {
