@@ -1,6 +1,9 @@
 package main
 
 import (
+	"net"
+	"strings"
+
 	"github.com/gonfs/nfs/krb5"
 	"github.com/gonfs/nfs/rpc"
 )
@@ -35,7 +38,7 @@ func (o krb5Options) gssAuth(sec, host string) (*rpc.GSSAuth, *krb5.Mechanism, e
 	}
 	service := o.service
 	if service == "" {
-		service = "nfs/" + host
+		service = defaultService(host)
 	}
 	mech, err := krb5.New(krb5.Config{Krb5Conf: o.conf, Credentials: creds, Service: service})
 	if err != nil {
@@ -62,4 +65,14 @@ func (o krb5Options) check() error {
 		return &argError{msg: "--keytab and --krb5-principal go together: the keytab FILE and the client's principal in it"}
 	}
 	return nil
+}
+
+// defaultService is the server's principal when --krb5-service names none:
+// nfs/ and the host as the URL names it, without its port or brackets.
+func defaultService(host string) string {
+	name := strings.Trim(host, "[]")
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		name = h
+	}
+	return "nfs/" + name
 }

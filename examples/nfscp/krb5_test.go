@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -44,14 +45,17 @@ func TestKerberos(t *testing.T) {
 
 	for _, tc := range []struct {
 		name  string
+		base  string
 		flags []string
 	}{
-		{"ccache", nil},
-		{"keytab", []string{"--keytab", keytab, "--krb5-principal", "nfs-client/localhost"}},
+		// The server's principal by default: nfs/ and the host in the
+		// URL, here "localhost".
+		{"ccache", "nfs://localhost:" + strconv.Itoa(srv.Port()) + srv.Pseudo() + "/", []string{"--krb5-conf", k.Krb5Conf()}},
+		{"keytab", base, append([]string{"--keytab", keytab, "--krb5-principal", "nfs-client/localhost"}, krb5Flags...)},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			url := base + tc.name + "?sec=krb5p"
-			args := append(append(append([]string{"-q", "--stats"}, krb5Flags...), tc.flags...), src, url)
+			url := tc.base + tc.name + "?sec=krb5p"
+			args := append(append([]string{"-q", "--stats"}, tc.flags...), src, url)
 			r := run("FILE:"+ccache, args...)
 			if r.code != 0 || r.stderr != "" {
 				t.Fatalf("upload: exit %d, stderr:\n%s", r.code, r.stderr)
@@ -64,7 +68,7 @@ func TestKerberos(t *testing.T) {
 				t.Fatalf("the server's copy: %d bytes (%v), sha256 differs", len(disk), err)
 			}
 			back := filepath.Join(t.TempDir(), "back")
-			r = run("FILE:"+ccache, append(append(append([]string{"-q"}, krb5Flags...), tc.flags...), url, back)...)
+			r = run("FILE:"+ccache, append(append([]string{"-q"}, tc.flags...), url, back)...)
 			if r.code != 0 || r.stderr != "" {
 				t.Fatalf("download: exit %d, stderr:\n%s", r.code, r.stderr)
 			}
