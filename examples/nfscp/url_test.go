@@ -7,6 +7,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -272,6 +273,7 @@ func FuzzParseNFSURL(f *testing.F) {
 		"NfS://H:1/?hard",
 		"nfs://h/f?soft&hard",
 		"nfs://h/f?xprtsec=mtls&policy=ephemeral",
+		"nfs://h/f?sec=krb5p:krb5i&version=4.2",
 		"file.txt",
 	} {
 		f.Add(s)
@@ -302,10 +304,15 @@ func FuzzParseNFSURL(f *testing.F) {
 			t.Fatalf("%q: message name %q does not parse back (%v)", arg, l.name(), err)
 		}
 		s := l.remote.settings
-		if (s.Version != "4" && s.Version != "4.0" && s.Version != "4.1") || (s.UID < -1) || (s.GID < -1) || s.RSize < 0 || s.RSize > maxIOSize ||
+		if !slices.Contains([]string{"4", "4.0", "4.1", "4.2"}, s.Version) || (s.UID < -1) || (s.GID < -1) || s.RSize < 0 || s.RSize > maxIOSize ||
 			s.WSize < 0 || s.WSize > maxIOSize || s.Timeo < 0 || s.Retrans < 0 || !knownPolicy(s.Policy) ||
 			(s.XprtSec != "none" && s.XprtSec != "tls" && s.XprtSec != "mtls") {
 			t.Fatalf("%q: settings %+v", arg, s)
+		}
+		for _, f := range strings.Split(s.Sec, ":") {
+			if !slices.Contains(secNames, f) {
+				t.Fatalf("%q: sec %q", arg, s.Sec)
+			}
 		}
 	})
 }
