@@ -511,34 +511,9 @@ func (s *Server) cleanup() {
 func (s *Server) tails() string {
 	var b strings.Builder
 	for _, path := range []string{s.outPath(), s.LogPath()} {
-		fmt.Fprintf(&b, "--- last lines of %s:\n%s", path, tail(path, tailLines))
+		fmt.Fprintf(&b, "--- last lines of %s:\n%s", path, proc.Tail(path, tailLines))
 	}
 	return b.String()
-}
-
-// tail returns the last n lines of the file at path, read from at most
-// its last 64 KiB.
-func tail(path string, n int) string {
-	const window = 64 << 10
-	f, err := os.Open(path)
-	if err != nil {
-		return fmt.Sprintf("(%v)\n", err)
-	}
-	defer f.Close()
-	if fi, err := f.Stat(); err == nil && fi.Size() > window {
-		if _, err := f.Seek(-window, io.SeekEnd); err != nil {
-			return fmt.Sprintf("(%v)\n", err)
-		}
-	}
-	data, err := io.ReadAll(io.LimitReader(f, window))
-	if err != nil {
-		return fmt.Sprintf("(%v)\n", err)
-	}
-	lines := strings.SplitAfter(strings.TrimRight(string(data), "\n"), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "") + "\n"
 }
 
 // exitError describes how the process p ended, which it should not have.

@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/gonfs/nfs/internal/proc"
 )
 
 // The guest's recipe. Changing any of it changes the guest's key, so the
@@ -355,7 +357,7 @@ func run(ctx context.Context, log string, args ...string) error {
 	cmd.Stdout, cmd.Stderr = out, out
 	cmd.WaitDelay = 5 * time.Second
 	if err := cmd.Run(); err != nil {
-		return fmt.Errorf("knfsd: image build: %s: %w\n%s", strings.Join(args, " "), err, tail(log, 20))
+		return fmt.Errorf("knfsd: image build: %s: %w\n%s", strings.Join(args, " "), err, proc.Tail(log, 20))
 	}
 	return nil
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -813,30 +812,5 @@ func (s *Server) ConsoleLog() string {
 
 // tails returns the end of the console log.
 func (s *Server) tails() string {
-	return fmt.Sprintf("--- last lines of %s:\n%s", s.consolePath(), tail(s.consolePath(), tailLines))
-}
-
-// tail returns the last n lines of the file at path, read from at most
-// its last 64 KiB.
-func tail(path string, n int) string {
-	const window = 64 << 10
-	f, err := os.Open(path)
-	if err != nil {
-		return fmt.Sprintf("(%v)\n", err)
-	}
-	defer f.Close()
-	if fi, err := f.Stat(); err == nil && fi.Size() > window {
-		if _, err := f.Seek(-window, io.SeekEnd); err != nil {
-			return fmt.Sprintf("(%v)\n", err)
-		}
-	}
-	data, err := io.ReadAll(io.LimitReader(f, window))
-	if err != nil {
-		return fmt.Sprintf("(%v)\n", err)
-	}
-	lines := strings.SplitAfter(strings.TrimRight(string(data), "\n"), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "") + "\n"
+	return fmt.Sprintf("--- last lines of %s:\n%s", s.consolePath(), proc.Tail(s.consolePath(), tailLines))
 }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"runtime"
 	"strconv"
 	"strings"
@@ -179,5 +180,20 @@ func TestWaitStopped(t *testing.T) {
 	p.Signal(syscall.SIGCONT)
 	if err := WaitStopped(p.PID(), 50*time.Millisecond); err == nil {
 		t.Error("WaitStopped succeeded after SIGCONT")
+	}
+}
+
+// TestTail: the last lines of a log for a failure message, and the reason
+// when there is no log.
+func TestTail(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "log")
+	if err := os.WriteFile(p, []byte("one\ntwo\nthree\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if got := Tail(p, 2); got != "two\nthree\n" {
+		t.Errorf("Tail(2) = %q, want the last two lines", got)
+	}
+	if got := Tail(p+"-none", 2); !strings.Contains(got, "no such file") {
+		t.Errorf("Tail of a missing file = %q, want the reason", got)
 	}
 }
