@@ -190,32 +190,41 @@ func TestTamperedReply(t *testing.T) {
 			c := mustDial(t, fwd.Addr(), nfs4.Config{Auth: r.auth(t, krb5.Password(user, password), svc), NoAC: true})
 			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 			defer cancel()
-			f, err := c.Open(ctx, srv.Pseudo()+"/f")
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer f.Close()
-			fwd.FlipAfter(300 << 10) // inside the READ reply's data
-			got := make([]byte, len(want))
-			n, err := f.ReadAt(got, 0)
-			if svc == rpc.GSSNone {
-				if err != nil || n != len(want) {
-					t.Fatalf("read %d bytes: %v", n, err)
-				}
-				if bytes.Equal(got, want) {
-					t.Fatal("the flipped bit did not reach the caller under krb5: the test tampered with nothing")
-				}
-				return
-			}
-			if !errors.Is(err, rpc.ErrGSSIntegrity) {
-				t.Fatalf("read of a tampered reply: %d bytes, %v; want an error matching rpc.ErrGSSIntegrity", n, err)
-			}
-			if !bytes.Equal(got[:n], want[:n]) {
-				t.Fatalf("the caller got %d bytes of which some differ from the file's", n)
-			}
-			t.Logf("%s: %d bytes read before: %v", svc, n, err)
+			tamperedRead(t, ctx, c, fwd, srv.Pseudo()+"/f", want, svc)
 		})
 	}
+}
+
+// tamperedRead reads name, whose content is want, through fwd with one
+// bit of the READ reply flipped, and checks what the caller got under
+// svc: the flipped bit under krb5, rpc.ErrGSSIntegrity and nothing of the
+// reply under krb5i and krb5p.
+func tamperedRead(t *testing.T, ctx context.Context, c *nfs4.Client, fwd *tcpfwd.Forwarder, name string, want []byte, svc rpc.GSSService) {
+	t.Helper()
+	f, err := c.Open(ctx, name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	fwd.FlipAfter(300 << 10) // inside the READ reply's data
+	got := make([]byte, len(want))
+	n, err := f.ReadAt(got, 0)
+	if svc == rpc.GSSNone {
+		if err != nil || n != len(want) {
+			t.Fatalf("read %d bytes: %v", n, err)
+		}
+		if bytes.Equal(got, want) {
+			t.Fatal("the flipped bit did not reach the caller under krb5: the test tampered with nothing")
+		}
+		return
+	}
+	if !errors.Is(err, rpc.ErrGSSIntegrity) {
+		t.Fatalf("read of a tampered reply: %d bytes, %v; want an error matching rpc.ErrGSSIntegrity", n, err)
+	}
+	if !bytes.Equal(got[:n], want[:n]) {
+		t.Fatalf("the caller got %d bytes of which some differ from the file's", n)
+	}
+	t.Logf("%s: %d bytes read before: %v", svc, n, err)
 }
 
 // TestCredentialErrors: what a user gets wrong, each a clear error from
