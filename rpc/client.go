@@ -198,11 +198,13 @@ var (
 // reply is then counted as an unknown XID and dropped). A call goes on the
 // ready connection with the fewest calls in flight. When a connection
 // dies, its calls in flight are re-sent with their original XID and bytes
-// on another ready connection, or on the next one, so a server's
+// (RPCSEC_GSS: a new sequence number and verifier) on another ready
+// connection, or on the next one, so a server's
 // duplicate-request cache (NFSv4.1: the session's reply cache) can
 // recognise them; a call is never re-sent on the connection it was sent
-// on, and the death of one connection does not hold up calls that another
-// can carry.
+// on (but for an RPCSEC_GSS call the server's sequence window has passed:
+// see GSSAuth), and the death of one connection does not hold up calls
+// that another can carry.
 type Client struct {
 	lanes   atomic.Pointer[[]*lane] // one per Transport; replaced (copied) by AddTransport under mu
 	bind    func(ctx context.Context, remote net.Addr, call CallFunc) error
@@ -833,7 +835,9 @@ func (c *Client) Stats() Stats {
 }
 
 // Close fails every pending call with ErrClosed, closes the transport and
-// waits for the Client's goroutines to end. It is safe to call more than once.
+// waits for the Client's goroutines to end. With RPCSEC_GSS it first asks
+// the server to destroy the context (RPCSEC_GSS_DESTROY), if a connection
+// is ready, waiting at most a second. It is safe to call more than once.
 func (c *Client) Close() error {
 	c.mu.Lock()
 	if c.closed {

@@ -26,7 +26,10 @@
 //   - Authentication. An Auth writes each call's credential and verifier
 //     and checks each reply's verifier. AuthNone and AuthSys (from
 //     NewAuthSys, for instance with ProcessCred, the calling process's
-//     credential) are provided; the interface leaves room for RPCSEC_GSS.
+//     credential) are provided, and RPCSEC_GSS (NewGSSAuth, RFC 2203) with
+//     a GSSMechanism such as the Kerberos V5 one of module
+//     github.com/gonfs/nfs/krb5: a Client makes its security context with
+//     the server, seals every call and checks every reply.
 //
 //   - Record marking (RFC 5531 section 11), which frames messages on a
 //     byte stream.

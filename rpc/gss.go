@@ -127,7 +127,11 @@ func gssMajorName(major uint32) string {
 // as Config.Auth; each Client creates its own context with its server,
 // renews it before its credentials end and after the server loses it (a
 // server restart: RPCSEC_GSS_CREDPROBLEM or CTXPROBLEM), and destroys it
-// on Close. A GSSAuth is immutable and safe for concurrent use.
+// on Close. At most half the server's sequence window of calls is in
+// flight under one context; a call left unanswered after the window has
+// passed it (a server may drop such a call without a word) is re-sent on
+// the same connection with a new sequence number. A GSSAuth is immutable
+// and safe for concurrent use.
 //
 // Outside a Client (AppendCall, ParseReply) there is no context: a GSSAuth
 // then writes and accepts AUTH_NONE, which servers take for the NULL
