@@ -36,7 +36,7 @@ func dialGonfs(ctx context.Context, env *Env) (*nfs4.Client, error) {
 func GonfsRead() Contender {
 	return Contender{
 		Name: GonfsName, Workload: SeqRead, Ours: true,
-		Note: "NFSv4.1, in-process, File.WriteTo (io.WriterTo), default Config",
+		Note: "NFSv4.2 (the default: the highest version the server has), in-process, File.WriteTo (io.WriterTo), default Config",
 		Run: func(ctx context.Context, env *Env, target string) (err error) {
 			c, err := dialGonfs(ctx, env)
 			if err != nil {
@@ -64,7 +64,7 @@ func GonfsRead() Contender {
 func GonfsWrite() Contender {
 	return Contender{
 		Name: GonfsName, Workload: SeqWrite, Ours: true, ToExport: true,
-		Note: "NFSv4.1, in-process, File.ReadFrom (io.ReaderFrom), UNSTABLE WRITEs + COMMIT at Close",
+		Note: "NFSv4.2, in-process, File.ReadFrom (io.ReaderFrom), UNSTABLE WRITEs + COMMIT at Close",
 		Run: func(ctx context.Context, env *Env, target string) (err error) {
 			c, err := dialGonfs(ctx, env)
 			if err != nil {

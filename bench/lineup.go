@@ -25,12 +25,12 @@ func Commands() []Command {
 	return []Command{
 		{
 			Name: NfscpName, Workload: SeqRead, Ours: true,
-			Note: "examples/nfscp binary, NFSv4.1, -q",
+			Note: "examples/nfscp binary, NFSv4.2, -q",
 			Args: []string{"nfscp", "-q", "nfs://{host}:{port}{pseudo}/{remote}", "{local}"},
 		},
 		{
 			Name: NfscpName, Workload: SeqWrite, Ours: true,
-			Note: "examples/nfscp binary, NFSv4.1, -q",
+			Note: "examples/nfscp binary, NFSv4.2, -q",
 			Args: []string{"nfscp", "-q", "{local}", "nfs://{host}:{port}{pseudo}/{remote}"},
 		},
 		{

@@ -289,7 +289,7 @@ func (r *Report) labTable(p func(string, ...any)) {
 
 func (r *Report) method(p func(string, ...any)) {
 	p("## How this was measured\n\n")
-	p("- One NFS-Ganesha on 127.0.0.1 serves the same export over NFSv4.1 and NFSv3 (with rpcbind and MOUNT) to every client. " +
+	p("- One NFS-Ganesha on 127.0.0.1 serves the same export over NFSv4 (4.2, 4.1, 4.0) and NFSv3 (with rpcbind and MOUNT) to every client. " +
 		"`bench/cmd/benchrun` starts it, creates the file (pseudo-random, incompressible), and runs the rounds.\n")
 	p("- Page cache, honestly: the server's copy of the file is in the server machine's page cache for every contender alike " +
 		"(it was just written, and 24 GiB of memory hold it), so reads measure the client, the protocol and Ganesha, not the disk. " +
@@ -349,9 +349,15 @@ func runsOf(s Summary) string {
 	return fmt.Sprintf("%d (%d failed: %s)", s.N, s.Failed, strings.ReplaceAll(s.FirstErr, "|", "\\|"))
 }
 
+// ratio formats a ratio with two decimals, or two significant digits
+// below 0.1 (an uncached call against the metadata cache's answer is
+// 0.0020×, not 0.00×).
 func ratio(r float64) string {
-	if r == 0 {
+	switch {
+	case r == 0:
 		return "—"
+	case r < 0.1:
+		return fmt.Sprintf("%.2g×", r)
 	}
 	return fmt.Sprintf("%.2f×", r)
 }
