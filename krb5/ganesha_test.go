@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -422,4 +423,27 @@ func TestV40(t *testing.T) {
 	if v := c.MinorVersion(); v != 0 {
 		t.Fatalf("minor version %d, want 0", v)
 	}
+}
+
+// TestServerClockSkew: a server whose clock is ten minutes ahead refuses
+// the client's authenticator. Ganesha answers RPCSEC_GSS_INIT with
+// AUTH_REJECTEDCRED, not with the Kerberos error, so the client cannot
+// tell why; Dial's error names the likely causes, the clocks among them.
+func TestServerClockSkew(t *testing.T) {
+	testutil.CheckLeaks(t)
+	r := newRealm(t, kdc.Config{})
+	lib, err := kdc.Libfaketime()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Ganesha inherits the test's environment; the KDC already runs.
+	t.Setenv("LD_PRELOAD", lib)
+	t.Setenv("FAKETIME", "+600s")
+	t.Setenv("FAKETIME_DONT_FAKE_MONOTONIC", "1")
+	srv := r.server(t, ganesha.Config{}, "krb5")
+	_, err = dial(t, srv.Addr(), nfs4.Config{Auth: r.auth(t, krb5.Password(user, password), rpc.GSSNone)})
+	if !errors.Is(err, rpc.AuthRejectedCred) || !strings.Contains(err.Error(), "clock") {
+		t.Fatalf("Dial to a server 10 minutes ahead: %v; want AUTH_REJECTEDCRED with a hint that names the clocks", err)
+	}
+	t.Logf("server clock skew: %v", err)
 }

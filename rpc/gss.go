@@ -447,10 +447,24 @@ func (g *gssState) establish(ctx context.Context, pin *conn) (*gssCtx, error) {
 	b = binary.BigEndian.AppendUint32(b, 0)
 	var res gssInitRes
 	if err := g.c.rawCall(ctx, pin, 0, b, tok, &res); err != nil {
+		if errors.Is(err, AuthRejectedCred) {
+			// What NFS-Ganesha answers for any token its acceptor refuses.
+			return nil, fmt.Errorf("rpc: RPCSEC_GSS_INIT: the server refused the security context "+
+				"(for Kerberos: its keytab lacks the service's key, or its clock and the client's differ by more than "+
+				"the allowed skew, usually 5 minutes): %w", err)
+		}
 		return nil, fmt.Errorf("rpc: RPCSEC_GSS_INIT: %w", err)
 	}
 	if res.major != 0 {
-		return nil, &GSSError{Major: res.major, Minor: res.minor}
+		gerr := &GSSError{Major: res.major, Minor: res.minor}
+		if len(res.token) > 0 {
+			// The mechanism's own error (for Kerberos, a KRB-ERROR such as
+			// clock skew) says more than the major status.
+			if err := gctx.Complete(res.token); err != nil {
+				return nil, fmt.Errorf("%w: %w", gerr, err)
+			}
+		}
+		return nil, gerr
 	}
 	if res.window == 0 || res.window > maxGSSWindow {
 		return nil, fmt.Errorf("%w: RPCSEC_GSS_INIT: sequence window %d", ErrMalformed, res.window)

@@ -362,7 +362,7 @@ func TestBadInput(t *testing.T) {
 		{[]string{src, "nfs://"}, 2, "nfscp: nfs://: missing host (want nfs://host[:port]/path)"},
 		{[]string{src, "nfs://h:99999/x"}, 2, `nfscp: nfs://h:99999/x: invalid port "99999"`},
 		{[]string{src, "nfs://h/x?version=3"}, 2, `nfscp: nfs://h/x?version=3: version "3" not supported: this client speaks NFSv4.0, NFSv4.1 and NFSv4.2 (version=4 for any, 4.0, 4.1 or 4.2)`},
-		{[]string{src, "nfs://h/x?colour=red"}, 2, `nfscp: nfs://h/x?colour=red: unknown parameter "colour" (known: version, vers, policy, uid, gid, rsize, wsize, timeo, retrans, soft, hard, xprtsec)`},
+		{[]string{src, "nfs://h/x?colour=red"}, 2, `nfscp: nfs://h/x?colour=red: unknown parameter "colour" (known: version, vers, policy, uid, gid, rsize, wsize, timeo, retrans, soft, hard, xprtsec, sec)`},
 		{[]string{src, "nfs://h/x?soft&hard"}, 2, "nfscp: nfs://h/x?soft&hard: both soft and hard given"},
 		{[]string{src, "nfs://bob@h/x"}, 2, "nfscp: nfs://bob@h/x: user names are not supported in nfs:// URLs (use ?uid=N&gid=N)"},
 		{[]string{src, "http://h/x"}, 2, `nfscp: http://h/x: unsupported scheme "http" (want nfs://host[:port]/path)`},

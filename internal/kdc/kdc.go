@@ -124,7 +124,7 @@ func Available(cfg Config) error {
 		}
 	}
 	if cfg.ClockOffset != 0 {
-		if _, err := libfaketime(); err != nil {
+		if _, err := Libfaketime(); err != nil {
 			return err
 		}
 	}
@@ -154,8 +154,10 @@ func isExecutable(path string) bool {
 	return err == nil && fi.Mode().IsRegular() && fi.Mode()&0o111 != 0
 }
 
-// libfaketime returns the path of Debian's libfaketime (multiarch).
-func libfaketime() (string, error) {
+// Libfaketime returns the path of Debian's libfaketime (multiarch), which
+// runs a program with its clock off (LD_PRELOAD, FAKETIME): ClockOffset's,
+// and a test's for a server of another clock.
+func Libfaketime() (string, error) {
 	for _, pattern := range []string{
 		"/usr/lib/*/faketime/libfaketime.so.1",
 		"/usr/lib/faketime/libfaketime.so.1",
@@ -284,7 +286,7 @@ func (k *KDC) startLocked() error {
 	cmd := exec.Command(binary, "-n", "-r", k.cfg.Realm, "-P", filepath.Join(k.dir, "krb5kdc.pid"))
 	cmd.Env = k.env()
 	if k.cfg.ClockOffset != 0 {
-		lib, err := libfaketime()
+		lib, err := Libfaketime()
 		if err != nil {
 			return err
 		}
