@@ -6,7 +6,6 @@ import (
 	"crypto/sha256"
 	"errors"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -220,29 +219,5 @@ func TestKnfsdConcurrentCalls(t *testing.T) {
 		t.Fatal(err)
 	}
 	c := mustDial(t, srv.Addr(), nfs4.Config{Auth: r.auth(t, krb5.Password(user, password), rpc.GSSIntegrity), NoAC: true})
-	const workers, each = 64, 40
-	var wg sync.WaitGroup
-	errs := make(chan error, workers)
-	for range workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for range each {
-				if _, err := c.Stat(ctx, name); err != nil {
-					errs <- err
-					return
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		t.Fatalf("a concurrent Stat failed: %v (%+v)", err, c.Stats().RPC)
-	}
-	st := c.Stats().RPC
-	if st.MajorTimeouts != 0 || st.GSSContexts != 1 {
-		t.Fatalf("%d calls: %d major timeouts, %d contexts; want 0 and 1", st.Calls, st.MajorTimeouts, st.GSSContexts)
-	}
-	t.Logf("%d calls, %d re-sent after the server's window passed them", st.Calls, st.Retransmits)
+	concurrentStats(t, ctx, c, name)
 }
