@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -124,13 +125,25 @@ func (cc *compoundCall) MarshalXDR(e *xdr.Encoder) error {
 }
 
 func (cc *compoundCall) UnmarshalXDR(d *xdr.Decoder) error {
+	start := d.Offset()
 	body := d.Rest()
 	d.Skip(len(body))
+	lifted, at := d.Lifted()
+	at -= start // in body
 	if tap := wireTap.Load(); tap != nil {
-		(*tap)(cc.tapArgs, append([]byte(nil), body...))
+		// The results as they came on the wire: a READ's data, read
+		// straight into the caller's buffer (payload.go), in its place.
+		wire := append([]byte(nil), body...)
+		if lifted != nil {
+			wire = slices.Concat(body[:at+4], lifted, body[at+4:])
+		}
+		(*tap)(cc.tapArgs, wire)
 	}
 	if err := cc.r.init(body, cc.cmp.ops()); err != nil {
 		return err
+	}
+	if lifted != nil {
+		cc.r.d.Lift(at, lifted)
 	}
 	if cc.sess != nil {
 		// A SEQUENCE result, even a failed one, means the server saw

@@ -229,7 +229,7 @@ func (r *reply) read(count uint32) (data []byte, eof bool, err error) {
 		return nil, false, err
 	}
 	eof = r.d.Bool()
-	data = r.d.Opaque(int(min(count, math.MaxInt32)))
+	data = r.d.Payload(int(min(count, math.MaxInt32))) // perhaps read into the caller's buffer (payload.go)
 	if err := r.done(opRead, OK); err != nil {
 		return nil, false, err
 	}

@@ -161,8 +161,8 @@ func (f *File) readChunk(ctx context.Context, p []byte, off int64) (n int, eof b
 	return n, false, nil
 }
 
-// readReq is a READ of len(buf) bytes at off, whose data is copied into
-// buf straight from the reply.
+// readReq is a READ of len(buf) bytes at off, whose data is read into buf
+// straight from the connection, or else copied from the reply.
 type readReq struct {
 	fh   []byte
 	io   *fileIO
@@ -188,9 +188,14 @@ func (q *readReq) parse(r *reply) error {
 	if err != nil {
 		return err
 	}
-	q.n, q.eof = copy(q.buf, data), eof
+	q.n, q.eof = len(data), eof
+	if len(data) > 0 && &data[0] != &q.buf[0] {
+		copy(q.buf, data) // not read straight into q.buf (payload.go)
+	}
 	return nil
 }
+
+func (q *readReq) payloadBuffer() []byte { return q.buf }
 
 func (q *readReq) sentState() *openState { return q.used }
 

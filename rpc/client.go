@@ -265,21 +265,28 @@ type conn struct {
 
 // call is the state of one call in flight, recycled through callPool.
 // Between its insertion into pending and the reply's hand-over it is shared
-// with the reader goroutine, which only sets reply and signals ready.
+// with the reader goroutine, which takes it out of pending when a reply
+// with its XID starts, reads the reply (a payload into sink's buffer), sets
+// reply, lift, liftAt and lost, and signals ready.
 type call struct {
-	xid   uint32
-	rec   *[]byte // the encoded record, kept for re-sending; without pay, if set
-	pay   []byte  // a bulk payload the record leaves out, written from the caller's buffer (xdr.Encoder.Payload)
-	payAt int     // where in rec pay belongs
-	iov   [3][]byte
-	bufs  net.Buffers // iov, as write hands it to the connection
-	enc   xdr.Encoder
-	dec   xdr.Decoder
-	reply *[]byte       // set by the reader before it signals ready
-	ready chan struct{} // capacity 1
-	timer *time.Timer   // major timeout
-	args  Marshaler     // what was encoded, asked before a re-send if a Resender
-	gss   gssCall       // an RPCSEC_GSS call's state; gss.g is nil for other flavors
+	xid    uint32
+	rec    *[]byte // the encoded record, kept for re-sending; without pay, if set
+	pay    []byte  // a bulk payload the record leaves out, written from the caller's buffer (xdr.Encoder.Payload)
+	payAt  int     // where in rec pay belongs
+	iov    [3][]byte
+	bufs   net.Buffers // iov, as write hands it to the connection
+	enc    xdr.Encoder
+	dec    xdr.Decoder
+	reply  *[]byte       // set by the reader before it signals ready
+	ready  chan struct{} // capacity 1
+	sink   PayloadReceiver
+	lift   []byte // the payload the reader read into sink's buffer (xdr.Decoder.Lift)
+	liftAt int
+	by     *conn       // the connection whose reader took the call out of pending
+	lost   bool        // set by that reader before it signals ready: the connection died mid-reply
+	timer  *time.Timer // major timeout
+	args   Marshaler   // what was encoded, asked before a re-send if a Resender
+	gss    gssCall     // an RPCSEC_GSS call's state; gss.g is nil for other flavors
 }
 
 var callPool = sync.Pool{New: func() any {
@@ -446,6 +453,9 @@ func (c *Client) do(ctx context.Context, pin *conn, proc uint32, args Marshaler,
 		return err
 	}
 	cl.args = args
+	if pr, ok := res.(PayloadReceiver); ok {
+		cl.sink = pr
+	}
 	if err := c.roundTrip(ctx, cl, pin); err != nil {
 		return err
 	}
@@ -455,6 +465,9 @@ func (c *Client) do(ctx context.Context, pin *conn, proc uint32, args Marshaler,
 // decode parses cl's reply into res.
 func (c *Client) decode(cl *call, res Unmarshaler) error {
 	cl.dec.Reset(*cl.reply)
+	if cl.lift != nil {
+		cl.dec.Lift(cl.liftAt, cl.lift)
+	}
 	if cl.gss.g == nil {
 		if _, err := ParseReply(&cl.dec, c.auth); err != nil {
 			return err
@@ -511,6 +524,7 @@ func (c *Client) release(cl *call) {
 	}
 	cl.dec.Reset(nil)
 	cl.enc.Reset(nil)
+	cl.sink, cl.lift, cl.by, cl.lost = nil, nil, nil, false
 	cl.pay, cl.iov, cl.bufs = nil, [3][]byte{}, nil // not the caller's buffer's keeper
 	if cl.rec != nil && cap(*cl.rec) > 64<<10 {
 		// Do not let one large WRITE pin a large buffer to a pooled call.
@@ -613,7 +627,14 @@ func (c *Client) roundTrip(ctx context.Context, cl *call, pin *conn) error {
 		}
 		select {
 		case <-cl.ready:
-			return nil
+			if !cl.lost {
+				return nil
+			}
+			// The connection died while the reply came in: the call awaits
+			// a reply again, re-sent if it went on that connection.
+			if err := c.requeue(cl); err != nil {
+				return err
+			}
 		case <-dead:
 			// The connection died; loop to re-send on another.
 		case <-wake:
@@ -679,8 +700,11 @@ func (c *Client) timeout(start time.Time) time.Duration {
 	return max(0, min(c.major, c.budget()-time.Since(start)))
 }
 
-// abandon takes cl out of pending and returns err — unless the reader has
-// already taken it, in which case the reply is on its way and wins.
+// abandon takes cl out of pending and returns err — unless a reader has
+// already taken it, in which case the reply is on its way and wins. The
+// reply may be coming into the caller's buffer (PayloadReceiver), which
+// must not be written once the call returns: abandon waits for it, at
+// most a major timeout, after which it fails the connection.
 func (c *Client) abandon(cl *call, err error) error {
 	c.mu.Lock()
 	_, mine := c.pending[cl.xid]
@@ -691,7 +715,33 @@ func (c *Client) abandon(cl *call, err error) error {
 	if mine {
 		return err
 	}
-	<-cl.ready
+	select {
+	case <-cl.ready:
+	default:
+		cl.timer.Reset(c.major)
+		select {
+		case <-cl.ready:
+		case <-cl.timer.C:
+			c.broken(cl.by, errMajorTimeout)
+			<-cl.ready
+		}
+	}
+	if cl.lost {
+		return err
+	}
+	return nil
+}
+
+// requeue puts cl back in pending after the reader that took it lost its
+// connection in the middle of the reply.
+func (c *Client) requeue(cl *call) error {
+	cl.lost, cl.by = false, nil
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return ErrClosed
+	}
+	c.pending[cl.xid] = cl
 	return nil
 }
 
@@ -755,36 +805,58 @@ func (c *Client) broken(cn *conn, cause error) {
 }
 
 // read is the connection's one reader goroutine: it hands each reply to
-// the call with its XID and drops replies nobody waits for.
+// the call with its XID and drops replies nobody waits for. It takes the
+// call out of pending as soon as the reply's XID is in, so that a payload
+// can go into the call's own buffer; should the connection die before the
+// rest is in, the call is handed back, lost.
 func (c *Client) read(cn *conn) {
 	defer c.readers.Done()
 	rr := recordReader{br: bufio.NewReaderSize(cn.nc, 64<<10), max: c.maxRec}
 	answered := false // Transport.Answered was called for cn
-	for {
-		bp, err := rr.next()
-		if err != nil {
-			if errors.Is(err, ErrRecordTooLarge) {
-				c.log.Warn("rpc: resetting connection", "gen", cn.gen, "err", err)
-			}
-			c.broken(cn, err)
-			return
+	var cl *call
+	var probe bool
+	claim := func(head []byte) (int, []byte) {
+		if len(head) < 4 {
+			return -1, nil
 		}
-		if len(*bp) < 4 {
-			c.unknown.Add(1)
-			bufpool.Put(bp)
-			continue
-		}
-		xid := binary.BigEndian.Uint32(*bp)
+		xid := binary.BigEndian.Uint32(head)
 		c.mu.Lock()
-		cl := c.pending[xid]
-		probe := false
+		cl = c.pending[xid]
 		if cl != nil {
 			delete(c.pending, xid)
+			cl.by = cn
 		} else if cn.probes[xid] {
 			delete(cn.probes, xid)
 			probe = true
 		}
 		c.mu.Unlock()
+		if cl == nil || cl.sink == nil {
+			return -1, nil
+		}
+		at, ok := resultsAt(head)
+		if !ok {
+			return -1, nil
+		}
+		off, dst, ok := cl.sink.LocatePayload(head[at:])
+		if !ok || off < 0 {
+			return -1, nil
+		}
+		return at + off, dst
+	}
+	for {
+		cl, probe = nil, false
+		bp, lifted, liftAt, err := rr.next(claim)
+		if err != nil {
+			if errors.Is(err, ErrRecordTooLarge) {
+				c.log.Warn("rpc: resetting connection", "gen", cn.gen, "err", err)
+			}
+			c.broken(cn, err)
+			if cl != nil {
+				cl.lost = true
+				cl.ready <- struct{}{}
+			}
+			return
+		}
 		if cl == nil {
 			if !probe {
 				c.unknown.Add(1)
@@ -798,7 +870,7 @@ func (c *Client) read(cn *conn) {
 			answered = true
 			cn.lane.t.Answered(cn.gen)
 		}
-		cl.reply = bp
+		cl.reply, cl.lift, cl.liftAt = bp, lifted, liftAt
 		cl.ready <- struct{}{}
 	}
 }

@@ -65,53 +65,130 @@ type recordReader struct {
 	max int
 }
 
+// headSize is how much of a record next reads before it asks its claim
+// function where a payload lies: enough for the RPC reply header with the
+// largest verifier and the results a READ's data follows.
+const headSize = 1024
+
+// A claimFunc is given the first bytes of a record (at least the XID,
+// unless the record is shorter; at most headSize) and answers where in them
+// the length word of an opaque lies whose data is to be read into dst
+// rather than into the record; at < 0 for none.
+type claimFunc func(head []byte) (at int, dst []byte)
+
 // next returns the next whole record in a buffer from bufpool; the caller
-// owns it and returns it with bufpool.Put.
-func (r *recordReader) next() (*[]byte, error) {
-	var bp *[]byte
+// owns it and returns it with bufpool.Put. It calls claim once, as soon as
+// it has the record's first bytes. If claim names a payload that lies in
+// the record's first fragment and fits dst, its data is read straight into
+// dst (lifted) and left out of the record, which keeps its length word and
+// padding; next then returns dst's part and where the length word is
+// (xdr.Decoder.Lift). Otherwise the record is whole and lifted nil.
+func (r *recordReader) next(claim claimFunc) (bp *[]byte, lifted []byte, liftAt int, err error) {
+	defer func() {
+		if err != nil {
+			bufpool.Put(bp)
+			bp, lifted = nil, nil
+		}
+	}()
 	n := 0
+	claimed := false
 	for frag := 0; ; frag++ {
 		if frag == maxFragments {
-			bufpool.Put(bp)
-			return nil, fmt.Errorf("rpc: record has more than %d fragments", maxFragments)
+			return nil, nil, 0, fmt.Errorf("rpc: record has more than %d fragments", maxFragments)
 		}
 		h, err := r.br.Peek(4)
 		if err != nil {
-			bufpool.Put(bp)
 			if err == io.EOF && n > 0 {
 				err = io.ErrUnexpectedEOF
 			}
-			return nil, err
+			return bp, nil, 0, err
 		}
 		hdr := binary.BigEndian.Uint32(h)
 		r.br.Discard(4)
 		flen := int64(hdr & fragmentLenMax)
 		if int64(n)+flen > int64(r.max) {
-			bufpool.Put(bp)
-			return nil, &RecordTooLargeError{Size: int64(n) + flen, Max: r.max}
+			return bp, nil, 0, &RecordTooLargeError{Size: int64(n) + flen, Max: r.max}
 		}
-		need := n + int(flen)
-		switch {
-		case bp == nil:
-			bp = bufpool.Get(need)
-		case cap(*bp) < need:
-			nb := bufpool.Get(need)
-			copy(*nb, (*bp)[:n])
-			bufpool.Put(bp)
-			bp = nb
-		default:
-			*bp = (*bp)[:need]
-		}
-		if _, err := io.ReadFull(r.br, (*bp)[n:need]); err != nil {
-			bufpool.Put(bp)
-			if err == io.EOF {
-				err = io.ErrUnexpectedEOF
+		last := hdr&lastFragment != 0
+		rest := int(flen) // of this fragment, not yet read
+		if !claimed {
+			k := min(rest, headSize-n)
+			if err := r.read(&bp, n, k); err != nil {
+				return bp, nil, 0, err
 			}
-			return nil, err
+			n, rest = n+k, rest-k
+			if n >= 4 || (last && rest == 0) {
+				claimed = true
+				at, dst := claim((*bp)[:n])
+				if frag == 0 && at >= 0 && at <= n-4 {
+					var fromHead int
+					lifted, fromHead, err = r.lift(*bp, n, at, dst, rest)
+					if err != nil {
+						return bp, nil, 0, err
+					}
+					if lifted != nil {
+						rest -= len(lifted) - fromHead
+						// What followed the data in head moves up to the length word.
+						n = at + 4 + copy((*bp)[at+4:], (*bp)[at+4+fromHead:n])
+						*bp = (*bp)[:n]
+						liftAt = at
+					}
+				}
+			}
 		}
-		n = need
-		if hdr&lastFragment != 0 {
-			return bp, nil
+		if rest > 0 {
+			if err := r.read(&bp, n, rest); err != nil {
+				return bp, nil, 0, err
+			}
+			n += rest
+		}
+		if last {
+			return bp, lifted, liftAt, nil
 		}
 	}
+}
+
+// lift reads into dst the data of the opaque whose length word is at at in
+// head, which holds head[at+4:n] of what follows and the fragment rest bytes
+// more: from head first (fromHead bytes), then from the stream. It returns
+// the data, or nil if it does not fit dst or runs past the fragment; then
+// nothing was read.
+func (r *recordReader) lift(head []byte, n, at int, dst []byte, rest int) (p []byte, fromHead int, err error) {
+	l := int64(binary.BigEndian.Uint32(head[at:]))
+	if l > int64(len(dst)) || l-int64(n-at-4) > int64(rest) {
+		return nil, 0, nil
+	}
+	p = dst[:l]
+	fromHead = copy(p, head[at+4:n])
+	if _, err := io.ReadFull(r.br, p[fromHead:]); err != nil {
+		if err == io.EOF {
+			err = io.ErrUnexpectedEOF
+		}
+		return nil, 0, err
+	}
+	return p, fromHead, nil
+}
+
+// read reads k bytes from the stream into the record *bpp at n, making
+// room for them.
+func (r *recordReader) read(bpp **[]byte, n, k int) error {
+	need := n + k
+	switch bp := *bpp; {
+	case bp == nil:
+		*bpp = bufpool.Get(need)
+	case cap(*bp) < need:
+		nb := bufpool.Get(need)
+		copy(*nb, (*bp)[:n])
+		bufpool.Put(bp)
+		*bpp = nb
+	default:
+		*bp = (*bp)[:need]
+	}
+	if _, err := io.ReadFull(r.br, (**bpp)[n:need]); err != nil {
+		if err == io.EOF {
+			err = io.ErrUnexpectedEOF
+		}
+		return err
+	}
+	return nil
 }

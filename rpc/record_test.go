@@ -7,6 +7,7 @@ import (
 	"errors"
 	"io"
 	"runtime"
+	"slices"
 	"testing"
 
 	"github.com/gonfs/nfs/internal/bufpool"
@@ -32,16 +33,89 @@ func fragments(msg []byte, size int) []byte {
 	}
 }
 
+func noClaim([]byte) (int, []byte) { return -1, nil }
+
 func readAll(stream []byte, max int) ([][]byte, error) {
+	return readAllLifting(stream, max, noClaim)
+}
+
+// readAllLifting reads every record of stream with claim, and returns
+// each whole again: a lifted payload is put back where it came from.
+func readAllLifting(stream []byte, max int, claim claimFunc) ([][]byte, error) {
 	r := recordReader{br: bufio.NewReader(bytes.NewReader(stream)), max: max}
 	var recs [][]byte
 	for {
-		bp, err := r.next()
+		bp, lifted, at, err := r.next(claim)
 		if err != nil {
 			return recs, err
 		}
-		recs = append(recs, append([]byte(nil), *bp...))
+		rec := append([]byte(nil), *bp...)
+		if lifted != nil {
+			rec = slices.Concat(rec[:at+4], lifted, rec[at+4:])
+		}
+		recs = append(recs, rec)
 		bufpool.Put(bp)
+	}
+}
+
+// TestRecordReaderLiftsPayload: the opaque claim names is read into its
+// buffer and left out of the record, wherever the data lies against the
+// head next reads first; data that does not fit, or runs into the next
+// fragment, stays in the record.
+func TestRecordReaderLiftsPayload(t *testing.T) {
+	testutil.CheckLeaks(t)
+	record := func(before, data, after int) []byte {
+		b := bytes.Repeat([]byte{'h'}, before)
+		b = binary.BigEndian.AppendUint32(b, uint32(data))
+		b = append(b, bytes.Repeat([]byte{'d'}, data)...)
+		b = append(b, make([]byte, (4-data%4)%4)...)
+		return append(b, bytes.Repeat([]byte{'t'}, after)...)
+	}
+	for _, tc := range []struct {
+		name                string
+		before, data, after int
+		dst, fragment       int
+		lifted              bool
+	}{
+		{"a READ's data", 100, 1 << 20, 0, 1 << 20, 1 << 30, true},
+		{"data within the head", 100, 10, 50, 16, 1 << 30, true},
+		{"data ending the head", 100, headSize - 104, 0, headSize, 1 << 30, true},
+		{"unaligned, results after", 12, 70001, 9, 70001, 1 << 30, true},
+		{"empty", 12, 0, 4, 8, 1 << 30, true},
+		{"larger than the buffer", 100, 5000, 0, 4999, 1 << 30, false},
+		{"past the first fragment", 100, 5000, 0, 5000, 2000, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			rec := record(tc.before, tc.data, tc.after)
+			dst := make([]byte, tc.dst)
+			claim := func(head []byte) (int, []byte) {
+				if len(head) != min(len(rec), tc.fragment, headSize) {
+					t.Errorf("claim saw %d bytes", len(head))
+				}
+				return tc.before, dst
+			}
+			r := recordReader{br: bufio.NewReader(bytes.NewReader(fragments(rec, tc.fragment))), max: 2 << 20}
+			bp, lifted, at, err := r.next(claim)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer bufpool.Put(bp)
+			if !tc.lifted {
+				if lifted != nil || !bytes.Equal(*bp, rec) {
+					t.Fatalf("lifted %d bytes; want the record whole", len(lifted))
+				}
+				return
+			}
+			if at != tc.before || len(lifted) != tc.data || (tc.data > 0 && &lifted[0] != &dst[0]) {
+				t.Fatalf("lifted %d bytes at %d; want %d into dst at %d", len(lifted), at, tc.data, tc.before)
+			}
+			if !bytes.Equal(lifted, bytes.Repeat([]byte{'d'}, tc.data)) {
+				t.Fatal("lifted data differs")
+			}
+			if want := slices.Concat(rec[:at+4], rec[at+4+tc.data:]); !bytes.Equal(*bp, want) {
+				t.Fatalf("record without the data: %q, want %q", *bp, want)
+			}
+		})
 	}
 }
 
@@ -71,7 +145,7 @@ func TestRecordReaderRejectsOversizeBeforeAllocating(t *testing.T) {
 	runtime.ReadMemStats(&before)
 	for i := 0; i < 100; i++ {
 		r := recordReader{br: bufio.NewReaderSize(bytes.NewReader([]byte{0xff, 0xff, 0xff, 0xff}), 16), max: DefaultMaxRecord}
-		if _, err := r.next(); !errors.Is(err, ErrRecordTooLarge) {
+		if _, _, _, err := r.next(noClaim); !errors.Is(err, ErrRecordTooLarge) {
 			t.Fatal(err)
 		}
 	}
@@ -131,6 +205,30 @@ func FuzzRecordReader(f *testing.F) {
 		recs, err = readAll(fragments(stream, int(size)), max)
 		if err != io.EOF || len(recs) != 1 || !bytes.Equal(recs[0], stream) {
 			t.Fatalf("re-fragmented stream: %d records, %v", len(recs), err)
+		}
+	})
+}
+
+// FuzzRecordLift: whatever the stream and wherever claim points, a record
+// read with its payload lifted is the record read whole once the payload
+// is put back, and the payload lands in claim's buffer.
+func FuzzRecordLift(f *testing.F) {
+	f.Add(fragments([]byte{0, 0, 0, 1, 0, 0, 0, 5, 'a', 'b', 'c', 'd', 'e', 0, 0, 0, 7}, 64), uint16(4), uint16(8))
+	f.Add(fragments([]byte{0, 0, 0, 1, 0, 0, 0, 5, 'a', 'b', 'c', 'd', 'e', 0, 0, 0}, 3), uint16(4), uint16(8))
+	f.Add([]byte{0x80, 0, 0, 8, 0, 0, 0, 1, 0xff, 0xff, 0xff, 0xff}, uint16(4), uint16(100))
+	f.Fuzz(func(t *testing.T, stream []byte, at, dstLen uint16) {
+		const max = 1 << 16
+		whole, werr := readAll(stream, max)
+		dst := make([]byte, dstLen)
+		claim := func(head []byte) (int, []byte) { return int(at), dst }
+		lifted, lerr := readAllLifting(stream, max, claim)
+		if (werr == nil) != (lerr == nil) || len(whole) != len(lifted) {
+			t.Fatalf("whole: %d records, %v; lifting: %d records, %v", len(whole), werr, len(lifted), lerr)
+		}
+		for i := range whole {
+			if !bytes.Equal(whole[i], lifted[i]) {
+				t.Fatalf("record %d differs once its payload is put back", i)
+			}
 		}
 	})
 }

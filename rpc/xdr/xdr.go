@@ -132,6 +132,12 @@ type Decoder struct {
 	b   []byte
 	off int
 	err error
+
+	// lift, if not nil, is the data of the opaque whose length word is at
+	// liftAt: the reader of the message put it in a buffer of its own
+	// instead of in b, which holds the length word and the padding (Lift).
+	lift   []byte
+	liftAt int
 }
 
 // NewDecoder returns a decoder over b. For a reusable value, use Reset.
@@ -139,6 +145,16 @@ func NewDecoder(b []byte) *Decoder { return &Decoder{b: b} }
 
 // Reset makes the decoder read b from its start and clears any error.
 func (d *Decoder) Reset(b []byte) { *d = Decoder{b: b} }
+
+// Lift tells the decoder that the data of the opaque whose length word is
+// at offset at of its input was read into p instead: the input holds the
+// length word, then the padding. Payload returns p when it reaches that
+// opaque. Reset forgets it. The decoding mirror of Encoder.Payload: a
+// READ's data goes from the connection to the caller's buffer.
+func (d *Decoder) Lift(at int, p []byte) { d.lift, d.liftAt = p, at }
+
+// Lifted returns what Lift was given, or nil.
+func (d *Decoder) Lifted() (p []byte, at int) { return d.lift, d.liftAt }
 
 // Err returns the first error met, or nil.
 func (d *Decoder) Err() error { return d.err }
@@ -235,22 +251,45 @@ func (d *Decoder) Opaque(max int) []byte {
 	return d.FixedOpaque(n)
 }
 
+// Payload is Opaque for bulk data: at the opaque Lift named, the data is
+// the lifted buffer (its length the one on the wire, checked against limit),
+// and the input holds only the padding after the length word.
+func (d *Decoder) Payload(limit int) []byte {
+	if d.lift == nil || d.off != d.liftAt {
+		return d.Opaque(limit)
+	}
+	n := d.Uint32()
+	switch {
+	case d.err != nil:
+		return nil
+	case uint64(n) > uint64(max(limit, 0)):
+		d.err = ErrTooLong
+		return nil
+	case uint64(n) != uint64(len(d.lift)):
+		d.err = ErrShort
+		return nil
+	case !d.padding(int(n)):
+		return nil
+	}
+	return d.lift
+}
+
+// padding reads the zero bytes that pad n bytes of opaque data.
+func (d *Decoder) padding(n int) bool {
+	for _, c := range d.take(pad(n)) {
+		if c != 0 {
+			d.err = ErrPadding
+		}
+	}
+	return d.err == nil
+}
+
 // FixedOpaque reads n bytes of fixed-length opaque data and their padding.
 // The result aliases the input.
 func (d *Decoder) FixedOpaque(n int) []byte {
 	p := d.take(n)
-	if d.err != nil {
+	if d.err != nil || !d.padding(n) {
 		return nil
-	}
-	padding := d.take(pad(n))
-	if d.err != nil {
-		return nil
-	}
-	for _, c := range padding {
-		if c != 0 {
-			d.err = ErrPadding
-			return nil
-		}
 	}
 	return p
 }
