@@ -55,7 +55,8 @@ func (w Workload) Unit() string {
 }
 
 // A Contender is one way of moving Env.Size bytes: a client's sequential
-// read or write, or a machine limit. Its zero value is not usable.
+// read or write, its copy within one server or of the sparse file, or a
+// machine limit. Its zero value is not usable.
 type Contender struct {
 	// Name identifies the contender in tables and charts.
 	Name string

@@ -349,7 +349,7 @@ func (r *Report) method(p func(string, ...any)) {
 	for _, u := range r.Unavailable {
 		p("- Not available in this run: %s (%s): %s\n", u.Contender, u.Workload, u.Reason)
 	}
-	p("\nReproduce with `make bench` (root, Debian; installs Ganesha, rpcbind and libnfs-utils when missing).\n")
+	p("\nReproduce with `make bench` (root, Debian; installs Ganesha, rpcbind and libnfs-utils when missing, and builds knfsd's guest once).\n")
 }
 
 func contains(s []string, v string) bool {

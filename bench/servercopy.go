@@ -25,7 +25,8 @@ const knfsdMemoryMiB = 512
 
 // StartKnfsd boots the server of the same-server copy, sets Env.Knfsd and
 // Env.CopyServer, and writes TestFile (from Env.Src) to the server's root
-// with this library. The caller must stop it (Env.Knfsd.Stop). On failure
+// with this library; call it before any contender runs. The caller must
+// stop the server (Env.Knfsd.Stop). On failure
 // Env.Knfsd stays nil, and the same-server contenders give the error as
 // why they are not available.
 func (e *Env) StartKnfsd(ctx context.Context, logf func(format string, args ...any)) (err error) {

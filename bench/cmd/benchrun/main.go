@@ -152,7 +152,7 @@ func run(ctx context.Context, cfg config) error {
 	if cfg.selects(string(bench.SameServerCopy)) {
 		logf("starting knfsd (the Linux kernel's NFS server in a user-mode Linux guest) and writing the test file into it")
 		if err := env.StartKnfsd(ctx, logf); err != nil {
-			logf("knfsd: %v", err)
+			logf("the same-server copy is not available: %v", err)
 		} else {
 			// Stopped by PID at the end, on an error and on an
 			// interrupt alike: Close runs the cleanups, and so does a
