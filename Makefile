@@ -55,13 +55,14 @@ fuzz:
 	FUZZTIME=$(FUZZTIME) GO=$(GO) bash scripts/fuzz.sh $(MODULES)
 
 # Benchmarks: the micro-benchmarks, 5 runs each, then the comparison against
-# the peers on one Ganesha (bench/cmd/benchrun), which writes
-# bench/results/REPORT.md, results.csv and throughput.png.
+# the peers on one Ganesha and, for the same-server copy, knfsd
+# (bench/cmd/benchrun), which writes bench/results/REPORT.md, results.csv
+# and throughput.png.
 # BENCH_CONDITIONS describes the machine's load for the report.
 BENCH_RUNS       ?= 5
 BENCH_CONDITIONS ?= not stated
 BENCH_MICRO      := $(CURDIR)/bench/results/micro.txt
-bench: deps
+bench: deps knfsd-image
 	mkdir -p bench/results
 	GONFS_REQUIRE_GANESHA=1 $(GO) test -run '^$$' -bench . -benchmem -count $(BENCH_RUNS) ./rpc/ ./xprt/ > $(BENCH_MICRO) || { cat $(BENCH_MICRO); exit 1; }
 	GONFS_REQUIRE_GANESHA=1 $(GO) test -run '^$$' -bench 'BuildReadCompound|DecodeReadReply|Getattr' -benchmem -count $(BENCH_RUNS) ./nfs4/ >> $(BENCH_MICRO) || { cat $(BENCH_MICRO); exit 1; }

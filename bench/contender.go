@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -27,10 +28,35 @@ const (
 	SeqWrite Workload = "seq-write"
 	// Limit is a machine limit moving Env.Size bytes without NFS.
 	Limit Workload = "limit"
+	// SameServerCopy copies TestFile to a new file on the same server,
+	// Env.Knfsd, which has NFSv4.2 COPY.
+	SameServerCopy Workload = "same-server-copy"
+	// SparseDown copies SparseFile from the server to a local file.
+	SparseDown Workload = "sparse-down"
+	// SparseUp copies Env.SparseSrc to a new file on the server.
+	SparseUp Workload = "sparse-up"
 )
 
+// Workloads lists every throughput workload, in the report's order.
+var Workloads = []Workload{SeqRead, SeqWrite, Limit, SameServerCopy, SparseDown, SparseUp}
+
+// Sparse reports whether w copies the sparse file, whose copies are
+// timed in seconds rather than MB/s (its logical size is mostly holes)
+// and whose allocated size is measured.
+func (w Workload) Sparse() bool { return w == SparseDown || w == SparseUp }
+
+// Unit is the unit of w's Sample.Value: "s" for the sparse copies, "MB/s"
+// for the others.
+func (w Workload) Unit() string {
+	if w.Sparse() {
+		return "s"
+	}
+	return "MB/s"
+}
+
 // A Contender is one way of moving Env.Size bytes: a client's sequential
-// read or write, or a machine limit. Its zero value is not usable.
+// read or write, its copy within one server or of the sparse file, or a
+// machine limit. Its zero value is not usable.
 type Contender struct {
 	// Name identifies the contender in tables and charts.
 	Name string
@@ -43,33 +69,50 @@ type Contender struct {
 	Note string
 	// NoOutput says Run leaves no file to check (a pure transfer).
 	NoOutput bool
+	// Child says Run runs a program: the client's CPU is then the
+	// child's alone, without this process's (which relays knfsd's
+	// connections).
+	Child bool
 	// Available reports why the contender cannot run here, or nil.
 	// nil means it always can.
 	Available func(env *Env) error
-	// ToExport says Run creates a file in the export: target is then
-	// its name there. Otherwise target is a local path in Env.Scratch.
-	// True for every SeqWrite contender.
+	// ToExport says Run creates a file in Ganesha's export: target is
+	// then its name there. Otherwise target is a local path in
+	// Env.Scratch, or for SameServerCopy a name in knfsd's export. True
+	// for every SeqWrite and SparseUp contender.
 	ToExport bool
 	// Run does the work once: it copies TestFile to the local path
 	// target (SeqRead), or Env.Src to the export's file named target
-	// (SeqWrite), or does what the limit says.
+	// (SeqWrite), or TestFile to the file named target in knfsd's export
+	// (SameServerCopy), or SparseFile and Env.SparseSrc as SeqRead and
+	// SeqWrite do TestFile and Env.Src (SparseDown, SparseUp), or does
+	// what the limit says.
 	Run func(ctx context.Context, env *Env, target string) error
 }
 
 // Target returns the target to give Run, made unique by tag, and the
-// local path of the file Run produces there (to check and remove).
-func (c Contender) Target(env *Env, tag string) (target, local string) {
+// copy Run makes there (to check and remove).
+func (c Contender) Target(env *Env, tag string) (string, Output) {
 	slug := strings.Map(func(r rune) rune {
 		if r >= 'a' && r <= 'z' || r >= '0' && r <= '9' {
 			return r
 		}
 		return '-'
 	}, strings.ToLower(c.Name+"-"+tag))
-	if c.ToExport {
-		return slug, env.LocalPath(slug)
+	out := Output{env: env, sum: env.Sum}
+	if c.Workload.Sparse() {
+		out.sum = env.SparseSum
 	}
-	p := filepath.Join(env.Scratch, slug)
-	return p, p
+	switch {
+	case c.Workload == SameServerCopy:
+		out.guest = slug
+		return slug, out
+	case c.ToExport:
+		out.local = env.LocalPath(slug)
+		return slug, out
+	}
+	out.local = filepath.Join(env.Scratch, slug)
+	return out.local, out
 }
 
 // A Command is a contender that runs a program once per run. Each
@@ -78,15 +121,19 @@ func (c Contender) Target(env *Env, tag string) (target, local string) {
 //	{host}      the server's address, 127.0.0.1
 //	{port}      the NFS port
 //	{mountport} the NFSv3 MOUNT port
-//	{pseudo}    the export's path, /export
-//	{remote}    the file's name in the export (TestFile for reads)
+//	{pseudo}    the export's path: /export on Ganesha, "" on knfsd (whose
+//	            export is the NFSv4 root)
+//	{remote}    the file's name in the export: the source of a read or a
+//	            same-server copy, the destination of a write
 //	{local}     the local file: the destination of a read, the source of a write
+//	{copy}      the destination's name in the export, of a same-server copy
 //
-// The first argument is the program: a key of Env.Tools, or a name looked
-// up in PATH.
+// The server is Env.Knfsd for SameServerCopy, Ganesha for the others. The
+// first argument is the program: a key of Env.Tools, or a name looked up
+// in PATH.
 type Command struct {
 	Name     string
-	Workload Workload // SeqRead or SeqWrite
+	Workload Workload // not Limit
 	Ours     bool
 	Note     string
 	Args     []string
@@ -99,8 +146,12 @@ func (c Command) Contender() Contender {
 		Workload: c.Workload,
 		Ours:     c.Ours,
 		Note:     c.Note,
-		ToExport: c.Workload == SeqWrite,
+		Child:    true,
+		ToExport: c.Workload == SeqWrite || c.Workload == SparseUp,
 		Available: func(env *Env) error {
+			if c.Workload == SameServerCopy && env.Knfsd == nil {
+				return env.knfsdMissing()
+			}
 			_, err := c.program(env)
 			return err
 		},
@@ -129,17 +180,37 @@ func (c Command) Expand(env *Env, target string) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	remote, local := TestFile, target
-	if c.Workload == SeqWrite {
+	host, port, pseudo := env.Host, env.Port, env.Pseudo
+	remote, local, dest := TestFile, target, ""
+	switch c.Workload {
+	case SeqWrite:
 		remote, local = target, env.Src
+	case SparseDown:
+		remote = SparseFile
+	case SparseUp:
+		remote, local = target, env.SparseSrc
+	case SameServerCopy:
+		if env.Knfsd == nil {
+			return nil, env.knfsdMissing()
+		}
+		var p string
+		host, p, err = net.SplitHostPort(env.Knfsd.Addr())
+		if err == nil {
+			port, err = strconv.Atoi(p)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("bench: knfsd's address %q: %w", env.Knfsd.Addr(), err)
+		}
+		pseudo, local, dest = "", "", target
 	}
 	r := strings.NewReplacer(
-		"{host}", env.Host,
-		"{port}", strconv.Itoa(env.Port),
+		"{host}", host,
+		"{port}", strconv.Itoa(port),
 		"{mountport}", strconv.Itoa(env.MountPort),
-		"{pseudo}", env.Pseudo,
+		"{pseudo}", pseudo,
 		"{remote}", remote,
 		"{local}", local,
+		"{copy}", dest,
 	)
 	args := []string{prog}
 	for _, a := range c.Args[1:] {
@@ -232,15 +303,21 @@ func removeQuiet(path string) error {
 	return nil
 }
 
-// CPUTime returns the CPU time, user and system, of this process and of
-// its children that have ended and been waited for. Between two calls
-// around one contender's run, with nothing else running, it is that
-// contender's CPU: the library in process, or the command it ran.
-func CPUTime() time.Duration {
+// cpuTime returns the CPU time, user and system, of this process's
+// children that have ended and been waited for, and of this process too
+// unless childrenOnly. Between two calls around one contender's run, with
+// nothing else running, it is that contender's CPU: the library in
+// process, or the command it ran (childrenOnly: this process relays
+// knfsd's connections meanwhile).
+func cpuTime(childrenOnly bool) time.Duration {
+	who := []int{syscall.RUSAGE_SELF, syscall.RUSAGE_CHILDREN}
+	if childrenOnly {
+		who = who[1:]
+	}
 	var total time.Duration
-	for _, who := range []int{syscall.RUSAGE_SELF, syscall.RUSAGE_CHILDREN} {
+	for _, w := range who {
 		var ru syscall.Rusage
-		if syscall.Getrusage(who, &ru) == nil {
+		if syscall.Getrusage(w, &ru) == nil {
 			total += time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 		}
 	}

@@ -2,7 +2,6 @@ package bench
 
 import (
 	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -10,8 +9,8 @@ import (
 	"path/filepath"
 	"strconv"
 
-	"github.com/gonfs/nfs/internal/filehash"
 	"github.com/gonfs/nfs/internal/ganesha"
+	"github.com/gonfs/nfs/internal/knfsd"
 )
 
 // TestFile is the name of the file Setup creates in the export.
@@ -45,6 +44,20 @@ type Env struct {
 	// Tools maps program names (the first word of a Command) to paths,
 	// for programs not on PATH, such as a freshly built nfscp.
 	Tools map[string]string
+
+	// SparseSum is the SHA-256 of SparseFile, Size bytes of which
+	// SparseData are data and the rest holes; SparseSrc is a local copy
+	// of it in Scratch, for uploads.
+	SparseSum  [32]byte
+	SparseData int64
+	SparseSrc  string
+
+	// Knfsd is the server of the same-server copy, holding TestFile at
+	// its root; nil unless StartKnfsd started it. CopyServer describes
+	// it, for the report.
+	Knfsd      *knfsd.Server
+	CopyServer string
+	knfsdErr   error // why StartKnfsd failed
 }
 
 // Addr returns the NFS server's address, "host:port".
@@ -59,8 +72,9 @@ func (e *Env) LocalPath(name string) string { return filepath.Join(e.ExportDir, 
 // Setup starts a Ganesha on loopback with NFSv3 enabled (and so rpcbind
 // and MOUNT, which libnfs's NFSv3 mode and vmware/go-nfs-client need),
 // and creates TestFile, size bytes of pseudo-random data that does not
-// compress, in its export, with a copy at Env.Src. Everything is removed by
-// tb's cleanups.
+// compress, in its export, with a copy at Env.Src, and SparseFile, size
+// bytes mostly holes, with a copy at Env.SparseSrc. Everything is removed
+// by tb's cleanups.
 func Setup(tb ganesha.TB, size int64) *Env {
 	tb.Helper()
 	srv := ganesha.Start(tb, ganesha.Config{NFSv3: true})
@@ -80,6 +94,10 @@ func Setup(tb ganesha.TB, size int64) *Env {
 		tb.Fatal(err)
 	}
 	e.Sum = sum
+	e.SparseSrc = filepath.Join(e.Scratch, "sparse-src")
+	if e.SparseSum, e.SparseData, err = writeSparse(size, e.LocalPath(SparseFile), e.SparseSrc); err != nil {
+		tb.Fatal(err)
+	}
 	return e
 }
 
@@ -126,27 +144,4 @@ func writeRandom(size int64, paths ...string) ([32]byte, error) {
 	var sum [32]byte
 	h.Sum(sum[:0])
 	return sum, nil
-}
-
-// Check compares the local file at path with TestFile: its size always,
-// and its SHA-256 too if full is set. The error says what differs.
-func (e *Env) Check(path string, full bool) error {
-	fi, err := os.Stat(path)
-	if err != nil {
-		return fmt.Errorf("bench: the copy: %w", err)
-	}
-	if fi.Size() != e.Size {
-		return fmt.Errorf("bench: %s has %d bytes, want %d", path, fi.Size(), e.Size)
-	}
-	if !full {
-		return nil
-	}
-	got, err := filehash.SHA256(path)
-	if err != nil {
-		return fmt.Errorf("bench: %w", err)
-	}
-	if want := hex.EncodeToString(e.Sum[:]); got != want {
-		return fmt.Errorf("bench: %s has sha256 %s, want %s", path, got, want)
-	}
-	return nil
 }

@@ -14,62 +14,101 @@ import (
 // NfscpName is the name of the nfscp contenders (examples/nfscp).
 const NfscpName = "nfscp"
 
+// NfscpStreamName is the nfscp contender of the same-server copy that
+// speaks NFSv4.1, which has no COPY, and so streams.
+const NfscpStreamName = NfscpName + " --nfs-version 4.1"
+
 // LibnfsName is the name of libnfs's nfs-cp contenders.
 const LibnfsName = "libnfs nfs-cp"
 
 // Commands returns the command-line contenders. "nfscp" is resolved
 // through Env.Tools (the runner builds it); nfs-cp is Debian's
 // libnfs-utils. libnfs reads over NFSv4 and writes over NFSv3: its NFSv4
-// WRITE path fails in Debian 12's libnfs 4.0.0.
+// WRITE path fails in Debian 12's libnfs 4.0.0. So it cannot copy within
+// knfsd, which serves NFSv4 alone, and has no same-server contender.
 func Commands() []Command {
+	const (
+		libnfsRead  = "nfs://{host}{pseudo}/{remote}?version=4&nfsport={port}"
+		libnfsWrite = "nfs://{host}{pseudo}/{remote}?version=3&nfsport={port}&mountport={mountport}"
+		nfscpURL    = "nfs://{host}:{port}{pseudo}/{remote}"
+	)
 	return []Command{
 		{
 			Name: NfscpName, Workload: SeqRead, Ours: true,
 			Note: "examples/nfscp binary, NFSv4.2, -q",
-			Args: []string{"nfscp", "-q", "nfs://{host}:{port}{pseudo}/{remote}", "{local}"},
+			Args: []string{"nfscp", "-q", nfscpURL, "{local}"},
 		},
 		{
 			Name: NfscpName, Workload: SeqWrite, Ours: true,
 			Note: "examples/nfscp binary, NFSv4.2, -q",
-			Args: []string{"nfscp", "-q", "{local}", "nfs://{host}:{port}{pseudo}/{remote}"},
+			Args: []string{"nfscp", "-q", "{local}", nfscpURL},
 		},
 		{
 			Name: LibnfsName, Workload: SeqRead,
 			Note: "libnfs-utils, NFSv4 URL (version=4)",
-			Args: []string{"nfs-cp", "nfs://{host}{pseudo}/{remote}?version=4&nfsport={port}", "{local}"},
+			Args: []string{"nfs-cp", libnfsRead, "{local}"},
 		},
 		{
 			Name: LibnfsName, Workload: SeqWrite,
 			Note: "libnfs-utils, NFSv3 URL (its NFSv4 write fails in Debian 12's libnfs 4.0.0)",
-			Args: []string{"nfs-cp", "{local}", "nfs://{host}{pseudo}/{remote}?version=3&nfsport={port}&mountport={mountport}"},
+			Args: []string{"nfs-cp", "{local}", libnfsWrite},
+		},
+		{
+			Name: NfscpName, Workload: SameServerCopy, Ours: true,
+			Note: "NFSv4.2 (the default): CLONE refused (ext4), then COPY of the whole file, which Linux does 4 MiB per call; -q",
+			Args: []string{"nfscp", "-q", nfscpURL, "nfs://{host}:{port}{pseudo}/{copy}"},
+		},
+		{
+			Name: NfscpStreamName, Workload: SameServerCopy, Ours: true,
+			Note: "NFSv4.1, which has no COPY: nfscp streams the file, READs in and WRITEs out, COMMIT at the end; -q",
+			Args: []string{"nfscp", "-q", "--nfs-version", "4.1", nfscpURL, "nfs://{host}:{port}{pseudo}/{copy}"},
+		},
+		{
+			Name: NfscpName, Workload: SparseDown, Ours: true,
+			Note: "NFSv4.2: SEEK finds the data, only it is read, the local copy truncated to size; -q",
+			Args: []string{"nfscp", "-q", nfscpURL, "{local}"},
+		},
+		{
+			Name: LibnfsName, Workload: SparseDown,
+			Note: "NFSv4 URL: reads every byte, holes as zeros, and writes them",
+			Args: []string{"nfs-cp", libnfsRead, "{local}"},
+		},
+		{
+			Name: NfscpName, Workload: SparseUp, Ours: true,
+			Note: "NFSv4.2: SEEK_DATA/SEEK_HOLE find the data, only it is written, SETATTR of the size, COMMIT; -q",
+			Args: []string{"nfscp", "-q", "{local}", nfscpURL},
+		},
+		{
+			Name: LibnfsName, Workload: SparseUp,
+			Note: "NFSv3 URL: reads every byte, holes as zeros, and writes them",
+			Args: []string{"nfs-cp", "{local}", libnfsWrite},
 		},
 	}
 }
 
-// Contenders returns the throughput line-up: for each workload this
-// library first (the baseline), then nfscp, libnfs, vmware/go-nfs-client;
-// then the machine's limits.
+// Contenders returns the throughput line-up: for the sequential read and
+// write this library first (the baseline), then nfscp, libnfs,
+// vmware/go-nfs-client; then the machine's limits; then the same-server
+// and sparse copies, nfscp first (the baseline), from Commands.
 func Contenders() []Contender {
 	cmds := Commands()
 	var out []Contender
-	for _, w := range []Workload{SeqRead, SeqWrite} {
-		if w == SeqRead {
-			out = append(out, GonfsRead())
-		} else {
-			out = append(out, GonfsWrite())
-		}
+	byCommand := func(w Workload) {
 		for _, c := range cmds {
 			if c.Workload == w {
 				out = append(out, c.Contender())
 			}
 		}
-		if w == SeqRead {
-			out = append(out, VMwareRead())
-		} else {
-			out = append(out, VMwareWrite())
-		}
 	}
-	return append(out, LoopbackTCP(), LocalRead(), LocalWrite())
+	out = append(out, GonfsRead())
+	byCommand(SeqRead)
+	out = append(out, VMwareRead(), GonfsWrite())
+	byCommand(SeqWrite)
+	out = append(out, VMwareWrite(), LoopbackTCP(), LocalRead(), LocalWrite())
+	for _, w := range []Workload{SameServerCopy, SparseDown, SparseUp} {
+		byCommand(w)
+	}
+	return out
 }
 
 // OpsContenders returns the small-operation line-up: this library first.

@@ -20,6 +20,8 @@ type Report struct {
 	// number run before them and not counted; Size the file's size.
 	Runs, Warmup int
 	Size         int64
+	// SparseData is the bytes of data in the sparse file (of Size bytes).
+	SparseData int64
 	// Conditions describes the load on the machine during the run, in
 	// the words of whoever ran it ("shared by 4 agents", "quiet").
 	Conditions string
@@ -28,8 +30,11 @@ type Report struct {
 	// Notes are remarks per contender, keyed by Workload+" "+Name (for
 	// small operations, Op+" "+Name).
 	Notes map[string]string
+	// CopyServer describes the same-server copy's server (Env.CopyServer),
+	// "" if it did not run.
+	CopyServer string
 	// Unavailable lists contenders that could not run, with the reason.
-	Unavailable []string
+	Unavailable []Unavailable
 	// Micro are the go test -bench results, if any.
 	Micro []Micro
 	// Lab is the fault lab's latest CSV (header first), nil if absent;
@@ -38,6 +43,11 @@ type Report struct {
 	LabPath string
 	// Chart is the chart's file name, relative to the report.
 	Chart string
+}
+
+// Unavailable is a contender that could not run, and why.
+type Unavailable struct {
+	Workload, Contender, Reason string
 }
 
 // WriteMarkdown writes the report.
@@ -60,10 +70,14 @@ func (r *Report) WriteMarkdown(w io.Writer) error {
 	p("| CPU | %s, %d logical cores |\n| memory | %.1f GiB |\n| kernel | Linux %s |\n| OS | %s |\n",
 		orDash(m.CPU), m.Cores, m.MemoryGiB, orDash(m.Kernel), orDash(m.OS))
 	p("| NFS server | %s (Debian nfs-ganesha, VFS FSAL, export on the local disk), on 127.0.0.1 |\n", orDash(m.Ganesha))
+	if r.CopyServer != "" {
+		p("| same-server copy's server | %s |\n", r.CopyServer)
+	}
 	p("| libnfs | %s |\n| Go | %s |\n| duration | %s |\n\n", orDash(m.Libnfs), m.Go, m.End.Sub(m.Start).Round(time.Second))
 
 	r.headlines(p)
 	r.throughputTables(p)
+	r.copyTables(p)
 	r.opsTables(p)
 	r.microTables(p)
 	r.labTable(p)
@@ -91,7 +105,10 @@ func (r *Report) headlines(p func(string, ...any)) {
 	}
 	for _, w := range []Workload{SeqRead, SeqWrite} {
 		us := find(r.Throughput, string(w), GonfsName)
-		if us == nil || us.N == 0 {
+		if us == nil {
+			continue // not run (benchrun -only)
+		}
+		if us.N == 0 {
 			p("- %s: this library has no successful run.\n", w)
 			continue
 		}
@@ -135,6 +152,9 @@ func (r *Report) headlines(p func(string, ...any)) {
 		}
 		p("\n")
 	}
+	for _, w := range copyWorkloads {
+		r.copyHeadline(p, w)
+	}
 	for _, mi := range r.Micro {
 		if mi.Name == "rpc.NullRoundTrip/callers=1" {
 			ok := "met"
@@ -173,6 +193,9 @@ func (r *Report) throughputTables(p func(string, ...any)) {
 		Limit:    "The machine's limits, same rounds",
 	}
 	for _, w := range []Workload{SeqRead, SeqWrite, Limit} {
+		if !r.ran(w) {
+			continue
+		}
 		p("## %s\n\n| contender | median MB/s | min–max | runs | ÷ gonfs (per round) | client CPU s/GiB | how |\n|---|---:|---:|---:|---:|---:|---|\n", titles[w])
 		for _, s := range r.Throughput {
 			if s.Workload != string(w) {
@@ -305,10 +328,28 @@ func (r *Report) method(p func(string, ...any)) {
 	p("- The loopback ceiling of a goal is the lower of the network's (raw loopback TCP) and the storage's (the local read, or the local write+fsync) " +
 		"medians: a Ganesha on this machine can serve neither faster than its network nor faster than its disk.\n")
 	p("- MB/s is 10^6 bytes per second. \"÷ gonfs\" is the median over the rounds of the contender's result divided by this library's in the same round: below 1 it is slower than gonfs.\n")
-	for _, u := range r.Unavailable {
-		p("- Not available in this run: %s\n", u)
+	if r.ran(SameServerCopy) || r.unavailable(SameServerCopy) != "" {
+		p("- The same-server copy (nfs://srv/big → nfs://srv/copy) runs on the Linux kernel's NFS server: NFS-Ganesha 4.3 answers COPY and CLONE with NFS4ERR_NOTSUPP. "+
+			"`benchrun` boots it once (internal/knfsd: a user-mode Linux guest of one CPU), writes the file into it with this library, and stops it by PID at the end. "+
+			"The guest has %d MiB of memory: a larger file is read by the server from its disk image, which is in the host's page cache. Either way the copy ends with a COMMIT. "+
+			"Clients reach it through knfsd's forwarder, a relay on 127.0.0.1 in benchrun's own process, so a command's client CPU is its own process's alone. "+
+			"Each copy is checked in the guest (its size every round, sha256sum in the first) and removed. "+
+			"\"On the wire\" is the bytes the guest's tap device carried during the run, both ways, Ethernet and TCP/IP headers included (its counters in /proc/PID/net/dev, read before and after).\n",
+			knfsdMemoryMiB)
+		p("- libnfs nfs-cp has no same-server row: knfsd serves NFSv4 alone, and libnfs 4.0.0's NFSv4 write fails " +
+			"(`Failed to write to dest file`, exit status 10), so it cannot copy within it.\n")
 	}
-	p("\nReproduce with `make bench` (root, Debian; installs Ganesha, rpcbind and libnfs-utils when missing).\n")
+	if r.ran(SparseDown) || r.ran(SparseUp) {
+		p("- The sparse file is %s of which %s are data: ten extents of pseudo-random bytes, one at the start of each tenth of the file, holes between them and at the end. "+
+			"It is created in Ganesha's export (on the host's ext4) for the download and on tmpfs for the upload. "+
+			"Its copies are timed in seconds, not MB/s: the logical size over the time would credit a client for holes it did not have to move. "+
+			"\"Allocated\" is the copy's st_blocks × 512 after the run (on tmpfs down, in Ganesha's export directory up): about the data's size when the copy kept the holes, the whole size when they were written as zeros. "+
+			"Client CPU is seconds per copy. Their ratio is of times, per round: above 1 the contender took longer than nfscp.\n", sizeString(r.Size), iec(float64(r.SparseData)))
+	}
+	for _, u := range r.Unavailable {
+		p("- Not available in this run: %s (%s): %s\n", u.Contender, u.Workload, u.Reason)
+	}
+	p("\nReproduce with `make bench` (root, Debian; installs Ganesha, rpcbind and libnfs-utils when missing, and builds knfsd's guest once).\n")
 }
 
 func contains(s []string, v string) bool {
@@ -399,13 +440,26 @@ func sizeString(n int64) string {
 	return fmt.Sprintf("%d bytes", n)
 }
 
+// Charted reports whether WriteChart has anything of ss to draw: a
+// sequential read or write, or a machine limit.
+func Charted(ss []Summary) bool {
+	for _, s := range ss {
+		if charted(Workload(s.Workload)) {
+			return true
+		}
+	}
+	return false
+}
+
+func charted(w Workload) bool { return w == SeqRead || w == SeqWrite || w == Limit }
+
 // WriteChart draws the median throughput of every contender as grouped
 // bars — sequential read, sequential write, and the machine's limits —
 // with the min–max range as error bars, and saves it as a PNG at path.
 func WriteChart(path, title string, ss []Summary) error {
 	var names []string
 	for _, s := range ss {
-		if !contains(names, s.Contender) {
+		if charted(Workload(s.Workload)) && !contains(names, s.Contender) {
 			names = append(names, s.Contender)
 		}
 	}

@@ -30,10 +30,17 @@ type Sample struct {
 	// 0 where not measured (small operations).
 	CPU time.Duration
 	// Value is the rate: MB/s (10^6 bytes per second) for throughput,
-	// operations per second for small operations. 0 if Err is set.
+	// operations per second for small operations; for the sparse
+	// copies, the seconds the copy took. 0 if Err is set.
 	Value float64
-	// Unit is "MB/s" or "ops/s".
+	// Unit is "MB/s", "ops/s" or "s".
 	Unit string
+	// Wire is the bytes the run put on the network, both ways, counted
+	// by knfsd's tap device (SameServerCopy); 0 where not measured.
+	Wire int64
+	// Allocated is the storage the copy takes, st_blocks × 512 (the
+	// sparse copies); 0 where not measured.
+	Allocated int64
 	// Err is why the run failed, "" if it did not.
 	Err string
 }
@@ -46,11 +53,16 @@ type Summary struct {
 	// FirstErr is the first failure's message.
 	N, Failed int
 	FirstErr  string
-	// Median, Min and Max are over the successful runs.
-	Median, Min, Max float64
+	// Median, Min and Max are over the successful runs, and so is
+	// Seconds, the median time a run took.
+	Median, Min, Max, Seconds float64
 	// CPUPerGiB is the median of the client's CPU seconds per GiB moved
-	// over the successful runs that measured it; 0 if none did.
-	CPUPerGiB float64
+	// over the successful runs that measured it; 0 if none did. CPU is
+	// the median of its CPU seconds per run, the same way.
+	CPUPerGiB, CPU float64
+	// Wire and Allocated are the medians of the successful runs' Wire
+	// and Allocated, in bytes; 0 where not measured.
+	Wire, Allocated float64
 	// Ratio compares the contender with the baseline, this library's
 	// first contender on the workload: the median, over the rounds in
 	// which both succeeded, of the contender's value divided by the
@@ -67,7 +79,11 @@ func Summarize(samples []Sample, size int64) []Summary {
 	type key struct{ w, c string }
 	var order []key
 	vals := map[key][]float64{}
-	cpus := map[key][]float64{} // CPU seconds per GiB
+	elapsed := map[key][]float64{}
+	cpus := map[key][]float64{}   // CPU seconds per GiB
+	perRun := map[key][]float64{} // CPU seconds per run
+	wire := map[key][]float64{}
+	allocated := map[key][]float64{}
 	sums := map[key]*Summary{}
 	baseline := map[string]string{} // workload → contender
 	type round struct {
@@ -100,8 +116,18 @@ func Summarize(samples []Sample, size int64) []Summary {
 			continue
 		}
 		vals[k] = append(vals[k], s.Value)
-		if s.CPU > 0 && size > 0 {
-			cpus[k] = append(cpus[k], s.CPU.Seconds()/(float64(size)/(1<<30)))
+		elapsed[k] = append(elapsed[k], s.Elapsed.Seconds())
+		if s.CPU > 0 {
+			perRun[k] = append(perRun[k], s.CPU.Seconds())
+			if size > 0 {
+				cpus[k] = append(cpus[k], s.CPU.Seconds()/(float64(size)/(1<<30)))
+			}
+		}
+		if s.Wire > 0 {
+			wire[k] = append(wire[k], float64(s.Wire))
+		}
+		if s.Allocated > 0 {
+			allocated[k] = append(allocated[k], float64(s.Allocated))
 		}
 		if baseline[s.Workload] == s.Contender {
 			base[round{s.Workload, s.Run}] = s.Value
@@ -125,9 +151,11 @@ func Summarize(samples []Sample, size int64) []Summary {
 		if r := ratios[k]; len(r) > 0 {
 			sum.Ratio = median(r)
 		}
-		if c := cpus[k]; len(c) > 0 {
-			sum.CPUPerGiB = median(c)
-		}
+		sum.Seconds = medianOr0(elapsed[k])
+		sum.CPUPerGiB = medianOr0(cpus[k])
+		sum.CPU = medianOr0(perRun[k])
+		sum.Wire = medianOr0(wire[k])
+		sum.Allocated = medianOr0(allocated[k])
 		out = append(out, *sum)
 	}
 	return out
@@ -145,8 +173,17 @@ func median(v []float64) float64 {
 	return (s[n/2-1] + s[n/2]) / 2
 }
 
-// csvHeader is the first line WriteCSV writes.
-var csvHeader = []string{"workload", "contender", "ours", "run", "seconds", "value", "unit", "error", "cpu_seconds"}
+// medianOr0 is the median of v, 0 if v is empty.
+func medianOr0(v []float64) float64 {
+	if len(v) == 0 {
+		return 0
+	}
+	return median(v)
+}
+
+// csvHeader is the first line WriteCSV writes. wire_bytes and
+// allocated_bytes are empty where not measured.
+var csvHeader = []string{"workload", "contender", "ours", "run", "seconds", "value", "unit", "error", "cpu_seconds", "wire_bytes", "allocated_bytes"}
 
 // WriteCSV writes every sample as a CSV row, after a header line.
 func WriteCSV(w io.Writer, samples []Sample) error {
@@ -158,8 +195,9 @@ func WriteCSV(w io.Writer, samples []Sample) error {
 		row := []string{
 			s.Workload, s.Contender, strconv.FormatBool(s.Ours), strconv.Itoa(s.Run),
 			strconv.FormatFloat(s.Elapsed.Seconds(), 'f', 4, 64),
-			strconv.FormatFloat(s.Value, 'f', 1, 64), s.Unit, s.Err,
+			formatValue(s), s.Unit, s.Err,
 			strconv.FormatFloat(s.CPU.Seconds(), 'f', 3, 64),
+			optInt(s.Wire), optInt(s.Allocated),
 		}
 		if err := cw.Write(row); err != nil {
 			return fmt.Errorf("bench: %w", err)
@@ -170,6 +208,24 @@ func WriteCSV(w io.Writer, samples []Sample) error {
 		return fmt.Errorf("bench: %w", err)
 	}
 	return nil
+}
+
+// formatValue formats s.Value: to the tenth of a unit, or of a
+// millisecond in seconds.
+func formatValue(s Sample) string {
+	prec := 1
+	if s.Unit == "s" {
+		prec = 4
+	}
+	return strconv.FormatFloat(s.Value, 'f', prec, 64)
+}
+
+// optInt formats n, or "" for 0 (not measured).
+func optInt(n int64) string {
+	if n == 0 {
+		return ""
+	}
+	return strconv.FormatInt(n, 10)
 }
 
 // A Micro is one go test benchmark, summarized over its -count runs.

@@ -142,7 +142,105 @@ func TestCommandExpand(t *testing.T) {
 			t.Errorf("Expand = %q, %v; want %q", args, err, tc.want)
 		}
 	}
+	env.SparseSrc = "/sparse-src"
+	for _, tc := range []struct {
+		cmd    Command
+		target string
+		want   string
+	}{
+		{Command{Workload: SparseDown, Args: []string{"nfscp", "nfs://{host}:{port}{pseudo}/{remote}", "{local}"}},
+			"/shm/out", "/tmp/bin/nfscp nfs://127.0.0.1:2050/export/sparse /shm/out"},
+		{Command{Workload: SparseUp, Args: []string{"nfscp", "{local}", "nfs://{host}:{port}{pseudo}/{remote}"}},
+			"up", "/tmp/bin/nfscp /sparse-src nfs://127.0.0.1:2050/export/up"},
+	} {
+		args, err := tc.cmd.Expand(env, tc.target)
+		if err != nil || strings.Join(args, " ") != tc.want {
+			t.Errorf("Expand = %q, %v; want %q", args, err, tc.want)
+		}
+	}
+	if _, err := (Command{Workload: SameServerCopy, Args: []string{"nfscp", "{remote}", "{copy}"}}).Expand(env, "x"); err == nil {
+		t.Error("a same-server copy expanded without knfsd")
+	}
 	if _, err := (Command{Args: []string{"no-such-program-gonfs"}}).Expand(env, "x"); err == nil {
 		t.Error("a missing program expanded without an error")
+	}
+}
+
+// TestCopyReport: the same-server and sparse copies get a headline and a
+// table each, against nfscp per round: the same-server copy in MB/s with
+// its seconds and the bytes on the wire, the sparse copies in seconds
+// (a ratio above 1 is a slower peer) with the copy's allocated size; and
+// a knfsd that did not start is said to be unavailable, in the headlines
+// and in place of its table. Workloads that did not run get no table.
+func TestCopyReport(t *testing.T) {
+	const gib = 1 << 30
+	var samples []Sample
+	for run := 1; run <= 3; run++ {
+		d := time.Duration(run) * time.Second // drift: the ratios hold
+		samples = append(samples,
+			Sample{Workload: "same-server-copy", Contender: NfscpName, Ours: true, Run: run, Unit: "MB/s",
+				Elapsed: 4 * d, Value: 1000 / float64(run), CPU: 50 * time.Millisecond, Wire: 30 << 10},
+			Sample{Workload: "same-server-copy", Contender: NfscpStreamName, Ours: true, Run: run, Unit: "MB/s",
+				Elapsed: 8 * d, Value: 500 / float64(run), CPU: 2 * time.Second, Wire: 2200 << 20},
+			Sample{Workload: "sparse-down", Contender: NfscpName, Ours: true, Run: run, Unit: "s",
+				Elapsed: d / 10, Value: 0.1 * float64(run), CPU: 20 * time.Millisecond, Allocated: 10 << 20},
+			Sample{Workload: "sparse-down", Contender: LibnfsName, Run: run, Unit: "s",
+				Elapsed: 3 * d, Value: 3 * float64(run), CPU: 700 * time.Millisecond, Allocated: gib})
+	}
+	rep := &Report{Size: gib, SparseData: 10 << 20, Throughput: Summarize(samples, gib), Notes: map[string]string{
+		"sparse-down " + LibnfsName: "inflates",
+	}}
+	var buf bytes.Buffer
+	if err := rep.WriteMarkdown(&buf); err != nil {
+		t.Fatal(err)
+	}
+	out := buf.String()
+	for _, want := range []string{
+		"- **same-server-copy**: nfscp, median 500 MB/s (8 s), 30.0 KiB on the wire = 2.00× nfscp --nfs-version 4.1 (ahead; 250 MB/s (16 s), 2.15 GiB on the wire).\n",
+		"- **sparse-down**: nfscp, median 0.2 s, its copy taking 10.0 MiB = 30.00× libnfs nfs-cp (ahead; 6 s, its copy taking 1.00 GiB).\n",
+		"## Same-server copy (1 GiB within one Linux kernel NFS server: NFSv4.2 COPY against streaming)\n\n" +
+			"| contender | median MB/s | min–max | runs | ÷ nfscp (per round) | median s | client CPU s/GiB | on the wire | how |\n",
+		"| nfscp --nfs-version 4.1 | 250 | 167–500 | 3 | 0.50× | 16 | 2.00 | 2.15 GiB |  |\n",
+		"## Sparse file down (1 GiB holding 10.0 MiB of data: NFS → local file on tmpfs)\n\n" +
+			"| contender | median s | min–max s | runs | time ÷ nfscp's (per round) | client CPU s | copy's allocated size | how |\n",
+		"| libnfs nfs-cp | 6 | 3–9 | 3 | 30.00× | 0.7 | 1.00 GiB | inflates |\n",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("report lacks %q:\n%s", want, out)
+		}
+	}
+	for _, absent := range []string{"## Sequential read", "## Sparse file up", "- **sparse-up**", "seq-read"} {
+		if strings.Contains(out, absent) {
+			t.Errorf("report has %q for a workload that did not run:\n%s", absent, out)
+		}
+	}
+	buf.Reset()
+	if err := WriteCSV(&buf, samples[:4]); err != nil {
+		t.Fatal(err)
+	}
+	rows, err := csv.NewReader(&buf).ReadAll()
+	if err != nil || len(rows) != 5 || strings.Join(rows[0][9:], ",") != "wire_bytes,allocated_bytes" ||
+		strings.Join(rows[1][9:], ",") != "30720," || strings.Join(rows[4][4:], ",") != "3.0000,3.0000,s,,0.700,,1073741824" {
+		t.Errorf("CSV: %q, %v; want the bytes on the wire and the copy's allocated size where measured, seconds to the 0.1 ms", rows, err)
+	}
+
+	why := "knfsd: no tun/tap device"
+	rep = &Report{Size: gib, Unavailable: []Unavailable{
+		{Workload: "same-server-copy", Contender: NfscpName, Reason: why},
+		{Workload: "same-server-copy", Contender: NfscpStreamName, Reason: why},
+	}}
+	buf.Reset()
+	if err := rep.WriteMarkdown(&buf); err != nil {
+		t.Fatal(err)
+	}
+	out = buf.String()
+	for _, want := range []string{
+		"- **same-server-copy**: not available in this run: " + why + "\n",
+		"## Same-server copy (1 GiB within one Linux kernel NFS server: NFSv4.2 COPY against streaming)\n\nNot available in this run: " + why + "\n",
+		"- Not available in this run: nfscp --nfs-version 4.1 (same-server-copy): " + why + "\n",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("report without knfsd lacks %q:\n%s", want, out)
+		}
 	}
 }

@@ -5,6 +5,7 @@
 //
 //	srv := knfsd.Start(t, knfsd.Config{})          // a server of its own
 //	srv := knfsd.Shared(t)                         // or one per test binary
+//	srv, err := knfsd.Boot(knfsd.Config{}, logf)   // or outside a test; call srv.Stop
 //	c, err := nfs4.Dial(ctx, srv.Addr(), nfs4.Config{}) // NFSv4 root is srv.Root(), "/"
 //
 // knfsd is optional unless the environment sets GONFS_REQUIRE_GANESHA=1
@@ -91,7 +92,8 @@
 // number, and never its address (the server sees 10.99.0.1). Tests that
 // need the server to see the exact port use DialNS, which connects from
 // inside the namespace with no forwarder. ResetConnections closes every
-// relayed connection, as a network failure would.
+// relayed connection, as a network failure would. NetBytes reads the tap's
+// counters: what crossed the guest's network, both ways.
 //
 // # Processes and cleanup
 //

@@ -219,6 +219,40 @@ func Start(tb testing.TB, cfg Config) *Server {
 	return s
 }
 
+// Boot starts a server described by cfg for a program outside a test (the
+// benchmark runner) and returns once nfsd answers an NFSv4 NULL call
+// through Addr. The caller must Stop it, which kills the guest by PID and
+// removes StateDir; a program killed outright takes the guest with it
+// (parent-death signals), and the next Start or Boot in any process
+// removes what it left. A machine that cannot run knfsd, or a server that
+// does not start, is an error, which includes the end of the guest's
+// console if it got that far. logf receives the progress lines Start
+// logs (a guest build, which takes minutes, among them).
+func Boot(cfg Config, logf func(format string, args ...any)) (*Server, error) {
+	c, err := cfg.resolve()
+	if err != nil {
+		return nil, err
+	}
+	if err := Available(); err != nil {
+		return nil, err
+	}
+	// Named as a Shared server's StateDir, so that sweepStateDirs
+	// removes it if this process is killed outright.
+	dir, err := os.MkdirTemp("", fmt.Sprintf("%s%d-", sharedDirPrefix, os.Getpid()))
+	if err != nil {
+		return nil, fmt.Errorf("knfsd: %w", err)
+	}
+	s, err := start(c, dir, true, logf)
+	if err != nil {
+		if s == nil {
+			return nil, errors.Join(err, os.RemoveAll(dir))
+		}
+		err = fmt.Errorf("%w\n%s", err, s.tails())
+		return nil, errors.Join(err, s.Stop())
+	}
+	return s, nil
+}
+
 // hostSeq numbers the servers of this process, for their host names.
 var hostSeq atomic.Uint64
 
@@ -244,23 +278,10 @@ func Shared(tb testing.TB) *Server {
 	shared.mu.Lock()
 	defer shared.mu.Unlock()
 	if shared.srv == nil && shared.err == nil {
-		if err := Available(); err != nil {
-			unavailable(tb, err)
-		}
-		c, _ := Config{}.resolve()
-		dir, err := os.MkdirTemp("", fmt.Sprintf("%s%d-", sharedDirPrefix, os.Getpid()))
-		if err == nil {
-			shared.srv, err = start(c, dir, true, func(format string, args ...any) {
-				tb.Logf(format, args...)
-				fmt.Fprintf(os.Stderr, format+"\n", args...)
-			})
-			if err != nil && shared.srv != nil {
-				err = fmt.Errorf("%w\n%s", err, shared.srv.tails())
-				_ = shared.srv.Stop()
-				shared.srv = nil
-			}
-		}
-		shared.err = err
+		shared.srv, shared.err = Boot(Config{}, func(format string, args ...any) {
+			tb.Logf(format, args...)
+			fmt.Fprintf(os.Stderr, format+"\n", args...)
+		})
 	}
 	if shared.err != nil {
 		unavailable(tb, shared.err)
@@ -268,12 +289,12 @@ func Shared(tb testing.TB) *Server {
 	return shared.srv
 }
 
-// sharedDirPrefix starts the name of a Shared server's StateDir in the
-// temporary directory, followed by the test process's PID, so that
+// sharedDirPrefix starts the name of a Shared or Boot server's StateDir in the
+// temporary directory, followed by its process's PID, so that
 // sweepStateDirs can remove those of processes that are gone.
 const sharedDirPrefix = "gonfs-knfsd-"
 
-// sweepStateDirs removes the state directories Shared servers of test
+// sweepStateDirs removes the state directories Shared and Boot servers of
 // processes killed outright left behind (their disks can be large).
 func sweepStateDirs() {
 	dirs, _ := filepath.Glob(filepath.Join(os.TempDir(), sharedDirPrefix+"*"))

@@ -60,6 +60,23 @@ func TestImage(t *testing.T) {
 	t.Logf("guest %s: %s, image %s on disk, ready in %v", dir, g.version(), imageSizeBytes(g.image()), time.Since(t0).Round(time.Millisecond))
 }
 
+// TestParseNetDev: NetBytes reads the tap's counters from the kernel's
+// table, the host side's transmit counter being what went into the guest.
+func TestParseNetDev(t *testing.T) {
+	text := `Inter-|   Receive                                                |  Transmit
+ face |bytes    packets errs drop fifo frame compressed multicast|bytes    packets errs drop fifo colls carrier compressed
+    lo:     240       4    0    0    0     0          0         0      240       4    0    0    0     0       0          0
+ gtap0: 2215872    1204    0    0    0     0          0         0 1090000000   31337    0    0    0     0       0          0
+`
+	tx, rx, err := parseNetDev(text, "gtap0")
+	if err != nil || tx != 1090000000 || rx != 2215872 {
+		t.Errorf("parseNetDev = %d, %d, %v; want 1090000000 sent, 2215872 received", tx, rx, err)
+	}
+	if _, _, err := parseNetDev(text, "eth0"); err == nil {
+		t.Error("a device that is not listed has counters")
+	}
+}
+
 func TestParseSources(t *testing.T) {
 	deb822 := "Types: deb\n# http://snapshot.debian.org/x\nURIs: http://mirror.example/debian\nSuites: bookworm bookworm-updates\nComponents: main\n\n" +
 		"Types: deb\nURIs: http://security.example/debian-security\nSuites: bookworm-security\n"

@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -331,4 +332,44 @@ func nullCall(c net.Conn, xid uint32) error {
 		}
 	}
 	return nil
+}
+
+// NetBytes returns the bytes the guest's tap device has carried since
+// the guest booted: toGuest is what it sent into the guest, fromGuest what
+// it received from it, Ethernet frames with their TCP/IP headers. Every
+// connection through Addr crosses it (and nothing else does but what the
+// guest itself sends), so the difference of two calls around a copy is
+// what that copy put on the wire. Reading it costs a file read, no call
+// into the guest.
+func (s *Server) NetBytes() (toGuest, fromGuest int64, err error) {
+	// /proc/PID/net/dev lists the interfaces of PID's network namespace;
+	// the guest's process is inside the server's.
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/net/dev", s.PID()))
+	if err != nil {
+		return 0, 0, fmt.Errorf("knfsd: %w", err)
+	}
+	return parseNetDev(string(data), tapName)
+}
+
+// parseNetDev returns the bytes dev transmitted and received, from the
+// text of /proc/net/dev ("dev: rx_bytes rx_packets ... tx_bytes ...",
+// eight receive counters, then eight transmit counters).
+func parseNetDev(text, dev string) (tx, rx int64, err error) {
+	for _, line := range strings.Split(text, "\n") {
+		name, counters, ok := strings.Cut(line, ":")
+		if !ok || strings.TrimSpace(name) != dev {
+			continue
+		}
+		f := strings.Fields(counters)
+		if len(f) < 16 {
+			break
+		}
+		rx, err1 := strconv.ParseInt(f[0], 10, 64)
+		tx, err2 := strconv.ParseInt(f[8], 10, 64)
+		if err1 != nil || err2 != nil {
+			break
+		}
+		return tx, rx, nil
+	}
+	return 0, 0, fmt.Errorf("knfsd: no counters for %s in /proc/net/dev", dev)
 }

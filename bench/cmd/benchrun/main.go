@@ -1,14 +1,18 @@
 // Command benchrun runs the macro comparison of package bench: it starts an
-// NFS-Ganesha on loopback, creates the test file, runs every contender
-// -runs times, interleaved, and writes REPORT.md, results.csv and
-// throughput.png to -out.
+// NFS-Ganesha on loopback, creates the test files, boots the Linux kernel's
+// NFS server for the same-server copy (once, stopped by PID at the end),
+// runs every contender -runs times, interleaved, and writes REPORT.md,
+// results.csv and throughput.png to -out.
 //
 //	go run ./bench/cmd/benchrun -runs 5 -out bench/results
+//	go run ./bench/cmd/benchrun -only same-server-copy,sparse-down -size 64 -runs 1 -out /tmp/bench
 //
-// It needs root (Ganesha's VFS backend does) and Debian's nfs-ganesha,
-// nfs-ganesha-vfs, rpcbind and libnfs-utils (make deps installs them).
-// A contender that cannot run here (nfscp not built yet, nfs-cp missing)
-// is reported as not available rather than failing the run.
+// It needs root (Ganesha's VFS backend and knfsd's network namespace do),
+// Debian's nfs-ganesha, nfs-ganesha-vfs, rpcbind and libnfs-utils (make
+// deps installs them) and knfsd's guest (make knfsd-image builds it once;
+// a first boot without it builds it, for about 10 minutes). A contender
+// that cannot run here (nfscp not built yet, nfs-cp missing, knfsd not
+// starting) is reported as not available rather than failing the run.
 package main
 
 import (
@@ -43,11 +47,20 @@ func main() {
 		goroutines = flag.String("goroutines", "1,8,64", "goroutine counts for the small operations")
 		conditions = flag.String("conditions", "", "the load on the machine during the run, in words, for the report")
 		runTimeout = flag.Duration("run-timeout", 10*time.Minute, "bound on one contender's run")
-		opsOnly    = flag.Bool("ops-only", false, "run the small operations alone, no copies (use a small -size)")
+		opsOnly    = flag.Bool("ops-only", false, "run the small operations alone, no copies (use a small -size); the same as -only ops")
+		only       = flag.String("only", "", "run only these, comma-separated: the workloads "+strings.Join(workloadNames(), ", ")+", and ops (the small operations); default all. knfsd boots only for same-server-copy")
 		profile    = flag.String("cpuprofile", "", "directory for a CPU profile of each counted run of the library in process (gonfs), per workload and round")
 	)
 	flag.Parse()
 	gs, err := parseInts(*goroutines)
+	sel := *only
+	if *opsOnly {
+		sel = "ops"
+	}
+	var selected map[string]bool
+	if err == nil {
+		selected, err = parseOnly(sel)
+	}
 	if err != nil || *runs < 1 || *warmup < 0 || *sizeMiB < 1 {
 		fmt.Fprintln(os.Stderr, "benchrun: bad flags:", err)
 		os.Exit(2)
@@ -56,7 +69,7 @@ func main() {
 	defer stop()
 	if err := run(ctx, config{
 		runs: *runs, warmup: *warmup, size: *sizeMiB << 20, out: *out, micro: *microPath, lab: *labPath,
-		opsTime: *opsTime, goroutines: gs, conditions: *conditions, runTimeout: *runTimeout, opsOnly: *opsOnly,
+		opsTime: *opsTime, goroutines: gs, conditions: *conditions, runTimeout: *runTimeout, selected: selected,
 		profile: *profile,
 	}); err != nil {
 		fmt.Fprintln(os.Stderr, "benchrun:", err)
@@ -74,8 +87,37 @@ type config struct {
 	goroutines []int
 	conditions string
 	runTimeout time.Duration
-	opsOnly    bool
-	profile    string // directory for CPU profiles of the library's runs; "" for none
+	selected   map[string]bool // the workloads to run, "ops" for the small operations; nil for all
+	profile    string          // directory for CPU profiles of the library's runs; "" for none
+}
+
+// selects reports whether the workload (or "ops") was selected.
+func (c config) selects(workload string) bool { return c.selected == nil || c.selected[workload] }
+
+// workloadNames lists the throughput workloads by name.
+func workloadNames() []string {
+	var names []string
+	for _, w := range bench.Workloads {
+		names = append(names, string(w))
+	}
+	return names
+}
+
+// parseOnly parses -only: nil (everything) for "".
+func parseOnly(s string) (map[string]bool, error) {
+	if s == "" {
+		return nil, nil
+	}
+	known := append(workloadNames(), "ops")
+	m := map[string]bool{}
+	for _, f := range strings.Split(s, ",") {
+		f = strings.TrimSpace(f)
+		if !slices.Contains(known, f) {
+			return nil, fmt.Errorf("-only: %q is none of %s", f, strings.Join(known, ", "))
+		}
+		m[f] = true
+	}
+	return m, nil
 }
 
 func run(ctx context.Context, cfg config) error {
@@ -88,29 +130,61 @@ func run(ctx context.Context, cfg config) error {
 	logf("starting Ganesha and writing the %d MiB test file", cfg.size>>20)
 	env := bench.Setup(p, cfg.size)
 
-	rep := &bench.Report{Runs: cfg.runs, Warmup: cfg.warmup, Size: cfg.size, Conditions: cfg.conditions,
+	rep := &bench.Report{Runs: cfg.runs, Warmup: cfg.warmup, Size: cfg.size, SparseData: env.SparseData, Conditions: cfg.conditions,
 		Notes: map[string]string{}, LabPath: cfg.lab, Chart: "throughput.png"}
-	if bin, err := bench.BuildNfscp(ctx, p.TempDir()); err == nil {
-		env.Tools["nfscp"] = bin
-	}
-	var contenders []bench.Contender
+	var (
+		contenders []bench.Contender
+		nfscpErr   error // why nfscp could not be built
+	)
 	for _, c := range bench.Contenders() {
+		if cfg.selects(string(c.Workload)) {
+			contenders = append(contenders, c)
+		}
+	}
+	if len(contenders) > 0 {
+		bin, err := bench.BuildNfscp(ctx, p.TempDir())
+		if err != nil {
+			nfscpErr = err
+		} else {
+			env.Tools["nfscp"] = bin
+		}
+	}
+	if cfg.selects(string(bench.SameServerCopy)) {
+		logf("starting knfsd (the Linux kernel's NFS server in a user-mode Linux guest) and writing the test file into it")
+		if err := env.StartKnfsd(ctx, logf); err != nil {
+			logf("the same-server copy is not available: %v", err)
+		} else {
+			// Stopped by PID at the end, on an error and on an
+			// interrupt alike: Close runs the cleanups, and so does a
+			// fatal error of the Program.
+			p.Cleanup(func() {
+				if err := env.Knfsd.Stop(); err != nil {
+					logf("stopping knfsd: %v", err)
+				}
+			})
+			rep.CopyServer = env.CopyServer
+			logf("knfsd at %s, booted in %v", env.Knfsd.Addr(), env.Knfsd.BootTime().Round(time.Millisecond))
+		}
+	}
+	available := contenders[:0]
+	for _, c := range contenders {
 		rep.Notes[string(c.Workload)+" "+c.Name] = c.Note
 		if c.Available != nil {
 			if err := c.Available(env); err != nil {
-				if c.Name == bench.NfscpName {
-					_, err = bench.BuildNfscp(ctx, p.TempDir())
+				if nfscpErr != nil && strings.HasPrefix(c.Name, bench.NfscpName) {
+					err = nfscpErr
 				}
-				rep.Unavailable = append(rep.Unavailable, fmt.Sprintf("%s (%s): %v", c.Name, c.Workload, err))
+				rep.Unavailable = append(rep.Unavailable, bench.Unavailable{Workload: string(c.Workload), Contender: c.Name, Reason: err.Error()})
 				continue
 			}
 		}
-		contenders = append(contenders, c)
+		available = append(available, c)
 	}
-	if cfg.opsOnly {
-		contenders = nil
+	contenders = available
+	var ops []bench.OpsContender
+	if cfg.selects("ops") {
+		ops = bench.OpsContenders()
 	}
-	ops := bench.OpsContenders()
 	for _, o := range ops {
 		rep.Notes[o.Op+" "+o.Name] = o.Note
 	}
@@ -127,9 +201,9 @@ func run(ctx context.Context, cfg config) error {
 				return err
 			}
 			stopProfile := startProfile(cfg.profile, c, round)
-			s := runOne(ctx, env, c, round, cfg.runTimeout)
+			s := bench.Measure(ctx, env, c, round, cfg.runTimeout)
 			stopProfile()
-			logf("round %d/%d %-9s %-22s %s", round, cfg.runs, c.Workload, c.Name, show(s))
+			logf("round %d/%d %-16s %-24s %s", round, cfg.runs, c.Workload, c.Name, show(s))
 			if round > 0 {
 				thr = append(thr, s)
 			}
@@ -140,7 +214,7 @@ func run(ctx context.Context, cfg config) error {
 					return err
 				}
 				s := runOps(ctx, env, o, g, round, cfg.opsTime)
-				logf("round %d/%d %-9s %-22s %s", round, cfg.runs, s.Workload, o.Name, show(s))
+				logf("round %d/%d %-16s %-24s %s", round, cfg.runs, s.Workload, o.Name, show(s))
 				if round > 0 {
 					small = append(small, s)
 				}
@@ -175,33 +249,6 @@ func run(ctx context.Context, cfg config) error {
 	return write(cfg.out, rep, append(thr, small...))
 }
 
-// runOne runs c once and checks what it produced.
-func runOne(ctx context.Context, env *bench.Env, c bench.Contender, round int, timeout time.Duration) bench.Sample {
-	s := bench.Sample{Workload: string(c.Workload), Contender: c.Name, Ours: c.Ours, Run: round, Unit: "MB/s"}
-	target, local := c.Target(env, "bench")
-	defer os.Remove(local)
-	if err := os.Remove(local); err != nil && !errors.Is(err, os.ErrNotExist) {
-		s.Err = err.Error()
-		return s
-	}
-	rctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	cpu0 := bench.CPUTime()
-	start := time.Now()
-	err := c.Run(rctx, env, target)
-	s.Elapsed = time.Since(start)
-	s.CPU = bench.CPUTime() - cpu0
-	if err == nil && !c.NoOutput {
-		err = env.Check(local, round <= 1)
-	}
-	if err != nil {
-		s.Err = err.Error()
-		return s
-	}
-	s.Value = float64(env.Size) / s.Elapsed.Seconds() / 1e6
-	return s
-}
-
 // runOps measures o at g goroutines on a connection of its own.
 func runOps(ctx context.Context, env *bench.Env, o bench.OpsContender, g, round int, d time.Duration) bench.Sample {
 	s := bench.Sample{Workload: fmt.Sprintf("%s/g=%d", o.Op, g), Contender: o.Name, Ours: o.Ours, Run: round, Unit: "ops/s"}
@@ -229,8 +276,8 @@ func write(dir string, rep *bench.Report, samples []bench.Sample) error {
 	if err := errors.Join(bench.WriteCSV(f, samples), f.Close()); err != nil {
 		return err
 	}
-	if len(rep.Throughput) == 0 {
-		rep.Chart = "" // -ops-only: nothing to chart
+	if !bench.Charted(rep.Throughput) {
+		rep.Chart = "" // -only without the sequential workloads: nothing to chart
 	} else if err := bench.WriteChart(filepath.Join(dir, rep.Chart),
 		fmt.Sprintf("gonfs and its peers, a %d MiB file over loopback, %d rounds", rep.Size>>20, rep.Runs), rep.Throughput); err != nil {
 		return err
@@ -266,7 +313,17 @@ func show(s bench.Sample) string {
 	if s.Err != "" {
 		return "FAILED: " + s.Err
 	}
-	return fmt.Sprintf("%8.0f %s (%v)", s.Value, s.Unit, s.Elapsed.Round(time.Millisecond))
+	var more string
+	if s.Wire > 0 {
+		more += fmt.Sprintf(", %d bytes on the wire", s.Wire)
+	}
+	if s.Allocated > 0 {
+		more += fmt.Sprintf(", the copy takes %d bytes", s.Allocated)
+	}
+	if s.Unit == "s" {
+		return fmt.Sprintf("%8.3f s%s", s.Value, more)
+	}
+	return fmt.Sprintf("%8.0f %s (%v%s)", s.Value, s.Unit, s.Elapsed.Round(time.Millisecond), more)
 }
 
 func parseInts(s string) ([]int, error) {
