@@ -16,7 +16,7 @@ var readRequestLists = [][]uint32{{opSequence, opPutFH, opRead}, {opPutFH, opRea
 
 // readCall returns a COMPOUND call of READ into buf, as sent with ops.
 func readCall(buf []byte, ops []uint32) *compoundCall {
-	cc := &compoundCall{req: &readReq{buf: buf}}
+	cc := &compoundCall{req: &readReq{count: len(buf), buf: buf}}
 	cc.cmp.list = *listOf(ops...)
 	return cc
 }

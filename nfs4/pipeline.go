@@ -125,7 +125,13 @@ func (f *File) WriteTo(w io.Writer) (int64, error) {
 	return n, f.wrapErr("read", rerr)
 }
 
-// readAhead is one READ of WriteTo, delivered in order.
+// readAhead is one READ of WriteTo, delivered in order. Its buffer is
+// picked from the buffers WriteTo has written out when the reply comes,
+// the one written last first: a buffer still in the CPU's cache takes the
+// data, and then gives it to w (measured on loopback: receiving 1 GiB into
+// the same one or two buffers costs the kernel about 90 ms of CPU, into
+// eight or more about 150; the window's eight buffers, bound when each
+// READ is sent, took turns in the cache).
 type readAhead struct {
 	buf  *[]byte
 	n    int
@@ -145,22 +151,24 @@ func (f *File) writeTo(w io.Writer, off int64) (written int64, rerr, werr error)
 		next  = off // offset of the next READ
 		ahead = 1   // READs allowed in flight: slow start up to window
 	)
+	free := bufStack{size: size}
 	defer func() {
 		cancel()
 		wg.Wait()
 		for _, ra := range queue {
 			bufpool.Put(ra.buf)
 		}
+		free.drain()
 	}()
 	for {
 		for len(queue) < ahead {
-			ra := &readAhead{buf: bufpool.Get(size), done: make(chan struct{})}
+			ra := &readAhead{done: make(chan struct{})}
 			at := next
 			next += int64(size)
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				ra.n, ra.eof, ra.err = f.readChunk(ctx, *ra.buf, at)
+				ra.buf, ra.n, ra.eof, ra.err = f.readChunkLate(ctx, size, at, free.pop)
 				close(ra.done)
 			}()
 			queue = append(queue, ra)
@@ -179,7 +187,7 @@ func (f *File) writeTo(w io.Writer, off int64) (written int64, rerr, werr error)
 				return written, nil, err
 			}
 		}
-		bufpool.Put(ra.buf)
+		free.push(ra.buf)
 		if ra.err != nil {
 			return written, ra.err, nil
 		}
@@ -188,6 +196,69 @@ func (f *File) writeTo(w io.Writer, off int64) (written int64, rerr, werr error)
 		}
 		ahead = min(2*ahead, window)
 	}
+}
+
+// readChunkLate is readChunk of size bytes at off into a buffer pick
+// gives when the reply comes (readReq.pick), which it returns.
+func (f *File) readChunkLate(ctx context.Context, size int, off int64, pick func() *[]byte) (bp *[]byte, n int, eof bool, err error) {
+	q := readReq{fh: f.fh, io: &f.io, off: uint64(off), count: size, pick: pick}
+	err = f.callState(ctx, &q)
+	if q.bp == nil {
+		q.bp = pick() // no data came
+	}
+	if err != nil {
+		return q.bp, 0, false, err
+	}
+	if q.n > 0 {
+		if err := f.io.size.check(ctx, f, q.off, q.off+uint64(q.n)); err != nil {
+			return q.bp, 0, false, err
+		}
+	}
+	if q.eof || q.n == size {
+		return q.bp, q.n, q.eof, nil
+	}
+	if q.n == 0 {
+		return q.bp, 0, false, errNoIOProgress
+	}
+	m, eof, err := f.readChunk(ctx, (*q.bp)[q.n:size], off+int64(q.n))
+	return q.bp, q.n + m, eof, err
+}
+
+// bufStack is a stack of buffers of one size: the one pushed last, most
+// likely still in the CPU's cache, is popped first; popping an empty one
+// takes a buffer from bufpool. Safe for concurrent use.
+type bufStack struct {
+	mu   sync.Mutex
+	size int
+	bufs []*[]byte
+}
+
+func (s *bufStack) push(bp *[]byte) {
+	s.mu.Lock()
+	s.bufs = append(s.bufs, bp)
+	s.mu.Unlock()
+}
+
+func (s *bufStack) pop() *[]byte {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := len(s.bufs)
+	if n == 0 {
+		return bufpool.Get(s.size)
+	}
+	bp := s.bufs[n-1]
+	s.bufs = s.bufs[:n-1]
+	return bp
+}
+
+// drain returns the buffers to bufpool.
+func (s *bufStack) drain() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, bp := range s.bufs {
+		bufpool.Put(bp)
+	}
+	s.bufs = nil
 }
 
 // ReadFrom writes what it reads from r until io.EOF at the file's offset,
@@ -237,9 +308,10 @@ func (f *File) readFrom(r io.Reader, off int64) (n int64, rerr, werr error) {
 	defer cancel()
 	size := f.c.wsize
 	var (
-		sem  = make(chan struct{}, f.c.window()) // a token per WRITE in flight
-		wg   sync.WaitGroup
-		read int64 // bytes taken from r and handed to a WRITE
+		sem        = make(chan struct{}, f.c.window()) // a token per WRITE in flight
+		committing = make(chan struct{}, 1)            // held by the COMMIT under way
+		wg         sync.WaitGroup
+		read       int64 // bytes taken from r and handed to a WRITE
 
 		mu   sync.Mutex
 		gap  int64 = -1 // end of the data written without a gap, once a WRITE failed
@@ -294,6 +366,21 @@ loop:
 		if err := f.flush(ctx, maxUncommitted); err != nil {
 			fail(off+read, err)
 			break
+		}
+		if _, held := f.io.wb.held(); held > commitAhead {
+			select {
+			case committing <- struct{}{}:
+				at := off + read
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					if err := f.flush(ctx, commitAhead); err != nil {
+						fail(at, err)
+					}
+					<-committing
+				}()
+			default: // one is under way
+			}
 		}
 	}
 	wg.Wait()

@@ -141,7 +141,7 @@ func (f *File) readAt(ctx context.Context, p []byte, off int64) (int, error) {
 // of the file (eof) or with an error.
 func (f *File) readChunk(ctx context.Context, p []byte, off int64) (n int, eof bool, err error) {
 	for n < len(p) {
-		q := readReq{fh: f.fh, io: &f.io, off: uint64(off) + uint64(n), buf: p[n:]}
+		q := readReq{fh: f.fh, io: &f.io, off: uint64(off) + uint64(n), count: len(p) - n, buf: p[n:]}
 		if err := f.callState(ctx, &q); err != nil {
 			return n, false, err
 		}
@@ -161,14 +161,19 @@ func (f *File) readChunk(ctx context.Context, p []byte, off int64) (n int, eof b
 	return n, false, nil
 }
 
-// readReq is a READ of len(buf) bytes at off, whose data is read into buf
-// straight from the connection, or else copied from the reply.
+// readReq is a READ of count bytes at off, whose data is read into buf
+// straight from the connection, or else copied from the reply. With pick
+// set, buf is nil until the reply comes: pick then gives the buffer (bp),
+// and buf is the first count bytes of it.
 type readReq struct {
-	fh   []byte
-	io   *fileIO
-	used *openState // the state build sent
-	off  uint64
-	buf  []byte
+	fh    []byte
+	io    *fileIO
+	used  *openState // the state build sent
+	off   uint64
+	count int
+	buf   []byte
+	pick  func() *[]byte
+	bp    *[]byte
 
 	n   int  // bytes read
 	eof bool // the read reached the end of the file
@@ -177,25 +182,36 @@ type readReq struct {
 func (q *readReq) build(c *compound) {
 	q.used = q.io.state.Load()
 	c.putfh(q.fh)
-	c.read(&q.used.ioSID, q.off, uint32(len(q.buf)))
+	c.read(&q.used.ioSID, q.off, uint32(q.count))
 }
 
 func (q *readReq) parse(r *reply) error {
 	if err := r.statusOnly(opPutFH); err != nil {
 		return err
 	}
-	data, eof, err := r.read(uint32(len(q.buf)))
+	data, eof, err := r.read(uint32(q.count))
 	if err != nil {
 		return err
 	}
 	q.n, q.eof = len(data), eof
-	if len(data) > 0 && &data[0] != &q.buf[0] {
-		copy(q.buf, data) // not read straight into q.buf (payload.go)
+	if len(data) > 0 {
+		if buf := q.payloadBuffer(); &data[0] != &buf[0] {
+			copy(buf, data) // not read straight into buf (payload.go)
+		}
 	}
 	return nil
 }
 
-func (q *readReq) payloadBuffer() []byte { return q.buf }
+// payloadBuffer returns where the data goes, picking it first if need be.
+// It runs on the connection's reader goroutine (payload.go) or, if the
+// data was not read straight into it, the caller's.
+func (q *readReq) payloadBuffer() []byte {
+	if q.buf == nil && q.pick != nil {
+		q.bp = q.pick()
+		q.buf = (*q.bp)[:q.count]
+	}
+	return q.buf
+}
 
 func (q *readReq) sentState() *openState { return q.used }
 

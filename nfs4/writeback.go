@@ -69,6 +69,13 @@ func (f *File) sendStable(ctx context.Context, off int64, data []byte) error {
 // takes it past this commits first.
 const maxUncommitted = 64 << 20
 
+// commitAhead is how much uncommitted data ReadFrom lets build up before
+// it sends a COMMIT in the background and goes on writing. The buffers
+// come free a few megabytes after they were filled, still in the CPU's
+// cache, and the server's disk is kept busy in steps rather than in one
+// long flush every maxUncommitted bytes, during which ReadFrom waited.
+const commitAhead = 16 << 20
+
 // stableStore is the server side of the write-back: COMMIT, and a
 // FILE_SYNC write for data whose UNSTABLE write the server may have lost.
 // *File implements it; tests supply their own.
