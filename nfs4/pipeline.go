@@ -265,7 +265,9 @@ func (s *bufStack) drain() {
 // and advances the offset past what was written, as os.File.ReadFrom does;
 // io.Copy(f, r) uses it. It reads r in wsize pieces and keeps up to
 // Config.Window WRITEs of them in flight; UNSTABLE data stays in those
-// buffers, not copies, until committed. After a failed WRITE the count
+// buffers, not copies, until committed: in the background every 16 MiB
+// while it goes on writing, and before it goes past 64 MiB (Close commits
+// the rest). After a failed WRITE the count
 // returned ends where the written data first has a gap, though later
 // pieces may have been written too. Errors from r are returned as they
 // are; write errors as *fs.PathError. With O_APPEND each piece is appended
