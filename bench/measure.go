@@ -128,6 +128,11 @@ func (s *Sample) run(ctx context.Context, env *Env, c Contender, target string, 
 			return err
 		}
 	}
+	// What earlier runs left dirty (a 1 GiB write, a copy just removed)
+	// goes to disk first, not while this run is timed: the disk-heavy
+	// workloads made the reads after them erratic (one run in five slow
+	// by 3×, every client's CPU with it).
+	syscall.Sync()
 	wire := c.Workload == SameServerCopy
 	var to0, from0 int64
 	if wire {

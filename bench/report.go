@@ -150,6 +150,14 @@ func (r *Report) headlines(p func(string, ...any)) {
 				p(" Against raw loopback TCP alone: %.0f%%.", 100*us.Median/tcp.Median)
 			}
 		}
+		if lib := find(r.Throughput, string(w), LibnfsName); lib != nil && lib.CPUPerGiB > 0 && us.CPUPerGiB > 0 {
+			ok := "met"
+			if us.CPUPerGiB > lib.CPUPerGiB {
+				ok = "**not met**"
+			}
+			p(" Client CPU (medians) %.2f s/GiB against libnfs's %.2f = %.2f× (goal ≤ libnfs: %s; where it goes: docs/bench.md, \"CPU per byte\").",
+				us.CPUPerGiB, lib.CPUPerGiB, us.CPUPerGiB/lib.CPUPerGiB, ok)
+		}
 		p("\n")
 	}
 	for _, w := range copyWorkloads {

@@ -244,3 +244,30 @@ func TestCopyReport(t *testing.T) {
 		}
 	}
 }
+
+// TestReportCPUGoal: the headline of each copy workload says whether this
+// library took no more client CPU per GiB than libnfs.
+func TestReportCPUGoal(t *testing.T) {
+	const gib = 1 << 30
+	var samples []Sample
+	for run := 1; run <= 3; run++ {
+		samples = append(samples,
+			Sample{Workload: string(SeqRead), Contender: GonfsName, Ours: true, Run: run, Unit: "MB/s", Value: 1000, CPU: time.Second},
+			Sample{Workload: string(SeqRead), Contender: LibnfsName, Run: run, Unit: "MB/s", Value: 800, CPU: 500 * time.Millisecond},
+			Sample{Workload: string(SeqWrite), Contender: GonfsName, Ours: true, Run: run, Unit: "MB/s", Value: 300, CPU: 400 * time.Millisecond},
+			Sample{Workload: string(SeqWrite), Contender: LibnfsName, Run: run, Unit: "MB/s", Value: 200, CPU: 500 * time.Millisecond})
+	}
+	rep := &Report{Size: gib, Throughput: Summarize(samples, gib), Notes: map[string]string{}}
+	var buf bytes.Buffer
+	if err := rep.WriteMarkdown(&buf); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		"Client CPU (medians) 1.00 s/GiB against libnfs's 0.50 = 2.00× (goal ≤ libnfs: **not met**;",
+		"Client CPU (medians) 0.40 s/GiB against libnfs's 0.50 = 0.80× (goal ≤ libnfs: met;",
+	} {
+		if !strings.Contains(buf.String(), want) {
+			t.Errorf("the report lacks %q", want)
+		}
+	}
+}
