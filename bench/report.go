@@ -56,7 +56,7 @@ func (r *Report) WriteMarkdown(w io.Writer) error {
 	p := func(format string, args ...any) { fmt.Fprintf(bw, format, args...) }
 	m := r.Machine
 	p("# Benchmarks: gonfs against its peers, side by side\n\n")
-	p("Run of %s, %d interleaved rounds (every contender once per round, the order rotated by one each round: A B C, B C A, C A B …) "+
+	p("Run of %s, %d interleaved rounds (every contender once per round, each workload's contenders back to back, their order rotated by one each round: A B C, B C A, C A B …) "+
 		"after %d warm-up round(s) not counted, file of %s. Each table shows the median of the rounds and the range (min–max).\n\n",
 		m.Start.UTC().Format("2006-01-02 15:04 MST"), r.Runs, r.Warmup, sizeString(r.Size))
 	p("**Load during this run:** %s. Load average (1/5/15 min) %s at the start, %s at the end. "+

@@ -191,12 +191,7 @@ func run(ctx context.Context, cfg config) error {
 
 	var thr, small []bench.Sample
 	for round := 1 - cfg.warmup; round <= cfg.runs; round++ {
-		// Each round starts one contender later than the one before, so
-		// that no contender always follows the same one (a 1 GiB write
-		// with fsync leaves the machine busy for a while).
-		start := (round - 1 + cfg.warmup) % max(1, len(contenders))
-		for i := range contenders {
-			c := contenders[(start+i)%len(contenders)]
+		for _, c := range bench.RoundOrder(contenders, round) {
 			if err := ctx.Err(); err != nil {
 				return err
 			}
