@@ -155,14 +155,19 @@ func (r *Report) headlines(p func(string, ...any)) {
 			if us.CPUPerGiB > lib.CPUPerGiB {
 				ok = "**not met**"
 			}
-			p(" Client CPU (medians) %.2f s/GiB against libnfs's %.2f = %.2f× (goal ≤ libnfs: %s; where it goes: docs/bench.md, \"CPU per byte\").",
+			p(" Client CPU (medians) %.2f s/GiB against libnfs's %.2f = %.2f× (goal ≤ libnfs: %s",
 				us.CPUPerGiB, lib.CPUPerGiB, us.CPUPerGiB/lib.CPUPerGiB, ok)
+			if b := find(r.Throughput, string(w), NfscpName); b != nil && b.CPUPerGiB > 0 {
+				p("; the nfscp binary, a program like nfs-cp, %.2f = %.2f×", b.CPUPerGiB, b.CPUPerGiB/lib.CPUPerGiB)
+			}
+			p("; where it goes and why: docs/bench.md, \"CPU per byte\").")
 		}
 		p("\n")
 	}
 	for _, w := range copyWorkloads {
 		r.copyHeadline(p, w)
 	}
+	r.opsHeadline(p)
 	for _, mi := range r.Micro {
 		if mi.Name == "rpc.NullRoundTrip/callers=1" {
 			ok := "met"
@@ -214,6 +219,38 @@ func (r *Report) throughputTables(p func(string, ...any)) {
 		}
 		p("\n")
 	}
+}
+
+// opsHeadline writes the line of the headlines for the small operations
+// of one caller: the library's File.Stat and Client.Stat against the
+// NFSv3 peer's GETATTR and LOOKUP, with the metadata cache on (the goal:
+// ≥ 1.5×) and off.
+func (r *Report) opsHeadline(p func(string, ...any)) {
+	var parts []string
+	met := true
+	for _, op := range []struct{ op, call string }{{"GETATTR", "File.Stat"}, {"LOOKUP", "Client.Stat"}} {
+		w := op.op + "/g=1"
+		us, peer, noac := find(r.Ops, w, GonfsName), find(r.Ops, w, VMwareName), find(r.Ops, w, GonfsNoACName)
+		if us == nil || peer == nil || us.N == 0 || peer.N == 0 || peer.Ratio == 0 {
+			continue
+		}
+		part := fmt.Sprintf("%s %.0f/s = %.0f× its %s", op.call, us.Median, 1/peer.Ratio, op.op)
+		if noac != nil && noac.N > 0 {
+			part += fmt.Sprintf(" (cache off, Config.NoAC: %.2f×)", noac.Median/peer.Median)
+		}
+		parts = append(parts, part)
+		met = met && 1/peer.Ratio >= 1.5
+	}
+	if len(parts) == 0 {
+		return
+	}
+	ok := "met"
+	if !met {
+		ok = "**not met**"
+	}
+	p("- **Small operations, one caller**, against %s: %s. Goal ≥ 1.5× with the metadata cache on (the default): %s. "+
+		"Cached, a call is answered without the server while the attributes are valid; with the cache off the ratio is of medians.\n",
+		VMwareName, strings.Join(parts, "; "), ok)
 }
 
 func (r *Report) opsTables(p func(string, ...any)) {
