@@ -56,7 +56,7 @@ func (r *Report) WriteMarkdown(w io.Writer) error {
 	p := func(format string, args ...any) { fmt.Fprintf(bw, format, args...) }
 	m := r.Machine
 	p("# Benchmarks: gonfs against its peers, side by side\n\n")
-	p("Run of %s, %d interleaved rounds (every contender once per round, each workload's contenders back to back, their order rotated by one each round: A B C, B C A, C A B …) "+
+	p("Run of %s, %d interleaved rounds (every contender once per round, each workload's contenders back to back, in an order that changes each round so that each of them runs first, and right after each of the others, equally often) "+
 		"after %d warm-up round(s) not counted, file of %s. Each table shows the median of the rounds and the range (min–max).\n\n",
 		m.Start.UTC().Format("2006-01-02 15:04 MST"), r.Runs, r.Warmup, sizeString(r.Size))
 	p("**Load during this run:** %s. Load average (1/5/15 min) %s at the start, %s at the end. "+
@@ -150,15 +150,15 @@ func (r *Report) headlines(p func(string, ...any)) {
 				p(" Against raw loopback TCP alone: %.0f%%.", 100*us.Median/tcp.Median)
 			}
 		}
-		if lib := find(r.Throughput, string(w), LibnfsName); lib != nil && lib.CPUPerGiB > 0 && us.CPUPerGiB > 0 {
+		if lib := find(r.Throughput, string(w), LibnfsName); lib != nil && CPURatio(us, lib) > 0 {
 			ok := "met"
-			if us.CPUPerGiB > lib.CPUPerGiB {
+			if CPURatio(us, lib) > 1 {
 				ok = "**not met**"
 			}
-			p(" Client CPU (medians) %.2f s/GiB against libnfs's %.2f = %.2f× (goal ≤ libnfs: %s",
-				us.CPUPerGiB, lib.CPUPerGiB, us.CPUPerGiB/lib.CPUPerGiB, ok)
-			if b := find(r.Throughput, string(w), NfscpName); b != nil && b.CPUPerGiB > 0 {
-				p("; the nfscp binary, a program like nfs-cp, %.2f = %.2f×", b.CPUPerGiB, b.CPUPerGiB/lib.CPUPerGiB)
+			p(" Client CPU %.2f s/GiB (median) against libnfs's %.2f: %.2f× libnfs's in the same round (median; goal ≤ 1: %s",
+				us.CPUPerGiB, lib.CPUPerGiB, CPURatio(us, lib), ok)
+			if b := find(r.Throughput, string(w), NfscpName); b != nil && CPURatio(b, lib) > 0 {
+				p("; the nfscp binary, a program like nfs-cp, %.2f s/GiB, %.2f×", b.CPUPerGiB, CPURatio(b, lib))
 			}
 			p("; where it goes and why: docs/bench.md, \"CPU per byte\").")
 		}

@@ -60,6 +60,9 @@ type Summary struct {
 	// over the successful runs that measured it; 0 if none did. CPU is
 	// the median of its CPU seconds per run, the same way.
 	CPUPerGiB, CPU float64
+	// CPUByRound holds the CPU seconds of each successful run that
+	// measured them, by round, for ratios paired by round (CPURatio).
+	CPUByRound map[int]float64
 	// Wire and Allocated are the medians of the successful runs' Wire
 	// and Allocated, in bytes; 0 where not measured.
 	Wire, Allocated float64
@@ -118,6 +121,10 @@ func Summarize(samples []Sample, size int64) []Summary {
 		vals[k] = append(vals[k], s.Value)
 		elapsed[k] = append(elapsed[k], s.Elapsed.Seconds())
 		if s.CPU > 0 {
+			if sum.CPUByRound == nil {
+				sum.CPUByRound = map[int]float64{}
+			}
+			sum.CPUByRound[s.Run] = s.CPU.Seconds()
 			perRun[k] = append(perRun[k], s.CPU.Seconds())
 			if size > 0 {
 				cpus[k] = append(cpus[k], s.CPU.Seconds()/(float64(size)/(1<<30)))
@@ -159,6 +166,20 @@ func Summarize(samples []Sample, size int64) []Summary {
 		out = append(out, *sum)
 	}
 	return out
+}
+
+// CPURatio is the median, over the rounds in which both measured it, of
+// a's CPU divided by b's in the same round; 0 if they share no round.
+// Like Ratio, pairing by round cancels most of the machine's drift, which
+// moves every contender's CPU with it.
+func CPURatio(a, b *Summary) float64 {
+	var r []float64
+	for run, ca := range a.CPUByRound {
+		if cb := b.CPUByRound[run]; cb > 0 {
+			r = append(r, ca/cb)
+		}
+	}
+	return medianOr0(r)
 }
 
 // median returns the median of v, which must not be empty: the middle
