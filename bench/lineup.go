@@ -148,7 +148,8 @@ func BuildNfscp(ctx context.Context, dir string) (string, error) {
 // the others once. A plain rotation (A B C, B C A, C A B) changes only
 // who goes first and keeps every other contender behind the same one: the
 // in-process reader ran right after the last sparse-file copy in every
-// round, and measured 1.3× the CPU it takes after a read.
+// round, and took 1.3× the CPU of the nfscp binary reading right after it
+// (the two take the same when their places vary).
 func RoundOrder(lineup []Contender, round int) []Contender {
 	var workloads []Workload
 	groups := map[Workload][]Contender{}
