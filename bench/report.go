@@ -151,12 +151,13 @@ func (r *Report) headlines(p func(string, ...any)) {
 			}
 		}
 		if lib := find(r.Throughput, string(w), LibnfsName); lib != nil && CPURatio(us, lib) > 0 {
+			cpu := CPURatio(us, lib)
 			ok := "met"
-			if CPURatio(us, lib) > 1 {
+			if cpu > 1 {
 				ok = "**not met**"
 			}
 			p(" Client CPU %.2f s/GiB (median) against libnfs's %.2f: %.2f× libnfs's in the same round (median; goal ≤ 1: %s",
-				us.CPUPerGiB, lib.CPUPerGiB, CPURatio(us, lib), ok)
+				us.CPUPerGiB, lib.CPUPerGiB, cpu, ok)
 			if b := find(r.Throughput, string(w), NfscpName); b != nil && CPURatio(b, lib) > 0 {
 				p("; the nfscp binary, a program like nfs-cp, %.2f s/GiB, %.2f×", b.CPUPerGiB, CPURatio(b, lib))
 			}

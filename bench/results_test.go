@@ -100,25 +100,22 @@ ok  	github.com/gonfs/nfs/bench	1.096s
 func TestReportFindsMicro(t *testing.T) {
 	fn := runtime.FuncForPC(reflect.ValueOf(BenchmarkReconnectByPolicy).Pointer()).Name()
 	_, reconnect, _ := strings.Cut(fn[strings.LastIndexByte(fn, '/')+1:], ".")
-	out := `pkg: github.com/gonfs/nfs/rpc
+	bench := `pkg: github.com/gonfs/nfs/rpc
 BenchmarkNullRoundTrip/callers=1-2   	   30000	     40000 ns/op	       0 B/op	       0 allocs/op
 pkg: github.com/gonfs/nfs/bench
 ` + reconnect + `/policy=Hedged/fault=reset-2   	   100	   5000000 ns/op	   9000 B/op	      40 allocs/op
 `
-	micro, err := ParseMicro(strings.NewReader(out))
+	micro, err := ParseMicro(strings.NewReader(bench))
 	if err != nil {
 		t.Fatal(err)
 	}
-	var buf bytes.Buffer
-	if err := (&Report{Micro: micro}).WriteMarkdown(&buf); err != nil {
-		t.Fatal(err)
-	}
+	out := markdown(t, &Report{Micro: micro})
 	for _, want := range []string{
 		"Allocations per steady-state call (NULL over the reconnect-capable transport, 1 caller): 0 (goal ≤ 2: met)",
 		"Reconnect to a live in-process server, every stock policy, RST or FIN: under 100 ms",
 	} {
-		if !strings.Contains(buf.String(), want) {
-			t.Errorf("report lacks %q:\n%s", want, buf.String())
+		if !strings.Contains(out, want) {
+			t.Errorf("report lacks %q:\n%s", want, out)
 		}
 	}
 }
@@ -191,11 +188,7 @@ func TestCopyReport(t *testing.T) {
 	rep := &Report{Size: gib, SparseData: 10 << 20, Throughput: Summarize(samples, gib), Notes: map[string]string{
 		"sparse-down " + LibnfsName: "inflates",
 	}}
-	var buf bytes.Buffer
-	if err := rep.WriteMarkdown(&buf); err != nil {
-		t.Fatal(err)
-	}
-	out := buf.String()
+	out := markdown(t, rep)
 	for _, want := range []string{
 		"- **same-server-copy**: nfscp, median 500 MB/s (8 s), 30.0 KiB on the wire = 2.00× nfscp --nfs-version 4.1 (ahead; 250 MB/s (16 s), 2.15 GiB on the wire).\n",
 		"- **sparse-down**: nfscp, median 0.2 s, its copy taking 10.0 MiB = 30.00× libnfs nfs-cp (ahead; 6 s, its copy taking 1.00 GiB).\n",
@@ -215,7 +208,7 @@ func TestCopyReport(t *testing.T) {
 			t.Errorf("report has %q for a workload that did not run:\n%s", absent, out)
 		}
 	}
-	buf.Reset()
+	var buf bytes.Buffer
 	if err := WriteCSV(&buf, samples[:4]); err != nil {
 		t.Fatal(err)
 	}
@@ -230,11 +223,7 @@ func TestCopyReport(t *testing.T) {
 		{Workload: "same-server-copy", Contender: NfscpName, Reason: why},
 		{Workload: "same-server-copy", Contender: NfscpStreamName, Reason: why},
 	}}
-	buf.Reset()
-	if err := rep.WriteMarkdown(&buf); err != nil {
-		t.Fatal(err)
-	}
-	out = buf.String()
+	out = markdown(t, rep)
 	for _, want := range []string{
 		"- **same-server-copy**: not available in this run: " + why + "\n",
 		"## Same-server copy (1 GiB within one Linux kernel NFS server: NFSv4.2 COPY against streaming)\n\nNot available in this run: " + why + "\n",
@@ -260,15 +249,12 @@ func TestReportCPUGoal(t *testing.T) {
 			Sample{Workload: string(SeqRead), Contender: NfscpName, Ours: true, Run: run, Unit: "MB/s", Value: 1000, CPU: 400 * time.Millisecond})
 	}
 	rep := &Report{Size: gib, Throughput: Summarize(samples, gib), Notes: map[string]string{}}
-	var buf bytes.Buffer
-	if err := rep.WriteMarkdown(&buf); err != nil {
-		t.Fatal(err)
-	}
+	out := markdown(t, rep)
 	for _, want := range []string{
 		"Client CPU 1.00 s/GiB (median) against libnfs's 0.50: 2.00× libnfs's in the same round (median; goal ≤ 1: **not met**; the nfscp binary, a program like nfs-cp, 0.40 s/GiB, 0.80×;",
 		"Client CPU 0.40 s/GiB (median) against libnfs's 0.50: 0.80× libnfs's in the same round (median; goal ≤ 1: met;",
 	} {
-		if !strings.Contains(buf.String(), want) {
+		if !strings.Contains(out, want) {
 			t.Errorf("the report lacks %q", want)
 		}
 	}
@@ -287,17 +273,14 @@ func TestReportOpsGoal(t *testing.T) {
 		}
 	}
 	rep := &Report{Ops: Summarize(ops, 0), Notes: map[string]string{}}
-	var buf bytes.Buffer
-	if err := rep.WriteMarkdown(&buf); err != nil {
-		t.Fatal(err)
-	}
+	out := markdown(t, rep)
 	for _, want := range []string{
 		"File.Stat 100000/s = 10× its GETATTR (cache off, Config.NoAC: 0.90×)",
 		"Client.Stat 100000/s = 10× its LOOKUP (cache off, Config.NoAC: 0.90×)",
 		"Goal ≥ 1.5× with the metadata cache on (the default): met.",
 	} {
-		if !strings.Contains(buf.String(), want) {
-			t.Errorf("the report lacks %q:\n%s", want, buf.String())
+		if !strings.Contains(out, want) {
+			t.Errorf("the report lacks %q:\n%s", want, out)
 		}
 	}
 }
@@ -321,4 +304,14 @@ func TestCPURatioPairsRounds(t *testing.T) {
 	if got, want := CPURatio(us, lib), 1000.0/900; math.Abs(got-want) > 1e-9 {
 		t.Errorf("CPURatio = %.4f, want the median of the rounds' ratios, %.4f (the medians' ratio is %.4f)", got, want, us.CPUPerGiB/lib.CPUPerGiB)
 	}
+}
+
+// markdown renders r as the report's Markdown.
+func markdown(t *testing.T, r *Report) string {
+	t.Helper()
+	var buf bytes.Buffer
+	if err := r.WriteMarkdown(&buf); err != nil {
+		t.Fatal(err)
+	}
+	return buf.String()
 }
