@@ -15,10 +15,12 @@ import (
 	"fmt"
 	"hash"
 	"io"
+	"log/slog"
 	"os"
 	"os/exec"
 	"path"
 	"path/filepath"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"syscall"
@@ -423,7 +425,10 @@ func runDeadPathOf(t *testing.T, upload bool, connections int, child func(t *tes
 func runDeadPathChild(t *testing.T, cfg deadPathConfig, child func(t *testing.T, cfg deadPathConfig, c *nfs4.Client, at <-chan struct{}, wait func() error)) {
 	ctx, cancel := context.WithTimeout(context.Background(), deadPathBound)
 	defer cancel()
-	c, err := nfs4.Dial(ctx, cfg.Addr, nfs4.Config{Connections: cfg.Connections})
+	// The client's connection, session and recovery events go to the
+	// child's output, which the parent shows when the child fails.
+	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	c, err := nfs4.Dial(ctx, cfg.Addr, nfs4.Config{Connections: cfg.Connections, Logger: logger})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -465,6 +470,9 @@ func runDeadPathChild(t *testing.T, cfg deadPathConfig, child func(t *testing.T,
 		case err := <-done:
 			return err
 		case <-ctx.Done():
+			// What the client was doing when it stalled.
+			fmt.Fprintf(os.Stderr, "stats at the stall: %+v\n", c.Stats())
+			pprof.Lookup("goroutine").WriteTo(os.Stderr, 1)
 			return fmt.Errorf("copy not done within %v", deadPathBound)
 		}
 	})

@@ -574,6 +574,15 @@ func (c *Client) roundTrip(ctx context.Context, cl *call, pin *conn) error {
 	for {
 		var wake <-chan struct{}
 		if on == nil || on.isDead() {
+			if on != nil {
+				// The reader of the dead connection may have taken the
+				// call at its reply's head: a re-send answered before
+				// that reader hands the call back would find no call
+				// pending and be dropped.
+				if done, err := c.reclaim(ctx, cl); done {
+					return err
+				}
+			}
 			cn, w, err := c.pick(pin)
 			if err != nil {
 				select {
@@ -730,6 +739,34 @@ func (c *Client) abandon(cl *call, err error) error {
 		return err
 	}
 	return nil
+}
+
+// reclaim makes sure that cl, whose connection died, awaits a reply in
+// pending before it is sent again. If that connection's reader took it at
+// its reply's head, reclaim waits for the reader to hand it over: the
+// reply whole (done, nil), or lost with the connection (requeued). done
+// reports that roundTrip is to return err.
+func (c *Client) reclaim(ctx context.Context, cl *call) (done bool, err error) {
+	c.mu.Lock()
+	_, waiting := c.pending[cl.xid]
+	c.mu.Unlock()
+	if waiting {
+		return false, nil
+	}
+	select {
+	case <-cl.ready:
+		if !cl.lost {
+			return true, nil
+		}
+		if err := c.requeue(cl); err != nil {
+			return true, err
+		}
+		return false, nil
+	case <-ctx.Done():
+		return true, c.abandon(cl, ctx.Err())
+	case <-c.done:
+		return true, c.abandon(cl, ErrClosed)
+	}
 }
 
 // requeue puts cl back in pending after the reader that took it lost its

@@ -181,3 +181,49 @@ func TestAbandonedPayloadLeavesBufferAlone(t *testing.T) {
 		t.Errorf("stats %+v; want nothing pending", st)
 	}
 }
+
+// A connection declared dead while its reader is taking a reply's payload
+// (here by a major timeout; in the field by the path watch) holds the call
+// until that reader lets go of it. The call is re-sent only then: a re-send
+// answered on another connection before it would find no call pending,
+// its reply dropped, and the call would wait out a major timeout more —
+// the default's two minutes — on a connection that is working.
+func TestPayloadCutOffByADeadConnectionIsResentOnce(t *testing.T) {
+	testutil.CheckLeaks(t)
+	var mu sync.Mutex
+	seen := map[uint32]bool{}
+	srv := rpctest.Start(t, func(c *rpctest.Conn, call *rpctest.Call) {
+		mu.Lock()
+		again := seen[call.XID]
+		seen[call.XID] = true
+		mu.Unlock()
+		if again {
+			rpctest.Echo(c, call)
+			return
+		}
+		// The head and half the payload, then silence.
+		var args xdr.Decoder
+		args.Reset(call.Args)
+		data := args.Opaque(4 << 20)
+		_ = c.WriteRaw(append(payloadHead(call, len(data)), data[:len(data)/2]...))
+	})
+	// Two connections, so that the re-send goes out at once, on the one
+	// already up, and its reply comes back quickly.
+	c := dialTrunk(t, srv.Addr(), 2, rpc.Config{Timeo: 300 * time.Millisecond, Retrans: 1})
+	ctx := ctxT(t, time.Minute)
+	const calls = 20
+	for i := range calls {
+		want := pattern(1<<20, byte(i))
+		res := intoBuffer{dst: make([]byte, len(want))}
+		if err := c.Call(ctx, 1, &opaque{want}, &res); err != nil {
+			t.Fatalf("call %d: %v", i, err)
+		}
+		if !bytes.Equal(res.got, want) {
+			t.Fatalf("call %d: the data differs from what was sent", i)
+		}
+	}
+	if st := c.Stats(); st.MajorTimeouts != calls || st.UnknownXIDs != 0 || st.Pending != 0 {
+		t.Errorf("stats %+v after %d calls each cut off once; want %d major timeouts, no reply dropped, nothing pending",
+			st, calls, calls)
+	}
+}
